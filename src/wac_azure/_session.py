@@ -1,0 +1,247 @@
+"""AzureSession: the one place that builds Azure SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from azure.core import AzureClouds
+
+from ._errors import ConfigurationError
+from ._retry import RetryConfig
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.pipeline.transport import AsyncHttpTransport
+    from azure.mgmt.compute.aio import ComputeManagementClient
+    from azure.mgmt.network.aio import NetworkManagementClient
+    from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
+__all__ = ["AzureSession"]
+
+_log = logging.getLogger(__name__)
+
+_ENDPOINTS = {
+    AzureClouds.AZURE_PUBLIC_CLOUD: (
+        "https://management.azure.com",
+        "https://management.azure.com/.default",
+    ),
+    AzureClouds.AZURE_CHINA_CLOUD: (
+        "https://management.chinacloudapi.cn",
+        "https://management.chinacloudapi.cn/.default",
+    ),
+    AzureClouds.AZURE_US_GOVERNMENT: (
+        "https://management.usgovcloudapi.net",
+        "https://management.core.usgovcloudapi.net/.default",
+    ),
+}
+
+
+class _UnownedTransport:
+    """Wrap a caller's transport so that closing one SDK client leaves it open.
+
+    Every client's pipeline would otherwise close the shared transport when the
+    client closes; the session closes it once, after all clients.
+    """
+
+    def __init__(self, inner: AsyncHttpTransport) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> _UnownedTransport:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+    async def open(self) -> None:
+        await self._inner.open()
+
+    async def close(self) -> None:
+        return None
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        return await self._inner.send(request, **kwargs)
+
+    async def sleep(self, duration: float) -> None:
+        await self._inner.sleep(duration)
+
+
+class AzureSession:
+    """Credential, cloud and per-subscription Azure SDK clients, in one place.
+
+    Use it as an async context manager::
+
+        from azure.identity.aio import DefaultAzureCredential
+        async with AzureSession(DefaultAzureCredential()) as session:
+            report = await RequirementChecker(session).check(target)
+
+    Clients (``azure.mgmt.compute.aio.ComputeManagementClient`` and friends)
+    are created on first use, cached per subscription and closed on exit.
+    The session does not close the credential: its owner does.
+
+    Keyword-only options:
+
+    * ``cloud`` – an azure-core ``AzureClouds`` value (public cloud by default).
+    * ``base_url`` – the ARM endpoint, overriding the cloud's (e.g. an emulator).
+    * ``transport`` – an azure-core async transport shared by every client.
+    * ``connection_verify`` – ``True``, ``False`` or a CA bundle path for TLS.
+    * ``polling_interval`` – seconds between long-running-operation polls when
+      ARM sends no ``Retry-After`` (the SDK's default is 30).
+    * ``retry`` – a :class:`RetryConfig` for the failures the library retries.
+    * ``client_kwargs`` – passed to every SDK client (``retry_total``, ``logging_enable``...).
+    """
+
+    def __init__(
+        self,
+        credential: AsyncTokenCredential,
+        *,
+        cloud: AzureClouds | str = AzureClouds.AZURE_PUBLIC_CLOUD,
+        base_url: str | None = None,
+        transport: AsyncHttpTransport | None = None,
+        connection_verify: bool | str = True,
+        polling_interval: float | None = None,
+        retry: RetryConfig | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if credential is None or not hasattr(credential, "get_token"):
+            raise ConfigurationError(
+                "AzureSession needs an async TokenCredential such as "
+                "azure.identity.aio.DefaultAzureCredential()"
+            )
+        try:
+            self._cloud = AzureClouds(cloud)
+        except ValueError:
+            known = ", ".join(c.value for c in AzureClouds)
+            raise ConfigurationError(f"unknown cloud {cloud!r}; use one of {known}") from None
+        default_url, scope = _ENDPOINTS[self._cloud]
+        url = (base_url or default_url).rstrip("/")
+        if not url.lower().startswith("https://"):
+            raise ConfigurationError(
+                f"base_url {url!r} must use https: bearer tokens are never sent in clear text"
+            )
+        if polling_interval is not None and polling_interval < 0:
+            raise ConfigurationError("polling_interval must be >= 0 seconds")
+        self._credential = credential
+        self._base_url = url
+        self._scope = scope
+        self._transport = transport
+        self._verify = connection_verify
+        self._polling_interval = polling_interval
+        self.retry = retry or RetryConfig()
+        self._client_kwargs = dict(client_kwargs or {})
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._closed = False
+        #: Session-wide caches (VM sizes per location, service tags...), keyed by the
+        #: modules that fill them. Cleared on close.
+        self.cache: dict[Any, Any] = {}
+
+    # -- properties ---------------------------------------------------------------
+
+    @property
+    def cloud(self) -> AzureClouds:
+        """The Azure cloud this session talks to."""
+        return self._cloud
+
+    @property
+    def base_url(self) -> str:
+        """The ARM endpoint, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def credential(self) -> AsyncTokenCredential:
+        """The credential the clients authenticate with."""
+        return self._credential
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep the way the transport does (virtual time on the in-process emulator)."""
+        if self._transport is not None:
+            await self._transport.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    # -- clients ------------------------------------------------------------------
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self._base_url,
+            "credential_scopes": [self._scope],
+            "cloud_setting": self._cloud,
+        }
+        if self._transport is not None:
+            kwargs["transport"] = _UnownedTransport(self._transport)
+        else:
+            kwargs["connection_verify"] = self._verify
+        if self._polling_interval is not None:
+            kwargs["polling_interval"] = self._polling_interval
+        kwargs.update(self._client_kwargs)
+        return kwargs
+
+    def _client(self, kind: str, subscription_id: str) -> Any:
+        if self._closed:
+            raise ConfigurationError("this AzureSession is closed; open a new one")
+        key = (kind, subscription_id.lower())
+        client = self._clients.get(key)
+        if client is None:
+            if kind == "compute":
+                from azure.mgmt.compute.aio import ComputeManagementClient as cls
+            elif kind == "network":
+                from azure.mgmt.network.aio import NetworkManagementClient as cls
+            else:
+                from azure.mgmt.resource.resources.aio import ResourceManagementClient as cls
+            client = cls(self._credential, subscription_id, **self._kwargs())
+            self._clients[key] = client
+            _log.debug("created %s client for subscription %s", kind, subscription_id)
+        return client
+
+    def compute(self, subscription_id: str) -> ComputeManagementClient:
+        """The cached aio ``ComputeManagementClient`` for ``subscription_id``."""
+        client: ComputeManagementClient = self._client("compute", subscription_id)
+        return client
+
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        """The cached aio ``NetworkManagementClient`` for ``subscription_id``."""
+        client: NetworkManagementClient = self._client("network", subscription_id)
+        return client
+
+    def resources(self, subscription_id: str) -> ResourceManagementClient:
+        """The cached aio ``ResourceManagementClient`` for ``subscription_id``."""
+        client: ResourceManagementClient = self._client("resources", subscription_id)
+        return client
+
+    # -- lifetime -----------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every client the session created (and the transport it was given)."""
+        if self._closed:
+            return
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            try:
+                await client.close()
+            except Exception:  # pragma: no cover - closing must not mask the real error
+                _log.debug("closing an SDK client failed", exc_info=True)
+        if self._transport is not None:
+            await self._transport.close()
+        self.cache.clear()
+
+    async def __aenter__(self) -> AzureSession:
+        if self._closed:
+            raise ConfigurationError("this AzureSession is closed; open a new one")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"AzureSession(cloud={self._cloud.value}, base_url={self._base_url!r}, "
+            f"clients={len(self._clients)})"
+        )
