@@ -18,7 +18,7 @@ _RG_MAX = 90
 # VM resource names: 1-64 characters; no spaces or \/"[]:|<>+=;,?*@&~!#$%^'`{}
 # must not start with an underscore nor end with a period or hyphen.
 _VM_MAX = 64
-_VM_FORBIDDEN = set(' \\/"[]:|<>+=;,?*@&~!#$%^\'`{}')
+_VM_FORBIDDEN = set(" \\/\"[]:|<>+=;,?*@&~!#$%^'`{}")
 _PORTAL_HOSTS = {
     "portal.azure.com",
     "ms.portal.azure.com",

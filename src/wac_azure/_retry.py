@@ -111,6 +111,7 @@ async def retrying(
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
     """Run ``call`` and retry it on transient failures, within ``config``'s bounds."""
+
     def _before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None:

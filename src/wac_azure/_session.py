@@ -46,7 +46,7 @@ class _UnownedTransport:
     client closes; the session closes it once, after all clients.
     """
 
-    def __init__(self, inner: AsyncHttpTransport) -> None:
+    def __init__(self, inner: AsyncHttpTransport[Any, Any]) -> None:
         self._inner = inner
 
     async def __aenter__(self) -> _UnownedTransport:
@@ -99,7 +99,7 @@ class AzureSession:
         *,
         cloud: AzureClouds | str = AzureClouds.AZURE_PUBLIC_CLOUD,
         base_url: str | None = None,
-        transport: AsyncHttpTransport | None = None,
+        transport: AsyncHttpTransport[Any, Any] | None = None,
         connection_verify: bool | str = True,
         polling_interval: float | None = None,
         retry: RetryConfig | None = None,
@@ -184,12 +184,19 @@ class AzureSession:
         key = (kind, subscription_id.lower())
         client = self._clients.get(key)
         if client is None:
+            cls: Any
             if kind == "compute":
-                from azure.mgmt.compute.aio import ComputeManagementClient as cls
+                from azure.mgmt.compute.aio import ComputeManagementClient
+
+                cls = ComputeManagementClient
             elif kind == "network":
-                from azure.mgmt.network.aio import NetworkManagementClient as cls
+                from azure.mgmt.network.aio import NetworkManagementClient
+
+                cls = NetworkManagementClient
             else:
-                from azure.mgmt.resource.resources.aio import ResourceManagementClient as cls
+                from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
+                cls = ResourceManagementClient
             client = cls(self._credential, subscription_id, **self._kwargs())
             self._clients[key] = client
             _log.debug("created %s client for subscription %s", kind, subscription_id)

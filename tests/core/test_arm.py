@@ -1,0 +1,66 @@
+"""Translating azure-core errors into wac_azure's typed errors."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import ServiceRequestError
+
+from wac_azure import (
+    AuthorizationError,
+    AzureRequestError,
+    NotFoundError,
+    ResourceGroupNotFoundError,
+    ThrottledError,
+    VmNotFoundError,
+)
+from wac_azure._arm import translate
+
+from .armerr import http_error
+
+VM = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+
+
+def test_vm_404_is_vm_not_found() -> None:
+    err = translate(http_error(404, "ResourceNotFound"), what="reading the VM", vm_id=VM)
+    assert isinstance(err, VmNotFoundError)
+    assert isinstance(err, LookupError)
+    assert VM in str(err)
+
+
+def test_missing_group_names_the_group() -> None:
+    err = translate(
+        http_error(404, "ResourceGroupNotFound", "Resource group 'rg' could not be found."),
+        what="reading the VM",
+        vm_id=VM,
+        resource_group="rg",
+    )
+    assert isinstance(err, ResourceGroupNotFoundError)
+    assert "'rg'" in str(err)
+
+
+def test_other_404_is_not_found() -> None:
+    err = translate(http_error(404, "NotFound", "gone"), what="reading the NIC")
+    assert type(err) is NotFoundError
+
+
+def test_403_names_action_and_role() -> None:
+    msg = (
+        "The client 'x' with object id 'y' does not have authorization to perform action "
+        "'Microsoft.Network/networkSecurityGroups/securityRules/write' over scope '/s'"
+    )
+    err = translate(http_error(403, "AuthorizationFailed", msg), what="writing a rule")
+    assert isinstance(err, AuthorizationError)
+    assert isinstance(err, PermissionError)
+    assert err.action == "Microsoft.Network/networkSecurityGroups/securityRules/write"
+    assert err.role == "Network Contributor"
+    assert "Network Contributor" in str(err)
+
+
+def test_429_and_other_errors() -> None:
+    assert isinstance(translate(http_error(429, "TooManyRequests"), what="x"), ThrottledError)
+    err = translate(http_error(400, "InvalidParameter", "bad"), what="x")
+    assert isinstance(err, AzureRequestError)
+    assert err.status == 400
+    assert err.code == "InvalidParameter"
+    assert isinstance(translate(ServiceRequestError("boom"), what="x"), AzureRequestError)
+    plain = ValueError("x")
+    assert translate(plain, what="x") is plain
