@@ -1,0 +1,1060 @@
+"""ArmEmulator: the emulator's state, its single request entry point, builders and inspection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import datetime as dt
+import fnmatch
+import ipaddress
+import logging
+import random
+import secrets
+import time
+import traceback
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._builders import (
+    OS_CATALOG,
+    SERVICE_TAGS,
+    VM_SIZES,
+    OsSpec,
+    make_nic,
+    make_nsg,
+    make_public_ip,
+    make_subnet,
+    make_vm,
+    make_vnet,
+)
+from ._faults import Fault, FaultInjector, FaultKind
+from ._guest import GuestModel
+from ._lro import Operation, OperationTable, Outcome
+from ._nsgeval import Endpoint, Verdict, flow_allowed
+from ._router import Router
+from ._state import ArmError, Store, clone, new_etag, parse_id
+from ._throttle import Throttle, ThrottleConfig
+from ._wire import ConnectionReset, EmuRequest, EmuResponse
+
+if TYPE_CHECKING:
+    from wac_azure._ids import VmTarget
+    from wac_azure._session import AzureSession
+
+__all__ = [
+    "DEFAULT_RESOURCE_GROUP",
+    "DEFAULT_SUBSCRIPTION",
+    "ArmEmulator",
+    "InternalError",
+    "RequestRecord",
+    "VmRuntime",
+]
+
+_log = logging.getLogger(__name__)
+
+#: The subscription builders use unless told otherwise.
+DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+#: The resource group builders use unless told otherwise.
+DEFAULT_RESOURCE_GROUP = "rg-wac"
+
+#: The base URL of the in-process front.
+IN_PROCESS_BASE_URL = "https://arm.emulator.localhost"
+
+_PRINCIPAL_ID = "5f8b2c1e-0d4a-4c1b-9a77-3e2f6d5c4b3a"
+_CLIENT = "emulator-user@contoso.example"
+
+_WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+
+# Set while a request runs: an ``lro_failed`` fault that the operation it starts must honour.
+_LRO_FAULT: contextvars.ContextVar[Fault | None] = contextvars.ContextVar(
+    "wac_azure_emulator_lro_fault", default=None
+)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(t: dt.datetime) -> str:
+    """ARM's timestamp form (``2024-05-01T10:00:00.1234567+00:00``)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.isoformat()
+
+
+@attrs.frozen
+class RequestRecord:
+    """One request the emulator answered (for assertions and counting)."""
+
+    method: str
+    path: str
+    status: int
+    query: dict[str, str] = attrs.field(factory=dict)
+    subscription_id: str | None = None
+
+    @property
+    def is_write(self) -> bool:
+        """PUT, PATCH, POST or DELETE."""
+        return self.method in _WRITE_METHODS
+
+    @property
+    def is_poll(self) -> bool:
+        """A GET of an operation-status resource."""
+        low = self.path.lower()
+        return self.method == "GET" and ("/operations/" in low or "/operationresults/" in low)
+
+
+@attrs.frozen
+class InternalError:
+    """An exception a route handler raised (an emulator bug), answered with a 500."""
+
+    method: str
+    path: str
+    exception: BaseException = attrs.field(eq=False)
+    traceback: str = attrs.field(default="", repr=False, eq=False)
+
+    @property
+    def error_type(self) -> str:
+        """The exception's class name (``KeyError``...)."""
+        return type(self.exception).__name__
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}: {self.error_type}: {self.exception}"
+
+
+@attrs.define
+class VmRuntime:
+    """What ARM knows about a VM beyond its JSON: power, agent, OS as reported, the guest."""
+
+    power_state: str = "running"
+    started_at: dt.datetime | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    agent_version: str | None = "2.7.41491.1141"
+    guest: GuestModel = attrs.field(factory=GuestModel)
+    run_command_op: str | None = None
+    instance_view: dict[str, Any] | None = None  # seeded instance view, if any
+
+
+class _NoFaults:
+    """Stand-in when no fault injector is wanted."""
+
+    def pick(self, req: EmuRequest) -> Fault | None:
+        return None
+
+
+def _sub_of(path: str) -> str | None:
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0].lower() == "subscriptions":
+        return parts[1]
+    return None
+
+
+class ArmEmulator:
+    """An Azure Resource Manager emulator for Compute and Network, in one process.
+
+    Keyword-only options:
+
+    * ``seed`` – makes generated values (IPs, faults) reproducible.
+    * ``lro_polls`` – polls after which a long-running operation completes (default 1).
+    * ``lro_seconds`` – complete operations after this many emulated seconds instead.
+    * ``extension_seconds`` – how long extension installs and removals take (emulated
+      seconds), overriding ``lro_seconds`` for them (a benchmark's fixed install time).
+    * ``time_scale`` – real seconds per emulated second (``0.01`` runs time 100× faster):
+      operations with ``lro_seconds=T`` take ``T * time_scale`` real seconds, and the
+      throttle's buckets refill ``1 / time_scale`` times faster; ``Retry-After`` headers
+      are in real seconds.
+    * ``throttle`` – a :class:`ThrottleConfig` (Azure's token buckets); ``None`` never
+      refuses but still sends the ``x-ms-ratelimit-remaining-*`` headers.
+    * ``faults`` – a :class:`FaultInjector`; by default an empty one seeded with ``seed``.
+    * ``page_size`` – items per page of list answers (``nextLink`` beyond).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        lro_polls: int = 1,
+        lro_seconds: float | None = None,
+        extension_seconds: float | None = None,
+        time_scale: float = 1.0,
+        throttle: ThrottleConfig | Throttle | None = None,
+        faults: FaultInjector | None = None,
+        page_size: int = 50,
+    ) -> None:
+        if lro_polls < 0:
+            raise ValueError("lro_polls must be >= 0")
+        if lro_seconds is not None and lro_seconds < 0:
+            raise ValueError("lro_seconds must be >= 0 (or None to count polls)")
+        if extension_seconds is not None and extension_seconds < 0:
+            raise ValueError("extension_seconds must be >= 0 (or None)")
+        if not time_scale > 0:
+            raise ValueError("time_scale must be > 0")
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        self.random_seed = seed
+        self.lro_polls = lro_polls
+        self.lro_seconds = lro_seconds
+        self.extension_seconds = extension_seconds
+        self.time_scale = float(time_scale)
+        self.page_size = page_size
+        #: The bearer token requests must carry (a random test value, not a secret).
+        self.token = secrets.token_urlsafe(24)
+        self.store = Store()
+        self.ops = OperationTable()
+        self.vms: dict[str, VmRuntime] = {}
+        self.requests: list[RequestRecord] = []
+        self._denied: list[str] = []
+        self._rng = random.Random(seed)
+        # Generated IDs come from the seed: same seed, same requests, same paths.
+        self._operation_ids = random.Random(f"wac_azure.testing:operations:{seed}")
+        self._request_ids = random.Random(f"wac_azure.testing:requests:{seed}")
+        #: Exceptions raised inside route handlers (emulator bugs), answered with a 500.
+        self.internal_errors: list[InternalError] = []
+        self._t0 = time.monotonic()
+        self._skew = 0.0
+        self._ip_counter: dict[str, int] = {}
+        self._pip_counter = 0
+        if isinstance(throttle, Throttle):
+            self.throttle = throttle
+        else:
+            self.throttle = Throttle(
+                throttle if throttle is not None else ThrottleConfig(enabled=False),
+                clock=self.real_clock,
+                time_scale=1.0 / self.time_scale,
+            )
+        self.faults: FaultInjector = faults if faults is not None else FaultInjector(seed)
+        from ._routes_compute import ROUTES as compute_routes
+        from ._routes_network import ROUTES as network_routes
+        from ._routes_resources import ROUTES as resource_routes
+
+        self._router = Router()
+        for r in (resource_routes, compute_routes, network_routes):
+            self._router.extend(r)
+
+    # -- time ---------------------------------------------------------------------
+
+    def clock(self) -> float:
+        """Emulated seconds since the emulator started."""
+        return (self.real_clock() - self._t0) / self.time_scale
+
+    def real_clock(self) -> float:
+        """Monotonic real seconds, plus every virtual sleep so far."""
+        return time.monotonic() + self._skew
+
+    @property
+    def virtual_time(self) -> bool:
+        """Whether the in-process transport's sleeps are virtual (no timed operations)."""
+        return self.lro_seconds is None and self.extension_seconds is None
+
+    async def clock_sleep(self, seconds: float) -> None:
+        """Sleep as a client would: instantly in virtual time (no ``lro_seconds``), else really.
+
+        Durations here are what a client waits (``Retry-After``, which the emulator already
+        scales by ``time_scale``, or a polling interval); they are not scaled again.
+        """
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        if self.virtual_time:
+            self._skew += seconds
+            await asyncio.sleep(0)
+        else:
+            await asyncio.sleep(seconds)
+
+    # -- the entry point ----------------------------------------------------------
+
+    async def handle(self, req: EmuRequest) -> EmuResponse:
+        """Answer one request: auth, faults, throttling, routing; every request is recorded."""
+        sub = _sub_of(req.path)
+        status = 0
+        try:
+            resp = await self._handle(req, sub)
+            status = resp.status
+            return resp
+        except ConnectionReset:
+            status = 0
+            raise
+        finally:
+            self.requests.append(
+                RequestRecord(req.method.upper(), req.path, status, dict(req.query), sub)
+            )
+
+    async def _handle(self, req: EmuRequest, sub: str | None) -> EmuResponse:
+        auth = req.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), self.token):
+            message = (
+                "Authentication failed. The 'Authorization' header is missing."
+                if not auth
+                else "Authentication failed. The access token is invalid."
+            )
+            return EmuResponse.of_json(
+                401,
+                {"error": {"code": "AuthenticationFailed", "message": message}},
+                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.emulator.localhost"'},
+            )
+        # Throttling first, as in ARM: a request that reached ARM takes a token even when
+        # a fault answers it, and every answer (fault answers too) carries the
+        # x-ms-ratelimit-remaining-* headers. A throttled request never reaches the
+        # backend, so it is never faulted.
+        ok, rate_headers, retry_after = self.throttle.admit(sub, req.method)
+        if not ok:
+            wait = max(1, int(retry_after))
+            resp = EmuResponse.of_json(
+                429,
+                {
+                    "error": {
+                        "code": "TooManyRequests",
+                        "message": "The request is being throttled as the limit has been "
+                        f"reached for operation type - {req.method.title()}. Please retry "
+                        f"after {wait} seconds.",
+                    }
+                },
+                {"Retry-After": str(wait)},
+            )
+            resp.headers.update(rate_headers)
+            return resp
+        fault = self.faults.pick(req)
+        lro_fault: Fault | None = None
+        if fault is not None:
+            kind = FaultKind(fault.kind)
+            if kind is FaultKind.STATUS:
+                headers = dict(rate_headers)
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(int(fault.retry_after))
+                resp = EmuResponse.of_json(
+                    fault.status, {"error": {"code": fault.code, "message": fault.message}}, headers
+                )
+                resp.headers.setdefault("x-ms-request-id", self._new_uuid(self._request_ids))
+                return resp
+            if kind is FaultKind.RESET:
+                raise ConnectionReset(f"injected connection reset on {req.method} {req.path}")
+            if kind is FaultKind.SLOW:
+                await self.clock_sleep(fault.delay)
+            elif kind is FaultKind.LRO_FAILED:
+                lro_fault = fault
+        token_ = _LRO_FAULT.set(lro_fault)
+        try:
+            resp = await self._route(req)
+        finally:
+            _LRO_FAULT.reset(token_)
+        resp.headers.update(rate_headers)
+        resp.headers.setdefault("x-ms-request-id", self._new_uuid(self._request_ids))
+        return resp
+
+    async def _route(self, req: EmuRequest) -> EmuResponse:
+        self.ops.tick(self.clock())
+        handler, params, known = self._router.match(req.method, req.path)
+        try:
+            if handler is None:
+                if known:
+                    raise ArmError(
+                        405,
+                        "MethodNotAllowed",
+                        f"The requested resource does not support http method '{req.method}'.",
+                    )
+                raise self._unknown_route(req)
+            self._authorize(req)
+            return await handler(self, req, params)
+        except ArmError as err:
+            return EmuResponse.of_json(err.status, err.body(), err.headers)
+        except ConnectionReset:
+            raise
+        except Exception as exc:
+            # An emulator bug: answer as ARM's own 500 would, and keep it visible
+            # (azure-core retries 500s, so a bare 500 could go unnoticed).
+            record = InternalError(req.method.upper(), req.path, exc, traceback.format_exc())
+            self.internal_errors.append(record)
+            _log.error(
+                "emulator bug on %s %s: %s: %s\n%s",
+                record.method,
+                record.path,
+                record.error_type,
+                exc,
+                record.traceback,
+            )
+            return EmuResponse.of_json(
+                500,
+                {
+                    "error": {
+                        "code": "InternalServerError",
+                        "message": f"emulator bug: {record.error_type}: {exc}",
+                    }
+                },
+            )
+
+    def _unknown_route(self, req: EmuRequest) -> ArmError:
+        info = parse_id(req.path)
+        api = req.query.get("api-version", "")
+        if "type" in info:
+            ns, _, rtype = info["type"].partition("/")
+            return ArmError(
+                404 if req.method.upper() != "PUT" else 400,
+                "InvalidResourceType",
+                f"The resource type '{rtype or ns}' could not be found in the namespace "
+                f"'{ns}' for api version '{api}'.",
+            )
+        return ArmError(
+            404,
+            "InvalidResourceType",
+            f"The resource type could not be found for the request path '{req.path}' "
+            f"and api version '{api}'.",
+        )
+
+    # -- RBAC denials ---------------------------------------------------------------
+
+    def deny(self, action_glob: str) -> None:
+        """Answer 403 ``AuthorizationFailed`` to requests whose action matches ``action_glob``.
+
+        Actions are ARM's, e.g. ``Microsoft.Network/networkSecurityGroups/securityRules/write``,
+        ``Microsoft.Compute/virtualMachines/runCommand/action``; globs use ``*``.
+        """
+        self._denied.append(action_glob)
+
+    def allow_all(self) -> None:
+        """Forget every :meth:`deny`."""
+        self._denied.clear()
+
+    @staticmethod
+    def action_of(method: str, path: str) -> tuple[str, str]:
+        """``(action, scope)`` of a request, as ARM's authorization names them."""
+        parts = [p for p in path.split("/") if p]
+        low = [p.lower() for p in parts]
+        if "providers" not in low:
+            # subscription / resource-group level
+            if "resourcegroups" in low:
+                i = low.index("resourcegroups")
+                scope = "/" + "/".join(parts[: i + 2])
+                if len(parts) > i + 2 and low[i + 2] == "resources":
+                    return "Microsoft.Resources/subscriptions/resourceGroups/resources/read", scope
+                verb = {"PUT": "write", "DELETE": "delete"}.get(method.upper(), "read")
+                return f"Microsoft.Resources/subscriptions/resourceGroups/{verb}", scope
+            scope = "/" + "/".join(parts[:2])
+            return "Microsoft.Resources/subscriptions/resources/read", scope
+        i = len(low) - 1 - low[::-1].index("providers")
+        ns = parts[i + 1] if len(parts) > i + 1 else ""
+        rest = parts[i + 2 :]
+        types = [rest[j] for j in range(0, len(rest), 2)]
+        scope = "/" + "/".join(parts[: i + 2 + 2 * (len(rest) // 2)])
+        m = method.upper()
+        if m == "POST" and len(rest) % 2 == 1:
+            return "/".join([ns, *types]) + "/action", scope
+        verb = {"PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(m, "read")
+        return "/".join([ns, *types, verb]), scope
+
+    def _authorize(self, req: EmuRequest) -> None:
+        if not self._denied:
+            return
+        low = req.path.lower()
+        if "/operations/" in low or "/operationresults/" in low:
+            return
+        action, scope = self.action_of(req.method, req.path)
+        for pattern in self._denied:
+            if fnmatch.fnmatchcase(action.lower(), pattern.lower()):
+                raise ArmError(
+                    403,
+                    "AuthorizationFailed",
+                    f"The client '{_CLIENT}' with object id '{_PRINCIPAL_ID}' does not have "
+                    f"authorization to perform action '{action}' over scope '{scope}' or the "
+                    "scope is invalid. If access was recently granted, please refresh your "
+                    "credentials.",
+                )
+
+    # -- operations -----------------------------------------------------------------
+
+    def start_operation(
+        self,
+        req: EmuRequest,
+        *,
+        namespace: str,
+        location: str,
+        resource_id: str,
+        kind: str,
+        on_success: Callable[[], Outcome] | None = None,
+        on_abort: Callable[[], None] | None = None,
+        duration: float | None = None,
+    ) -> tuple[Operation, dict[str, str]]:
+        """Start an operation; returns it and the headers announcing it.
+
+        ``duration`` overrides the emulator's ``lro_seconds`` for this operation.
+        """
+        fault = _LRO_FAULT.get()
+        sub = _sub_of(req.path) or DEFAULT_SUBSCRIPTION
+        op = Operation(
+            id=self._new_uuid(self._operation_ids),
+            namespace=namespace,
+            location=_loc(location),
+            subscription=sub,
+            resource_id=resource_id,
+            kind=kind,
+            started=self.clock(),
+            duration=duration if duration is not None else self.lro_seconds,
+            polls_needed=self.lro_polls,
+            on_success=on_success,
+            on_abort=on_abort,
+            forced_failure=(fault.code, fault.message) if fault is not None else None,
+        )
+        self.ops.add(op)
+        if op.due(self.clock()):
+            op.finish()
+        base = _base_url(req)
+        api = urllib.parse.quote(req.query.get("api-version", "2024-01-01"))
+        status_url = urllib.parse.quote(op.status_path())
+        result_url = urllib.parse.quote(op.result_path())
+        headers = {
+            "Azure-AsyncOperation": f"{base}{status_url}?api-version={api}",
+            "Retry-After": self._retry_after(op),
+        }
+        if kind != "put":
+            headers["Location"] = f"{base}{result_url}?api-version={api}"
+        return op, headers
+
+    @staticmethod
+    def _new_uuid(rng: random.Random) -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def _retry_after(self, op: Operation) -> str:
+        if op.duration is None or op.done:
+            return "0"
+        remaining = max(0.0, op.started + op.duration - self.clock())
+        # whole real seconds (the SDKs parse an int); under a second: 0 = the client's interval
+        return str(int(min(remaining, 10.0) * self.time_scale))
+
+    def operation_status(self, req: EmuRequest, op_id: str) -> EmuResponse:
+        op = self._op(op_id)
+        if not op.done:
+            op.polls += 1
+            if op.due(self.clock()):
+                op.finish()
+        headers = {} if op.done else {"Retry-After": self._retry_after(op)}
+        return EmuResponse.of_json(200, op.status_body(), headers)
+
+    def operation_result(self, req: EmuRequest, op_id: str) -> EmuResponse:
+        op = self._op(op_id)
+        if not op.done:
+            op.polls += 1
+            if op.due(self.clock()):
+                op.finish()
+        if not op.done:
+            return EmuResponse(
+                202, {"Location": req.url, "Retry-After": self._retry_after(op)}, b""
+            )
+        outcome = op.outcome or Outcome()
+        if outcome.status != "Succeeded":
+            err = outcome.error or {"code": "InternalServerError", "message": "failed"}
+            return EmuResponse.of_json(400, {"error": err})
+        if outcome.result is None:
+            return EmuResponse(204 if op.kind == "delete" else 200, {}, b"")
+        return EmuResponse.of_json(200, outcome.result)
+
+    def _op(self, op_id: str) -> Operation:
+        op = self.ops.get(op_id)
+        if op is None:
+            raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
+        return op
+
+    def busy(self, resource_id: str) -> Operation | None:
+        """A pending operation on ``resource_id`` or anything under it."""
+        key = resource_id.lower().rstrip("/")
+        for op in self.ops.pending():
+            rid = op.resource_id.lower()
+            if rid == key or rid.startswith(key + "/"):
+                return op
+        return None
+
+    def touch(self, path: str) -> None:
+        """A GET of ``path`` counts as a poll of the operations on resources under it."""
+        self.ops.touch(path, self.clock())
+
+    # -- resource-group and lookup helpers -------------------------------------------
+
+    def require_rg(self, sub: str, rg: str) -> dict[str, Any]:
+        found = self.store.resource_group(sub, rg)
+        if found is None:
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+            )
+        return found
+
+    def require(self, resource_id: str) -> dict[str, Any]:
+        info = parse_id(resource_id)
+        self.require_rg(info.get("subscription", ""), info.get("resource_group", ""))
+        doc = self.store.get(resource_id)
+        if doc is None:
+            raise not_found(resource_id)
+        return doc
+
+    def runtime(self, vm_id: str) -> VmRuntime:
+        key = vm_id.lower()
+        rt = self.vms.get(key)
+        if rt is None:
+            rt = VmRuntime(started_at=_utcnow() - dt.timedelta(days=1))
+            doc = self.store.get(vm_id)
+            if doc is not None:
+                spec = _guess_os(doc)
+                if spec is not None:
+                    rt.os_name, rt.os_version = spec.os_name, spec.os_version
+            self.vms[key] = rt
+        return rt
+
+    # -- the network path of a VM ------------------------------------------------------
+
+    def vm_nics(self, vm: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        profile = (vm.get("properties") or {}).get("networkProfile") or {}
+        for ref in profile.get("networkInterfaces") or []:
+            nic = self.store.get(str(ref.get("id", "")))
+            if nic is not None:
+                out.append(nic)
+        return out
+
+    def subnet(self, subnet_id: str) -> dict[str, Any] | None:
+        vnet_id, _, name = subnet_id.rpartition("/subnets/")
+        vnet = self.store.get(vnet_id)
+        if vnet is None:
+            return None
+        for sn in (vnet.get("properties") or {}).get("subnets") or []:
+            if str(sn.get("name", "")).lower() == name.lower():
+                return dict(sn)
+        return None
+
+    def outbound_verdict(self, vm: dict[str, Any], tag: str, port: int = 443) -> Verdict:
+        """Whether the VM's primary NIC path lets TCP ``port`` out to service tag ``tag``."""
+        nics = self.vm_nics(vm)
+        if not nics:
+            return Verdict(True, None, None)
+        nic = nics[0]
+        nprops = nic.get("properties") or {}
+        ipconfs = nprops.get("ipConfigurations") or []
+        primary = next(
+            (c for c in ipconfs if (c.get("properties") or {}).get("primary")),
+            ipconfs[0] if ipconfs else {},
+        )
+        cprops = primary.get("properties") or {}
+        subnet_id = str((cprops.get("subnet") or {}).get("id", ""))
+        nsgs: list[dict[str, Any]] = []
+        nic_nsg = (nprops.get("networkSecurityGroup") or {}).get("id")
+        if nic_nsg and self.store.get(nic_nsg) is not None:
+            nsgs.append(self.store.get(nic_nsg) or {})
+        vnet_prefixes: list[str] = []
+        if subnet_id:
+            sn = self.subnet(subnet_id)
+            sn_nsg = ((sn or {}).get("properties") or {}).get("networkSecurityGroup") or {}
+            if sn_nsg.get("id") and self.store.get(sn_nsg["id"]) is not None:
+                nsgs.append(self.store.get(sn_nsg["id"]) or {})
+            vnet = self.store.get(subnet_id.rpartition("/subnets/")[0])
+            vnet_prefixes = list(
+                ((vnet or {}).get("properties") or {})
+                .get("addressSpace", {})
+                .get("addressPrefixes")
+                or []
+            )
+        ip = str(cprops.get("privateIPAddress") or "10.0.0.4").split("/")[0]
+        asgs = tuple(str(a.get("id", "")) for a in cprops.get("applicationSecurityGroups") or [])
+        prefixes = tuple(SERVICE_TAGS.get(tag, ("", "", []))[2])
+        return flow_allowed(
+            nsgs,
+            direction="Outbound",
+            protocol="Tcp",
+            src=Endpoint(ip=ip, asgs=asgs),
+            dst=Endpoint(tag=tag, tag_prefixes=prefixes),
+            dst_port=port,
+            vnet=vnet_prefixes,
+        )
+
+    def vm_memory_mib(self, vm: dict[str, Any]) -> int | None:
+        size = str(((vm.get("properties") or {}).get("hardwareProfile") or {}).get("vmSize", ""))
+        found = VM_SIZES.get(size.lower())
+        return int(found["memoryInMB"]) if found else None
+
+    # -- builders ----------------------------------------------------------------------
+
+    def add_windows_vm(
+        self,
+        name: str,
+        *,
+        os: str = "2022",
+        size: str = "Standard_D2s_v3",
+        location: str = "westeurope",
+        power_state: str = "running",
+        public_ip: bool = False,
+        nsg: str | None = "nic",
+        subscription_id: str = DEFAULT_SUBSCRIPTION,
+        resource_group: str = DEFAULT_RESOURCE_GROUP,
+        vnet: str | None = None,
+        subnet: str = "default",
+        started_at: dt.datetime | None = None,
+        nics: int = 1,
+        custom_image: bool = False,
+        report_os: bool = True,
+    ) -> VmTarget:
+        """Build a realistic VM with NIC(s), VNet/subnet, NSG(s) and optionally a public IP.
+
+        Names: NIC ``{name}-nic`` (``{name}-nic2``... for more), NIC NSG ``{name}-nsg``,
+        subnet NSG ``{vnet}-{subnet}-nsg``, VNet ``vnet-{location}`` (10.0.0.0/16, shared by
+        the resource group's VMs in that location) with subnet ``default`` (10.0.0.0/24),
+        public IP ``{name}-ip`` (Standard SKU). ``nsg`` is ``"nic"``, ``"subnet"``,
+        ``"both"`` or ``None``. ``os`` is one of ``2012-R2``, ``2016``, ``2019``, ``2022``,
+        ``2025``, ``windows-11``, ``ubuntu-22.04``.
+
+        ``custom_image=True`` gives the VM a gallery image (``imageReference`` has only an
+        ``id``); ``report_os=False`` keeps ``osName``/``osVersion`` out of the instance view
+        (an agent that does not report them). ``nics`` adds secondary NICs without NSGs.
+        """
+        from wac_azure._ids import VmTarget
+
+        spec = OS_CATALOG.get(os)
+        if spec is None:
+            raise ValueError(f"unknown os {os!r}; use one of {', '.join(OS_CATALOG)}")
+        if nsg not in ("nic", "subnet", "both", None):
+            raise ValueError(f"nsg must be 'nic', 'subnet', 'both' or None; got {nsg!r}")
+        if power_state not in ("running", "deallocated", "stopped"):
+            raise ValueError("power_state must be 'running', 'deallocated' or 'stopped'")
+        target = VmTarget.from_parts(subscription_id, resource_group, name)
+        sub, rg = subscription_id, resource_group
+        self.store.ensure_resource_group(sub, rg, location)
+        vnet_name = vnet or f"vnet-{_loc(location)}"
+        vnet_doc = self._ensure_vnet(sub, rg, vnet_name, location)
+        subnet_nsg_id = None
+        if nsg in ("subnet", "both"):
+            sn_nsg = self._ensure_nsg(sub, rg, f"{vnet_name}-{subnet}-nsg", location)
+            subnet_nsg_id = sn_nsg["id"]
+        subnet_doc = self._ensure_subnet(vnet_doc, subnet, subnet_nsg_id)
+        nic_nsg_id = None
+        if nsg in ("nic", "both"):
+            nic_nsg_id = self._ensure_nsg(sub, rg, f"{name}-nsg", location)["id"]
+        vm_id = target.resource_id
+        nic_ids = []
+        for i in range(max(1, nics)):
+            pip_id = None
+            if public_ip and i == 0:
+                self._pip_counter += 1
+                n = self._pip_counter
+                address = f"20.{(self.random_seed % 200) + 10}.{n // 250}.{n % 250 + 1}"
+                pip = make_public_ip(sub, rg, f"{name}-ip", location, address)
+                self.store.put(pip)
+                pip_id = pip["id"]
+            nic_name = f"{name}-nic" if i == 0 else f"{name}-nic{i + 1}"
+            nic = make_nic(
+                sub,
+                rg,
+                nic_name,
+                location,
+                subnet_id=subnet_doc["id"],
+                private_ip=self._next_ip(subnet_doc),
+                vm_id=vm_id,
+                nsg_id=nic_nsg_id if i == 0 else None,
+                public_ip_id=pip_id,
+            )
+            if i > 0:
+                nic["properties"]["primary"] = False
+            if pip_id is not None:
+                pip_doc = self.store.get(pip_id)
+                if pip_doc is not None:
+                    pip_doc["properties"]["ipConfiguration"] = {
+                        "id": nic["properties"]["ipConfigurations"][0]["id"]
+                    }
+            self.store.put(nic)
+            nic_ids.append(nic["id"])
+            subnet_doc["properties"].setdefault("ipConfigurations", []).append(
+                {"id": nic["properties"]["ipConfigurations"][0]["id"]}
+            )
+        vm = make_vm(
+            sub,
+            rg,
+            name,
+            location,
+            size=size,
+            os=spec,
+            nic_ids=nic_ids,
+            created=_utcnow() - dt.timedelta(days=7),
+        )
+        if custom_image:
+            vm["properties"]["storageProfile"]["imageReference"] = {
+                "id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/"
+                f"galleries/gallery1/images/{name}-image/versions/1.0.0"
+            }
+        self.store.put(vm)
+        rt = VmRuntime(
+            power_state=power_state,
+            started_at=(started_at or _utcnow() - dt.timedelta(hours=2))
+            if power_state == "running"
+            else None,
+            os_name=spec.os_name if report_os else None,
+            os_version=spec.os_version if report_os else None,
+        )
+        self.vms[vm_id.lower()] = rt
+        return target
+
+    def _ensure_vnet(self, sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
+        rid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
+            f"Microsoft.Network/virtualNetworks/{name}"
+        )
+        doc = self.store.get(rid)
+        if doc is None:
+            doc = self.store.put(make_vnet(sub, rg, name, location, ["10.0.0.0/16"]))
+        return doc
+
+    def _ensure_subnet(self, vnet: dict[str, Any], name: str, nsg_id: str | None) -> dict[str, Any]:
+        subnets = vnet["properties"].setdefault("subnets", [])
+        for sn in subnets:
+            if str(sn.get("name", "")).lower() == name.lower():
+                if nsg_id:
+                    sn["properties"]["networkSecurityGroup"] = {"id": nsg_id}
+                return dict(sn)
+        index = len(subnets)
+        base = ipaddress.ip_network(vnet["properties"]["addressSpace"]["addressPrefixes"][0])
+        prefix = (
+            str(list(base.subnets(new_prefix=24))[index]) if base.prefixlen <= 24 else str(base)
+        )
+        sn = make_subnet(vnet["id"], name, prefix, nsg_id)
+        subnets.append(sn)
+        return sn
+
+    def _ensure_nsg(self, sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
+        rid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
+            f"Microsoft.Network/networkSecurityGroups/{name}"
+        )
+        doc = self.store.get(rid)
+        if doc is None:
+            doc = self.store.put(make_nsg(sub, rg, name, location))
+        return doc
+
+    def _next_ip(self, subnet: dict[str, Any]) -> str:
+        net = ipaddress.ip_network(subnet["properties"]["addressPrefix"], strict=False)
+        key = subnet["id"].lower()
+        n = self._ip_counter.get(key, 3) + 1
+        self._ip_counter[key] = n
+        return str(net.network_address + n)
+
+    # -- inspection / tweaks ------------------------------------------------------------
+
+    def seed(self, document: dict[str, Any]) -> None:
+        """Store any ARM resource JSON as GET returns it (fixtures, ``az vm show`` output).
+
+        The Azure CLI's flattened output (``az vm show [-d] -o json``, ``az vm
+        get-instance-view``, ``az vm extension show``, ``az network nic|nsg|public-ip|vnet
+        show``: no ``properties`` envelope, ``null`` values, ``resourceGroup`` and other
+        CLI-only keys) is turned back into the wire shape first; documents already in
+        wire shape are stored as they are. ``powerState`` (``"VM deallocated"``) from
+        ``az vm show -d`` sets the VM's power state when no instance view says otherwise.
+        """
+        from ._seed import seed_document
+
+        seed_document(self, document)
+
+    def resource(self, resource_id: str) -> dict[str, Any]:
+        """The stored JSON of a resource (a copy); :class:`LookupError` if there is none."""
+        self.settle()
+        doc = self.store.get(resource_id)
+        if doc is not None:
+            return clone(doc)  # type: ignore[no-any-return]
+        parent_id, _, child = resource_id.rstrip("/").rpartition("/")
+        parent_id, _, coll = parent_id.rpartition("/")
+        parent = self.store.get(parent_id)
+        if parent is not None:
+            key = {"securityrules": "securityRules", "subnets": "subnets"}.get(coll.lower())
+            if coll.lower() == "defaultsecurityrules":
+                key = "defaultSecurityRules"
+            for item in (parent.get("properties") or {}).get(key or "", []) or []:
+                if str(item.get("name", "")).lower() == child.lower():
+                    return clone(item)  # type: ignore[no-any-return]
+        raise LookupError(f"the emulator has no resource {resource_id!r}")
+
+    def settle(self) -> None:
+        """Finish every timed operation whose time has come (requests do this too)."""
+        self.ops.tick(self.clock())
+
+    def writes(self) -> list[RequestRecord]:
+        """The PUT/PATCH/POST/DELETE requests recorded so far."""
+        return [r for r in self.requests if r.is_write]
+
+    def reset(self) -> None:
+        """Forget every resource, operation, request record, denial and fault rule."""
+        self.store.clear()
+        self.ops.clear()
+        self.vms.clear()
+        self.requests.clear()
+        self._denied.clear()
+        self._ip_counter.clear()
+        self._pip_counter = 0
+        self.internal_errors.clear()
+        self._operation_ids.seed(f"wac_azure.testing:operations:{self.random_seed}")
+        self._request_ids.seed(f"wac_azure.testing:requests:{self.random_seed}")
+        clear = getattr(self.faults, "clear", None)
+        if callable(clear):
+            clear()
+        reset = getattr(self.throttle, "reset", None)
+        if callable(reset):
+            reset()
+
+    def guest(self, target: VmTarget | str) -> GuestModel:
+        """The mutable guest model of a VM."""
+        self.settle()
+        vm = self._vm_doc(target)
+        return self.runtime(vm["id"]).guest
+
+    def vm_runtime(self, target: VmTarget | str) -> VmRuntime:
+        """Power state, agent and OS as reported, guest: the VM's runtime record."""
+        return self.runtime(self._vm_doc(target)["id"])
+
+    def set_power_state(
+        self,
+        target: VmTarget | str,
+        state: str,
+        *,
+        started_at: dt.datetime | None = None,
+    ) -> None:
+        """Set a VM's power state (``running``, ``deallocated``, ``stopped``...)."""
+        rt = self.vm_runtime(target)
+        rt.power_state = state
+        if state == "running":
+            rt.started_at = started_at or _utcnow()
+        else:
+            rt.started_at = started_at
+
+    def add_rule(self, nsg_id: str, rule_json: dict[str, Any]) -> dict[str, Any]:
+        """Add a pre-existing security rule (wire JSON with ``name`` and ``properties``)."""
+        nsg = self.store.get(nsg_id)
+        if nsg is None:
+            raise LookupError(f"the emulator has no NSG {nsg_id!r}")
+        name = str(rule_json.get("name") or "")
+        if not name:
+            raise ValueError("rule_json needs a 'name'")
+        props = dict(rule_json.get("properties") or {})
+        props.setdefault("provisioningState", "Succeeded")
+        rule = {
+            "name": name,
+            "id": f"{nsg['id']}/securityRules/{name}",
+            "etag": new_etag(),
+            "type": "Microsoft.Network/networkSecurityGroups/securityRules",
+            "properties": props,
+        }
+        rules = [
+            r
+            for r in nsg["properties"].setdefault("securityRules", [])
+            if str(r.get("name", "")).lower() != name.lower()
+        ]
+        rules.append(rule)
+        nsg["properties"]["securityRules"] = rules
+        nsg["etag"] = new_etag()
+        return clone(rule)  # type: ignore[no-any-return]
+
+    def _vm_doc(self, target: VmTarget | str) -> dict[str, Any]:
+        rid = target if isinstance(target, str) else target.resource_id
+        doc = self.store.get(rid)
+        if doc is None:
+            raise LookupError(f"the emulator has no VM {rid!r}")
+        return doc
+
+    # -- fronts -----------------------------------------------------------------------
+
+    def transport(self) -> Any:
+        """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator."""
+        from ._transport import EmulatorTransport
+
+        return EmulatorTransport(self)
+
+    def credential(self) -> Any:
+        """An async ``TokenCredential`` giving this emulator's valid token."""
+        from ._transport import StaticTokenCredential
+
+        return StaticTokenCredential(self.token)
+
+    def session(self, **session_kwargs: Any) -> AzureSession:
+        """An :class:`~wac_azure.AzureSession` over the in-process transport (no sockets)."""
+        from wac_azure._session import AzureSession
+
+        kwargs: dict[str, Any] = {"base_url": IN_PROCESS_BASE_URL}
+        kwargs.update(session_kwargs)
+        kwargs.setdefault("transport", self.transport())
+        return AzureSession(self.credential(), **kwargs)
+
+    def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Serve this emulator over HTTPS on loopback (see ``_server.serve``)."""
+        from ._server import serve
+
+        return serve(self, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"ArmEmulator(resources={sum(1 for _ in self.store)}, vms={len(self.vms)}, "
+            f"requests={len(self.requests)})"
+        )
+
+
+def _loc(location: str) -> str:
+    return location.replace(" ", "").lower()
+
+
+def _base_url(req: EmuRequest) -> str:
+    parts = urllib.parse.urlsplit(req.url)
+    if parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return IN_PROCESS_BASE_URL
+
+
+def not_found(resource_id: str) -> ArmError:
+    """ARM's 404 for a missing resource."""
+    info = parse_id(resource_id)
+    rtype = info.get("type", "")
+    names = _type_and_names(resource_id)
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{names or rtype}' under resource group "
+        f"'{info.get('resource_group', '')}' was not found. For more details please go to "
+        "https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def _type_and_names(resource_id: str) -> str:
+    parts = [p for p in resource_id.split("/") if p]
+    low = [p.lower() for p in parts]
+    if "providers" not in low:
+        return ""
+    i = len(low) - 1 - low[::-1].index("providers")
+    return "/".join(parts[i + 1 :])
+
+
+def _guess_os(vm: dict[str, Any]) -> OsSpec | None:
+    props = vm.get("properties") or {}
+    ref = (props.get("storageProfile") or {}).get("imageReference") or {}
+    sku = str(ref.get("sku", "")).lower()
+    offer = str(ref.get("offer", "")).lower()
+    if (
+        "windowsserver" in offer
+        or str(ref.get("publisher", "")).lower() == "microsoftwindowsserver"
+    ):
+        for key in ("2012-R2", "2016", "2019", "2022", "2025"):
+            if sku.startswith(key.lower()):
+                return OS_CATALOG[key]
+    if "windows-11" in offer or "win11" in sku:
+        return OS_CATALOG["windows-11"]
+    if "ubuntu" in offer:
+        return OS_CATALOG["ubuntu-22.04"]
+    return None
+
+
+def json_body(req: EmuRequest) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 ``InvalidRequestContent``."""
+    try:
+        body = req.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: {exc}",
+        ) from None
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body

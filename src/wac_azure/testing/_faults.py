@@ -1,0 +1,411 @@
+"""Seeded, reproducible fault injection for the ARM emulator.
+
+A :class:`FaultInjector` holds rules; the emulator asks it, for every request
+that passed authentication, whether to answer with a fault::
+
+    emu.faults.add_random(0.2)                                 # 20 % of requests, any preset
+    emu.faults.add_random(0.1, kinds=["429", "reset"], methods=["PUT"])
+    emu.faults.add_scripted(2, "409", method="PUT", path_regex=r"/securityRules/")
+
+Reproducibility: a random rule decides from a hash of ``(seed, rule, method,
+path, how many times this rule has seen that method and path)`` — not from a
+shared random stream — so the same seed and the same requests give the same
+faults even when concurrent requests to *different* resources interleave
+differently from run to run. Scripted rules count the requests they match, in
+arrival order. Faults that only make sense on writes (409 "another operation
+is in progress", an operation ending ``Failed``) never hit reads.
+
+Operation-status polls (the ``Azure-AsyncOperation`` / ``Location`` URLs a
+client polls) can be faulted too, as in Azure; ``include_polls=False`` keeps
+every rule off them.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from ._wire import EmuRequest, EmuResponse
+
+__all__ = [
+    "PRESETS",
+    "Fault",
+    "FaultInjector",
+    "FaultKind",
+    "InjectedFault",
+    "is_operation_poll",
+    "writes_only",
+]
+
+
+class FaultKind(str, enum.Enum):
+    """How a fault shows itself."""
+
+    #: an HTTP error answer (``status``, ``code``, ``message``, maybe ``Retry-After``)
+    STATUS = "status"
+    #: the connection drops without an answer (transport error in-process)
+    RESET = "reset"
+    #: the request is accepted but its long-running operation ends ``Failed``
+    #: with ``code``/``message`` (for requests that start one; others ignore it)
+    LRO_FAILED = "lro_failed"
+    #: the answer is normal but comes ``delay`` seconds late
+    SLOW = "slow"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _default_name(fault: Fault) -> str:
+    if fault.kind is FaultKind.STATUS:
+        return str(fault.status)
+    if fault.kind is FaultKind.LRO_FAILED:
+        return fault.code or "lro_failed"
+    return str(fault.kind.value)
+
+
+@attrs.frozen
+class Fault:
+    """One fault. Build them with the class methods (``Fault.throttled()``...).
+
+    ``name`` labels the fault in :attr:`FaultInjector.counts` (``"429"``,
+    ``"reset"``, ``"OperationPreempted"``, ``"slow"``...).
+    """
+
+    kind: FaultKind = attrs.field(converter=FaultKind)
+    status: int = 0
+    code: str = ""
+    message: str = ""
+    delay: float = 0.0
+    retry_after: float | None = None
+    name: str = attrs.field()
+
+    @name.default
+    def _name(self) -> str:
+        return _default_name(self)
+
+    # -- presets ------------------------------------------------------------------
+
+    @classmethod
+    def throttled(cls, retry_after: float = 1) -> Fault:
+        """429 ``TooManyRequests`` with ``Retry-After`` (azure-core retries it)."""
+        return cls(
+            FaultKind.STATUS,
+            status=429,
+            code="TooManyRequests",
+            message="The request is being throttled (injected fault).",
+            retry_after=retry_after,
+        )
+
+    @classmethod
+    def internal_error(cls) -> Fault:
+        """500 ``InternalServerError`` (azure-core retries it)."""
+        return cls(
+            FaultKind.STATUS,
+            status=500,
+            code="InternalServerError",
+            message="Encountered internal server error (injected fault).",
+        )
+
+    @classmethod
+    def unavailable(cls, retry_after: float | None = None) -> Fault:
+        """503 ``ServiceUnavailable`` (azure-core retries it)."""
+        return cls(
+            FaultKind.STATUS,
+            status=503,
+            code="ServiceUnavailable",
+            message="The service is temporarily unavailable (injected fault).",
+            retry_after=retry_after,
+        )
+
+    @classmethod
+    def conflict_in_progress(cls) -> Fault:
+        """409 ``RetryableErrorDueToAnotherOperation``, on writes (azure-core never retries 409)."""
+        return cls(
+            FaultKind.STATUS,
+            status=409,
+            code="RetryableErrorDueToAnotherOperation",
+            message="Another operation on this or dependent resource is in progress.",
+            name="409",
+        )
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """The connection is dropped (HTTPS front) / a transport error (in-process)."""
+        return cls(FaultKind.RESET)
+
+    @classmethod
+    def lro_failed(cls, code: str = "OperationPreempted", message: str | None = None) -> Fault:
+        """The operation is accepted, then ends ``Failed`` with a transient ``code``."""
+        if message is None:
+            message = {
+                "OperationPreempted": "Operation execution has been preempted by a more "
+                "recent operation.",
+                "InternalExecutionError": "An internal execution error occurred. "
+                "Please retry later.",
+            }.get(code, f"The operation failed with {code}.")
+        return cls(FaultKind.LRO_FAILED, code=code, message=message)
+
+    @classmethod
+    def slow(cls, delay: float = 0.25) -> Fault:
+        """A normal answer, ``delay`` seconds late."""
+        if delay < 0:
+            raise ValueError(f"a slow fault needs delay >= 0 seconds; got {delay!r}")
+        return cls(FaultKind.SLOW, delay=float(delay))
+
+    # -- applying -----------------------------------------------------------------
+
+    def to_response(self, headers: Mapping[str, str] | None = None) -> EmuResponse:
+        """The ARM error answer of a ``status`` fault (with ``Retry-After`` if set)."""
+        if self.kind is not FaultKind.STATUS:
+            raise ValueError(f"a {self.kind.value} fault has no HTTP answer of its own")
+        hdrs = dict(headers or {})
+        if self.retry_after is not None:
+            hdrs["Retry-After"] = str(int(self.retry_after))
+        return EmuResponse.of_json(
+            self.status, {"error": {"code": self.code, "message": self.message}}, hdrs
+        )
+
+    def operation_error(self) -> dict[str, str]:
+        """The ``error`` object an ``lro_failed`` fault puts in the operation status."""
+        return {"code": self.code, "message": self.message}
+
+
+#: The faults ``add_random`` and ``add_scripted`` know by name.
+PRESETS: Mapping[str, Fault] = {
+    "429": Fault.throttled(),
+    "500": Fault.internal_error(),
+    "503": Fault.unavailable(),
+    "409": Fault.conflict_in_progress(),
+    "reset": Fault.reset(),
+    "OperationPreempted": Fault.lro_failed("OperationPreempted"),
+    "InternalExecutionError": Fault.lro_failed("InternalExecutionError"),
+    "slow": Fault.slow(),
+}
+
+_WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+
+_POLL = re.compile(
+    r"/(?:operations|operationresults|operationstatuses|asyncoperations|operationsstatus"
+    r"|azureasyncoperations)/[^/]+/?$",
+    re.IGNORECASE,
+)
+
+
+def _key_path(path: str) -> str:
+    # Operation IDs are fresh per run: key polls by their status route, not their ID.
+    return _POLL.sub(lambda m: m.group(0).rsplit("/", 1)[0] + "/*", path.lower().rstrip("/"))
+
+
+def is_operation_poll(req: EmuRequest) -> bool:
+    """Whether ``req`` polls a long-running operation's status resource."""
+    return req.method.upper() == "GET" and _POLL.search(req.path) is not None
+
+
+def _fault(value: str | Fault) -> Fault:
+    if isinstance(value, Fault):
+        return value
+    try:
+        return PRESETS[value]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown fault {value!r}; use a Fault or one of {', '.join(PRESETS)}"
+        ) from None
+
+
+def writes_only(fault: Fault) -> bool:
+    """Whether ``fault`` only makes sense on a write (PUT, PATCH, POST, DELETE).
+
+    An operation can only fail on a request that starts one, and ARM answers
+    409 "another operation is in progress" to writes, never to reads.
+    """
+    return fault.kind is FaultKind.LRO_FAILED or (
+        fault.kind is FaultKind.STATUS and fault.status == 409
+    )
+
+
+def _applies(fault: Fault, req: EmuRequest) -> bool:
+    return not writes_only(fault) or req.method.upper() in _WRITE_METHODS
+
+
+@attrs.define
+class _Matcher:
+    methods: frozenset[str] | None
+    path_regex: re.Pattern[str] | None
+
+    def matches(self, req: EmuRequest) -> bool:
+        if self.methods is not None and req.method.upper() not in self.methods:
+            return False
+        return self.path_regex is None or self.path_regex.search(req.path) is not None
+
+
+def _matcher(methods: Iterable[str] | str | None, path_regex: str | None) -> _Matcher:
+    if isinstance(methods, str):
+        methods = [methods]
+    return _Matcher(
+        None if methods is None else frozenset(m.upper() for m in methods),
+        None if path_regex is None else re.compile(path_regex, re.IGNORECASE),
+    )
+
+
+@attrs.define
+class _RandomRule:
+    probability: float
+    faults: tuple[Fault, ...]
+    matcher: _Matcher
+    seen: dict[tuple[str, str], int] = attrs.field(factory=dict)
+
+
+@attrs.define
+class _ScriptedRule:
+    nth: int
+    fault: Fault
+    matcher: _Matcher
+    seen: int = 0
+
+
+@attrs.frozen
+class InjectedFault:
+    """One fault the injector handed out: which request, which fault."""
+
+    method: str
+    path: str
+    fault: Fault
+
+
+class FaultInjector:
+    """Seeded fault rules; :meth:`pick` decides per request.
+
+    ``enabled=False`` turns every rule off (nothing is counted either).
+    ``counts`` maps fault names (``"429"``, ``"reset"``, ``"OperationPreempted"``...)
+    to how many were injected; ``injected`` lists them in order.
+    """
+
+    def __init__(self, seed: int = 0, *, include_polls: bool = True, enabled: bool = True) -> None:
+        self.seed = seed
+        self.include_polls = include_polls
+        self.enabled = enabled
+        self._random: list[_RandomRule] = []
+        self._scripted: list[_ScriptedRule] = []
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.injected: list[InjectedFault] = []
+
+    # -- rules --------------------------------------------------------------------
+
+    def add_random(
+        self,
+        probability: float,
+        kinds: Sequence[str | Fault] | str | Fault | None = None,
+        *,
+        methods: Iterable[str] | str | None = None,
+        path_regex: str | None = None,
+    ) -> None:
+        """Fault each matching request with ``probability``, picking one of ``kinds``.
+
+        ``kinds`` are preset names (see :data:`PRESETS`) or :class:`Fault`
+        values (one or a list); by default every preset. ``methods`` and
+        ``path_regex`` (searched in the URL path, case-insensitive) narrow the
+        requests.
+        """
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability must be between 0 and 1; got {probability!r}")
+        if isinstance(kinds, (str, Fault)):
+            kinds = [kinds]
+        faults = tuple(_fault(k) for k in (PRESETS.values() if kinds is None else kinds))
+        if not faults:
+            raise ValueError("kinds is empty: give at least one fault")
+        with self._lock:
+            self._random.append(
+                _RandomRule(float(probability), faults, _matcher(methods, path_regex))
+            )
+
+    def add_scripted(
+        self,
+        nth: int,
+        kind: str | Fault,
+        *,
+        method: str | None = None,
+        path_regex: str | None = None,
+    ) -> None:
+        """Fault the ``nth`` (1-based) request matching ``method`` and ``path_regex``, once.
+
+        For a write-only fault (409, a failing operation: see :func:`writes_only`)
+        only writes are counted.
+        """
+        if isinstance(nth, bool) or not isinstance(nth, int) or nth < 1:
+            raise ValueError(f"nth counts requests from 1; got {nth!r}")
+        fault = _fault(kind)
+        with self._lock:
+            self._scripted.append(_ScriptedRule(nth, fault, _matcher(method, path_regex)))
+
+    def clear(self) -> None:
+        """Remove every rule and forget the counts."""
+        with self._lock:
+            self._random.clear()
+            self._scripted.clear()
+            self.counts.clear()
+            self.injected.clear()
+
+    @property
+    def total(self) -> int:
+        """How many faults were injected."""
+        return sum(self.counts.values())
+
+    # -- deciding -----------------------------------------------------------------
+
+    def _draw(self, rule_index: int, key: tuple[str, str], n: int) -> tuple[float, int]:
+        text = f"{self.seed}|{rule_index}|{key[0]}|{key[1]}|{n}".encode()
+        digest = hashlib.blake2b(text, digest_size=16).digest()
+        unit = int.from_bytes(digest[:8], "big") / 2.0**64
+        return unit, int.from_bytes(digest[8:], "big")
+
+    def pick(self, req: EmuRequest) -> Fault | None:
+        """The fault for ``req``, or ``None``. Call it once per request.
+
+        Call it only for requests that passed authentication (a request
+        without an ``Authorization`` header is never faulted).
+        """
+        if not self.enabled or (not self._random and not self._scripted):
+            return None
+        if "authorization" not in req.headers:
+            return None
+        if not self.include_polls and is_operation_poll(req):
+            return None
+        method = req.method.upper()
+        with self._lock:
+            chosen: Fault | None = None
+            for script in self._scripted:
+                # A write-only fault's rule counts only the writes it matches.
+                if not script.matcher.matches(req) or not _applies(script.fault, req):
+                    continue
+                script.seen += 1
+                if chosen is None and script.seen == script.nth:
+                    chosen = script.fault
+            key = (method, _key_path(req.path))
+            for index, rule in enumerate(self._random):
+                if not rule.matcher.matches(req):
+                    continue
+                n = rule.seen.get(key, 0) + 1
+                rule.seen[key] = n
+                if chosen is not None:
+                    continue
+                unit, which = self._draw(index, key, n)
+                if unit < rule.probability:
+                    options = [f for f in rule.faults if _applies(f, req)]
+                    if options:
+                        chosen = options[which % len(options)]
+            if chosen is not None:
+                self.counts[chosen.name] = self.counts.get(chosen.name, 0) + 1
+                self.injected.append(InjectedFault(method, req.path, chosen))
+            return chosen
+
+    def __repr__(self) -> str:
+        return (
+            f"FaultInjector(seed={self.seed}, random_rules={len(self._random)}, "
+            f"scripted_rules={len(self._scripted)}, counts={self.counts})"
+        )

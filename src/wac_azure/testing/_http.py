@@ -1,0 +1,68 @@
+"""Helpers shared by the route modules: answers, paging, IDs."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._wire import EmuRequest, EmuResponse
+
+if TYPE_CHECKING:
+    from ._emulator import ArmEmulator
+
+__all__ = ["base_url", "ok", "page", "rg_id"]
+
+
+def ok(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> EmuResponse:
+    return EmuResponse.of_json(status, payload, headers)
+
+
+def base_url(req: EmuRequest) -> str:
+    parts = urllib.parse.urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def page(
+    emu: ArmEmulator,
+    req: EmuRequest,
+    items: list[Any],
+    render: Callable[[Any], Any] | None = None,
+) -> EmuResponse:
+    """A list answer: ``{"value": [...]}`` with ``nextLink`` when more pages follow.
+
+    ``render`` turns each item of the page (only those) into its JSON.
+    """
+    try:
+        start = max(0, int(req.query.get("$skiptoken") or req.query.get("$skipToken") or 0))
+    except ValueError:
+        start = 0
+    size = emu.page_size
+    chunk = items[start : start + size]
+    if render is not None:
+        chunk = [render(item) for item in chunk]
+    body: dict[str, Any] = {"value": chunk}
+    if start + size < len(items):
+        query = {k: v for k, v in req.query.items() if k.lower() != "$skiptoken"}
+        query["$skiptoken"] = str(start + size)
+        body["nextLink"] = (
+            f"{base_url(req)}{urllib.parse.quote(req.path)}?{urllib.parse.urlencode(query)}"
+        )
+    return ok(body)
+
+
+def rg_id(sub: str, rg: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}"
+
+
+def prov_id(p: dict[str, str], provider_type: str, name: str) -> str:
+    """``/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider_type}/{name}``."""
+    return f"{rg_id(p['sub'], p['rg'])}/providers/{provider_type}/{name}"
+
+
+def expand(req: EmuRequest) -> str:
+    """The ``$expand`` query value, lower-cased ('' when absent)."""
+    for k, v in req.query.items():
+        if k.lower() in ("$expand", "expand"):
+            return v.lower()
+    return ""

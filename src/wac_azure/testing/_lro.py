@@ -1,0 +1,150 @@
+"""Long-running operations as ARM runs them: operation-status resources polled to completion.
+
+An operation completes after ``lro_polls`` polls (of its status URL, its
+``Location`` URL, or a GET of the resource it changes), or, when the emulator
+has ``lro_seconds``, once that many emulated seconds have passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = ["Operation", "OperationTable", "Outcome"]
+
+
+@attrs.define
+class Outcome:
+    """How an operation ended: ``Succeeded`` (with an optional result body) or ``Failed``."""
+
+    status: str = "Succeeded"
+    error: dict[str, Any] | None = None
+    result: Any = None
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z") if t.tzinfo else t.isoformat() + "Z"
+
+
+@attrs.define(eq=False)
+class Operation:
+    """One operation-status resource."""
+
+    id: str
+    namespace: str
+    location: str
+    subscription: str
+    resource_id: str
+    kind: str  # "put" | "delete" | "action"
+    started: float
+    duration: float | None
+    polls_needed: int
+    on_success: Callable[[], Outcome] | None = None
+    on_abort: Callable[[], None] | None = None
+    forced_failure: tuple[str, str] | None = None
+    polls: int = 0
+    status: str = "InProgress"
+    outcome: Outcome | None = None
+    start_time: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.timezone.utc))
+    end_time: dt.datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status != "InProgress"
+
+    def due(self, now: float) -> bool:
+        if self.duration is not None:
+            return now >= self.started + self.duration
+        return self.polls >= self.polls_needed
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        if self.forced_failure is not None:
+            code, message = self.forced_failure
+            if self.on_abort is not None:
+                self.on_abort()
+            outcome = Outcome("Failed", {"code": code, "message": message})
+        elif self.on_success is not None:
+            outcome = self.on_success()
+        else:
+            outcome = Outcome()
+        self.outcome = outcome
+        self.status = outcome.status
+        self.end_time = dt.datetime.now(dt.timezone.utc)
+
+    def status_path(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/providers/{self.namespace}"
+            f"/locations/{self.location}/operations/{self.id}"
+        )
+
+    def result_path(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/providers/{self.namespace}"
+            f"/locations/{self.location}/operationResults/{self.id}"
+        )
+
+    def status_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.id,
+            "status": self.status,
+            "startTime": _iso(self.start_time),
+        }
+        if self.end_time is not None:
+            body["endTime"] = _iso(self.end_time)
+            body["percentComplete"] = 100
+        if self.outcome is not None and self.outcome.error is not None:
+            body["error"] = self.outcome.error
+        if self.kind == "action" and self.outcome is not None and self.outcome.result is not None:
+            body["properties"] = {"output": self.outcome.result}
+        return body
+
+
+class OperationTable:
+    """Every operation the emulator started, by ID."""
+
+    def __init__(self) -> None:
+        self.ops: dict[str, Operation] = {}
+        self._pending: dict[str, Operation] = {}
+
+    def clear(self) -> None:
+        self.ops.clear()
+        self._pending.clear()
+
+    def add(self, op: Operation) -> Operation:
+        self.ops[op.id] = op
+        if not op.done:
+            self._pending[op.id] = op
+        return op
+
+    def get(self, op_id: str) -> Operation | None:
+        return self.ops.get(op_id.lower()) or self.ops.get(op_id)
+
+    def pending(self) -> list[Operation]:
+        for key in [k for k, op in self._pending.items() if op.done]:
+            del self._pending[key]
+        return list(self._pending.values())
+
+    def pending_on(self, resource_id: str) -> list[Operation]:
+        key = resource_id.lower().rstrip("/")
+        return [op for op in self.pending() if op.resource_id.lower() == key]
+
+    def tick(self, now: float) -> None:
+        """Finish every operation whose time has come."""
+        for op in self.pending():
+            if op.due(now):
+                op.finish()
+
+    def touch(self, path: str, now: float) -> None:
+        """Count a GET of ``path`` as a poll of the operations on resources under it."""
+        key = path.lower().rstrip("/")
+        for op in self.pending():
+            rid = op.resource_id.lower()
+            if rid == key or rid.startswith(key + "/"):
+                op.polls += 1
+                if op.due(now):
+                    op.finish()

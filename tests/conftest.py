@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: a fresh ARM emulator and an AzureSession wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from wac_azure import AzureSession
+from wac_azure.testing import ArmEmulator
+
+
+@pytest.fixture
+def emu() -> ArmEmulator:
+    """A fresh in-process ARM emulator (seed 0, LROs complete after one poll)."""
+    return ArmEmulator(seed=0)
+
+
+@pytest.fixture
+async def session(emu: ArmEmulator) -> AsyncIterator[AzureSession]:
+    """An :class:`AzureSession` over the emulator's in-process transport."""
+    async with emu.session() as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _no_emulator_bugs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that used ``emu`` if a route handler raised (``emu.internal_errors``).
+
+    The emulator answers such bugs with a 500 that azure-core retries and the code under
+    test may swallow; this keeps them from hiding.
+    """
+    if "emu" not in request.fixturenames:
+        yield
+        return
+    emulator = request.getfixturevalue("emu")
+    yield
+    bugs = list(getattr(emulator, "internal_errors", ()))
+    if bugs:
+        details = "\n".join(f"  {bug}\n{bug.traceback}" for bug in bugs)
+        pytest.fail(f"{len(bugs)} emulator bug(s) during the test:\n{details}", pytrace=False)

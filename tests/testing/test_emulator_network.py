@@ -1,0 +1,379 @@
+"""The emulator's Network and Resources routes, through the real aio SDK clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from wac_azure import AzureSession
+from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
+
+SUB = DEFAULT_SUBSCRIPTION
+RG = "rg-wac"
+
+
+def rule(priority: int = 200, **props: Any) -> dict[str, Any]:
+    p: dict[str, Any] = {
+        "protocol": "Tcp",
+        "access": "Allow",
+        "direction": "Inbound",
+        "priority": priority,
+        "sourceAddressPrefix": "VirtualNetwork",
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": "*",
+        "destinationPortRange": "6516",
+        "description": "Managed by wac_azure",
+    }
+    p.update(props)
+    return {"properties": p}
+
+
+async def put_rule(session: AzureSession, nsg: str, name: str, body: dict[str, Any]) -> Any:
+    network = session.network(SUB)
+    poller = await network.security_rules.begin_create_or_update(RG, nsg, name, body)
+    return await poller.result()
+
+
+async def test_nic_nsg_public_ip_vnet_subnet(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1", public_ip=True, nsg="both")
+    network = session.network(SUB)
+    nic = await network.network_interfaces.get(RG, "vm1-nic")
+    conf = nic.ip_configurations[0]
+    assert conf.private_ip_address.startswith("10.0.0.")
+    assert conf.primary is True
+    assert conf.public_ip_address.id.endswith("/publicIPAddresses/vm1-ip")
+    assert nic.network_security_group.id.endswith("/networkSecurityGroups/vm1-nsg")
+    assert nic.virtual_machine.id.endswith("/virtualMachines/vm1")
+    pip = await network.public_ip_addresses.get(RG, "vm1-ip")
+    assert pip.sku.name == "Standard"
+    assert pip.ip_address
+    subnet = await network.subnets.get(RG, "vnet-westeurope", "default")
+    assert subnet.address_prefix == "10.0.0.0/24"
+    assert subnet.network_security_group.id.endswith("/vnet-westeurope-default-nsg")
+    vnet = await network.virtual_networks.get(RG, "vnet-westeurope")
+    assert vnet.address_space.address_prefixes == ["10.0.0.0/16"]
+    assert [s.name async for s in network.subnets.list(RG, "vnet-westeurope")] == ["default"]
+    assert [n.name async for n in network.network_interfaces.list(RG)] == ["vm1-nic"]
+    assert [n.name async for n in network.network_interfaces.list_all()] == ["vm1-nic"]
+    assert [p.name async for p in network.public_ip_addresses.list(RG)] == ["vm1-ip"]
+    assert [v.name async for v in network.virtual_networks.list(RG)] == ["vnet-westeurope"]
+
+
+async def test_second_vm_shares_vnet_and_gets_next_ip(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2", nsg=None)
+    network = session.network(SUB)
+    a = await network.network_interfaces.get(RG, "vm1-nic")
+    b = await network.network_interfaces.get(RG, "vm2-nic")
+    assert a.ip_configurations[0].private_ip_address != b.ip_configurations[0].private_ip_address
+    assert b.network_security_group is None
+    assert [v.name async for v in network.virtual_networks.list(RG)] == ["vnet-westeurope"]
+
+
+async def test_nsg_has_six_default_rules(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    network = session.network(SUB)
+    nsg = await network.network_security_groups.get(RG, "vm1-nsg")
+    names = [(r.name, r.priority, r.direction) for r in nsg.default_security_rules]
+    assert ("AllowVnetInBound", 65000, "Inbound") in names
+    assert ("AllowInternetOutBound", 65001, "Outbound") in names
+    assert ("DenyAllOutBound", 65500, "Outbound") in names
+    assert len(names) == 6
+    defaults = [r.name async for r in network.default_security_rules.list(RG, "vm1-nsg")]
+    assert len(defaults) == 6
+    one = await network.default_security_rules.get(RG, "vm1-nsg", "DenyAllInBound")
+    assert one.access == "Deny"
+
+
+async def test_rule_round_trip(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    network = session.network(SUB)
+    created = await put_rule(session, "vm1-nsg", "PortForWAC", rule())
+    assert created.provisioning_state == "Succeeded"
+    got = await network.security_rules.get(RG, "vm1-nsg", "PortForWAC")
+    assert got.destination_port_range == "6516"
+    assert got.description == "Managed by wac_azure"
+    listed = [r.name async for r in network.security_rules.list(RG, "vm1-nsg")]
+    assert listed == ["PortForWAC"]
+    nsg = await network.network_security_groups.get(RG, "vm1-nsg")
+    assert [r.name for r in nsg.security_rules] == ["PortForWAC"]
+    statuses = [r.status for r in emu.requests if r.method == "PUT"]
+    assert statuses == [201]
+    await put_rule(session, "vm1-nsg", "PortForWAC", rule(destinationPortRange="7000"))
+    assert [r.status for r in emu.requests if r.method == "PUT"] == [201, 200]
+    await (await network.security_rules.begin_delete(RG, "vm1-nsg", "PortForWAC")).result()
+    with pytest.raises(ResourceNotFoundError) as info:
+        await network.security_rules.get(RG, "vm1-nsg", "PortForWAC")
+    assert info.value.error.code == "ResourceNotFound"
+
+
+@pytest.mark.parametrize(
+    ("props", "code"),
+    [
+        ({"priority": 99}, "SecurityRuleInvalidPriority"),
+        ({"priority": 4097}, "SecurityRuleInvalidPriority"),
+        ({"destinationPortRange": "70000"}, "SecurityRuleInvalidPortRange"),
+        ({"destinationPortRange": "90-80"}, "SecurityRuleInvalidPortRange"),
+        ({"destinationPortRange": "abc"}, "SecurityRuleInvalidPortRange"),
+        ({"sourceAddressPrefix": "10.0.0.300"}, "SecurityRuleInvalidAddressPrefix"),
+        ({"sourceAddressPrefix": "NotAServiceTag"}, "SecurityRuleInvalidAddressPrefix"),
+        ({"protocol": "Smtp"}, "InvalidRequestFormat"),
+        ({"access": "Maybe"}, "InvalidRequestFormat"),
+        ({"direction": "Sideways"}, "InvalidRequestFormat"),
+    ],
+)
+async def test_rule_validation(
+    emu: ArmEmulator, session: AzureSession, props: dict[str, Any], code: str
+) -> None:
+    emu.add_windows_vm("vm1")
+    with pytest.raises(HttpResponseError) as info:
+        await put_rule(session, "vm1-nsg", "bad", rule(**props))
+    assert info.value.status_code == 400
+    assert info.value.error.code == code
+    assert (
+        emu.resource(
+            f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/"
+            "networkSecurityGroups/vm1-nsg"
+        )["properties"]["securityRules"]
+        == []
+    )
+
+
+async def test_plural_fields_and_tags_are_accepted(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    body = rule(
+        sourceAddressPrefix=None,
+        sourceAddressPrefixes=["203.0.113.0/24", "2001:db8::/32"],
+        destinationPortRange=None,
+        destinationPortRanges=["443", "6500-6600"],
+        protocol="*",
+    )
+    body["properties"] = {k: v for k, v in body["properties"].items() if v is not None}
+    got = await put_rule(session, "vm1-nsg", "plural", body)
+    assert got.destination_port_ranges == ["443", "6500-6600"]
+    out = rule(direction="Outbound", destinationAddressPrefix="Storage.WestEurope")
+    await put_rule(session, "vm1-nsg", "tagged", out)
+
+
+async def test_rule_conflict_same_priority_and_direction(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    emu.add_windows_vm("vm1")
+    await put_rule(session, "vm1-nsg", "first", rule(200))
+    with pytest.raises(HttpResponseError) as info:
+        await put_rule(session, "vm1-nsg", "second", rule(200))
+    assert info.value.error.code == "SecurityRuleConflict"
+    assert "first" in info.value.error.message
+    # other direction, same number: fine
+    await put_rule(session, "vm1-nsg", "second", rule(200, direction="Outbound"))
+    # the same rule may keep its priority on update
+    await put_rule(session, "vm1-nsg", "first", rule(200, destinationPortRange="7000"))
+
+
+async def test_second_write_while_nsg_busy_is_409(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    network = session.network(SUB)
+    first = await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "a", rule(200))
+    with pytest.raises(HttpResponseError) as info:
+        await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "b", rule(201))
+    assert info.value.status_code == 409
+    assert info.value.error.code == "RetryableErrorDueToAnotherOperation"
+    await first.result()
+    await put_rule(session, "vm1-nsg", "b", rule(201))
+    names = sorted([r.name async for r in network.security_rules.list(RG, "vm1-nsg")])
+    assert names == ["a", "b"]
+
+
+async def test_nsg_put_replaces_rules(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    await put_rule(session, "vm1-nsg", "keep-me", rule(300))
+    network = session.network(SUB)
+    body = {
+        "location": "westeurope",
+        "properties": {"securityRules": [{"name": "only", **rule(400)}]},
+    }
+    nsg = await (
+        await network.network_security_groups.begin_create_or_update(RG, "vm1-nsg", body)
+    ).result()
+    assert [r.name for r in nsg.security_rules] == ["only"]
+    assert len(nsg.default_security_rules) == 6
+    fresh = await (
+        await network.network_security_groups.begin_create_or_update(
+            RG, "new-nsg", {"location": "westeurope"}
+        )
+    ).result()
+    assert fresh.security_rules == []
+    assert len(fresh.default_security_rules) == 6
+    assert sorted([n.name async for n in network.network_security_groups.list(RG)]) == [
+        "new-nsg",
+        "vm1-nsg",
+    ]
+    assert len([n async for n in network.network_security_groups.list_all()]) == 2
+
+
+async def test_nsg_put_rejects_conflicting_rules(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    network = session.network(SUB)
+    body = {
+        "location": "westeurope",
+        "properties": {"securityRules": [{"name": "a", **rule(400)}, {"name": "b", **rule(400)}]},
+    }
+    with pytest.raises(HttpResponseError) as info:
+        await network.network_security_groups.begin_create_or_update(RG, "vm1-nsg", body)
+    assert info.value.error.code == "SecurityRuleConflict"
+
+
+async def test_effective_network_security_groups(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1", nsg="both")
+    network = session.network(SUB)
+    await put_rule(session, "vm1-nsg", "PortForWAC", rule())
+    poller = await network.network_interfaces.begin_list_effective_network_security_groups(
+        RG, "vm1-nic"
+    )
+    result = await poller.result()
+    groups = result.value
+    assert [g.network_security_group.id.rsplit("/", 1)[-1] for g in groups] == [
+        "vm1-nsg",
+        "vnet-westeurope-default-nsg",
+    ]
+    names = [r.name for r in groups[0].effective_security_rules]
+    assert "securityRules/PortForWAC" in names
+    assert "defaultSecurityRules/DenyAllInBound" in names
+    mine = next(r for r in groups[0].effective_security_rules if r.name.endswith("PortForWAC"))
+    assert mine.destination_port_range == "6516-6516"
+
+
+async def test_service_tags(emu: ArmEmulator, session: AzureSession) -> None:
+    tags = await session.network(SUB).service_tags.list("westeurope")
+    by_name = {v["name"]: v for v in tags["values"]}
+    for name in ("WindowsAdminCenter", "AzureActiveDirectory", "AzureCloud"):
+        assert by_name[name]["properties"]["addressPrefixes"]
+
+
+async def test_resource_groups_and_generic_listing(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1", public_ip=True)
+    resources = session.resources(SUB)
+    rg = await resources.resource_groups.get(RG)
+    assert rg.location == "westeurope"
+    assert [g.name async for g in resources.resource_groups.list()] == [RG]
+    assert await resources.resource_groups.check_existence(RG) is True
+    assert await resources.resource_groups.check_existence("nope") is False
+    types = sorted({r.type async for r in resources.resources.list_by_resource_group(RG)})
+    assert types == [
+        "Microsoft.Compute/virtualMachines",
+        "Microsoft.Network/networkInterfaces",
+        "Microsoft.Network/networkSecurityGroups",
+        "Microsoft.Network/publicIPAddresses",
+        "Microsoft.Network/virtualNetworks",
+    ]
+    vms = [
+        r.name
+        async for r in resources.resources.list(
+            filter="resourceType eq 'Microsoft.Compute/virtualMachines'"
+        )
+    ]
+    assert vms == ["vm1"]
+    with pytest.raises(ResourceNotFoundError) as info:
+        await resources.resource_groups.get("nope")
+    assert info.value.error.code == "ResourceGroupNotFound"
+
+
+async def test_unknown_route_is_invalid_resource_type(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    from azure.core.rest import HttpRequest
+
+    emu.add_windows_vm("vm1")
+    client = session.network(SUB)
+    request = HttpRequest(
+        "GET",
+        f"https://arm.emulator.localhost/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+        "Microsoft.Network/frobnicators/x?api-version=2024-01-01",
+    )
+    response = await client.send_request(request)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "InvalidResourceType"
+
+
+async def test_list_paging_for_rules() -> None:
+    emu = ArmEmulator(page_size=2)
+    emu.add_windows_vm("vm1")
+    nsg_id = (
+        f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/"
+        "networkSecurityGroups/vm1-nsg"
+    )
+    for i in range(5):
+        emu.add_rule(nsg_id, {"name": f"r{i}", **rule(200 + i)})
+    async with emu.session() as session:
+        names = [r.name async for r in session.network(SUB).security_rules.list(RG, "vm1-nsg")]
+    assert names == [f"r{i}" for i in range(5)]
+    assert len([r for r in emu.requests if r.path.endswith("/securityRules")]) == 3
+
+
+async def test_associating_a_new_nsg_through_nic_and_subnet_puts(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = emu.add_windows_vm("vm1", nsg=None)
+    network = session.network(SUB)
+    deny_out = {
+        "name": "deny-out",
+        **rule(300, direction="Outbound", access="Deny", destinationAddressPrefix="*"),
+    }
+    deny_out["properties"]["destinationPortRange"] = "*"
+    nsg = await (
+        await network.network_security_groups.begin_create_or_update(
+            RG, "made", {"location": "westeurope", "properties": {"securityRules": [deny_out]}}
+        )
+    ).result()
+    nic = (await network.network_interfaces.get(RG, "vm1-nic")).as_dict()
+    nic["properties"]["networkSecurityGroup"] = {"id": nsg.id}
+    await (await network.network_interfaces.begin_create_or_update(RG, "vm1-nic", nic)).result()
+    got = await network.network_interfaces.get(RG, "vm1-nic")
+    assert got.network_security_group.id == nsg.id
+    assert emu.outbound_verdict(emu.resource(target.resource_id), "WindowsAdminCenter").rule == (
+        "deny-out"
+    )
+    subnet = (await network.subnets.get(RG, "vnet-westeurope", "default")).as_dict()
+    subnet["properties"]["networkSecurityGroup"] = {"id": nsg.id}
+    await (
+        await network.subnets.begin_create_or_update(RG, "vnet-westeurope", "default", subnet)
+    ).result()
+    got_subnet = await network.subnets.get(RG, "vnet-westeurope", "default")
+    assert got_subnet.network_security_group.id == nsg.id
+    assert got_subnet.ip_configurations  # kept from before the PUT
+    await (await network.network_security_groups.begin_delete(RG, "made")).result()
+    with pytest.raises(ResourceNotFoundError):
+        await network.network_security_groups.get(RG, "made")
+    assert [r.method for r in emu.writes()] == ["PUT", "PUT", "PUT", "DELETE"]
+
+
+async def test_method_not_allowed_and_allow_all(emu: ArmEmulator, session: AzureSession) -> None:
+    from azure.core.rest import HttpRequest
+
+    emu.add_windows_vm("vm1")
+    emu.deny("Microsoft.Network/*")
+    network = session.network(SUB)
+    with pytest.raises(HttpResponseError) as info:
+        await network.network_security_groups.get(RG, "vm1-nsg")
+    assert info.value.error.code == "AuthorizationFailed"
+    assert "'Microsoft.Network/networkSecurityGroups/read'" in info.value.error.message
+    emu.allow_all()
+    assert (await network.network_security_groups.get(RG, "vm1-nsg")).name == "vm1-nsg"
+    request = HttpRequest(
+        "PATCH",
+        f"https://arm.emulator.localhost/subscriptions/{SUB}/providers/Microsoft.Network/"
+        "locations/westeurope/serviceTags?api-version=2024-01-01",
+    )
+    response = await network.send_request(request)
+    assert response.status_code == 405
+
+
+async def test_create_resource_group(emu: ArmEmulator, session: AzureSession) -> None:
+    resources = session.resources(SUB)
+    rg = await resources.resource_groups.create_or_update("rg-new", {"location": "northeurope"})
+    assert rg.location == "northeurope"
+    assert [g.name async for g in resources.resource_groups.list()] == ["rg-new"]
