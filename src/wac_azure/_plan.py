@@ -1,0 +1,894 @@
+"""Pure network planning: which NSG rules Windows Admin Center needs, and where.
+
+:func:`plan_network` (one VM) and :func:`plan_many` (many VMs, shared NSGs
+planned once) turn :class:`~wac_azure._facts.VmFacts` into a
+:class:`NetworkPlan`. No I/O: :class:`~wac_azure.NetworkRulePlanner` reads
+and writes.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._access import PrivateAccess, PublicAccess
+from ._errors import ConfigurationError
+from .nsg import (
+    MANAGED_DESCRIPTION,
+    Access,
+    Direction,
+    Flow,
+    NetworkSecurityGroup,
+    Protocol,
+    SecurityRule,
+    ServiceTags,
+    Verdict,
+    evaluate,
+)
+from .nsg._evaluate import walk_nsg
+from .nsg._ports import ANY_PORT, PortRange
+from .nsg._prefixes import parse_network
+
+if TYPE_CHECKING:
+    from ._facts import VmFacts
+
+__all__ = [
+    "ApplyResult",
+    "BlockingConflict",
+    "ChangeAction",
+    "FlowCheck",
+    "NetworkPlan",
+    "RuleChange",
+    "fingerprint",
+    "plan_many",
+    "plan_network",
+    "removal_plan",
+]
+
+AccessMode = PrivateAccess | PublicAccess
+
+#: Custom rule priorities Azure accepts.
+PRIORITY_MIN, PRIORITY_MAX = 100, 4096
+
+WAC_SERVICE_RULE = "PortForWACService"
+AAD_SERVICE_RULE = "PortForAADService"
+WAC_PORT_RULE = "PortForWAC"
+WAC_TAG = "WindowsAdminCenter"
+AAD_TAG = "AzureActiveDirectory"
+
+
+class ChangeAction(enum.Enum):
+    """What a :class:`RuleChange` does."""
+
+    CREATE = "create"
+    DELETE = "delete"
+    CREATE_NSG = "create-nsg"
+
+
+@attrs.frozen
+class RuleChange:
+    """One write: create or delete a rule in an NSG, or create an NSG and attach it.
+
+    ``rule`` is the rule (for ``CREATE``/``DELETE``); :attr:`body` its wire
+    JSON (what the ``securityRules`` PUT sends). ``before`` names the deny rule
+    the new rule must come before. For ``CREATE_NSG``, ``nic_id`` is the NIC
+    the new NSG is attached to and ``location`` its region.
+    """
+
+    action: ChangeAction
+    nsg_id: str
+    nsg_name: str
+    rule: SecurityRule | None = None
+    purpose: str = ""
+    before: str | None = None
+    nic_id: str | None = None
+    location: str | None = None
+    vms: tuple[str, ...] = ()
+
+    @property
+    def rule_name(self) -> str | None:
+        return self.rule.name if self.rule else None
+
+    @property
+    def priority(self) -> int | None:
+        return self.rule.priority if self.rule else None
+
+    @property
+    def direction(self) -> Direction | None:
+        return self.rule.direction if self.rule else None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """Wire JSON sent to Azure (``{"properties": {...}}``)."""
+        if self.action is ChangeAction.CREATE_NSG:
+            return {"location": self.location, "properties": {}}
+        assert self.rule is not None
+        return {"properties": self.rule.to_arm()["properties"]}
+
+    @property
+    def symbol(self) -> str:
+        return "-" if self.action is ChangeAction.DELETE else "+"
+
+    def describe(self) -> str:
+        """One line: ``+ PortForWAC  100 Inbound Allow Tcp 203.0.113.7 -> *:6516``."""
+        if self.action is ChangeAction.CREATE_NSG:
+            return (
+                f"+ network security group {self.nsg_name} ({self.location}), "
+                f"attached to NIC {_last(self.nic_id)}"
+            )
+        assert self.rule is not None
+        r = self.rule
+        src = ",".join(r.source_prefixes) or "-"
+        dst = ",".join(r.destination_prefixes) or "-"
+        ports = ",".join(str(p) for p in r.destination_ports)
+        text = (
+            f"{self.symbol} {r.name}  priority {r.priority}  {r.direction.value} "
+            f"{r.access.value} {r.protocol.value} {src} -> {dst}:{ports}"
+        )
+        if self.before:
+            text += f"  (before {self.before})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "nsgId": self.nsg_id,
+            "nsgName": self.nsg_name,
+            "ruleName": self.rule_name,
+            "priority": self.priority,
+            "direction": self.direction.value if self.direction else None,
+            "body": self.body,
+            "purpose": self.purpose,
+            "before": self.before,
+            "nicId": self.nic_id,
+            "vms": list(self.vms),
+        }
+
+
+@attrs.frozen
+class BlockingConflict:
+    """Something the plan cannot fix by adding a rule; apply refuses while one exists.
+
+    ``code``: ``"no-free-priority"`` (no free priority before the deny rule
+    ``rule``), ``"nsg-required"`` (public access through a Standard public IP
+    with no NSG anywhere), ``"no-public-ip"``, ``"no-nic"``, ``"nsg-unreadable"``.
+    """
+
+    code: str
+    reason: str
+    vm: str | None = None
+    nsg_id: str | None = None
+    nsg_name: str | None = None
+    rule: str | None = None
+    priority: int | None = None
+    flow: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "reason": self.reason,
+            "vm": self.vm,
+            "nsgId": self.nsg_id,
+            "nsgName": self.nsg_name,
+            "rule": self.rule,
+            "priority": self.priority,
+            "flow": self.flow,
+        }
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@attrs.frozen
+class FlowCheck:
+    """A flow Windows Admin Center needs, its verdict before and once the plan is applied.
+
+    In a plan for many VMs, ``before`` already counts the rules planned for the
+    VMs planned earlier (an NSG they share).
+    """
+
+    vm: str
+    purpose: str
+    flow: Flow
+    before: Verdict
+    after: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vm": self.vm,
+            "purpose": self.purpose,
+            "flow": self.flow.to_dict(),
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+        }
+
+
+@attrs.frozen
+class NetworkPlan:
+    """The NSG changes Windows Admin Center needs (``terraform plan`` style).
+
+    ``changes`` are the writes, ``blocking`` what no write can fix,
+    ``warnings`` risks worth knowing, ``checks`` each needed flow before and
+    after. ``nsg_etags`` records the NSG versions the plan was made against
+    (apply re-reads them and re-plans once when one changed).
+    """
+
+    targets: tuple[str, ...]
+    access: AccessMode
+    port: int
+    entra: bool
+    create_nsg: bool = False
+    changes: tuple[RuleChange, ...] = ()
+    blocking: tuple[BlockingConflict, ...] = ()
+    warnings: tuple[str, ...] = ()
+    checks: tuple[FlowCheck, ...] = ()
+    nsg_etags: Mapping[str, str | None] = attrs.field(factory=dict, eq=False, hash=False)
+    nsg_fingerprints: Mapping[str, str] = attrs.field(factory=dict, eq=False, hash=False)
+    #: ``"enable"`` (rules to add) or ``"remove"`` (wac_azure's rules to delete).
+    kind: str = "enable"
+
+    @property
+    def is_noop(self) -> bool:
+        """Nothing to write and nothing blocking."""
+        return not self.changes and not self.blocking
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.blocking)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form."""
+        return {
+            "targets": list(self.targets),
+            "access": self.access.to_dict(),
+            "port": self.port,
+            "entra": self.entra,
+            "createNsg": self.create_nsg,
+            "kind": self.kind,
+            "isNoop": self.is_noop,
+            "changes": [c.to_dict() for c in self.changes],
+            "blocking": [b.to_dict() for b in self.blocking],
+            "warnings": list(self.warnings),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def summary(self) -> str:
+        adds = sum(1 for c in self.changes if c.action is not ChangeAction.DELETE)
+        dels = sum(1 for c in self.changes if c.action is ChangeAction.DELETE)
+        text = f"Plan: {adds} to add, {dels} to delete"
+        if self.blocking:
+            text += f", {len(self.blocking)} blocking"
+        if self.warnings:
+            text += f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}"
+        return text + "."
+
+    def _header(self) -> str:
+        who = ", ".join(_last(t) for t in self.targets) or "(no VM)"
+        if self.kind == "remove":
+            return f"Network removal plan for {who}: rules managed by wac_azure"
+        extra = ", Entra ID" if self.entra else ""
+        return f"Network plan for {who}: {self.access}, port {self.port}{extra}"
+
+    def __str__(self) -> str:
+        lines = [self._header(), ""]
+        if self.is_noop:
+            lines.append(
+                "No changes. No rule managed by wac_azure is left."
+                if self.kind == "remove"
+                else "No changes. The network already allows what Windows Admin Center needs."
+            )
+        by_nsg: dict[str, list[RuleChange]] = {}
+        for c in self.changes:
+            by_nsg.setdefault(c.nsg_id, []).append(c)
+        for nsg_id, changes in by_nsg.items():
+            lines.append(f"  # NSG {changes[0].nsg_name} ({nsg_id})")
+            lines += [f"  {c.describe()}" for c in changes]
+            lines.append("")
+        for b in self.blocking:
+            lines.append(f"  ! blocking: {b.reason}")
+        for w in self.warnings:
+            lines.append(f"  ~ warning: {w}")
+        if self.blocking or self.warnings:
+            lines.append("")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = []
+        for c in self.changes:
+            r = c.rule
+            cells = (
+                c.symbol,
+                c.nsg_name,
+                r.name if r else "(new NSG)",
+                str(r.priority) if r else "",
+                r.direction.value if r else "",
+                r.access.value if r else "",
+                r.protocol.value if r else "",
+                ", ".join(r.source_prefixes) if r else "",
+                ", ".join(r.destination_prefixes) if r else "",
+                ", ".join(str(p) for p in r.destination_ports) if r else "",
+                c.before or "",
+            )
+            rows.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
+        table = ""
+        if rows:
+            head = "".join(
+                f"<th>{h}</th>"
+                for h in (
+                    "",
+                    "NSG",
+                    "rule",
+                    "priority",
+                    "direction",
+                    "access",
+                    "protocol",
+                    "source",
+                    "destination",
+                    "port",
+                    "before",
+                )
+            )
+            table = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+        blocking = "".join(
+            f"<li><strong>blocking</strong>: {e(b.reason)}</li>" for b in self.blocking
+        )
+        warnings = "".join(f"<li>warning: {e(w)}</li>" for w in self.warnings)
+        notes = f"<ul>{blocking}{warnings}</ul>" if blocking or warnings else ""
+        checks = "".join(
+            f"<tr><td>{e(_last(c.vm))}</td><td>{e(c.purpose)}</td><td>{e(str(c.flow))}</td>"
+            f"<td>{e(c.before.access.value)}</td><td>{e(c.after.access.value)}</td>"
+            f"<td>{e(c.before.reason)}</td></tr>"
+            for c in self.checks
+        )
+        details = (
+            "<details><summary>Flows checked</summary><table><tr><th>VM</th><th>for</th>"
+            "<th>flow</th><th>now</th><th>after</th><th>why (now)</th></tr>"
+            f"{checks}</table></details>"
+        )
+        return (
+            f"<div><p><strong>{e(self.summary())}</strong> {e(self._header())}</p>"
+            f"{table}{notes}{details}</div>"
+        )
+
+
+@attrs.frozen
+class ApplyResult:
+    """What :meth:`NetworkRulePlanner.apply` / ``remove`` wrote.
+
+    ``created`` and ``deleted`` are the changes made; ``skipped`` pairs a
+    change with the reason it was not needed; ``replanned`` tells whether an
+    NSG changed between plan and apply; ``plan`` is the plan that was applied.
+    """
+
+    plan: NetworkPlan | None = None
+    created: tuple[RuleChange, ...] = ()
+    deleted: tuple[RuleChange, ...] = ()
+    skipped: tuple[tuple[RuleChange, str], ...] = ()
+    replanned: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "replanned": self.replanned,
+            "created": [c.to_dict() for c in self.created],
+            "deleted": [c.to_dict() for c in self.deleted],
+            "skipped": [{"change": c.to_dict(), "reason": r} for c, r in self.skipped],
+            "plan": self.plan.to_dict() if self.plan else None,
+        }
+
+    def summary(self) -> str:
+        text = f"Applied: {len(self.created)} created, {len(self.deleted)} deleted"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        if self.replanned:
+            text += " (re-planned: an NSG changed since the plan)"
+        return text + "."
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        lines += [f"  {c.describe()}  [{c.nsg_name}]" for c in (*self.created, *self.deleted)]
+        lines += [f"  = {c.describe()[2:]}  skipped: {r}" for c, r in self.skipped]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        items = "".join(
+            f"<li>{e(c.describe())} <em>[{e(c.nsg_name)}]</em></li>"
+            for c in (*self.created, *self.deleted)
+        )
+        skipped = "".join(f"<li>{e(c.describe())}: {e(r)}</li>" for c, r in self.skipped)
+        return (
+            f"<div><p><strong>{e(self.summary())}</strong></p>"
+            f"<details><summary>Changes</summary><ul>{items}{skipped}</ul></details></div>"
+        )
+
+
+def _vnet(facts: VmFacts) -> tuple[str, ...]:
+    """The VM's VNet prefixes that parse (an odd one must not sink the whole plan)."""
+    return tuple(p for p in facts.vnet_prefixes if parse_network(str(p)) is not None)
+
+
+def _last(resource_id: str | None) -> str:
+    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+# -- planning ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Need:
+    purpose: str
+    name: str
+    preferred: int | None
+    direction: Direction
+    flows: tuple[Flow, ...]
+    source_prefixes: tuple[str, ...]
+    destination_prefixes: tuple[str, ...]
+    port: int
+
+
+def fingerprint(nsg: NetworkSecurityGroup) -> str:
+    """A stable text of an NSG's custom rules (what apply compares after re-reading)."""
+    import json
+
+    return json.dumps([r.to_arm() for r in nsg.rules], sort_keys=True)
+
+
+class _State:
+    """Planning state shared by every VM of one plan (NSGs with the rules planned so far)."""
+
+    def __init__(
+        self,
+        *,
+        access: AccessMode,
+        port: int,
+        entra: bool,
+        create_nsg: bool,
+        service_tags: ServiceTags | Mapping[str, Iterable[str]] | None,
+    ) -> None:
+        self.access = access
+        self.port = port
+        self.entra = entra
+        self.create_nsg = create_nsg
+        self.tags = (
+            service_tags if isinstance(service_tags, ServiceTags) else ServiceTags(service_tags)
+        )
+        self.nsgs: dict[str, NetworkSecurityGroup] = {}
+        self.etags: dict[str, str | None] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.changes: list[RuleChange] = []
+        self.blocking: list[BlockingConflict] = []
+        self.warnings: list[str] = list(access.warnings)
+        self.checks: list[FlowCheck] = []
+        self.targets: list[str] = []
+
+    # -- NSGs -----------------------------------------------------------------------
+
+    def nsg(self, facts: VmFacts, nsg_id: str | None) -> NetworkSecurityGroup | None:
+        if not nsg_id:
+            return None
+        key = nsg_id.lower()
+        if key not in self.nsgs:
+            found = facts.nsg(nsg_id)
+            if found is None:
+                return None
+            self.nsgs[key] = found
+            self.etags[key] = found.etag
+            self.fingerprints[key] = fingerprint(found)
+        return self.nsgs[key]
+
+    def add_rule(self, nsg: NetworkSecurityGroup, change: RuleChange) -> NetworkSecurityGroup:
+        assert change.rule is not None
+        updated = nsg.with_rules(change.rule)
+        self.nsgs[nsg.id.lower()] = updated
+        self.changes.append(change)
+        return updated
+
+    # -- one VM ---------------------------------------------------------------------
+
+    def plan_vm(self, facts: VmFacts) -> None:
+        vm = facts.vm_resource_id or str(facts.target)
+        self.targets.append(vm)
+        nic = facts.primary_nic
+        if nic is None:
+            self.blocking.append(
+                BlockingConflict(
+                    "no-nic",
+                    f"VM {facts.target.name}: no network interface could be read, so its "
+                    "network rules cannot be planned",
+                    vm=vm,
+                )
+            )
+            return
+        roles: list[tuple[str, str | None]] = [("nic", nic.nsg_id), ("subnet", nic.subnet_nsg_id)]
+        path: dict[str, NetworkSecurityGroup | None] = {}
+        for role, nsg_id in roles:
+            nsg = self.nsg(facts, nsg_id)
+            if nsg_id and nsg is None:
+                self.blocking.append(
+                    BlockingConflict(
+                        "nsg-unreadable",
+                        f"VM {facts.target.name}: the {role} NSG {nsg_id} could not be read"
+                        + "".join(f" ({n})" for n in facts.notes if nsg_id.lower() in n.lower()),
+                        vm=vm,
+                        nsg_id=nsg_id,
+                        nsg_name=_last(nsg_id),
+                    )
+                )
+                return
+            path[role] = nsg
+        vm_ip = nic.private_ip or "VirtualNetwork"
+        needs = self._needs(vm_ip)
+
+        if self.access.is_public:
+            if not any(n.public_ips for n in facts.nics):
+                self.blocking.append(
+                    BlockingConflict(
+                        "no-public-ip",
+                        f"VM {facts.target.name} has no public IP address; use PrivateAccess "
+                        "or attach a public IP first",
+                        vm=vm,
+                    )
+                )
+                needs = [n for n in needs if n.direction is Direction.OUTBOUND]
+            elif path["nic"] is None and path["subnet"] is None:
+                skus = {(p.sku or "Standard").lower() for p in nic.public_ips}
+                if "standard" in skus or not nic.public_ips:
+                    if self.create_nsg:
+                        path["nic"] = self._create_nsg(facts, vm)
+                    else:
+                        self.blocking.append(
+                            BlockingConflict(
+                                "nsg-required",
+                                f"VM {facts.target.name}: a Standard public IP is closed to "
+                                "inbound traffic until a network security group allows it, and "
+                                "the VM has none; plan with create_nsg=True to create one and "
+                                "attach it to the NIC",
+                                vm=vm,
+                            )
+                        )
+                        needs = [n for n in needs if n.direction is Direction.OUTBOUND]
+                else:
+                    self.warnings.append(
+                        f"VM {facts.target.name}: its Basic public IP is open without an NSG; "
+                        "Basic public IPs were retired on 2025-09-30, move to Standard with an NSG"
+                    )
+
+        for need in needs:
+            self._plan_need(facts, vm, need, path)
+
+    def _needs(self, vm_ip: str) -> list[_Need]:
+        out = [
+            _Need(
+                f"outbound HTTPS to the {WAC_TAG} service",
+                WAC_SERVICE_RULE,
+                100,
+                Direction.OUTBOUND,
+                (Flow(Direction.OUTBOUND, Protocol.TCP, vm_ip, None, WAC_TAG, 443),),
+                ("*",),
+                (WAC_TAG,),
+                443,
+            )
+        ]
+        if self.entra:
+            out.append(
+                _Need(
+                    f"outbound HTTPS to {AAD_TAG} (Entra ID sign-in)",
+                    AAD_SERVICE_RULE,
+                    101,
+                    Direction.OUTBOUND,
+                    (Flow(Direction.OUTBOUND, Protocol.TCP, vm_ip, None, AAD_TAG, 443),),
+                    ("*",),
+                    (AAD_TAG,),
+                    443,
+                )
+            )
+        sources = self.access.sources
+        out.append(
+            _Need(
+                f"inbound TCP {self.port} from {', '.join(sources)}",
+                WAC_PORT_RULE,
+                None,
+                Direction.INBOUND,
+                tuple(
+                    Flow(Direction.INBOUND, Protocol.TCP, s, None, vm_ip, self.port)
+                    for s in sources
+                ),
+                tuple(sources),
+                ("*",),
+                self.port,
+            )
+        )
+        return out
+
+    def _create_nsg(self, facts: VmFacts, vm: str) -> NetworkSecurityGroup:
+        nic = facts.primary_nic
+        assert nic is not None
+        parts = nic.id.split("/")
+        # /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/{n}
+        if len(parts) >= 5 and parts[1].lower() == "subscriptions":
+            prefix = "/".join(parts[:5])
+        else:
+            t = facts.target
+            prefix = f"/subscriptions/{t.subscription_id}/resourceGroups/{t.resource_group}"
+        name = f"{facts.target.name}-nsg"
+        nsg_id = f"{prefix}/providers/Microsoft.Network/networkSecurityGroups/{name}"
+        nsg = NetworkSecurityGroup(id=nsg_id, name=name, location=facts.location)
+        key = nsg_id.lower()
+        if key not in self.nsgs:
+            self.nsgs[key] = nsg
+            self.etags[key] = None
+            self.changes.append(
+                RuleChange(
+                    ChangeAction.CREATE_NSG,
+                    nsg_id,
+                    name,
+                    purpose="a Standard public IP needs an NSG that allows the inbound port",
+                    nic_id=nic.id,
+                    location=facts.location,
+                    vms=(vm,),
+                )
+            )
+        return self.nsgs[key]
+
+    def _verdict(
+        self, facts: VmFacts, flow: Flow, path: Mapping[str, NetworkSecurityGroup | None]
+    ) -> Verdict:
+        nic = facts.primary_nic
+        return evaluate(
+            flow,
+            nic_nsg=self._current(path.get("nic")),
+            subnet_nsg=self._current(path.get("subnet")),
+            vnet_prefixes=_vnet(facts),
+            service_tags=self.tags,
+            asgs=nic.asg_ids if nic else (),
+        )
+
+    def _current(self, nsg: NetworkSecurityGroup | None) -> NetworkSecurityGroup | None:
+        return None if nsg is None else self.nsgs.get(nsg.id.lower(), nsg)
+
+    def _plan_need(
+        self,
+        facts: VmFacts,
+        vm: str,
+        need: _Need,
+        path: dict[str, NetworkSecurityGroup | None],
+    ) -> None:
+        nic = facts.primary_nic
+        befores = [self._verdict(facts, f, path) for f in need.flows]
+        seen: set[str] = set()
+        for role in ("nic", "subnet"):
+            nsg = self._current(path.get(role))
+            if nsg is None or nsg.id.lower() in seen:
+                continue
+            seen.add(nsg.id.lower())
+            limit: int | None = None
+            deny: SecurityRule | None = None
+            for flow in need.flows:
+                walk = walk_nsg(
+                    flow,
+                    nsg,
+                    role=role,
+                    vnet_prefixes=_vnet(facts),
+                    service_tags=self.tags,
+                    asgs=nic.asg_ids if nic else (),
+                )
+                if walk.step.access is Access.ALLOW:
+                    self._serves(nsg, walk.step.rule, vm)
+                    continue
+                if walk.first_deny is None:
+                    self.warnings.append(
+                        f"VM {facts.target.name}: {need.purpose}: NSG {nsg.name} gives no "
+                        f"certain answer ({walk.step.reason})"
+                    )
+                    continue
+                if limit is None or walk.first_deny.priority < limit:
+                    limit, deny = walk.first_deny.priority, walk.first_deny
+            if deny is None or limit is None:
+                continue
+            self._add_allow(facts, vm, need, nsg, deny, role)
+        afters = [self._verdict(facts, f, path) for f in need.flows]
+        for flow, before, after in zip(need.flows, befores, afters, strict=True):
+            self.checks.append(FlowCheck(vm, need.purpose, flow, before, after))
+
+    def _serves(self, nsg: NetworkSecurityGroup, rule_name: str | None, vm: str) -> None:
+        """Record that a rule planned for another VM also serves ``vm``."""
+        if rule_name is None:
+            return
+        for i, change in enumerate(self.changes):
+            if (
+                change.rule is not None
+                and change.nsg_id.lower() == nsg.id.lower()
+                and change.rule.name == rule_name
+                and vm not in change.vms
+            ):
+                self.changes[i] = attrs.evolve(change, vms=(*change.vms, vm))
+                return
+
+    def _add_allow(
+        self,
+        facts: VmFacts,
+        vm: str,
+        need: _Need,
+        nsg: NetworkSecurityGroup,
+        deny: SecurityRule,
+        role: str,
+    ) -> None:
+        used = {r.priority for r in nsg.rules if r.direction is need.direction}
+        highest = min(deny.priority - 1, PRIORITY_MAX)
+        priority: int | None = None
+        if need.preferred is not None and need.preferred <= highest and need.preferred not in used:
+            priority = need.preferred
+        else:
+            priority = next((p for p in range(PRIORITY_MIN, highest + 1) if p not in used), None)
+        flow_text = "; ".join(str(f) for f in need.flows)
+        if priority is None:
+            self.blocking.append(
+                BlockingConflict(
+                    "no-free-priority",
+                    f"VM {facts.target.name}: {need.purpose}: {role} NSG {nsg.name} denies it "
+                    f"with rule {deny.name!r} (priority {deny.priority}) and every priority "
+                    f"from {PRIORITY_MIN} to {deny.priority - 1} is taken, so no allow rule "
+                    f"can go before it; free a priority below {deny.priority} or change "
+                    f"{deny.name!r}",
+                    vm=vm,
+                    nsg_id=nsg.id,
+                    nsg_name=nsg.name,
+                    rule=deny.name,
+                    priority=deny.priority,
+                    flow=flow_text,
+                )
+            )
+            return
+        names = {r.name.lower() for r in nsg.rules}
+        name = need.name
+        n = 2
+        while name.lower() in names:
+            name = f"{need.name}-{n}"
+            n += 1
+        rule = SecurityRule(
+            name=name,
+            priority=priority,
+            direction=need.direction,
+            access=Access.ALLOW,
+            protocol=Protocol.TCP,
+            source_prefixes=need.source_prefixes,
+            source_ports=(ANY_PORT,),
+            destination_prefixes=need.destination_prefixes,
+            destination_ports=(PortRange(need.port, need.port),),
+            description=MANAGED_DESCRIPTION,
+        )
+        self.add_rule(
+            nsg,
+            RuleChange(
+                ChangeAction.CREATE,
+                nsg.id,
+                nsg.name,
+                rule=rule,
+                purpose=need.purpose,
+                before=deny.name,
+                vms=(vm,),
+            ),
+        )
+
+    def result(self) -> NetworkPlan:
+        return NetworkPlan(
+            targets=tuple(self.targets),
+            access=self.access,
+            port=self.port,
+            entra=self.entra,
+            create_nsg=self.create_nsg,
+            changes=tuple(self.changes),
+            blocking=tuple(self.blocking),
+            warnings=tuple(dict.fromkeys(self.warnings)),
+            checks=tuple(self.checks),
+            nsg_etags=dict(self.etags),
+            nsg_fingerprints=dict(self.fingerprints),
+        )
+
+
+def _check_options(access: object, port: object) -> None:
+    if not isinstance(access, (PrivateAccess, PublicAccess)):
+        raise ConfigurationError(
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(access).__name__}"
+        )
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigurationError(f"port must be an integer 1-65535, got {port!r}")
+
+
+def plan_many(
+    facts: Sequence[VmFacts],
+    *,
+    access: AccessMode | None = None,
+    port: int = 6516,
+    entra: bool = True,
+    create_nsg: bool = False,
+    service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
+) -> NetworkPlan:
+    """One plan for many VMs: an NSG they share gets each needed rule once."""
+    access = PrivateAccess() if access is None else access
+    _check_options(access, port)
+    state = _State(
+        access=access, port=port, entra=entra, create_nsg=create_nsg, service_tags=service_tags
+    )
+    for f in facts:
+        state.plan_vm(f)
+    return state.result()
+
+
+def plan_network(
+    facts: VmFacts,
+    *,
+    access: AccessMode | None = None,
+    port: int = 6516,
+    entra: bool = True,
+    create_nsg: bool = False,
+    service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
+) -> NetworkPlan:
+    """The NSG rules one VM needs for Windows Admin Center (pure; see :func:`plan_many`).
+
+    Needed flows: outbound TCP 443 to ``WindowsAdminCenter`` (rule
+    ``PortForWACService``), with ``entra`` to ``AzureActiveDirectory``
+    (``PortForAADService``), and inbound TCP ``port`` from the access mode's
+    sources (``PortForWAC``). Every NSG on a flow's path that would not allow
+    it gets one allow rule at a free priority before the first rule that
+    would deny it; where no priority is free the plan has a blocking conflict.
+    """
+    return plan_many(
+        [facts],
+        access=access,
+        port=port,
+        entra=entra,
+        create_nsg=create_nsg,
+        service_tags=service_tags,
+    )
+
+
+def removal_plan(facts: Sequence[VmFacts]) -> NetworkPlan:
+    """Deletions of every rule ``Managed by wac_azure`` on the VMs' NIC and subnet NSGs."""
+    changes: list[RuleChange] = []
+    seen: set[tuple[str, str]] = set()
+    etags: dict[str, str | None] = {}
+    prints: dict[str, str] = {}
+    targets: list[str] = []
+    for f in facts:
+        vm = f.vm_resource_id or str(f.target)
+        targets.append(vm)
+        for key in sorted(f.nsgs):
+            nsg = f.nsgs[key]
+            etags[key] = nsg.etag
+            prints[key] = fingerprint(nsg)
+            for rule in nsg.rules:
+                if not rule.is_managed or (key, rule.name.lower()) in seen:
+                    continue
+                seen.add((key, rule.name.lower()))
+                changes.append(
+                    RuleChange(
+                        ChangeAction.DELETE,
+                        nsg.id,
+                        nsg.name,
+                        rule=rule,
+                        purpose="remove a rule wac_azure created",
+                        vms=(vm,),
+                    )
+                )
+    return NetworkPlan(
+        targets=tuple(targets),
+        access=PrivateAccess(),
+        port=6516,
+        entra=False,
+        changes=tuple(changes),
+        nsg_etags=etags,
+        nsg_fingerprints=prints,
+        kind="remove",
+    )
