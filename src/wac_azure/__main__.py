@@ -1,0 +1,10 @@
+"""``python -m wac_azure``: the same as the ``wac-azure`` console script."""
+
+from __future__ import annotations
+
+import sys
+
+from ._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

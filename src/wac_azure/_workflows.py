@@ -1,0 +1,326 @@
+"""``enable`` and ``disable``: the whole lifecycle of Windows Admin Center on one VM.
+
+``enable`` = read the VM once → check the requirements → plan the NSG rules →
+apply them → install the extension → locate the port → build the URL.
+
+Decisions:
+
+* A Run Command (``POST .../runCommand``) runs code in the VM: it counts as a
+  write. ``enable`` confirms the port from the VM's registry only when it
+  changed something; on an unchanged VM the port comes from the extension
+  settings, so a second ``enable`` performs zero writes.
+* ``dry_run=True`` reads, checks and plans, and writes nothing (no rule, no
+  extension, no Run Command); the result shows the plan and the URL the VM
+  would get.
+* A VM that fails a requirement raises :class:`RequirementsNotMetError`
+  (carrying the report) before any write — except the network checks the
+  plan repairs (``network.outbound_wac``, ``network.outbound_entra``,
+  ``network.inbound_path`` denied by a rule the planner routes around): those
+  pass when, once the plan is applied, no needed flow is denied. Checks that
+  are only *unknown* are reported (log and progress) and do not stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import NoPublicIpError, PlanBlockedError, RequirementsNotMetError
+from ._extension import (
+    DEFAULT_PORT,
+    ExtensionManager,
+    ExtensionState,
+    PortInfo,
+    Progress,
+    UninstallResult,
+    _check_port,
+    _check_timeout,
+    _target,
+    _warn_unknowns,
+    _within,
+    port_info,
+    url_for,
+)
+
+if TYPE_CHECKING:
+    from ._ids import VmTarget
+    from ._session import AzureSession
+
+__all__ = ["DisableResult", "EnableResult", "disable", "enable"]
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _to_dict(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else None
+
+
+def _line(value: Any) -> str:
+    summary = getattr(value, "summary", None)
+    if callable(summary):
+        return str(summary())
+    return str(value).partition("\n")[0]
+
+
+def _changed(value: Any) -> bool:
+    return bool(getattr(value, "changed", False))
+
+
+@attrs.frozen
+class EnableResult:
+    """What :func:`enable` found and did.
+
+    ``report`` is the requirement report, ``plan`` the network plan,
+    ``apply`` the result of applying it (``None`` on a dry run),
+    ``extension`` the extension state, ``port`` where WAC listens (``None``
+    on a dry run), ``url`` the connection URL (on a dry run: the URL the VM
+    would get). ``changed`` tells whether anything was written.
+    """
+
+    target: VmTarget
+    report: Any
+    plan: Any
+    apply: Any
+    extension: ExtensionState | None
+    port: PortInfo | None
+    url: str | None
+    changed: bool
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line."""
+        name = self.target.name
+        if self.dry_run:
+            return f"{name}: dry run, nothing written; would be reachable at {self.url or '?'}"
+        state = "enabled" if not self.changed else "enabled (changed)"
+        return f"{name}: Windows Admin Center {state} at {self.url}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "target": str(self.target),
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "url": self.url,
+            "port": self.port.to_dict() if self.port else None,
+            "extension": self.extension.to_dict() if self.extension else None,
+            "report": _to_dict(self.report),
+            "plan": _to_dict(self.plan),
+            "apply": _to_dict(self.apply),
+        }
+
+    def _report_line(self) -> str:
+        line = _line(self.report)
+        repaired = [c.code for c in getattr(self.report, "failures", ())]
+        if repaired:
+            line += f"; repaired by the network plan: {', '.join(repaired)}"
+        return line
+
+    def __str__(self) -> str:
+        parts = [self.summary()]
+        for title, value in (
+            ("requirements", self._report_line() if self.report is not None else None),
+            ("network plan", self.plan),
+            ("network changes", _line(self.apply) if self.apply is not None else None),
+            ("extension", _line(self.extension) if self.extension is not None else None),
+            ("port", self.port),
+        ):
+            if value is not None:
+                body = str(value).replace("\n", "\n    ")
+                parts.append(f"  {title}:\n    {body}")
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        sections = []
+        for title, value in (
+            ("requirements", self.report),
+            ("network plan", self.plan),
+            ("network changes", self.apply),
+            ("extension", self.extension),
+            ("port", self.port),
+        ):
+            if value is None:
+                continue
+            inner = (
+                value._repr_html_()
+                if hasattr(value, "_repr_html_")
+                else f"<pre>{_esc(value)}</pre>"
+            )
+            sections.append(f"<details><summary>{_esc(title)}</summary>{inner}</details>")
+        url = (
+            f' <a href="{_esc(self.url)}">{_esc(self.url)}</a>'
+            if self.url and not self.dry_run
+            else ""
+        )
+        return f"<div><strong>{_esc(self.summary())}</strong>{url}{''.join(sections)}</div>"
+
+
+@attrs.frozen
+class DisableResult:
+    """What :func:`disable` did: the extension removal and the NSG rules removed."""
+
+    target: VmTarget
+    uninstall: UninstallResult
+
+    @property
+    def extension_removed(self) -> bool:
+        return self.uninstall.removed
+
+    @property
+    def rules(self) -> Any:
+        return self.uninstall.rules
+
+    @property
+    def changed(self) -> bool:
+        return self.uninstall.changed
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "target": str(self.target),
+            "extension_removed": self.extension_removed,
+            "rules": _to_dict(self.rules),
+            "changed": self.changed,
+        }
+
+    def __str__(self) -> str:
+        return str(self.uninstall)
+
+    def _repr_html_(self) -> str:
+        return self.uninstall._repr_html_()
+
+
+#: Failed checks that the network plan repairs (a deny rule the planner routes around).
+PLANNABLE_CHECKS = frozenset(
+    {"network.outbound_wac", "network.outbound_entra", "network.inbound_path"}
+)
+
+
+def _unfixed_network_failures(report: Any, plan: Any) -> list[str]:
+    """The plannable failed checks the plan leaves failing (all, if a needed flow stays denied)."""
+    from .nsg import Access
+
+    failed = [c.code for c in report.failures if c.code in PLANNABLE_CHECKS]
+    if not failed:
+        return []
+    denied = [chk for chk in getattr(plan, "checks", ()) if chk.after.access is Access.DENY]
+    return failed if denied else []
+
+
+async def enable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    access: Any = None,
+    port: int = DEFAULT_PORT,
+    dry_run: bool = False,
+    timeout: float = 900,
+    progress: Progress | None = None,
+    salt: str | None = None,
+    proxy: str | dict[str, str] | None = None,
+) -> EnableResult:
+    """Put Windows Admin Center on ``target``: check, plan, apply, install, port, URL.
+
+    ``access`` is :class:`~wac_azure.PrivateAccess` (default: from the virtual
+    network) or :class:`~wac_azure.PublicAccess` (over the public IP, from
+    the given sources). Safe to re-run: a second run writes nothing.
+    """
+    from ._access import PrivateAccess, PublicAccess
+    from ._facts import read_vm_facts
+    from ._planner import NetworkRulePlanner
+    from ._requirements import evaluate_requirements
+
+    t = _target(target)
+    _check_port(port)
+    limit = _check_timeout(timeout)
+    access = PrivateAccess() if access is None else access
+    via = "public" if isinstance(access, PublicAccess) else "private"
+    say = progress or (lambda _msg: None)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+
+    async def go() -> EnableResult:
+        say(f"{t.name}: reading the VM")
+        facts = await read_vm_facts(session, t)
+        report = evaluate_requirements(facts, access=access, port=port)
+        hard = [c for c in report.failures if c.code not in PLANNABLE_CHECKS]
+        if hard:
+            raise RequirementsNotMetError(
+                f"{t.name} does not meet Windows Admin Center's requirements "
+                f"({', '.join(c.code for c in hard)}); nothing was written:\n" + str(report),
+                report=report,
+            )
+        _warn_unknowns(t, report, say)
+        if via == "public":
+            url_for(facts, port, via="public")  # NoPublicIpError before any plan or write
+        planner = NetworkRulePlanner(session)
+        say(f"{t.name}: planning the network rules")
+        plan = await planner.plan(t, access=access, port=port, facts=facts)
+        if plan.is_blocked:
+            raise PlanBlockedError(
+                f"{t.name}: the network plan has blocking conflicts; nothing was written:\n"
+                + str(plan),
+                plan=plan,
+            )
+        unfixed = _unfixed_network_failures(report, plan)
+        if unfixed:
+            raise RequirementsNotMetError(
+                f"{t.name}: the network plan does not fix {', '.join(unfixed)}; "
+                "nothing was written:\n" + str(report) + "\n" + str(plan),
+                report=report,
+            )
+        current = ExtensionState.from_facts(t, facts.extension)
+        if dry_run:
+            try:
+                url: str | None = url_for(facts, port, via=via)
+            except NoPublicIpError:
+                url = None
+            return EnableResult(t, report, plan, None, current, None, url, False, True)
+        say(f"{t.name}: applying the network plan")
+        applied = await planner.apply(plan)
+        state = await ExtensionManager(session).install(
+            t,
+            port=port,
+            salt=salt,
+            proxy=proxy,
+            facts=facts,
+            skip_checks=True,
+            timeout=max(deadline - loop.time(), 0.001),
+            progress=progress,
+        )
+        if state.changed:
+            from ._guest import read_guest_port
+
+            say(f"{t.name}: reading the port inside the VM")
+            registry = (await read_guest_port(session, t)).sme_port
+            where = port_info(t, state.port, registry)
+        else:
+            where = port_info(t, state.port, None)
+        url = url_for(facts, where.port, via=via)
+        changed = state.changed or _changed(applied)
+        say(f"{t.name}: ready at {url}")
+        return EnableResult(t, report, plan, applied, state, where, url, changed, False)
+
+    return await _within(go(), limit, f"enabling Windows Admin Center on {t.name}")
+
+
+async def disable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    remove_rules: bool = True,
+    timeout: float = 900,
+    progress: Progress | None = None,
+) -> DisableResult:
+    """Take Windows Admin Center off ``target``: uninstall the extension and, with
+    ``remove_rules`` (default), remove the NSG rules this library created."""
+    t = _target(target)
+    result = await ExtensionManager(session).uninstall(
+        t, remove_rules=remove_rules, timeout=timeout, progress=progress
+    )
+    return DisableResult(t, result)
