@@ -6,6 +6,8 @@ costs about a second) are imported only when a session first needs them.
 
 from __future__ import annotations
 
+from ._access import PrivateAccess, PublicAccess
+from ._diagnose import Diagnosis, Finding, FindingStatus, diagnose
 from ._errors import (
     AuthorizationError,
     AzureRequestError,
@@ -29,37 +31,116 @@ from ._errors import (
     VmNotFoundError,
     WacAzureError,
 )
+from ._extension import (
+    ExtensionManager,
+    ExtensionState,
+    OperationHandle,
+    PortInfo,
+    PortSource,
+    UninstallResult,
+)
+from ._facts import (
+    ExtensionFacts,
+    NicFacts,
+    OsInfo,
+    PublicIpFacts,
+    StatusFacts,
+    VmFacts,
+    read_vm_facts,
+)
+from ._fleet import FleetResult, OutcomeStatus, VmOutcome, disable_many, discover, enable_many
 from ._ids import VmTarget
+from ._pacing import Pacer, PacingConfig
+from ._plan import (
+    ApplyResult,
+    BlockingConflict,
+    ChangeAction,
+    FlowCheck,
+    NetworkPlan,
+    RuleChange,
+    plan_network,
+)
+from ._planner import NetworkRulePlanner
+from ._progress import ProgressCallback, ProgressEvent, ProgressStage, TqdmProgress
+from ._requirements import Check, CheckStatus, RequirementChecker, RequirementReport
 from ._retry import RetryConfig
 from ._session import AzureSession
+from ._workflows import DisableResult, EnableResult, disable, enable
 
 __version__ = "0.1.0.dev0"
 
 # Keep sorted; tests/test_public_api.py checks it against docs/api.md.
 __all__ = [
+    "ApplyResult",
     "AuthorizationError",
     "AzureRequestError",
     "AzureSession",
+    "BlockingConflict",
+    "ChangeAction",
+    "Check",
+    "CheckStatus",
     "ConfigurationError",
+    "Diagnosis",
+    "DisableResult",
+    "EnableResult",
     "ExtensionError",
+    "ExtensionFacts",
     "ExtensionInstallError",
+    "ExtensionManager",
     "ExtensionNotInstalledError",
+    "ExtensionState",
+    "Finding",
+    "FindingStatus",
+    "FleetResult",
+    "FlowCheck",
     "GuestCommandError",
     "InvalidAccessError",
     "InvalidInputError",
     "InvalidResourceIdError",
     "InvalidRuleError",
+    "NetworkPlan",
+    "NetworkRulePlanner",
+    "NicFacts",
     "NoPublicIpError",
     "NotFoundError",
     "OperationFailedError",
+    "OperationHandle",
     "OperationTimeoutError",
+    "OsInfo",
+    "OutcomeStatus",
+    "Pacer",
+    "PacingConfig",
     "PlanBlockedError",
+    "PortInfo",
+    "PortSource",
+    "PrivateAccess",
+    "ProgressCallback",
+    "ProgressEvent",
+    "ProgressStage",
+    "PublicAccess",
+    "PublicIpFacts",
+    "RequirementChecker",
+    "RequirementReport",
     "RequirementsNotMetError",
     "ResourceGroupNotFoundError",
     "RetryConfig",
+    "RuleChange",
+    "StatusFacts",
     "ThrottledError",
+    "TqdmProgress",
+    "UninstallResult",
+    "VmFacts",
     "VmNotFoundError",
+    "VmOutcome",
     "VmTarget",
     "WacAzureError",
     "__version__",
+    "diagnose",
+    "disable",
+    "disable_many",
+    "discover",
+    "enable",
+    "enable_many",
+    "plan_network",
+    "read_vm_facts",
 ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from azure.core import AzureClouds
 
 from ._errors import ConfigurationError
+from ._pacing import Pacer, PacingConfig, PacingPolicy
+from ._redact import RedactingNetworkTraceLoggingPolicy
 from ._retry import RetryConfig
 
 if TYPE_CHECKING:
@@ -89,8 +92,13 @@ class AzureSession:
     * ``connection_verify`` – ``True``, ``False`` or a CA bundle path for TLS.
     * ``polling_interval`` – seconds between long-running-operation polls when
       ARM sends no ``Retry-After`` (the SDK's default is 30).
-    * ``retry`` – a :class:`RetryConfig` for the failures the library retries.
+    * ``retry`` – a :class:`RetryConfig` for the failures the library retries; its
+      ``attempts`` also set azure-core's retries of 429/5xx answers and connection
+      errors (``retry_status``/``retry_connect``/``retry_read``, at least 3).
     * ``client_kwargs`` – passed to every SDK client (``retry_total``, ``logging_enable``...).
+    * ``pacing`` – a :class:`~wac_azure.PacingConfig` for the client-side pacing
+      per subscription that every client gets (``session.pacer`` counts requests
+      and 429s); ``PacingConfig(enabled=False)`` turns the waiting off.
     """
 
     def __init__(
@@ -104,6 +112,7 @@ class AzureSession:
         polling_interval: float | None = None,
         retry: RetryConfig | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        pacing: PacingConfig | None = None,
     ) -> None:
         if credential is None or not hasattr(credential, "get_token"):
             raise ConfigurationError(
@@ -131,6 +140,13 @@ class AzureSession:
         self._polling_interval = polling_interval
         self.retry = retry or RetryConfig()
         self._client_kwargs = dict(client_kwargs or {})
+        #: Client-side pacing per subscription (see :mod:`wac_azure._pacing`). It waits
+        #: and tells time the way the transport does (a ``clock()`` method, if it has
+        #: one: virtual time on the in-process emulator), never faster or slower.
+        clock = getattr(transport, "clock", None)
+        self.pacer = Pacer(
+            pacing, clock=clock if callable(clock) else time.monotonic, sleep=self.sleep
+        )
         self._clients: dict[tuple[str, str], Any] = {}
         self._closed = False
         #: Session-wide caches (VM sizes per location, service tags...), keyed by the
@@ -175,7 +191,22 @@ class AzureSession:
             kwargs["connection_verify"] = self._verify
         if self._polling_interval is not None:
             kwargs["polling_interval"] = self._polling_interval
+        # azure-core retries 429/5xx and connection errors itself, but only 3 times each
+        # by default: give it as many attempts as the library's own retries, so that a
+        # burst of transient answers does not fail a read the library would have retried.
+        retries = max(3, self.retry.attempts - 1)
+        for key in ("retry_status", "retry_connect", "retry_read"):
+            kwargs[key] = retries
         kwargs.update(self._client_kwargs)
+        extra = kwargs.get("per_retry_policies") or []
+        extra = list(extra) if isinstance(extra, (list, tuple)) else [extra]
+        kwargs["per_retry_policies"] = [PacingPolicy(self.pacer), *extra]
+        # azure-core's network trace (logging_enable=True) logs the Authorization header
+        # and every body at DEBUG: use the redacting one unless the caller brings a policy.
+        if kwargs.get("logging_policy") is None:
+            kwargs["logging_policy"] = RedactingNetworkTraceLoggingPolicy(
+                logging_enable=bool(kwargs.get("logging_enable", False))
+            )
         return kwargs
 
     def _client(self, kind: str, subscription_id: str) -> Any:

@@ -1,0 +1,544 @@
+"""Fleet benchmark: ``enable_many`` against the ARM emulator's HTTPS server at Azure's limits.
+
+Each run starts the emulator's HTTPS server — one process per subscription —
+with Azure's token buckets (reads 250 + 25/s, writes 200 + 10/s per
+subscription), a fixed extension install time (``--install-seconds``, 300), a
+rule-write operation time (``--rule-seconds``, 5) and a ``time_scale`` (real
+seconds per emulated second: bucket refill, operation times, the client's
+pacing and its poll interval are compressed alike), then runs the client in
+another process and prints one JSON line per run::
+
+    .venv/bin/python benchmarks/fleet.py                 # N=50 (+ baseline), 1,000, 10,000/10 subs
+    .venv/bin/python benchmarks/fleet.py --runs 1000     # one run
+    .venv/bin/python benchmarks/fleet.py --runs 50 --install-seconds 60
+
+Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
+
+* ``wall`` – the client's wall time; ``bound`` – the throttle bound: the
+  larger of the install time and the time the write and read buckets need for
+  the requests no client can avoid (one extension PUT per VM, one PUT per
+  distinct rule, the list pages); ``wall_over_bound``.
+* ``serial_floor`` – ``T_writes + install``: the last extension PUT cannot
+  leave before the write bucket lets it, and then still takes the install
+  time; no client can beat it, so wall/bound > 1 is unavoidable when the
+  install time and the write time are of the same size.
+* ``reads_per_vm`` / ``writes_per_vm`` (ARM requests seen by the servers,
+  polls and lists included), ``throttled`` (429s), ``failed`` (VMs),
+  ``rss_mb`` (client peak RSS), ``cpu_client`` / ``cpu_servers`` (seconds),
+  ``timeline`` (first and last event of each progress stage).
+
+For N=50 it also runs the baseline users write today: a sequential loop over
+the synchronous ``azure-mgmt-compute`` client, ``begin_create_or_update(...)
+.result()`` per VM (on its own clock, ``BASELINE_TIME_SCALE``), and prints
+``baseline_over_wac_azure``.
+
+The fleet: VMs of ``--rg-size`` per resource group; most sit behind their
+subnet's NSG, every 10th has its own NIC NSG too, every 10th (offset 5) only
+a NIC NSG; access is ``PrivateAccess(sources=["10.10.0.0/16"])`` (an
+on-premises range behind a VPN), which every NSG must allow: one rule per NSG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing as mp
+import resource
+import sys
+import time
+from typing import Any
+
+DEFAULT_SUB = "00000000-0000-0000-0000-0000000000{:02d}"
+PAGE_SIZE = 50
+ONPREM = ("10.10.0.0/16",)
+WRITES = (200, 10.0)
+READS = (250, 25.0)
+
+
+def sub_id(i: int) -> str:
+    return DEFAULT_SUB.format(i + 1)
+
+
+def nsg_kind(i: int) -> str:
+    if i % 10 == 0:
+        return "both"
+    if i % 10 == 5:
+        return "nic"
+    return "subnet"
+
+
+def layout(n: int, subs: int, rg_size: int) -> list[tuple[str, str, str, str]]:
+    """``(subscription, resource group, vm name, nsg kind)`` for every VM."""
+    per_sub = n // subs
+    out = []
+    for s in range(subs):
+        for i in range(per_sub):
+            out.append((sub_id(s), f"rg-{i // rg_size:03d}", f"vm{i:05d}", nsg_kind(i)))
+    return out
+
+
+# ----------------------------------------------------------------------------- server
+
+
+def server_main(conn: Any, cfg: dict[str, Any], only_sub: str | None = None) -> None:
+    """Child process: build and serve the emulator (the VMs of ``only_sub``, or all);
+    answer ``stats`` / ``stop``."""
+    from wac_azure.testing import ArmEmulator, ThrottleConfig
+
+    class BenchEmulator(ArmEmulator):
+        """Extension operations take the install time; the others (rule writes) take
+        ``rule_seconds`` (the emulator has one duration for every operation)."""
+
+        def start_operation(self, req: Any, **kwargs: Any) -> Any:
+            if (
+                kwargs.get("duration") is None
+                and "/extensions/" in str(kwargs.get("resource_id", "")).lower()
+            ):
+                kwargs["duration"] = cfg["install_seconds"]
+            return super().start_operation(req, **kwargs)
+
+    emu = BenchEmulator(
+        seed=0,
+        lro_seconds=cfg["rule_seconds"],
+        time_scale=cfg["time_scale"],
+        throttle=ThrottleConfig(reads=READS, writes=WRITES),
+        page_size=PAGE_SIZE,
+    )
+    for sub, rg, name, nsg in layout(cfg["n"], cfg["subs"], cfg["rg_size"]):
+        if only_sub is None or sub == only_sub:
+            emu.add_windows_vm(name, subscription_id=sub, resource_group=rg, nsg=nsg)
+    emu.token = cfg["token"]  # one test token for every server of the run
+    emu.requests.clear()
+    emu.throttle.reset()
+
+    async def main() -> None:
+        async with emu.serve() as handle:
+            conn.send(handle.to_dict())
+            loop = asyncio.get_running_loop()
+            while True:
+                command = await loop.run_in_executor(None, conn.recv)
+                if command == "stats":
+                    conn.send(_server_stats(emu))
+                elif command == "reset":
+                    emu.requests.clear()
+                    conn.send("ok")
+                else:
+                    conn.send("bye")
+                    return
+
+    asyncio.run(main())
+
+
+def _server_stats(emu: Any) -> dict[str, Any]:
+    reqs = emu.requests
+    return {
+        "reads": sum(1 for r in reqs if r.method in ("GET", "HEAD")),
+        "writes": sum(1 for r in reqs if r.method in ("PUT", "PATCH", "POST")),
+        "deletes": sum(1 for r in reqs if r.method == "DELETE"),
+        "polls": sum(1 for r in reqs if r.is_poll),
+        "rule_puts": sum(
+            1 for r in reqs if r.method == "PUT" and "/securityrules/" in r.path.lower()
+        ),
+        "extension_puts": sum(
+            1 for r in reqs if r.method == "PUT" and "/extensions/" in r.path.lower()
+        ),
+        "throttled": sum(emu.throttle.rejected.values()),
+        "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime
+        + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+    }
+
+
+# ----------------------------------------------------------------------------- clients
+
+
+def _targets(cfg: dict[str, Any]) -> list[Any]:
+    from wac_azure import VmTarget
+
+    return [
+        VmTarget(sub, rg, name)
+        for sub, rg, name, _ in layout(cfg["n"], cfg["subs"], cfg["rg_size"])
+    ]
+
+
+class _Routes:
+    """An azure-core transport that sends each subscription's requests to its own
+    emulator process (ARM is not one Python process; the emulator is, and one
+    process holding ten thousand VMs would be the bottleneck, not the client)."""
+
+    def __init__(self, inner: Any, base: str, routes: dict[str, str]) -> None:
+        self.inner = inner
+        self.base = base
+        self.routes = routes
+
+    async def __aenter__(self) -> _Routes:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.inner.close()
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def sleep(self, duration: float) -> None:
+        await asyncio.sleep(duration)
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        url = request.url
+        if url.startswith(self.base):
+            tail = url[len(self.base) :]
+            parts = tail.split("/")
+            if len(parts) > 2 and parts[1].lower() == "subscriptions":
+                request.url = self.routes[parts[2].lower()] + tail
+        return await self.inner.send(request, **kwargs)
+
+
+def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any]]) -> None:
+    """Child process: ``enable_many`` over HTTPS; sends its figures back."""
+    # Import the SDK clients before the clock starts: a one-time cost per process
+    # (about a second), not part of a fleet run's pace.
+    import azure.mgmt.compute.aio
+    import azure.mgmt.network.aio  # noqa: F401
+
+    from wac_azure import AzureSession, PacingConfig, PrivateAccess, enable_many
+    from wac_azure.testing import StaticTokenCredential
+
+    scale = cfg["time_scale"]
+    targets = _targets(cfg)
+
+    async def main() -> dict[str, Any]:
+        import ssl
+
+        import aiohttp
+        from azure.core.pipeline.transport import AioHttpTransport
+
+        # One SSL context for every request. Given a CA *path* (connection_verify=
+        # "ca.pem"), azure-core builds a new SSLContext per request, so aiohttp
+        # never reuses a connection: every request pays a TLS handshake.
+        context = ssl.create_default_context()
+        for server in servers.values():
+            context.load_verify_locations(cafile=server["ca_file"])
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=100))
+        first = next(iter(servers.values()))
+        routes = {sub.lower(): srv["base_url"] for sub, srv in servers.items()}
+        session = AzureSession(
+            StaticTokenCredential(cfg["token"]),
+            base_url=first["base_url"],
+            transport=_Routes(
+                AioHttpTransport(session=http, session_owner=False), first["base_url"], routes
+            ),
+            # ARM's network provider answers Retry-After in whole seconds; when it says 0
+            # azure-core falls back to this: poll a rule write once it can be done.
+            polling_interval=max(0.01, cfg["rule_seconds"] * scale),
+            pacing=PacingConfig(reads=READS, writes=WRITES, refill_scale=1.0 / scale),
+        )
+        marks: dict[str, list[float]] = {}
+
+        installing: dict[Any, float] = {}
+        lags: list[float] = []
+
+        def progress(event: Any) -> None:
+            if event.stage.value == "installing":
+                installing[event.target] = event.at
+            elif event.stage.value == "done" and event.target in installing:
+                lags.append(event.at - installing[event.target])
+            seen = marks.setdefault(event.stage.value, [event.at, event.at])
+            seen[0] = min(seen[0], event.at)
+            seen[1] = max(seen[1], event.at)
+
+        async with http, session:
+            start = time.monotonic()
+            result = await enable_many(
+                session,
+                targets,
+                access=PrivateAccess(sources=ONPREM),
+                progress=progress,
+                poll_interval=cfg["poll_seconds"] * scale,
+                timeout=max(600.0, 20 * cfg["install_seconds"] * scale),
+            )
+            wall = time.monotonic() - start
+        counts = result.counts
+        timeline = {
+            stage: [round((a - start) / scale, 1), round((b - start) / scale, 1)]
+            for stage, (a, b) in marks.items()
+        }
+        if lags:
+            timeline["install_observed"] = [
+                round(min(lags) / scale, 1),
+                round(sum(lags) / len(lags) / scale, 1),
+                round(max(lags) / scale, 1),
+            ]
+        return {
+            "timeline": timeline,
+            "wall_real": wall,
+            "enabled": counts["enabled"],
+            "skipped": counts["skipped"],
+            "failed": counts["failed"],
+            "failed_throttled": sum(
+                1 for o in result.failed if "429" in o.message or "throttl" in o.message.lower()
+            ),
+            "first_failure": result.failed[0].message[:300] if result.failed else None,
+            "client_reads": result.reads,
+            "client_writes": result.writes,
+            "client_throttled": result.throttled,
+        }
+
+    figures = asyncio.run(main())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures["rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)
+    figures["cpu"] = usage.ru_utime + usage.ru_stime
+    conn.send(figures)
+
+
+class _SyncCredential:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+def baseline_main(conn: Any, cfg: dict[str, Any], server: dict[str, Any]) -> None:
+    """Child process: what users write today, one VM after the other (sync SDK)."""
+    from azure.mgmt.compute import ComputeManagementClient
+
+    scale = cfg["time_scale"]
+    clients: dict[str, Any] = {}
+    start = time.monotonic()
+    failed = 0
+    for t in _targets(cfg):
+        client = clients.get(t.subscription_id)
+        if client is None:
+            client = clients[t.subscription_id] = ComputeManagementClient(
+                _SyncCredential(server["token"]),
+                t.subscription_id,
+                base_url=server["base_url"],
+                connection_verify=server["ca_file"],
+                polling_interval=max(0.01, 1.0 * scale),
+            )
+        body = {
+            "location": "westeurope",
+            "properties": {
+                "publisher": "Microsoft.AdminCenter",
+                "type": "AdminCenter",
+                "typeHandlerVersion": "0.0",
+                "autoUpgradeMinorVersion": True,
+                "settings": {"port": "6516", "salt": t.name},
+            },
+        }
+        try:
+            client.virtual_machine_extensions.begin_create_or_update(
+                t.resource_group, t.name, "AdminCenter", body
+            ).result()
+        except Exception:
+            failed += 1
+    wall = time.monotonic() - start
+    conn.send({"wall_real": wall, "failed": failed})
+
+
+# ----------------------------------------------------------------------------- bound
+
+
+def throttle_bound(cfg: dict[str, Any]) -> dict[str, float]:
+    """The unavoidable requests per subscription and the time ARM's buckets need for them."""
+    per_sub: dict[str, dict[str, Any]] = {}
+    for sub, rg, _name, nsg in layout(cfg["n"], cfg["subs"], cfg["rg_size"]):
+        s = per_sub.setdefault(sub, {"vms": 0, "rgs": {}, "nic_nsgs": 0})
+        s["vms"] += 1
+        g = s["rgs"].setdefault(rg, {"vms": 0, "subnet_nsg": False, "nsgs": 0})
+        g["vms"] += 1
+        if nsg in ("subnet", "both"):
+            g["subnet_nsg"] = True
+        if nsg in ("nic", "both"):
+            s["nic_nsgs"] += 1
+            g["nsgs"] += 1
+    worst = {"t_writes": 0.0, "t_reads": 0.0, "writes": 0, "reads": 0}
+    for s in per_sub.values():
+        rules = s["nic_nsgs"] + sum(1 for g in s["rgs"].values() if g["subnet_nsg"])
+        writes = s["vms"] + rules
+        pages = 2  # VM sizes and service tags of the one location
+        for g in s["rgs"].values():
+            nsgs = g["nsgs"] + (1 if g["subnet_nsg"] else 0)
+            vm_pages = math.ceil(g["vms"] / PAGE_SIZE)
+            # VMs, NICs, VNets, NSGs, and one list of the VMs that sees the installs done
+            pages += 2 * vm_pages + 1 + math.ceil(nsgs / PAGE_SIZE) + vm_pages
+        t_w = max(0.0, writes - WRITES[0]) / WRITES[1]
+        t_r = max(0.0, pages - READS[0]) / READS[1]
+        if t_w >= worst["t_writes"]:
+            worst.update(t_writes=t_w, writes=writes)
+        if t_r >= worst["t_reads"]:
+            worst.update(t_reads=t_r, reads=pages)
+    install = float(cfg["install_seconds"])
+    worst["bound"] = max(install, worst["t_writes"], worst["t_reads"])
+    worst["serial_floor"] = max(worst["t_writes"], worst["t_reads"]) + install
+    return worst
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _spawn(target: Any, *args: Any) -> tuple[Any, Any]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    proc.start()
+    return proc, parent
+
+
+def _recv(conn: Any, proc: Any, timeout: float, what: str) -> Any:
+    if not conn.poll(timeout):
+        proc.kill()
+        raise SystemExit(f"{what} did not answer within {timeout:.0f}s")
+    return conn.recv()
+
+
+def _start_servers(cfg: dict[str, Any]) -> dict[str, tuple[Any, Any, dict[str, Any]]]:
+    """One emulator process per subscription: ``{sub: (process, pipe, handle)}``."""
+    subs = sorted({sub for sub, _, _, _ in layout(cfg["n"], cfg["subs"], cfg["rg_size"])})
+    started = {sub: _spawn(server_main, cfg, sub) for sub in subs}
+    out = {}
+    for sub, (proc, conn) in started.items():
+        out[sub] = (proc, conn, _recv(conn, proc, 600, "an emulator server"))
+    return out
+
+
+def _stop_servers(servers: dict[str, tuple[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {}
+    for proc, conn, _ in servers.values():
+        try:
+            conn.send("stats")
+            for key, value in conn.recv().items():
+                totals[key] = totals.get(key, 0) + value
+            conn.send("stop")
+            conn.recv()
+        finally:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+    return totals
+
+
+def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
+    import secrets
+
+    cfg = {**cfg, "token": secrets.token_urlsafe(24)}
+    t0 = time.monotonic()
+    servers = _start_servers(cfg)
+    try:
+        setup = time.monotonic() - t0
+        handles = {sub: handle for sub, (_, _, handle) in servers.items()}
+        client, cconn = _spawn(client_main, cfg, handles)
+        figures = _recv(cconn, client, 3600, "the client")
+        client.join(30)
+    finally:
+        stats = _stop_servers(servers)
+    scale = cfg["time_scale"]
+    bound = throttle_bound(cfg)
+    wall = figures["wall_real"] / scale
+    n = cfg["n"]
+    line: dict[str, Any] = {
+        "N": n,
+        "subscriptions": cfg["subs"],
+        "rg_size": cfg["rg_size"],
+        "install_seconds": cfg["install_seconds"],
+        "rule_seconds": cfg["rule_seconds"],
+        "time_scale": scale,
+        "wall": round(wall, 1),
+        "wall_real": round(figures["wall_real"], 2),
+        "bound": round(bound["bound"], 1),
+        "wall_over_bound": round(wall / bound["bound"], 3),
+        "serial_floor": round(bound["serial_floor"], 1),
+        "wall_over_serial_floor": round(wall / bound["serial_floor"], 3),
+        "t_writes": round(bound["t_writes"], 1),
+        "t_reads": round(bound["t_reads"], 1),
+        "reads_per_vm": round(stats["reads"] / n, 3),
+        "writes_per_vm": round((stats["writes"] + stats["deletes"]) / n, 3),
+        "polls": stats["polls"],
+        "rule_puts": stats["rule_puts"],
+        "extension_puts": stats["extension_puts"],
+        "throttled": stats["throttled"],
+        "client_throttled": figures["client_throttled"],
+        "enabled": figures["enabled"],
+        "failed": figures["failed"],
+        "failed_by_throttling": figures["failed_throttled"],
+        "rss_mb": figures["rss_mb"],
+        "setup_real": round(setup, 1),
+        "cpu_client": round(figures["cpu"], 1),
+        "cpu_servers": round(stats["cpu"], 1),
+        "timeline": figures["timeline"],
+    }
+    if figures["first_failure"]:
+        line["first_failure"] = figures["first_failure"]
+    if baseline:
+        cfg = {**cfg, "time_scale": BASELINE_TIME_SCALE}
+        servers = _start_servers(cfg)
+        try:
+            handle = next(iter(servers.values()))[2]
+            base, bconn = _spawn(baseline_main, cfg, handle)
+            base_figures = _recv(bconn, base, 7200, "the baseline client")
+            base.join(30)
+        finally:
+            _stop_servers(servers)
+        base_wall = base_figures["wall_real"] / BASELINE_TIME_SCALE
+        line["baseline_wall"] = round(base_wall, 1)
+        line["baseline_failed"] = base_figures["failed"]
+        line["baseline_over_wac_azure"] = round(base_wall / wall, 1)
+    return line
+
+
+#: The baseline installs one VM after the other: its own, faster clock.
+BASELINE_TIME_SCALE = 0.005
+PRESETS = {
+    # N: (subscriptions, time_scale)
+    50: (1, 0.05),
+    1000: (1, 0.1),
+    10000: (10, 0.5),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--runs",
+        default="50,1000,10000",
+        help="comma-separated N values (default 50,1000,10000; 10000 uses 10 subscriptions)",
+    )
+    parser.add_argument(
+        "--install-seconds", type=float, default=300.0, help="extension install time (300)"
+    )
+    parser.add_argument(
+        "--rule-seconds", type=float, default=5.0, help="a security-rule write's operation (5)"
+    )
+    parser.add_argument("--rg-size", type=int, default=100, help="VMs per resource group")
+    parser.add_argument(
+        "--poll-seconds", type=float, default=15.0, help="enable_many poll_interval"
+    )
+    parser.add_argument("--time-scale", type=float, default=None, help="override the preset")
+    parser.add_argument("--subscriptions", type=int, default=None, help="override the preset")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the N=50 baseline")
+    args = parser.parse_args(argv)
+    for text in args.runs.split(","):
+        n = int(text)
+        subs, scale = PRESETS.get(n, (1, 0.02))
+        cfg = {
+            "n": n,
+            "subs": args.subscriptions or subs,
+            "time_scale": args.time_scale or scale,
+            "install_seconds": args.install_seconds,
+            "rule_seconds": args.rule_seconds,
+            "rg_size": args.rg_size,
+            "poll_seconds": args.poll_seconds,
+        }
+        line = run(cfg, baseline=(n == 50 and not args.no_baseline))
+        print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1691 @@
+"""Fleets: :func:`enable_many`, :func:`disable_many` and :func:`discover`.
+
+What bounds a fleet run is Azure Resource Manager's throttling (AZURE_FACTS
+§6: per subscription, writes 200 + 10/s, reads 250 + 25/s) and the
+extension's install time, not this machine. The run is shaped around that:
+
+* **Reads scale with resource groups and pages, not VMs.** Per resource
+  group: one list of VMs (``$expand=instanceView``), network interfaces,
+  virtual networks, NSGs and — only when a NIC has one — public IPs, each
+  following ``nextLink``; VM sizes once per location; resources outside the
+  listed groups (an NSG in a shared networking group) read once each. Each
+  VM's :class:`~wac_azure.VmFacts` is assembled from those lists
+  (:func:`wac_azure._facts.facts_from_arm`).
+* **Act per resource group, as soon as it is read.** Its VMs are checked and
+  planned purely (:func:`~wac_azure._requirements.evaluate_requirements`,
+  :func:`~wac_azure._plan.plan_many`: an NSG shared by many VMs gets each
+  rule once); groups that share an NSG take turns on it and plan against it
+  as the earlier group left it.
+* **Writes are the unavoidable ones.** Rules are PUT one by one, serialized
+  per NSG (NSGs in parallel), each waited for through its operation-status
+  resource; then the extension is PUT once per VM that needs it.
+* **Waiting costs pages, not polls.** Extension PUTs are not polled one by
+  one: the run lists each resource group's VMs with ``$expand=instanceView``
+  and reads every pending install's state from that one list (see
+  :class:`_RgWaiter` for when).
+* **Pacing.** The session's :class:`~wac_azure._pacing.Pacer` keeps each
+  subscription below ARM's buckets (from the
+  ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
+  parallel, each at its own pace; 429s that still come are retried by
+  azure-core and counted in the result.
+* **Failures stay local.** A VM that fails the requirements is *skipped*
+  (with its report), one whose write or install fails is *failed* (with the
+  error); the rest of the batch carries on.
+* **Cancellation.** Cancelling the run never leaves half a rule: each
+  security-rule PUT is shielded and finishes. Running the same batch again
+  writes only what is still missing and waits for installs still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import html
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import (
+    ConfigurationError,
+    ExtensionInstallError,
+    InvalidInputError,
+    OperationTimeoutError,
+    VmNotFoundError,
+)
+from ._ids import VmTarget
+from ._progress import ProgressCallback, ProgressEvent, ProgressStage, emit
+
+if TYPE_CHECKING:
+    from ._facts import VmFacts
+    from ._session import AzureSession
+
+__all__ = ["FleetResult", "OutcomeStatus", "VmOutcome", "disable_many", "discover", "enable_many"]
+
+_log = logging.getLogger(__name__)
+
+_EXTENSION_NAME = "AdminCenter"
+_DEFAULT_PORT = 6516
+#: Concurrent rule/extension writes per subscription when ``concurrency`` is None.
+DEFAULT_CONCURRENCY = 16
+#: Resource groups read at once per subscription, and over all subscriptions.
+_RG_PARALLEL = 8
+_READ_PARALLEL = 16
+
+
+# ============================================================================ results
+
+
+class OutcomeStatus(enum.Enum):
+    """How one VM of a fleet run ended."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+@attrs.frozen
+class VmOutcome:
+    """The result for one VM of a fleet run.
+
+    ``status`` is enabled/disabled (the VM is in the asked state; ``changed``
+    says whether this run wrote anything for it), skipped (``report`` is the
+    failed :class:`~wac_azure.RequirementReport`; nothing was written) or
+    failed (``error`` is the exception, ``message`` its text). ``rules`` are
+    the ids of security rules this run wrote for the VM (a rule on a shared
+    NSG is listed for every VM it serves, but written once).
+    """
+
+    target: VmTarget
+    status: OutcomeStatus
+    changed: bool = False
+    port: int | None = None
+    url: str | None = None
+    rules: tuple[str, ...] = ()
+    message: str = ""
+    report: Any = attrs.field(default=None, eq=False, repr=False)
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    elapsed: float = attrs.field(default=0.0, eq=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the VM ended in the asked state."""
+        return self.status in (OutcomeStatus.ENABLED, OutcomeStatus.DISABLED)
+
+    @property
+    def reason(self) -> str:
+        """A one-line reason for a skip or failure (``""`` otherwise)."""
+        if self.ok:
+            return ""
+        first = (self.message or "").strip().splitlines()
+        return first[0] if first else self.status.value
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        out: dict[str, Any] = {
+            "target": str(self.target),
+            "name": self.target.name,
+            "status": self.status.value,
+            "changed": self.changed,
+            "port": self.port,
+            "url": self.url,
+            "rules": list(self.rules),
+            "message": self.message,
+            "elapsed": round(self.elapsed, 3),
+        }
+        if self.error is not None:
+            out["error"] = type(self.error).__name__
+        report = self.report
+        if report is not None and hasattr(report, "to_dict"):
+            out["report"] = report.to_dict()
+        return out
+
+    def __str__(self) -> str:
+        bits = [f"{self.target.name}: {self.status.value}"]
+        if self.ok:
+            bits.append("(changed)" if self.changed else "(unchanged)")
+            if self.url:
+                bits.append(self.url)
+        elif self.reason:
+            bits.append(f"- {self.reason}")
+        return " ".join(bits)
+
+
+@attrs.frozen
+class FleetResult:
+    """What a fleet run did: one :class:`VmOutcome` per VM, counts and the ARM cost.
+
+    ``outcomes`` keep the order of the targets given. ``reads``, ``writes``
+    and ``deletes`` are the ARM requests the session sent during the run
+    (retries and polls included) and ``throttled`` the 429s it saw; they
+    count every request of the session in that time.
+    """
+
+    operation: str
+    outcomes: tuple[VmOutcome, ...]
+    elapsed: float = 0.0
+    subscriptions: int = 0
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+    throttled: int = 0
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def __iter__(self) -> Any:
+        return iter(self.outcomes)
+
+    def _with(self, status: OutcomeStatus) -> list[VmOutcome]:
+        return [o for o in self.outcomes if o.status is status]
+
+    @property
+    def enabled(self) -> list[VmOutcome]:
+        """VMs that have Windows Admin Center now."""
+        return self._with(OutcomeStatus.ENABLED)
+
+    @property
+    def disabled(self) -> list[VmOutcome]:
+        """VMs that no longer have it."""
+        return self._with(OutcomeStatus.DISABLED)
+
+    @property
+    def skipped(self) -> list[VmOutcome]:
+        """VMs left alone because they do not meet the requirements."""
+        return self._with(OutcomeStatus.SKIPPED)
+
+    @property
+    def failed(self) -> list[VmOutcome]:
+        """VMs where something went wrong."""
+        return self._with(OutcomeStatus.FAILED)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{"enabled"|"disabled": n, "skipped": n, "failed": n, "changed": n, "total": n}``."""
+        done = OutcomeStatus.ENABLED if self.operation == "enable" else OutcomeStatus.DISABLED
+        out = {done.value: 0, "skipped": 0, "failed": 0}
+        for o in self.outcomes:
+            out[o.status.value] = out.get(o.status.value, 0) + 1
+        out["changed"] = sum(1 for o in self.outcomes if o.changed)
+        out["total"] = len(self.outcomes)
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when no VM failed (skipped VMs do not count as failures)."""
+        return not any(o.status is OutcomeStatus.FAILED for o in self.outcomes)
+
+    def reasons(self) -> dict[str, list[VmOutcome]]:
+        """Skipped and failed VMs grouped by their one-line reason, most frequent first."""
+        groups: dict[str, list[VmOutcome]] = collections.defaultdict(list)
+        for o in self.outcomes:
+            if not o.ok:
+                groups[f"{o.status.value}: {_generic_reason(o)}"].append(o)
+        return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+    def per_vm(self, kind: str = "reads") -> float:
+        """ARM requests of ``kind`` (reads/writes/deletes) per VM in this run."""
+        n = len(self.outcomes) or 1
+        return float(getattr(self, kind)) / n
+
+    def summary(self) -> str:
+        """One line: counts, time and cost."""
+        c = self.counts
+        done = "enabled" if self.operation == "enable" else "disabled"
+        return (
+            f"{self.operation} on {c['total']} VMs: {c[done]} {done} ({c['changed']} changed), "
+            f"{c['skipped']} skipped, {c['failed']} failed in {self.elapsed:.1f}s; "
+            f"ARM reads {self.reads}, writes {self.writes}, deletes {self.deletes}, "
+            f"429s {self.throttled}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "operation": self.operation,
+            "counts": self.counts,
+            "elapsed": round(self.elapsed, 3),
+            "subscriptions": self.subscriptions,
+            "requests": {
+                "reads": self.reads,
+                "writes": self.writes,
+                "deletes": self.deletes,
+                "throttled": self.throttled,
+            },
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        limit = 20
+        for reason, group in self.reasons().items():
+            names = ", ".join(o.target.name for o in group[:limit])
+            more = f" and {len(group) - limit} more" if len(group) > limit else ""
+            lines.append(f"  {reason} ({len(group)}): {names}{more}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        c = self.counts
+        done = "enabled" if self.operation == "enable" else "disabled"
+        head = (
+            f"<div><strong>wac_azure {_esc(self.operation)}_many</strong>: "
+            f"{c['total']} VMs &mdash; {c[done]} {done} ({c['changed']} changed), "
+            f"{c['skipped']} skipped, {c['failed']} failed in {self.elapsed:.1f}s"
+            f"<br><small>ARM reads {self.reads} ({self.per_vm('reads'):.2f}/VM), "
+            f"writes {self.writes}, deletes {self.deletes}, 429s {self.throttled}, "
+            f"subscriptions {self.subscriptions}</small></div>"
+        )
+        parts = [head]
+        reasons = self.reasons()
+        if reasons:
+            rows = "".join(
+                f"<tr><td>{len(group)}</td><td>{_esc(reason)}</td></tr>"
+                for reason, group in reasons.items()
+            )
+            parts.append(
+                "<details open><summary>Skipped and failed, by reason</summary>"
+                f"<table><tr><th>VMs</th><th>reason</th></tr>{rows}</table></details>"
+            )
+        order = {OutcomeStatus.FAILED: 0, OutcomeStatus.SKIPPED: 1}
+        outcomes = sorted(self.outcomes, key=lambda o: order.get(o.status, 2))
+        shown = outcomes[:_HTML_ROWS]
+        more = (
+            f"<p>{len(outcomes) - len(shown)} more VMs not shown: see <code>to_dict()</code>.</p>"
+            if len(outcomes) > len(shown)
+            else ""
+        )
+        rows = "".join(
+            "<tr>"
+            f"<td>{_esc(o.target.name)}</td><td>{_esc(o.target.resource_group)}</td>"
+            f"<td>{_esc(o.status.value)}</td><td>{'yes' if o.changed else 'no'}</td>"
+            f"<td>{_esc(o.url or '')}</td><td>{_esc(o.reason)}</td>"
+            "</tr>"
+            for o in shown
+        )
+        parts.append(
+            f"<details><summary>All {len(outcomes)} VMs (failed and skipped first)</summary>"
+            "<table><tr><th>VM</th><th>resource group</th><th>status</th><th>changed</th>"
+            f"<th>URL</th><th>reason</th></tr>{rows}</table>{more}</details>"
+        )
+        return "\n".join(parts)
+
+
+def _generic_reason(o: VmOutcome) -> str:
+    """The reason without the VM's own name, so that equal causes group together."""
+    text = o.reason
+    name = o.target.name
+    for prefix in (f"{name}: ", f"{name} "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return _IPV4.sub("<ip>", text.replace(name, "<vm>"))
+
+
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+#: Rows of the per-VM table in a notebook (the rest: ``to_dict()``).
+_HTML_ROWS = 2000
+
+
+# ============================================================================ helpers
+
+
+def _targets(targets: Iterable[VmTarget | str]) -> list[VmTarget]:
+    if isinstance(targets, (str, VmTarget)):
+        raise InvalidInputError(
+            "targets must be a list of VmTarget or resource IDs, not a single one; "
+            "wrap it in a list"
+        )
+    out: dict[str, VmTarget] = {}
+    for t in targets:
+        parsed = t if isinstance(t, VmTarget) else VmTarget.parse(t)
+        out.setdefault(parsed.resource_id.lower(), parsed)
+    return list(out.values())
+
+
+def _check_options(port: int, concurrency: int | None, timeout: float, poll: float) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidInputError(f"port must be an integer 1-65535, got {port!r}")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise ConfigurationError(
+            f"concurrency must be a positive integer or None, got {concurrency!r}"
+        )
+    if not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not isinstance(poll, (int, float)) or poll < 0:
+        raise ConfigurationError(f"poll_interval must be >= 0 seconds, got {poll!r}")
+
+
+def _json(model: Any) -> Any:
+    """Wire JSON of an SDK model (a plain mapping passes through)."""
+    if isinstance(model, dict):
+        return model
+    as_dict = getattr(model, "as_dict", None)
+    if callable(as_dict):
+        return as_dict()
+    return model
+
+
+def _http_error() -> type[BaseException]:
+    from azure.core.exceptions import HttpResponseError
+
+    return HttpResponseError
+
+
+def _error_message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+# ============================================================================ inventory
+
+
+class _Inventory:
+    """ARM JSON read for one run, keyed by lower-cased resource id.
+
+    References are read by listing their resource group when the group holds
+    targets of the run or several references, else one GET each; every list
+    and GET happens once per run, whoever asks.
+    """
+
+    def __init__(self, session: AzureSession, run_groups: set[tuple[str, str]]) -> None:
+        self.session = session
+        self.run_groups = run_groups  # (subscription lower, rg lower) holding targets
+        self.docs: dict[str, Any] = {}
+        self.listed: set[tuple[str, str, str]] = set()  # (kind, sub lower, rg lower)
+        self._once: dict[Any, asyncio.Future[Any]] = {}
+        self.parsed_nsgs: dict[str, Any] = {}
+
+    async def _shared(self, key: Any, factory: Callable[[], Awaitable[Any]]) -> Any:
+        fut = self._once.get(key)
+        if fut is None:
+            fut = self._once[key] = asyncio.ensure_future(factory())
+        return await asyncio.shield(fut)
+
+    def _net_op(self, kind: str, sub: str) -> Any:
+        net = self.session.network(sub)
+        return {
+            "nic": net.network_interfaces,
+            "pip": net.public_ip_addresses,
+            "vnet": net.virtual_networks,
+            "nsg": net.network_security_groups,
+        }[kind]
+
+    async def list(self, kind: str, sub: str, rg: str) -> None:
+        """List every ``kind`` of a resource group into :attr:`docs` (once)."""
+
+        path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/{_NET[kind]}"
+
+        async def go() -> None:
+            async for doc in _pages(self.session, "network", sub, path, {}):
+                rid = str(doc.get("id") or "")
+                if rid:
+                    self.docs[rid.lower()] = doc
+            self.listed.add((kind, sub.lower(), rg.lower()))
+
+        await self._shared(("list", kind, sub.lower(), rg.lower()), go)
+
+    async def get(self, kind: str, resource_id: str) -> None:
+        """GET one resource into :attr:`docs` (absent when it does not exist)."""
+        from ._facts import split_resource_id
+
+        parts = split_resource_id(resource_id)
+        if parts is None:
+            return
+        sub, rg, pairs = parts
+        name = pairs[0][1]
+
+        async def go() -> None:
+            try:
+                doc = await self._net_op(kind, sub).get(rg, name)
+            except _http_error() as exc:
+                if getattr(exc, "status_code", None) == 404:
+                    return
+                raise
+            self.docs[resource_id.lower()] = _json(doc)
+
+        await self._shared(("get", resource_id.lower()), go)
+
+    async def ensure(self, kind: str, ids: Iterable[str]) -> None:
+        """Make sure every id of ``kind`` has been read (listed or got)."""
+        from ._facts import split_resource_id
+
+        groups: dict[tuple[str, str], tuple[str, str, list[str]]] = {}
+        for rid in ids:
+            if rid.lower() in self.docs:
+                continue
+            parts = split_resource_id(rid)
+            if parts is None:
+                continue
+            key = (parts[0].lower(), parts[1].lower())
+            groups.setdefault(key, (parts[0], parts[1], []))[2].append(rid)
+        calls: list[Awaitable[None]] = []
+        for key, (sub, rg, members) in groups.items():
+            if (kind, key[0], key[1]) in self.listed:
+                continue  # listed: what it did not have does not exist
+            if key in self.run_groups or len(members) > 1:
+                calls.append(self.list(kind, sub, rg))
+            else:
+                calls.extend(self.get(kind, rid) for rid in members)
+        await _gather_all(calls)
+
+
+#: api-versions of the raw list requests (any recent one answers the same shape).
+_API = {"compute": "2024-07-01", "network": "2024-05-01"}
+_NET = {
+    "nic": "networkInterfaces",
+    "pip": "publicIPAddresses",
+    "vnet": "virtualNetworks",
+    "nsg": "networkSecurityGroups",
+}
+
+
+async def _pages(
+    session: AzureSession, kind: str, sub: str, path: str, params: dict[str, str]
+) -> AsyncIterator[dict[str, Any]]:
+    """The items of an ARM list, page by page following ``nextLink``, as wire JSON.
+
+    Goes through the SDK client's pipeline (``send_request``: auth, retries,
+    pacing) but skips its model deserialization, which costs milliseconds per
+    VM: at ten thousand VMs that is the difference between keeping pace with
+    ARM and falling behind it.
+    """
+    import urllib.parse
+
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.rest import HttpRequest
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    client: Any = session.compute(sub) if kind == "compute" else session.network(sub)
+    query = {"api-version": _API[kind], **params}
+    url: str | None = f"{session.base_url}{path}?{urllib.parse.urlencode(query)}"
+    while url:
+        response = await client.send_request(HttpRequest("GET", url))
+        if response.status_code != 200:
+            cls = ResourceNotFoundError if response.status_code == 404 else HttpResponseError
+            raise cls(response=response, error_format=ARMErrorFormat)
+        body = response.json()
+        for item in body.get("value") or []:
+            if isinstance(item, dict):
+                yield item
+        url = body.get("nextLink") or None
+
+
+async def _list_vms(session: AzureSession, sub: str, rg: str) -> list[dict[str, Any]]:
+    """Every VM of a resource group with its instance view (following ``nextLink``)."""
+    path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines"
+    return [vm async for vm in _pages(session, "compute", sub, path, {"$expand": "instanceView"})]
+
+
+async def _gather_all(aws: Iterable[Awaitable[Any]]) -> None:
+    """Run concurrently; on a failure or cancellation cancel the rest, wait, re-raise."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    if not tasks:
+        return
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+# ============================================================================ the run
+
+
+@attrs.define(eq=False)
+class _Vm:
+    """One VM's state during a run."""
+
+    target: VmTarget
+    started: float
+    facts: VmFacts | None = None
+    stage: ProgressStage | None = None
+    outcome: VmOutcome | None = None
+    rules: list[str] = attrs.field(factory=list)
+    changed: bool = False
+    waiting_nsgs: int = 0
+    body: dict[str, Any] | None = None
+    accepted: float = 0.0  # when ARM accepted its extension write (time.monotonic())
+    reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
+
+
+_Then = Callable[[_Vm], Awaitable[None]]
+#: What a batch decided: rule changes to write, the VMs to go on with, what to do next.
+_Decision = tuple[Sequence[Any], list[_Vm], _Then]
+_Decide = Callable[[list[_Vm]], Awaitable[_Decision]]
+
+
+class _Run:
+    """One fleet run over every subscription."""
+
+    def __init__(
+        self,
+        session: AzureSession,
+        targets: Sequence[VmTarget],
+        *,
+        operation: str,
+        access: Any,
+        port: int,
+        progress: ProgressCallback | None,
+        concurrency: int | None,
+        poll_interval: float,
+        remove_rules: bool = True,
+    ) -> None:
+        self.session = session
+        self.operation = operation
+        self.access = access
+        self.port = port
+        self.progress = progress
+        self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        self.poll_interval = poll_interval
+        self.remove_rules = remove_rules
+        now = time.monotonic()
+        self.vms = {t: _Vm(t, now) for t in targets}
+        self.total = len(targets)
+        self.inv = _Inventory(
+            session,
+            {(t.subscription_id.lower(), t.resource_group.lower()) for t in targets},
+        )
+        #: Resource groups being read at once, over every subscription (each read
+        #: group's JSON is in memory until its facts are built).
+        self.read_gate = asyncio.Semaphore(_READ_PARALLEL)
+        #: Security-rule writes in flight (shielded from cancellation).
+        self.inflight: set[asyncio.Future[Any]] = set()
+        #: The shortest time an extension operation of this run is known to have
+        #: needed at least (None until one has been seen to end).
+        self.op_floor: float | None = None
+
+    # -- events and outcomes ------------------------------------------------------
+
+    def stage(self, vm: _Vm, stage: ProgressStage, message: str | None = None) -> None:
+        if vm.outcome is not None:
+            return
+        vm.stage = stage
+        emit(self.progress, ProgressEvent(vm.target, stage, self.total, message))
+
+    def finish(self, vm: _Vm, status: OutcomeStatus, **kwargs: Any) -> None:
+        """Record the VM's outcome and emit its terminal event (once)."""
+        if vm.outcome is not None:
+            return
+        kwargs.setdefault("rules", tuple(vm.rules))
+        kwargs.setdefault("changed", vm.changed)
+        vm.outcome = VmOutcome(vm.target, status, elapsed=time.monotonic() - vm.started, **kwargs)
+        stage = {
+            OutcomeStatus.SKIPPED: ProgressStage.SKIPPED,
+            OutcomeStatus.FAILED: ProgressStage.FAILED,
+        }.get(status, ProgressStage.DONE)
+        vm.stage = stage
+        vm.facts = None  # free the snapshot: ten thousand of them add up
+        vm.body = None
+        detail = vm.outcome.reason or vm.outcome.url or None
+        emit(self.progress, ProgressEvent(vm.target, stage, self.total, detail))
+
+    def fail(self, vm: _Vm, exc: BaseException, *, what: str | None = None) -> None:
+        err = exc
+        if isinstance(exc, _http_error()):
+            from ._arm import translate
+
+            err = translate(
+                exc,
+                what=what or f"working on {vm.target.name}",
+                vm_id=vm.target.resource_id,
+                resource_group=vm.target.resource_group,
+            )
+        _log.info("%s failed: %s", vm.target.name, err)
+        self.finish(vm, OutcomeStatus.FAILED, message=_error_message(err), error=err)
+
+    def result(self, started: float, before: tuple[int, int, int, int]) -> FleetResult:
+        pacer = self.session.pacer
+        outcomes: list[VmOutcome] = []
+        for vm in self.vms.values():
+            if vm.outcome is None:
+                self.finish(vm, OutcomeStatus.FAILED, message="the run ended before this VM")
+            assert vm.outcome is not None
+            outcomes.append(vm.outcome)
+        return FleetResult(
+            operation=self.operation,
+            outcomes=tuple(outcomes),
+            elapsed=time.monotonic() - started,
+            subscriptions=len({t.subscription_id.lower() for t in self.vms}),
+            reads=pacer.requests("reads") - before[0],
+            writes=pacer.requests("writes") - before[1],
+            deletes=pacer.requests("deletes") - before[2],
+            throttled=pacer.throttled - before[3],
+        )
+
+
+def _counters(session: AzureSession) -> tuple[int, int, int, int]:
+    p = session.pacer
+    return (p.requests("reads"), p.requests("writes"), p.requests("deletes"), p.throttled)
+
+
+def _ext_state(ext: Any) -> str:
+    """The extension's provisioning state, lower-cased ("" when unknown)."""
+    if ext is None:
+        return ""
+    state = (ext.provisioning_state or "").lower()
+    if state:
+        return state
+    for status in ext.statuses:
+        code = (status.code or "").lower()
+        if code.startswith("provisioningstate/"):
+            return code.split("/", 2)[1]
+    return ""
+
+
+class _Subscription:
+    """One subscription's part of a run: read, decide, write, wait."""
+
+    def __init__(self, run: _Run, sub: str, vms: list[_Vm]) -> None:
+        self.run = run
+        self.session = run.session
+        self.sub = sub
+        self.vms = vms
+        self.limit = asyncio.Semaphore(run.concurrency)
+        self.waiters: dict[str, _RgWaiter] = {}
+        self.tasks: set[asyncio.Future[Any]] = set()
+        #: Per NSG (lower id): done when the latest batch's writes to it are done.
+        self.chain: dict[str, asyncio.Future[None]] = {}
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run ``coro`` as a task that :meth:`drain` waits for."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- reading ------------------------------------------------------------------
+
+    async def read_rg(self, vms: list[_Vm]) -> None:
+        """List the group's resources and build each VM's facts (failures are per VM)."""
+        run = self.run
+        for vm in vms:
+            run.stage(vm, ProgressStage.READING)
+        rg = vms[0].target.resource_group
+        try:
+            vm_docs, _ = await asyncio.gather(
+                _list_vms(self.session, self.sub, rg), run.inv.list("nic", self.sub, rg)
+            )
+        except Exception as exc:
+            for vm in vms:
+                run.fail(vm, self._translate(exc, f"listing the VMs of resource group {rg}", rg))
+            return
+        by_name = {str(d.get("name") or "").lower(): d for d in vm_docs}
+        found: list[tuple[_Vm, dict[str, Any]]] = []
+        for vm in vms:
+            doc = by_name.get(vm.target.name.lower())
+            if doc is None:
+                run.fail(
+                    vm,
+                    VmNotFoundError(
+                        f"virtual machine {vm.target.resource_id} was not found (check its "
+                        "name, resource group and subscription)",
+                        status=404,
+                        code="ResourceNotFound",
+                        target=vm.target.resource_id,
+                    ),
+                )
+            else:
+                found.append((vm, doc))
+        del by_name, vm_docs
+        if not found:
+            return
+        try:
+            await self._read_network([d for _, d in found])
+        except Exception as exc:
+            err = self._translate(exc, f"reading the network of resource group {rg}", rg)
+            for vm, _ in found:
+                run.fail(vm, err)
+            return
+        from ._facts import facts_from_arm, normalize_location
+
+        for vm, doc in found:
+            try:
+                location = normalize_location(doc.get("location"))
+                sizes = await self.sizes(location) if location else None
+                vm.facts = facts_from_arm(
+                    vm.target,
+                    doc,
+                    resources=run.inv.docs,
+                    sizes=sizes,
+                    session_cloud=getattr(self.session, "cloud", None),
+                    parsed_nsgs=run.inv.parsed_nsgs,
+                )
+            except Exception as exc:
+                run.fail(vm, exc)
+        # The batch's NIC JSON has served its purpose and parsed NSGs stand in for
+        # their JSON: drop both (a ten-thousand-VM run would otherwise keep it all).
+        docs = run.inv.docs
+        for vm, _ in found:
+            for nic in vm.facts.nics if vm.facts is not None else ():
+                docs.pop(nic.id.lower(), None)
+        for key in run.inv.parsed_nsgs:
+            docs.pop(key, None)
+
+    def _translate(self, exc: BaseException, what: str, rg: str) -> BaseException:
+        if not isinstance(exc, _http_error()):
+            return exc
+        from ._arm import translate
+
+        return translate(exc, what=what, resource_group=rg)
+
+    async def _read_network(self, vm_docs: list[dict[str, Any]]) -> None:
+        """Read what the VMs' NICs reference, in dependency order, by lists."""
+        from ._facts import _get, _id_of, _maps
+
+        inv = self.run.inv
+        nic_ids = [
+            i
+            for d in vm_docs
+            for i in (
+                _id_of(r)
+                for r in _maps(_get(d, "properties", "networkProfile", "networkInterfaces"))
+            )
+            if i
+        ]
+        await inv.ensure("nic", nic_ids)
+        pip_ids: set[str] = set()
+        subnet_ids: set[str] = set()
+        nsg_ids: set[str] = set()
+        for nid in nic_ids:
+            nic = inv.docs.get(nid.lower())
+            if nic is None:
+                continue
+            nsg = _id_of(_get(nic, "properties", "networkSecurityGroup"))
+            if nsg:
+                nsg_ids.add(nsg)
+            for cfg in _maps(_get(nic, "properties", "ipConfigurations")):
+                pip = _id_of(_get(cfg, "properties", "publicIPAddress"))
+                if pip:
+                    pip_ids.add(pip)
+                sn = _id_of(_get(cfg, "properties", "subnet"))
+                if sn and "/subnets/" in sn.lower():
+                    subnet_ids.add(sn)
+        vnet_ids = {s[: s.lower().rfind("/subnets/")] for s in subnet_ids}
+        await asyncio.gather(inv.ensure("pip", pip_ids), inv.ensure("vnet", vnet_ids))
+        wanted = {s.lower() for s in subnet_ids}
+        for vid in vnet_ids:
+            vnet = inv.docs.get(vid.lower())
+            for subnet in _maps(_get(vnet, "properties", "subnets")) if vnet else []:
+                if str(subnet.get("id") or "").lower() in wanted:
+                    nsg = _id_of(_get(subnet, "properties", "networkSecurityGroup"))
+                    if nsg:
+                        nsg_ids.add(nsg)
+        await inv.ensure("nsg", nsg_ids)
+
+    async def sizes(self, location: str) -> Any:
+        from ._facts import parse_vm_sizes
+
+        async def go() -> Any:
+            try:
+                pager = self.session.compute(self.sub).virtual_machine_sizes.list(location)
+                return parse_vm_sizes([_json(item) async for item in pager])
+            except _http_error() as exc:
+                _log.info("VM sizes of %s could not be read: %s", location, exc)
+                return None
+
+        return await self.run.inv._shared(("sizes", self.sub.lower(), location), go)
+
+    async def service_tags(self, facts: Sequence[VmFacts]) -> Any:
+        """The service tags of the VMs' locations (one read per location and run)."""
+        from ._planner import NetworkRulePlanner
+
+        planner = NetworkRulePlanner(self.session)
+        locations = sorted({f.location.lower() for f in facts if f.location})
+        try:
+            await asyncio.gather(
+                *(
+                    self.run.inv._shared(
+                        ("tags", self.sub.lower(), loc),
+                        lambda loc=loc: planner.service_tags(self.sub, loc),  # type: ignore[misc]
+                    )
+                    for loc in locations
+                )
+            )
+            tags, _warnings = await planner._tags_for(facts)
+        except Exception as exc:  # the checks then judge tags as unknown
+            _log.info("service tags unavailable: %s", exc)
+            return None
+        return tags
+
+    # -- waiting ------------------------------------------------------------------
+
+    def waiter(self, vm: _Vm, check: Callable[[_Vm, dict[str, Any] | None], bool]) -> _RgWaiter:
+        key = vm.target.resource_group.lower()
+        w = self.waiters.get(key)
+        if w is None:
+            w = self.waiters[key] = _RgWaiter(self, vm.target.resource_group, check)
+        return w
+
+
+class _RgWaiter:
+    """Waits for the extension operations of one resource group by listing its VMs.
+
+    When to list: every ``poll_interval`` at first, backing off (up to 2x)
+    while nothing ends; once any operation of the run has been seen to end,
+    no list is made before the oldest pending operation of the group can have
+    ended too (it was accepted at least that long ago), then every
+    ``poll_interval``. Installs that take minutes thus cost a few lists per
+    group, not one every interval.
+    """
+
+    def __init__(
+        self, sub: _Subscription, rg: str, check: Callable[[_Vm, dict[str, Any] | None], bool]
+    ) -> None:
+        self.sub = sub
+        self.rg = rg
+        self.check = check
+        self.pending: dict[str, _Vm] = {}
+        self.running = False
+        self.previous: float | None = None  # when the previous list started
+        self.quiet = 0  # lists in a row that settled nothing
+
+    def add(self, vm: _Vm) -> None:
+        vm.accepted = time.monotonic()
+        self.pending[vm.target.name.lower()] = vm
+        if not self.running:
+            self.running = True
+            self.sub.spawn(self._loop())
+
+    def _delay(self) -> float:
+        base = self.sub.run.poll_interval
+        floor = self.sub.run.op_floor
+        if floor is None:
+            return base * min(2.0, 2.0 ** max(0, self.quiet - 1))
+        oldest = min((vm.accepted for vm in self.pending.values()), default=time.monotonic())
+        return max(base, oldest + floor - time.monotonic())
+
+    async def _loop(self) -> None:
+        run = self.sub.run
+        failures = 0
+        try:
+            while self.pending:
+                await self.sub.session.sleep(self._delay())
+                try:
+                    async with run.read_gate:  # bounded with the groups being read
+                        await self._round()
+                except Exception as exc:
+                    failures += 1
+                    _log.info("listing the VMs of %s failed while waiting: %s", self.rg, exc)
+                    if failures >= 5:
+                        for vm in list(self.pending.values()):
+                            run.fail(vm, exc, what=f"waiting for {vm.target.name}")
+                        self.pending.clear()
+                    continue
+                failures = 0
+        finally:
+            self.running = False
+
+    async def _round(self) -> None:
+        """One list of the group's VMs; settle the pending VMs it shows (page by page:
+        a page's JSON is dropped as soon as it is looked at)."""
+        sub = self.sub
+        started = time.monotonic()
+        path = (
+            f"/subscriptions/{sub.sub}/resourceGroups/{self.rg}"
+            "/providers/Microsoft.Compute/virtualMachines"
+        )
+        names: set[str] = set()
+        settled: list[str] = []
+        async for doc in _pages(sub.session, "compute", sub.sub, path, {"$expand": "instanceView"}):
+            key = str(doc.get("name") or "").lower()
+            names.add(key)
+            vm = self.pending.get(key)
+            if vm is None or vm.accepted > started:
+                continue  # the list may predate ARM accepting its write: next round
+            if vm.outcome is None and self.check(vm, doc):
+                self._learn(vm)
+            if vm.outcome is not None:
+                settled.append(key)
+        for key, vm in self.pending.items():
+            if key in names or vm.accepted > started:
+                continue
+            if vm.outcome is not None or self.check(vm, None):
+                settled.append(key)
+        for key in settled:
+            self.pending.pop(key, None)
+        self.quiet = 0 if settled else self.quiet + 1
+        self.previous = started
+
+    def _learn(self, vm: _Vm) -> None:
+        """An operation was seen to end: it needed at least (previous list - accepted)."""
+        run = self.sub.run
+        at_least = max(0.0, (self.previous or 0.0) - vm.accepted)
+        run.op_floor = at_least if run.op_floor is None else min(run.op_floor, at_least)
+
+
+async def _operation_done(client: Any, poller: Any, session: AzureSession) -> None:
+    """Wait for a PUT's long-running operation by polling its status monitor only.
+
+    One GET per poll and no final GET of the resource (which ``poller.result()``
+    adds). A rule is in force only once its operation ends ``Succeeded``: ARM
+    accepting the PUT (201, ``Updating``) is not enough, the operation can still
+    end ``Failed`` (``OperationPreempted``) and roll the rule back. ``Failed``
+    raises azure-core's ``HttpResponseError`` carrying the operation's error,
+    which :func:`~wac_azure._retry.retrying` retries when its code is transient.
+    """
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+
+    initial = getattr(poller.polling_method(), "_initial_response", None)
+    headers: Any = initial.http_response.headers if initial is not None else {}
+    url = headers.get("Azure-AsyncOperation") or headers.get("Location")
+    if not url:
+        return  # ARM answered synchronously
+    fallback = getattr(session, "_polling_interval", None)
+    while True:
+        try:
+            delay = float(headers.get("Retry-After") or 0)
+        except ValueError:
+            delay = 0.0
+        await session.sleep(delay if delay > 0 else (1.0 if fallback is None else fallback))
+        resp = await client._client.send_request(HttpRequest("GET", url))
+        if resp.status_code >= 400:
+            raise HttpResponseError(response=resp)
+        try:
+            status = str((resp.json() or {}).get("status", "")).lower()
+        except ValueError:
+            status = ""
+        if status == "succeeded":
+            return
+        if status in ("failed", "canceled", "cancelled"):
+            raise HttpResponseError(response=resp)
+        headers = resp.headers
+
+
+# ============================================================================ enable / disable
+
+
+class _Fleet(_Subscription):
+    """The write side of one subscription's run: rules, extension writes, waits."""
+
+    async def drain(self) -> None:
+        """Wait until every spawned task (and what they spawn) is done."""
+        try:
+            while self.tasks:
+                await asyncio.gather(*list(self.tasks))
+        except BaseException:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            raise
+
+    async def run_batches(self, decide: _Decide) -> None:
+        """Read each resource group and act on it as soon as it is read.
+
+        A batch (one resource group's VMs) is planned and written while other
+        groups are still being read. Batches that share an NSG take turns: a
+        later one waits until the earlier one's writes to that NSG are done
+        and plans against the NSG as those writes left it, so a shared NSG
+        still gets each rule once.
+        """
+        groups: dict[str, list[_Vm]] = {}
+        for vm in self.vms:
+            groups.setdefault(vm.target.resource_group.lower(), []).append(vm)
+        gate = asyncio.Semaphore(_RG_PARALLEL)
+
+        async def one(vms: list[_Vm]) -> None:
+            async with gate, self.run.read_gate:
+                await self.read_rg(vms)
+            batch = [vm for vm in vms if vm.facts is not None and vm.outcome is None]
+            if batch:
+                await self._batch(batch, decide)
+
+        for vms in groups.values():
+            self.spawn(one(vms))
+        await self.drain()
+
+    async def _batch(self, batch: list[_Vm], decide: _Decide) -> None:
+        loop = asyncio.get_running_loop()
+        keys = sorted({k for vm in batch if vm.facts is not None for k in vm.facts.nsgs})
+        earlier = [self.chain[k] for k in keys if k in self.chain]
+        mine: dict[str, asyncio.Future[None]] = {k: loop.create_future() for k in keys}
+        self.chain.update(mine)
+
+        def release(key: str) -> None:
+            fut = mine.get(key)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+        try:
+            if earlier:
+                await asyncio.gather(*earlier)
+                current = self.run.inv.parsed_nsgs
+                for vm in batch:
+                    if vm.facts is not None:
+                        nsgs = {k: current.get(k, v) for k, v in vm.facts.nsgs.items()}
+                        vm.facts = attrs.evolve(vm.facts, nsgs=nsgs)
+            changes, eligible, then = await decide(batch)
+            written = {c.nsg_id.lower() for c in changes}
+            for key in keys:
+                if key not in written:
+                    release(key)
+            self.schedule_rules(changes, eligible, then, release)
+        except BaseException:
+            for key in keys:
+                release(key)
+            raise
+
+    def served(self, nsg_key: str, vms: Sequence[_Vm]) -> list[_Vm]:
+        return [vm for vm in vms if vm.facts is not None and nsg_key in vm.facts.nsgs]
+
+    # -- rules ----------------------------------------------------------------------
+
+    def schedule_rules(
+        self,
+        changes: Sequence[Any],
+        vms: list[_Vm],
+        then: Callable[[_Vm], Awaitable[None]],
+        release: Callable[[str], None],
+    ) -> None:
+        """Write ``changes`` (serialized per NSG, NSGs in parallel), then run ``then(vm)``
+        for each VM once every NSG on its path is written; ``release(nsg)`` when an
+        NSG's writes are over."""
+        by_nsg: dict[str, list[Any]] = {}
+        for change in changes:
+            by_nsg.setdefault(change.nsg_id.lower(), []).append(change)
+        for vm in vms:
+            vm.waiting_nsgs = sum(1 for key in by_nsg if vm.facts and key in vm.facts.nsgs)
+        for vm in vms:
+            if vm.waiting_nsgs == 0:
+                self.spawn(then(vm))
+        for key, group in by_nsg.items():
+            self.spawn(self._write_nsg(key, group, self.served(key, vms), then, release))
+
+    async def _write_nsg(
+        self,
+        key: str,
+        changes: list[Any],
+        served: list[_Vm],
+        then: Callable[[_Vm], Awaitable[None]],
+        release: Callable[[str], None],
+    ) -> None:
+        from ._plan import ChangeAction
+        from ._planner import NetworkRulePlanner
+
+        lock = NetworkRulePlanner(self.session)._lock(changes[0].nsg_id)
+        models = self.run.inv.parsed_nsgs
+        try:
+            async with lock:
+                for change in changes:
+                    # Every write is waited for, the last one too: ARM accepting a rule PUT
+                    # (201, "Updating") is not the rule in force; its operation can still
+                    # end Failed (OperationPreempted) and roll the rule back, and a VM must
+                    # not be reported enabled behind a rule that is not there.
+                    deleting = change.action is ChangeAction.DELETE
+                    wait = True
+                    try:
+                        await self._write_rule(change, wait=wait)
+                    except Exception as exc:
+                        for vm in served:
+                            self.run.fail(vm, exc, what=f"writing {change.rule_name}")
+                        continue
+                    nsg = models.get(key)
+                    if nsg is not None and change.rule is not None:
+                        name = change.rule.name.lower()
+                        kept = tuple(r for r in nsg.rules if r.name.lower() != name)
+                        extra = () if deleting else (change.rule,)
+                        models[key] = attrs.evolve(nsg, rules=kept + extra)
+                    rid = f"{change.nsg_id}/securityRules/{change.rule_name}"
+                    for vm in served:
+                        vm.rules.append(rid)
+                        vm.changed = True
+        finally:
+            release(key)
+            for vm in served:
+                vm.waiting_nsgs -= 1
+                if vm.waiting_nsgs == 0 and vm.outcome is None:
+                    self.spawn(then(vm))
+
+    async def _write_rule(self, change: Any, *, wait: bool) -> None:
+        """One security-rule PUT or DELETE; shielded so cancelling never cuts it in half."""
+        from ._plan import ChangeAction
+        from ._retry import retrying
+
+        if change.action is ChangeAction.CREATE_NSG:
+            raise ConfigurationError("fleets do not create NSGs (create_nsg is not supported)")
+        parts = [p for p in change.nsg_id.split("/") if p]
+        sub, rg, nsg_name = parts[1], parts[3], parts[-1]
+        client: Any = self.session.network(sub).security_rules
+        name = change.rule_name or ""
+        deleting = change.action is ChangeAction.DELETE
+
+        # A slot of ``concurrency`` is held for the request only, not while the
+        # operation runs: rule operations must not starve the extension writes.
+        held = True
+
+        def release(*_: object) -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.limit.release()
+
+        async def once() -> None:
+            try:
+                if deleting:
+                    poller = await client.begin_delete(rg, nsg_name, name, polling=wait)
+                else:
+                    poller = await client.begin_create_or_update(
+                        rg, nsg_name, name, change.body, polling=False
+                    )
+            finally:
+                release()
+            if wait and deleting:
+                await poller.result()
+            elif wait:
+                await _operation_done(client, poller, self.session)
+
+        verb = "deleting" if deleting else "creating"
+        what = f"{verb} the security rule {name} in NSG {nsg_name}"
+        await self.limit.acquire()  # cancelled here: nothing was sent
+        task = asyncio.ensure_future(
+            retrying(once, config=self.session.retry, sleep=self.session.sleep, what=what)
+        )
+        task.add_done_callback(release)
+        self.run.inflight.add(task)
+        task.add_done_callback(self.run.inflight.discard)
+        try:
+            await asyncio.shield(task)
+        except _http_error() as exc:
+            from ._arm import translate
+
+            action = "Microsoft.Network/networkSecurityGroups/securityRules/" + (
+                "delete" if deleting else "write"
+            )
+            raise translate(exc, what=what, action=action) from exc
+
+    # -- enable ---------------------------------------------------------------------
+
+    async def enable(self) -> None:
+        await self.run_batches(self._decide_enable)
+
+    async def _decide_enable(self, batch: list[_Vm]) -> _Decision:
+        run = self.run
+        facts = [vm.facts for vm in batch if vm.facts is not None]
+        tags = await self.service_tags(facts)
+        from ._extension import ExtensionManager
+        from ._plan import plan_many
+        from ._requirements import evaluate_requirements
+        from ._workflows import PLANNABLE_CHECKS
+
+        manager = ExtensionManager(self.session)
+        eligible: list[_Vm] = []
+        for vm in batch:
+            assert vm.facts is not None
+            try:
+                report = evaluate_requirements(
+                    vm.facts, access=run.access, service_tags=tags, port=run.port
+                )
+                # A deny rule the planner routes around (PLANNABLE_CHECKS) is no reason to
+                # skip: the plan below repairs it, or blocks and fails the VM, as enable() does.
+                problems = [
+                    c
+                    for c in report.checks
+                    if c.status.value == "unknown"
+                    or (c.status.value == "fail" and c.code not in PLANNABLE_CHECKS)
+                ]
+                if problems:
+                    why = "; ".join(f"{c.code}: {c.message}" for c in problems) or report.summary()
+                    run.finish(vm, OutcomeStatus.SKIPPED, message=why, report=report)
+                    continue
+                vm.body = manager._desired(vm.target, vm.facts, run.port, None, None)
+            except Exception as exc:
+                run.fail(vm, exc)
+                continue
+            eligible.append(vm)
+        if not eligible:
+            return (), [], self._install
+        try:
+            plan = plan_many(
+                [vm.facts for vm in eligible if vm.facts is not None],
+                access=run.access,
+                port=run.port,
+                service_tags=tags,
+            )
+        except Exception as exc:
+            for vm in eligible:
+                run.fail(vm, exc)
+            return (), [], self._install
+        self._refuse_blocked(plan, eligible)
+        eligible = [vm for vm in eligible if vm.outcome is None]
+        for vm in eligible:
+            assert vm.facts is not None
+            n = sum(1 for c in plan.changes if c.nsg_id.lower() in vm.facts.nsgs)
+            run.stage(
+                vm, ProgressStage.PLANNED, f"{n} rule change(s) on its NSGs" if n else "no change"
+            )
+        return plan.changes, eligible, self._install
+
+    def _refuse_blocked(self, plan: Any, vms: list[_Vm]) -> None:
+        from ._errors import PlanBlockedError
+
+        for conflict in plan.blocking:
+            hit = []
+            key = (conflict.vm or "").lower()
+            for vm in vms:
+                ids = {vm.target.resource_id.lower(), vm.target.name.lower()}
+                if vm.facts is not None:
+                    ids.add(vm.facts.vm_resource_id.lower())
+                if (key and key in ids) or (
+                    not key
+                    and conflict.nsg_id
+                    and vm.facts is not None
+                    and conflict.nsg_id.lower() in vm.facts.nsgs
+                ):
+                    hit.append(vm)
+            for vm in hit:
+                self.run.fail(
+                    vm,
+                    PlanBlockedError(
+                        f"{vm.target.name}: the network plan is blocked: {conflict.reason}",
+                        plan=plan,
+                    ),
+                )
+
+    async def _install(self, vm: _Vm) -> None:
+        run = self.run
+        if vm.outcome is not None:
+            return
+        run.stage(
+            vm,
+            ProgressStage.RULES_APPLIED,
+            f"{len(vm.rules)} rule(s) written" if vm.rules else None,
+        )
+        facts = vm.facts
+        assert facts is not None
+        if vm.body is None:
+            if _ext_state(facts.extension) == "succeeded":
+                self._enabled(vm, facts.extension)
+            else:  # an install still running (an earlier, interrupted run): wait for it
+                run.stage(vm, ProgressStage.INSTALLING, "waiting for the running install")
+                self.waiter(vm, self._check_enabled).add(vm)
+            return
+        await self._put_extension(vm)
+
+    async def _put_extension(self, vm: _Vm) -> None:
+        from ._retry import retrying
+
+        run = self.run
+        compute: Any = self.session.compute(vm.target.subscription_id)
+        body = vm.body
+
+        async def put() -> None:
+            await compute.virtual_machine_extensions.begin_create_or_update(
+                vm.target.resource_group, vm.target.name, _EXTENSION_NAME, body, polling=False
+            )
+
+        what = f"installing AdminCenter on {vm.target.name}"
+        try:
+            async with self.limit:
+                await retrying(put, config=self.session.retry, sleep=self.session.sleep, what=what)
+        except Exception as exc:
+            run.fail(vm, exc, what=what)
+            return
+        vm.changed = True
+        run.stage(vm, ProgressStage.INSTALLING, f"port {run.port}")  # ARM accepted the PUT
+        self.waiter(vm, self._check_enabled).add(vm)
+
+    def _enabled(self, vm: _Vm, ext: Any) -> None:
+        from ._access import PublicAccess
+        from ._errors import NoPublicIpError
+        from ._extension import url_for
+
+        port = (ext.port if ext is not None else None) or self.run.port
+        via = "public" if isinstance(self.run.access, PublicAccess) else "private"
+        url = None
+        if vm.facts is not None:
+            try:
+                url = url_for(vm.facts, port, via=via)
+            except NoPublicIpError:
+                url = None
+        self.run.finish(vm, OutcomeStatus.ENABLED, port=port, url=url)
+
+    def _check_enabled(self, vm: _Vm, doc: dict[str, Any] | None) -> bool:
+        from ._extension import LOG_LOCATIONS, install_hints
+        from ._facts import parse_extensions
+
+        if doc is None:
+            self.run.fail(
+                vm,
+                VmNotFoundError(
+                    f"virtual machine {vm.target.resource_id} disappeared while installing",
+                    status=404,
+                    target=vm.target.resource_id,
+                ),
+            )
+            return True
+        ext = next(
+            (e for e in parse_extensions(doc) if e.name.lower() == _EXTENSION_NAME.lower()), None
+        )
+        if ext is None and vm.body is not None and vm.reputs < self.session.retry.attempts - 1:
+            # The accepted PUT's operation ended Failed and ARM rolled the new extension back
+            # (OperationPreempted, InternalExecutionError...): send it again, as retrying() does.
+            vm.reputs += 1
+            self.waiter(vm, self._check_enabled).pending.pop(vm.target.name.lower(), None)
+            _log.info(
+                "%s: AdminCenter vanished after an accepted PUT; sending it again", vm.target.name
+            )
+            self.spawn(self._put_extension(vm))
+            return True
+        if ext is None:
+            self.run.fail(
+                vm,
+                ExtensionInstallError(
+                    f"the AdminCenter extension is no longer on {vm.target.name} (removed while "
+                    "it was being installed?); run the batch again to install it"
+                ),
+            )
+            return True
+        state = _ext_state(ext)
+        if state == "succeeded":
+            self._enabled(vm, ext)
+            return True
+        if state in ("failed", "canceled"):
+            messages = tuple(
+                s.message or s.display_status or s.code or ""
+                for s in (*ext.substatuses, *ext.statuses)
+                if (s.level or "").lower() == "error" or "fail" in (s.code or "").lower()
+            ) or tuple(s.message or "" for s in ext.substatuses if s.message)
+            messages = tuple(dict.fromkeys(m for m in messages if m))
+            hints = install_hints(messages)
+            self.run.fail(
+                vm,
+                ExtensionInstallError(
+                    f"the AdminCenter extension on {vm.target.name} ended {state}: "
+                    + ("; ".join(m for m in messages if m) or "no message"),
+                    substatuses=messages,
+                    hints=hints,
+                    log_locations=LOG_LOCATIONS,
+                ),
+            )
+            return True
+        return False
+
+    # -- disable --------------------------------------------------------------------
+
+    async def disable(self) -> None:
+        await self.run_batches(self._decide_disable)
+
+    async def _decide_disable(self, batch: list[_Vm]) -> _Decision:
+        run = self.run
+        changes: Sequence[Any] = ()
+        if run.remove_rules:
+            from ._plan import removal_plan
+
+            try:
+                changes = removal_plan([vm.facts for vm in batch if vm.facts is not None]).changes
+            except Exception as exc:
+                for vm in batch:
+                    run.fail(vm, exc)
+                return (), [], self._uninstall
+        for vm in batch:
+            run.stage(vm, ProgressStage.REMOVING)
+        return changes, batch, self._uninstall
+
+    async def _uninstall(self, vm: _Vm) -> None:
+        run = self.run
+        if vm.outcome is not None:
+            return
+        if run.remove_rules:
+            done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
+            run.stage(vm, ProgressStage.RULES_REMOVED, done)
+        facts = vm.facts
+        assert facts is not None
+        ext = facts.extension
+        if ext is None:
+            run.finish(vm, OutcomeStatus.DISABLED)
+            return
+        if _ext_state(ext) != "deleting":
+            await self._delete_extension(vm, ext.name)
+            return
+        self.waiter(vm, self._check_disabled).add(vm)
+
+    async def _delete_extension(self, vm: _Vm, name: str) -> None:
+        from ._retry import retrying
+
+        run = self.run
+        compute: Any = self.session.compute(vm.target.subscription_id)
+
+        async def delete() -> None:
+            await compute.virtual_machine_extensions.begin_delete(
+                vm.target.resource_group, vm.target.name, name, polling=False
+            )
+
+        what = f"removing AdminCenter from {vm.target.name}"
+        try:
+            async with self.limit:
+                await retrying(
+                    delete, config=self.session.retry, sleep=self.session.sleep, what=what
+                )
+        except Exception as exc:
+            if isinstance(exc, _http_error()) and getattr(exc, "status_code", None) == 404:
+                run.finish(vm, OutcomeStatus.DISABLED)
+                return
+            run.fail(vm, exc, what=what)
+            return
+        vm.changed = True
+        self.waiter(vm, self._check_disabled).add(vm)
+
+    def _check_disabled(self, vm: _Vm, doc: dict[str, Any] | None) -> bool:
+        from ._facts import parse_extensions
+
+        if doc is None:  # the VM is gone, and its extension with it
+            self.run.finish(vm, OutcomeStatus.DISABLED)
+            return True
+        ext = next(
+            (e for e in parse_extensions(doc) if e.name.lower() == _EXTENSION_NAME.lower()), None
+        )
+        if ext is None:
+            self.run.finish(vm, OutcomeStatus.DISABLED)
+            return True
+        state = _ext_state(ext)
+        if state in ("succeeded", "canceled", "failed"):
+            # Settled and still there: the accepted DELETE's operation ended Failed (ARM
+            # undid it, or the extension shows Failed, as one whose install failed does).
+            # Send it again, as retrying() does, within the session's attempts.
+            if vm.reputs < self.session.retry.attempts - 1:
+                vm.reputs += 1
+                self.waiter(vm, self._check_disabled).pending.pop(vm.target.name.lower(), None)
+                self.spawn(self._delete_extension(vm, ext.name))
+                return True
+            self.run.fail(
+                vm,
+                ExtensionInstallError(
+                    f"removing the AdminCenter extension from {vm.target.name} failed "
+                    f"{vm.reputs + 1} times (it is {state}); see the extension's status in "
+                    "the portal, then run the batch again"
+                ),
+            )
+            return True
+        return False
+
+
+# ============================================================================ public API
+
+
+async def _execute(
+    run: _Run, work: Callable[[_Fleet], Awaitable[None]], timeout: float
+) -> FleetResult:
+    started = time.monotonic()
+    before = _counters(run.session)
+    subs: dict[str, list[_Vm]] = {}
+    for vm in run.vms.values():
+        subs.setdefault(vm.target.subscription_id.lower(), []).append(vm)
+    fleets = [_Fleet(run, sub, vms) for sub, vms in subs.items()]
+
+    async def guarded(fleet: _Fleet) -> None:
+        try:
+            await work(fleet)
+        except Exception as exc:  # a bug or an unexpected failure: keep the others going
+            _log.exception("fleet run in subscription %s failed", fleet.sub)
+            for vm in fleet.vms:
+                if vm.outcome is None:
+                    run.fail(vm, exc)
+
+    main = asyncio.ensure_future(_gather_all(guarded(f) for f in fleets))
+    try:
+        done, _ = await asyncio.wait({main}, timeout=timeout)
+    except BaseException:
+        main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+        # Let the security-rule writes already sent finish: no half-written rule.
+        await asyncio.gather(*list(run.inflight), return_exceptions=True)
+        raise
+    if main not in done:
+        main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+        await asyncio.gather(*list(run.inflight), return_exceptions=True)
+        for vm in run.vms.values():
+            if vm.outcome is None:
+                run.fail(
+                    vm,
+                    OperationTimeoutError(
+                        f"{vm.target.name}: the fleet run's timeout of {timeout:g}s passed at "
+                        f"stage {vm.stage.value if vm.stage else 'queued'}; run it again to "
+                        "finish (finished work is not redone)"
+                    ),
+                )
+    elif main.exception() is not None:  # pragma: no cover - guarded() keeps this empty
+        raise main.exception()  # type: ignore[misc]
+    return run.result(started, before)
+
+
+async def enable_many(
+    session: AzureSession,
+    targets: Iterable[VmTarget | str],
+    *,
+    access: Any = None,
+    port: int = _DEFAULT_PORT,
+    concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float = 3600.0,
+    poll_interval: float = 15.0,
+) -> FleetResult:
+    """Put Windows Admin Center on many VMs, at ARM's pace; one VM's failure never stops the rest.
+
+    ``access`` is :class:`~wac_azure.PrivateAccess` (default) or
+    :class:`~wac_azure.PublicAccess`, as for :func:`~wac_azure.enable`.
+    ``concurrency`` bounds the writes in flight per subscription (default
+    16: the session's pacer sets the rate, and every request in flight holds
+    a TLS connection of a few hundred kilobytes). ``progress`` is called with a
+    :class:`~wac_azure.ProgressEvent` per stage and VM (see
+    :class:`~wac_azure.TqdmProgress`). ``timeout`` (seconds) bounds the whole
+    run: VMs not finished by then are *failed* with
+    :class:`~wac_azure.OperationTimeoutError` and a re-run picks them up.
+    ``poll_interval`` is the time between two lists of a resource group's VMs
+    while installs run.
+
+    Unlike :func:`~wac_azure.enable`, no Run Command confirms the port inside
+    each VM (that would be one more write per VM): the port is the
+    extension's setting. Returns a :class:`FleetResult`.
+    """
+    from ._access import PrivateAccess, PublicAccess
+
+    if access is None:
+        access = PrivateAccess()
+    if not isinstance(access, (PrivateAccess, PublicAccess)):
+        raise ConfigurationError(
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(access).__name__}"
+        )
+    _check_options(port, concurrency, timeout, poll_interval)
+    run = _Run(
+        session,
+        _targets(targets),
+        operation="enable",
+        access=access,
+        port=port,
+        progress=progress,
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+    )
+    return await _execute(run, lambda fleet: fleet.enable(), timeout)
+
+
+async def disable_many(
+    session: AzureSession,
+    targets: Iterable[VmTarget | str],
+    *,
+    remove_rules: bool = True,
+    concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float = 3600.0,
+    poll_interval: float = 15.0,
+) -> FleetResult:
+    """Take Windows Admin Center off many VMs: delete the extension and, with
+    ``remove_rules`` (default), the NSG rules ``Managed by wac_azure`` on their
+    NSGs (as :meth:`~wac_azure.NetworkRulePlanner.remove` does: a shared NSG
+    loses them too). Options as for :func:`enable_many`.
+    """
+    _check_options(_DEFAULT_PORT, concurrency, timeout, poll_interval)
+    run = _Run(
+        session,
+        _targets(targets),
+        operation="disable",
+        access=None,
+        port=_DEFAULT_PORT,
+        progress=progress,
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+        remove_rules=remove_rules,
+    )
+    return await _execute(run, lambda fleet: fleet.disable(), timeout)
+
+
+async def discover(
+    session: AzureSession,
+    subscription_id: str,
+    *,
+    resource_group: str | None = None,
+    windows_only: bool = True,
+) -> list[VmTarget]:
+    """The VMs of a subscription (or one resource group), Windows ones only by default.
+
+    One list (following ``nextLink``), no per-VM read. The OS comes from the
+    VM model (``osDisk.osType`` and the image reference); targets come back
+    sorted by resource group and name.
+    """
+    from ._arm import translate
+    from ._facts import _get, parse_os
+
+    if not isinstance(subscription_id, str) or not subscription_id.strip():
+        raise InvalidInputError("subscription_id must be a subscription GUID string")
+    sub = subscription_id.strip()
+    path = f"/subscriptions/{sub}"
+    if resource_group:
+        path += f"/resourceGroups/{resource_group}"
+    path += "/providers/Microsoft.Compute/virtualMachines"
+    out: list[VmTarget] = []
+    try:
+        async for doc in _pages(session, "compute", sub, path, {}):
+            rid = str(doc.get("id") or "")
+            if not rid:
+                continue
+            if windows_only:
+                os_type = str(
+                    _get(doc, "properties", "storageProfile", "osDisk", "osType") or ""
+                ).lower()
+                family = parse_os(doc).family
+                if not (os_type == "windows" or family == "windows"):
+                    continue
+            try:
+                out.append(VmTarget.parse(rid))
+            except InvalidInputError:
+                _log.info("skipping a VM with an unexpected id: %s", rid)
+    except _http_error() as exc:
+        raise translate(
+            exc,
+            what=f"listing the VMs of {resource_group or subscription_id}",
+            resource_group=resource_group,
+            action="Microsoft.Compute/virtualMachines/read",
+        ) from exc
+    return sorted(out, key=lambda t: (t.resource_group.lower(), t.name.lower()))

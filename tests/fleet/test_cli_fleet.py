@@ -1,0 +1,63 @@
+"""``wac-azure enable-many`` / ``disable-many`` against the embedded emulator."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from wac_azure._cli import main
+from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
+
+BASE = (
+    f"/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/{DEFAULT_RESOURCE_GROUP}"
+    "/providers/Microsoft.Compute/virtualMachines"
+)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_enable_many_all_discovers_and_reports() -> None:
+    code, out, err = run("enable-many", "--all", "--emulator", "--json")
+    doc = json.loads(out)
+    assert doc["operation"] == "enable"
+    counts = doc["counts"]
+    assert counts["total"] == len(doc["outcomes"])
+    assert counts["total"] > 0
+    assert counts["enabled"] >= 1
+    assert counts["skipped"] >= 1
+    assert code == (0 if counts["failed"] == 0 else 1)
+    assert all(o["status"] in ("enabled", "skipped", "failed") for o in doc["outcomes"])
+    # the progress bar on stderr ends at the number of VMs
+    last = [line for line in err.splitlines() if "VMs" in line][-1]
+    assert f"{counts['total']}/{counts['total']} VMs" in last
+
+
+def test_enable_many_given_targets_quietly() -> None:
+    code, out, err = run(
+        "enable-many", f"{BASE}/web-01", f"{BASE}/nope", "--emulator", "--json", "--quiet"
+    )
+    doc = json.loads(out)
+    by_name = {o["name"]: o for o in doc["outcomes"]}
+    assert by_name["web-01"]["status"] == "enabled"
+    assert by_name["nope"]["status"] == "failed"
+    assert code == 1
+    assert err == ""
+
+
+def test_disable_many_text_output() -> None:
+    code, out, _ = run("disable-many", "--all", "--emulator", "--quiet")
+    assert code == 0
+    assert out.startswith("disable on ")
+
+
+def test_usage_errors() -> None:
+    assert run("enable-many", "--emulator")[0] == 2
+    assert run("enable-many", f"{BASE}/web-01", "--all", "--emulator")[0] == 2
+    assert run("disable-many", f"{BASE}/web-01", "--subscription", DEFAULT_SUBSCRIPTION)[0] == 2
+    code, _, err = run("enable-many", "not-an-id", "--emulator")
+    assert code == 2
+    assert "usage error" in err
