@@ -29,7 +29,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from ._errors import ConfigurationError, OperationFailedError
@@ -93,7 +94,12 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationFailedError):
         return _code_of(exc) in TRANSIENT_CODES
     if isinstance(exc, HttpResponseError):
-        if exc.status_code != 409:
+        status = exc.status_code
+        if status is not None and 200 <= status < 300:
+            # A poller's HttpResponseError: the operation ended Failed (the poll itself
+            # succeeded); its code says whether running it again can help.
+            return _code_of(exc) in TRANSIENT_CODES
+        if status != 409:
             return False
         if _code_of(exc) in TRANSIENT_CODES:
             return True
@@ -127,9 +133,8 @@ async def retrying(
 
     retryer = AsyncRetrying(
         stop=stop_after_attempt(config.attempts) | stop_after_delay(config.deadline),
-        wait=wait_exponential_jitter(
-            initial=config.initial, max=config.maximum, jitter=config.jitter
-        ),
+        wait=wait_exponential(multiplier=config.initial, max=config.maximum)
+        + wait_random(0, config.jitter),
         retry=retry_if_exception(is_transient),
         sleep=sleep,
         reraise=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import string
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from wac_azure import InvalidResourceIdError, VmTarget, WacAzureError
 
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
-VM_ID = f"/subscriptions/{SUB}/resourceGroups/rg-Prod/providers/Microsoft.Compute/virtualMachines/Vm1"
+VM_ID = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-Prod/providers/Microsoft.Compute/virtualMachines/Vm1"
+)
 
 
 def test_parse_resource_id_keeps_name_case() -> None:
@@ -66,7 +69,9 @@ def test_from_parts_and_hashing() -> None:
         (VM_ID.replace("rg-Prod", "rg%23x"), "resourceGroups", "'#'"),
         (VM_ID.replace("rg-Prod", "rg."), "resourceGroups", "ends with a period"),
         (
-            VM_ID.replace("Microsoft.Compute/virtualMachines", "Microsoft.Network/networkInterfaces"),
+            VM_ID.replace(
+                "Microsoft.Compute/virtualMachines", "Microsoft.Network/networkInterfaces"
+            ),
             "provider",
             "not a Microsoft.Compute resource",
         ),
@@ -108,32 +113,48 @@ _vm_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}[A-Za-z0-9]", fullmat
 
 @given(st.uuids(), _names, _vm_names)
 def test_round_trip(sub: object, rg: str, vm: str) -> None:
-    rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}"
-    try:
-        t = VmTarget.parse(rid)
-    except InvalidResourceIdError as exc:
-        # Only resource-group names Azure itself forbids may be refused.
-        assert exc.part == "resourceGroups"
-        assert rg.endswith(".")
+    rid = (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}"
+    )
+    if rg.endswith("."):
+        # Azure forbids a resource-group name ending with a period.
+        with pytest.raises(InvalidResourceIdError) as info:
+            VmTarget.parse(rid)
+        assert info.value.part == "resourceGroups"
         return
+    t = VmTarget.parse(rid)
     assert VmTarget.parse(str(t)) == t
     assert (t.resource_group, t.name) == (rg, vm)
 
 
 @given(st.text(max_size=300))
 def test_fuzz_never_raises_anything_but_our_error(text: str) -> None:
-    try:
+    with contextlib.suppress(InvalidResourceIdError):
         VmTarget.parse(text)
-    except InvalidResourceIdError:
-        pass
 
 
 @given(
     st.lists(
         st.sampled_from(
-            ["subscriptions", SUB, "resourceGroups", "rg", "providers", "Microsoft.Compute",
-             "virtualMachines", "vm", "", "x", "%2F", "#", "?a=b", "https:", "portal.azure.com",
-             "resource", "@t"]
+            [
+                "subscriptions",
+                SUB,
+                "resourceGroups",
+                "rg",
+                "providers",
+                "Microsoft.Compute",
+                "virtualMachines",
+                "vm",
+                "",
+                "x",
+                "%2F",
+                "#",
+                "?a=b",
+                "https:",
+                "portal.azure.com",
+                "resource",
+                "@t",
+            ]
         ),
         max_size=12,
     ),
@@ -144,4 +165,6 @@ def test_fuzz_structured_junk(parts: list[str], prefix: str) -> None:
         t = VmTarget.parse(prefix + "/".join(parts))
     except InvalidResourceIdError:
         return
-    assert t.name and t.resource_group and t.subscription_id == SUB
+    assert t.name
+    assert t.resource_group
+    assert t.subscription_id == SUB
