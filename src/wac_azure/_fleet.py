@@ -989,7 +989,7 @@ async def _operation_done(client: Any, poller: Any, session: AzureSession) -> No
         except ValueError:
             delay = 0.0
         await session.sleep(delay if delay > 0 else (1.0 if fallback is None else fallback))
-        resp = await client._client.send_request(HttpRequest("GET", url))
+        resp = await client.send_request(HttpRequest("GET", url))
         if resp.status_code >= 400:
             raise HttpResponseError(response=resp)
         try:
@@ -1183,7 +1183,7 @@ class _Fleet(_Subscription):
             if wait and deleting:
                 await poller.result()
             elif wait:
-                await _operation_done(client, poller, self.session)
+                await _operation_done(self.session.network(sub), poller, self.session)
 
         verb = "deleting" if deleting else "creating"
         what = f"{verb} the security rule {name} in NSG {nsg_name}"
