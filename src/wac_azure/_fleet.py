@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._access import PrivateAccess, PublicAccess
 from ._errors import (
     ConfigurationError,
     ExtensionInstallError,
@@ -57,6 +58,9 @@ from ._errors import (
     OperationTimeoutError,
     VmNotFoundError,
 )
+from ._facts import DEFAULT_PORT as _DEFAULT_PORT
+from ._facts import EXTENSION_NAME as _EXTENSION_NAME
+from ._facts import as_json as _json
 from ._ids import VmTarget
 from ._progress import ProgressCallback, ProgressEvent, ProgressStage, emit
 
@@ -68,12 +72,12 @@ __all__ = ["FleetResult", "OutcomeStatus", "VmOutcome", "disable_many", "discove
 
 _log = logging.getLogger(__name__)
 
-_EXTENSION_NAME = "AdminCenter"
-_DEFAULT_PORT = 6516
 #: Concurrent rule/extension writes per subscription when ``concurrency`` is None.
 DEFAULT_CONCURRENCY = 16
 #: Resource groups read at once per subscription, and over all subscriptions.
 _RG_PARALLEL = 8
+#: ARM codes that mean another writer took a rule's name or priority in between.
+_RULE_CONFLICTS = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
 _READ_PARALLEL = 16
 
 
@@ -363,16 +367,6 @@ def _check_options(port: int, concurrency: int | None, timeout: float, poll: flo
         raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
     if not isinstance(poll, (int, float)) or poll < 0:
         raise ConfigurationError(f"poll_interval must be >= 0 seconds, got {poll!r}")
-
-
-def _json(model: Any) -> Any:
-    """Wire JSON of an SDK model (a plain mapping passes through)."""
-    if isinstance(model, dict):
-        return model
-    as_dict = getattr(model, "as_dict", None)
-    if callable(as_dict):
-        return as_dict()
-    return model
 
 
 def _http_error() -> type[BaseException]:
@@ -837,25 +831,10 @@ class _Subscription:
         return await self.run.inv._shared(("sizes", self.sub.lower(), location), go)
 
     async def service_tags(self, facts: Sequence[VmFacts]) -> Any:
-        """The service tags of the VMs' locations (one read per location and run)."""
-        from ._planner import NetworkRulePlanner
+        """The service tags of the VMs' locations (one read per location and session)."""
+        from ._tags import service_tags_for
 
-        planner = NetworkRulePlanner(self.session)
-        locations = sorted({f.location.lower() for f in facts if f.location})
-        try:
-            await asyncio.gather(
-                *(
-                    self.run.inv._shared(
-                        ("tags", self.sub.lower(), loc),
-                        lambda loc=loc: planner.service_tags(self.sub, loc),  # type: ignore[misc]
-                    )
-                    for loc in locations
-                )
-            )
-            tags, _warnings = await planner._tags_for(facts)
-        except Exception as exc:  # the checks then judge tags as unknown
-            _log.info("service tags unavailable: %s", exc)
-            return None
+        tags, _warnings = await service_tags_for(self.session, facts)
         return tags
 
     # -- waiting ------------------------------------------------------------------
@@ -1113,11 +1092,19 @@ class _Fleet(_Subscription):
         from ._plan import ChangeAction
         from ._planner import NetworkRulePlanner
 
-        lock = NetworkRulePlanner(self.session)._lock(changes[0].nsg_id)
+        planner = NetworkRulePlanner(self.session)
+        lock = planner.nsg_lock(changes[0].nsg_id)
         models = self.run.inv.parsed_nsgs
         try:
             async with lock:
-                for change in changes:
+                # The changes were planned from the resource group's lists, read a while
+                # ago: read the NSG once more now (one GET per NSG written) and re-plan it
+                # if its rules changed, so a rule someone else wrote meanwhile (the
+                # portal's "PortForWAC", say) is never overwritten.
+                pending = await self._fresh_changes(planner, key, changes, served)
+                replanned = False
+                while pending:
+                    change = pending.pop(0)
                     # Every write is waited for, the last one too: ARM accepting a rule PUT
                     # (201, "Updating") is not the rule in force; its operation can still
                     # end Failed (OperationPreempted) and roll the rule back, and a VM must
@@ -1127,6 +1114,14 @@ class _Fleet(_Subscription):
                     try:
                         await self._write_rule(change, wait=wait)
                     except Exception as exc:
+                        if not replanned and getattr(exc, "code", None) in _RULE_CONFLICTS:
+                            # another writer took the name or priority in between: re-plan once
+                            replanned = True
+                            _log.info("%s writing %s; re-planning", exc, change.rule_name)
+                            pending = await self._fresh_changes(
+                                planner, key, [change, *pending], served, force=True
+                            )
+                            continue
                         for vm in served:
                             self.run.fail(vm, exc, what=f"writing {change.rule_name}")
                         continue
@@ -1146,6 +1141,68 @@ class _Fleet(_Subscription):
                 vm.waiting_nsgs -= 1
                 if vm.waiting_nsgs == 0 and vm.outcome is None:
                     self.spawn(then(vm))
+
+    async def _fresh_changes(
+        self,
+        planner: Any,
+        key: str,
+        changes: list[Any],
+        served: list[_Vm],
+        *,
+        force: bool = False,
+    ) -> list[Any]:
+        """GET the NSG (the caller holds its lock) and return the changes still to write:
+        ``changes`` when the NSG is as planned, else a re-plan of the served VMs against it.
+
+        The served VMs fail when the NSG cannot be read or the re-plan is blocked.
+        """
+        nsg_id = changes[0].nsg_id
+        live = [vm for vm in served if vm.outcome is None and vm.facts is not None]
+        planned = next(
+            (vm.facts.nsgs[key] for vm in live if vm.facts and key in vm.facts.nsgs), None
+        )
+        try:
+            now = await planner.read_nsg(nsg_id)
+        except Exception as exc:
+            for vm in served:
+                self.run.fail(vm, exc, what=f"reading the NSG {changes[0].nsg_name}")
+            return []
+        if now is None:
+            for vm in served:
+                self.run.fail(
+                    vm,
+                    ConfigurationError(
+                        f"the NSG {nsg_id} was deleted while the run was planning its rules; "
+                        "run the batch again"
+                    ),
+                )
+            return []
+        same = planned is not None and not planner.nsg_changed(now, planned)
+        if not live or (same and not force):
+            return list(changes)
+        _log.info("NSG %s changed since it was listed; re-planning it", changes[0].nsg_name)
+        self.run.inv.parsed_nsgs[key] = now
+        for vm in live:
+            assert vm.facts is not None
+            vm.facts = attrs.evolve(vm.facts, nsgs={**vm.facts.nsgs, key: now})
+        facts = [vm.facts for vm in live if vm.facts is not None]
+        enabling = self.run.operation == "enable"
+        try:
+            tags = await self.service_tags(facts) if enabling else None
+            plan = planner.replan_nsg(
+                facts,
+                now,
+                kind="enable" if enabling else "remove",
+                access=self.run.access,
+                port=self.run.port,
+                service_tags=tags,
+            )
+        except Exception as exc:
+            for vm in live:
+                self.run.fail(vm, exc)
+            return []
+        self._refuse_blocked(plan, live)
+        return list(plan.changes)
 
     async def _write_rule(self, change: Any, *, wait: bool) -> None:
         """One security-rule PUT or DELETE; shielded so cancelling never cuts it in half."""
@@ -1185,7 +1242,9 @@ class _Fleet(_Subscription):
             elif wait:
                 await _operation_done(self.session.network(sub), poller, self.session)
 
-        verb = "deleting" if deleting else "creating"
+        verb = {ChangeAction.DELETE: "deleting", ChangeAction.UPDATE: "updating"}.get(
+            change.action, "creating"
+        )
         what = f"{verb} the security rule {name} in NSG {nsg_name}"
         await self.limit.acquire()  # cancelled here: nothing was sent
         task = asyncio.ensure_future(
@@ -1215,8 +1274,7 @@ class _Fleet(_Subscription):
         tags = await self.service_tags(facts)
         from ._extension import ExtensionManager
         from ._plan import plan_many
-        from ._requirements import evaluate_requirements
-        from ._workflows import PLANNABLE_CHECKS
+        from ._requirements import blocking_checks, evaluate_requirements
 
         manager = ExtensionManager(self.session)
         eligible: list[_Vm] = []
@@ -1226,14 +1284,9 @@ class _Fleet(_Subscription):
                 report = evaluate_requirements(
                     vm.facts, access=run.access, service_tags=tags, port=run.port
                 )
-                # A deny rule the planner routes around (PLANNABLE_CHECKS) is no reason to
-                # skip: the plan below repairs it, or blocks and fails the VM, as enable() does.
-                problems = [
-                    c
-                    for c in report.checks
-                    if c.status.value == "unknown"
-                    or (c.status.value == "fail" and c.code not in PLANNABLE_CHECKS)
-                ]
+                # The same rule as enable(): a deny rule the planner routes around
+                # (PLANNABLE_CHECKS) is repaired by the plan below; unknowns never block.
+                problems = blocking_checks(report, purpose="enable")
                 if problems:
                     why = "; ".join(f"{c.code}: {c.message}" for c in problems) or report.summary()
                     run.finish(vm, OutcomeStatus.SKIPPED, message=why, report=report)
@@ -1564,7 +1617,7 @@ async def enable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],
     *,
-    access: Any = None,
+    access: PrivateAccess | PublicAccess = PrivateAccess(),  # frozen: a safe default
     port: int = _DEFAULT_PORT,
     concurrency: int | None = None,
     progress: ProgressCallback | None = None,
@@ -1589,14 +1642,12 @@ async def enable_many(
     each VM (that would be one more write per VM): the port is the
     extension's setting. Returns a :class:`FleetResult`.
     """
-    from ._access import PrivateAccess, PublicAccess
-
-    if access is None:
-        access = PrivateAccess()
-    if not isinstance(access, (PrivateAccess, PublicAccess)):
+    chosen: object = PrivateAccess() if access is None else access  # None: the old default
+    if not isinstance(chosen, (PrivateAccess, PublicAccess)):
         raise ConfigurationError(
-            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(access).__name__}"
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(chosen).__name__}"
         )
+    access = chosen
     _check_options(port, concurrency, timeout, poll_interval)
     run = _Run(
         session,
@@ -1647,13 +1698,26 @@ async def discover(
     *,
     resource_group: str | None = None,
     windows_only: bool = True,
+    timeout: float | None = None,
 ) -> list[VmTarget]:
     """The VMs of a subscription (or one resource group), Windows ones only by default.
 
     One list (following ``nextLink``), no per-VM read. The OS comes from the
     VM model (``osDisk.osType`` and the image reference); targets come back
-    sorted by resource group and name.
+    sorted by resource group and name. ``timeout`` (seconds) bounds the whole
+    listing: past it, :class:`~wac_azure.OperationTimeoutError`.
     """
+    if timeout is not None:
+        from ._extension import check_timeout, within
+
+        limit = check_timeout(timeout)
+        return await within(
+            discover(
+                session, subscription_id, resource_group=resource_group, windows_only=windows_only
+            ),
+            limit,
+            f"listing the VMs of {resource_group or subscription_id}",
+        )
     from ._arm import translate
     from ._facts import _get, parse_os
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import html
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,20 +19,21 @@ import attrs
 from ._access import PrivateAccess, PublicAccess
 from ._errors import ConfigurationError
 from .nsg import (
+    ANY_PORT,
     MANAGED_DESCRIPTION,
     Access,
     Direction,
     Flow,
     NetworkSecurityGroup,
+    PortRange,
     Protocol,
     SecurityRule,
     ServiceTags,
     Verdict,
     evaluate,
+    parse_network,
+    walk_nsg,
 )
-from .nsg._evaluate import walk_nsg
-from .nsg._ports import ANY_PORT, PortRange
-from .nsg._prefixes import parse_network
 
 if TYPE_CHECKING:
     from ._facts import VmFacts
@@ -65,6 +67,9 @@ class ChangeAction(enum.Enum):
     """What a :class:`RuleChange` does."""
 
     CREATE = "create"
+    #: A PUT over a rule wac_azure created (its destination list grew or shrank,
+    #: its port or priority moved); a rule it did not create is never updated.
+    UPDATE = "update"
     DELETE = "delete"
     CREATE_NSG = "create-nsg"
 
@@ -111,7 +116,7 @@ class RuleChange:
 
     @property
     def symbol(self) -> str:
-        return "-" if self.action is ChangeAction.DELETE else "+"
+        return {ChangeAction.DELETE: "-", ChangeAction.UPDATE: "~"}.get(self.action, "+")
 
     def describe(self) -> str:
         """One line: ``+ PortForWAC  100 Inbound Allow Tcp 203.0.113.7 -> *:6516``."""
@@ -257,9 +262,13 @@ class NetworkPlan:
         }
 
     def summary(self) -> str:
-        adds = sum(1 for c in self.changes if c.action is not ChangeAction.DELETE)
         dels = sum(1 for c in self.changes if c.action is ChangeAction.DELETE)
-        text = f"Plan: {adds} to add, {dels} to delete"
+        updates = sum(1 for c in self.changes if c.action is ChangeAction.UPDATE)
+        adds = len(self.changes) - dels - updates
+        text = f"Plan: {adds} to add, "
+        if updates:
+            text += f"{updates} to change, "
+        text += f"{dels} to delete"
         if self.blocking:
             text += f", {len(self.blocking)} blocking"
         if self.warnings:
@@ -361,9 +370,11 @@ class NetworkPlan:
 class ApplyResult:
     """What :meth:`NetworkRulePlanner.apply` / ``remove`` wrote.
 
-    ``created`` and ``deleted`` are the changes made; ``skipped`` pairs a
-    change with the reason it was not needed; ``replanned`` tells whether an
-    NSG changed between plan and apply; ``plan`` is the plan that was applied.
+    ``created``, ``updated`` and ``deleted`` are the changes made (``updated``:
+    rules wac_azure created whose VM list, port or priority changed);
+    ``skipped`` pairs a change with the reason it was not needed;
+    ``replanned`` tells whether an NSG changed between plan and apply;
+    ``plan`` is the plan that was applied.
     """
 
     plan: NetworkPlan | None = None
@@ -371,23 +382,28 @@ class ApplyResult:
     deleted: tuple[RuleChange, ...] = ()
     skipped: tuple[tuple[RuleChange, str], ...] = ()
     replanned: bool = False
+    updated: tuple[RuleChange, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.deleted)
+        return bool(self.created or self.updated or self.deleted)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": self.changed,
             "replanned": self.replanned,
             "created": [c.to_dict() for c in self.created],
+            "updated": [c.to_dict() for c in self.updated],
             "deleted": [c.to_dict() for c in self.deleted],
             "skipped": [{"change": c.to_dict(), "reason": r} for c, r in self.skipped],
             "plan": self.plan.to_dict() if self.plan else None,
         }
 
     def summary(self) -> str:
-        text = f"Applied: {len(self.created)} created, {len(self.deleted)} deleted"
+        text = f"Applied: {len(self.created)} created, "
+        if self.updated:
+            text += f"{len(self.updated)} updated, "
+        text += f"{len(self.deleted)} deleted"
         if self.skipped:
             text += f", {len(self.skipped)} skipped"
         if self.replanned:
@@ -396,7 +412,8 @@ class ApplyResult:
 
     def __str__(self) -> str:
         lines = [self.summary()]
-        lines += [f"  {c.describe()}  [{c.nsg_name}]" for c in (*self.created, *self.deleted)]
+        done = (*self.created, *self.updated, *self.deleted)
+        lines += [f"  {c.describe()}  [{c.nsg_name}]" for c in done]
         lines += [f"  = {c.describe()[2:]}  skipped: {r}" for c, r in self.skipped]
         return "\n".join(lines)
 
@@ -404,7 +421,7 @@ class ApplyResult:
         e = html.escape
         items = "".join(
             f"<li>{e(c.describe())} <em>[{e(c.nsg_name)}]</em></li>"
-            for c in (*self.created, *self.deleted)
+            for c in (*self.created, *self.updated, *self.deleted)
         )
         skipped = "".join(f"<li>{e(c.describe())}: {e(r)}</li>" for c, r in self.skipped)
         return (
@@ -435,6 +452,37 @@ class _Need:
     source_prefixes: tuple[str, ...]
     destination_prefixes: tuple[str, ...]
     port: int
+    #: The VM's private IP (``"*"`` when unknown): the destination of an inbound
+    #: rule, the source of an outbound one.
+    scope: str = "*"
+
+
+def scoped(rule: SecurityRule) -> tuple[str, ...]:
+    """The side of a managed rule that names the VMs it serves.
+
+    Inbound rules list the VMs' private IPs as destinations, outbound rules as
+    sources (``("*",)`` for rules of wac_azure versions that opened the whole NSG).
+    """
+    return (
+        rule.destination_prefixes if rule.direction is Direction.INBOUND else rule.source_prefixes
+    )
+
+
+def _ip_key(value: str) -> tuple[int, int, str]:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return (99, 0, value)
+    return (address.version, int(address), value)
+
+
+def rescoped(rule: SecurityRule, values: Iterable[str]) -> SecurityRule:
+    """``rule`` serving exactly ``values`` (sorted, deduplicated; ``*`` swallows the rest)."""
+    vals = set(values)
+    ordered = ("*",) if "*" in vals else tuple(sorted(vals, key=_ip_key))
+    if rule.direction is Direction.INBOUND:
+        return attrs.evolve(rule, destination_prefixes=ordered)
+    return attrs.evolve(rule, source_prefixes=ordered)
 
 
 def fingerprint(nsg: NetworkSecurityGroup) -> str:
@@ -494,6 +542,46 @@ class _State:
         self.changes.append(change)
         return updated
 
+    def put_rule(
+        self,
+        nsg: NetworkSecurityGroup,
+        rule: SecurityRule,
+        action: ChangeAction,
+        *,
+        purpose: str,
+        vm: str,
+        before: str | None = None,
+    ) -> None:
+        """Record a create/update/delete of ``rule``, merged with an earlier change of the
+        same rule in this plan (so many VMs on one NSG give one write per rule)."""
+        key = nsg.id.lower()
+        current = self.nsgs.get(key, nsg)
+        name = rule.name.lower()
+        kept = tuple(r for r in current.rules if r.name.lower() != name)
+        extra = () if action is ChangeAction.DELETE else (rule,)
+        self.nsgs[key] = attrs.evolve(current, rules=kept + extra)
+        for i, change in enumerate(self.changes):
+            if (
+                change.rule is None
+                or change.nsg_id.lower() != key
+                or change.rule.name.lower() != name
+            ):
+                continue
+            if action is ChangeAction.DELETE and change.action is ChangeAction.CREATE:
+                del self.changes[i]  # created and deleted within one plan: nothing to write
+                return
+            merged = action if action is ChangeAction.DELETE else change.action
+            vms = change.vms if vm in change.vms else (*change.vms, vm)
+            self.changes[i] = attrs.evolve(
+                change, action=merged, rule=rule, vms=vms, before=before or change.before
+            )
+            return
+        self.changes.append(
+            RuleChange(
+                action, nsg.id, nsg.name, rule=rule, purpose=purpose, before=before, vms=(vm,)
+            )
+        )
+
     # -- one VM ---------------------------------------------------------------------
 
     def plan_vm(self, facts: VmFacts) -> None:
@@ -528,7 +616,7 @@ class _State:
                 return
             path[role] = nsg
         vm_ip = nic.private_ip or "VirtualNetwork"
-        needs = self._needs(vm_ip)
+        needs = self._needs(vm_ip, nic.private_ip or "*")
 
         if self.access.is_public:
             if not any(n.public_ips for n in facts.nics):
@@ -567,7 +655,7 @@ class _State:
         for need in needs:
             self._plan_need(facts, vm, need, path)
 
-    def _needs(self, vm_ip: str) -> list[_Need]:
+    def _needs(self, vm_ip: str, scope: str) -> list[_Need]:
         out = [
             _Need(
                 f"outbound HTTPS to the {WAC_TAG} service",
@@ -575,9 +663,10 @@ class _State:
                 100,
                 Direction.OUTBOUND,
                 (Flow(Direction.OUTBOUND, Protocol.TCP, vm_ip, None, WAC_TAG, 443),),
-                ("*",),
+                (scope,),
                 (WAC_TAG,),
                 443,
+                scope,
             )
         ]
         if self.entra:
@@ -588,9 +677,10 @@ class _State:
                     101,
                     Direction.OUTBOUND,
                     (Flow(Direction.OUTBOUND, Protocol.TCP, vm_ip, None, AAD_TAG, 443),),
-                    ("*",),
+                    (scope,),
                     (AAD_TAG,),
                     443,
+                    scope,
                 )
             )
         sources = self.access.sources
@@ -605,8 +695,9 @@ class _State:
                     for s in sources
                 ),
                 tuple(sources),
-                ("*",),
+                (scope,),
                 self.port,
+                scope,
             )
         )
         return out
@@ -694,9 +785,22 @@ class _State:
                     continue
                 if limit is None or walk.first_deny.priority < limit:
                     limit, deny = walk.first_deny.priority, walk.first_deny
-            if deny is None or limit is None:
-                continue
-            self._add_allow(facts, vm, need, nsg, deny, role)
+            family = _family(nsg, need)
+            # Our rules of this purpose that serve this VM on another port (or from other
+            # sources): the VM no longer needs them, so they shrink (or go) below.
+            stale = [
+                r
+                for r in family
+                if not _fits(r, need)
+                and need.scope != "*"
+                and need.scope in scoped(r)
+                and "*" not in scoped(r)
+            ]
+            if deny is not None and limit is not None:
+                taken = self._add_allow(facts, vm, need, nsg, deny, role, family, stale)
+                stale = [r for r in stale if r.name != taken]
+            for old in stale:
+                self._shrink(nsg, old.name, need, vm)
         afters = [self._verdict(facts, f, path) for f in need.flows]
         for flow, before, after in zip(need.flows, befores, afters, strict=True):
             self.checks.append(FlowCheck(vm, need.purpose, flow, before, after))
@@ -715,6 +819,19 @@ class _State:
                 self.changes[i] = attrs.evolve(change, vms=(*change.vms, vm))
                 return
 
+    def _shrink(self, nsg: NetworkSecurityGroup, name: str, need: _Need, vm: str) -> None:
+        """Take ``need.scope`` out of our rule ``name``; delete the rule when nobody is left."""
+        current = self._current(nsg)
+        rule = current.rule(name) if current is not None else None
+        if rule is None or need.scope not in scoped(rule):
+            return
+        left = [v for v in scoped(rule) if v != need.scope]
+        purpose = f"stop serving {need.scope} (now served by the rule for port {need.port})"
+        if left:
+            self.put_rule(nsg, rescoped(rule, left), ChangeAction.UPDATE, purpose=purpose, vm=vm)
+        else:
+            self.put_rule(nsg, rule, ChangeAction.DELETE, purpose=purpose, vm=vm)
+
     def _add_allow(
         self,
         facts: VmFacts,
@@ -723,11 +840,29 @@ class _State:
         nsg: NetworkSecurityGroup,
         deny: SecurityRule,
         role: str,
-    ) -> None:
-        used = {r.priority for r in nsg.rules if r.direction is need.direction}
+        family: Sequence[SecurityRule] = (),
+        stale: Sequence[SecurityRule] = (),
+    ) -> str | None:
+        """Allow ``need`` before ``deny``: grow our rule of this purpose if the NSG has one,
+        take over our rule that served only this VM on another port, else add a rule.
+        Returns the name of a stale rule it took over."""
+        fitting = sorted((r for r in family if _fits(r, need)), key=lambda r: r.priority)
+        base: SecurityRule | None = None
+        taken: str | None = None
+        if fitting:
+            base = fitting[0]
+        else:
+            base = next((r for r in stale if set(scoped(r)) == {need.scope}), None)
+            taken = base.name if base is not None else None
+        own = base.priority if base is not None else None
+        used = {r.priority for r in nsg.rules if r.direction is need.direction} - {own}
         highest = min(deny.priority - 1, PRIORITY_MAX)
         priority: int | None = None
-        if need.preferred is not None and need.preferred <= highest and need.preferred not in used:
+        if own is not None and own <= highest:
+            priority = own
+        elif (
+            need.preferred is not None and need.preferred <= highest and need.preferred not in used
+        ):
             priority = need.preferred
         else:
             priority = next((p for p in range(PRIORITY_MIN, highest + 1) if p not in used), None)
@@ -749,37 +884,40 @@ class _State:
                     flow=flow_text,
                 )
             )
-            return
+            return None
+        if base is not None:
+            values = {need.scope} if taken else {*scoped(base), need.scope}
+            rule = rescoped(_rule_for(need, base.name, priority), values)
+            if rule != base:
+                self.put_rule(
+                    nsg,
+                    rule,
+                    ChangeAction.UPDATE,
+                    purpose=need.purpose,
+                    vm=vm,
+                    before=deny.name,
+                )
+            return taken
         names = {r.name.lower() for r in nsg.rules}
+        # Inbound: a second rule on one NSG is for another port (two VMs, two ports):
+        # name it after the port (PortForWAC-7000).
+        stem = f"{need.name}-{need.port}" if need.direction is Direction.INBOUND else need.name
         name = need.name
         n = 2
+        if name.lower() in names and stem != need.name:
+            name = stem
         while name.lower() in names:
-            name = f"{need.name}-{n}"
+            name = f"{stem}-{n}"
             n += 1
-        rule = SecurityRule(
-            name=name,
-            priority=priority,
-            direction=need.direction,
-            access=Access.ALLOW,
-            protocol=Protocol.TCP,
-            source_prefixes=need.source_prefixes,
-            source_ports=(ANY_PORT,),
-            destination_prefixes=need.destination_prefixes,
-            destination_ports=(PortRange(need.port, need.port),),
-            description=MANAGED_DESCRIPTION,
-        )
-        self.add_rule(
+        self.put_rule(
             nsg,
-            RuleChange(
-                ChangeAction.CREATE,
-                nsg.id,
-                nsg.name,
-                rule=rule,
-                purpose=need.purpose,
-                before=deny.name,
-                vms=(vm,),
-            ),
+            _rule_for(need, name, priority),
+            ChangeAction.CREATE,
+            purpose=need.purpose,
+            vm=vm,
+            before=deny.name,
         )
+        return None
 
     def result(self) -> NetworkPlan:
         return NetworkPlan(
@@ -795,6 +933,51 @@ class _State:
             nsg_etags=dict(self.etags),
             nsg_fingerprints=dict(self.fingerprints),
         )
+
+
+def _family(nsg: NetworkSecurityGroup, need: _Need) -> list[SecurityRule]:
+    """wac_azure's rules of ``need``'s purpose on ``nsg`` (by name and description)."""
+    base = need.name.lower()
+    return [
+        r
+        for r in nsg.rules
+        if r.is_managed
+        and r.direction is need.direction
+        and r.access is Access.ALLOW
+        and (r.name.lower() == base or r.name.lower().startswith(base + "-"))
+    ]
+
+
+def _fits(rule: SecurityRule, need: _Need) -> bool:
+    """Whether our ``rule`` is ``need``'s rule but for the VMs it serves."""
+    fixed = (
+        rule.source_prefixes if need.direction is Direction.INBOUND else rule.destination_prefixes
+    )
+    wanted = (
+        need.source_prefixes if need.direction is Direction.INBOUND else need.destination_prefixes
+    )
+    return (
+        rule.protocol is Protocol.TCP
+        and rule.destination_ports == (PortRange(need.port, need.port),)
+        and not rule.source_asgs
+        and not rule.destination_asgs
+        and set(fixed) == set(wanted)
+    )
+
+
+def _rule_for(need: _Need, name: str, priority: int) -> SecurityRule:
+    return SecurityRule(
+        name=name,
+        priority=priority,
+        direction=need.direction,
+        access=Access.ALLOW,
+        protocol=Protocol.TCP,
+        source_prefixes=need.source_prefixes,
+        source_ports=(ANY_PORT,),
+        destination_prefixes=need.destination_prefixes,
+        destination_ports=(PortRange(need.port, need.port),),
+        description=MANAGED_DESCRIPTION,
+    )
 
 
 def _check_options(access: object, port: object) -> None:
@@ -855,33 +1038,49 @@ def plan_network(
 
 
 def removal_plan(facts: Sequence[VmFacts]) -> NetworkPlan:
-    """Deletions of every rule ``Managed by wac_azure`` on the VMs' NIC and subnet NSGs."""
+    """What removing wac_azure's rules for these VMs writes on their NIC and subnet NSGs.
+
+    Only rules ``Managed by wac_azure`` are touched. Such a rule lists the VMs
+    it serves by private IP (destination inbound, source outbound): the VMs'
+    IPs are taken out of it (one update per rule, whatever the number of VMs)
+    and the rule is deleted only when no IP is left, so other VMs behind a
+    shared NSG keep their rules. A managed rule open to ``*`` (written by a
+    wac_azure version before 0.2) cannot say whom it serves and is deleted.
+    """
     changes: list[RuleChange] = []
-    seen: set[tuple[str, str]] = set()
     etags: dict[str, str | None] = {}
     prints: dict[str, str] = {}
     targets: list[str] = []
+    per_nsg: dict[str, tuple[NetworkSecurityGroup, set[str], list[str]]] = {}
     for f in facts:
         vm = f.vm_resource_id or str(f.target)
         targets.append(vm)
+        ips = {ip for nic in f.nics for ip in nic.private_ips}
         for key in sorted(f.nsgs):
             nsg = f.nsgs[key]
             etags[key] = nsg.etag
             prints[key] = fingerprint(nsg)
-            for rule in nsg.rules:
-                if not rule.is_managed or (key, rule.name.lower()) in seen:
-                    continue
-                seen.add((key, rule.name.lower()))
-                changes.append(
-                    RuleChange(
-                        ChangeAction.DELETE,
-                        nsg.id,
-                        nsg.name,
-                        rule=rule,
-                        purpose="remove a rule wac_azure created",
-                        vms=(vm,),
-                    )
-                )
+            _, gone, vms = per_nsg.setdefault(key, (nsg, set(), []))
+            gone |= ips
+            vms.append(vm)
+    for key in sorted(per_nsg):
+        nsg, gone, vms = per_nsg[key]
+        for rule in nsg.rules:
+            if not rule.is_managed:
+                continue
+            serves = scoped(rule)
+            left = [v for v in serves if v not in gone]
+            if left and "*" not in serves and len(left) < len(serves):
+                action, new = ChangeAction.UPDATE, rescoped(rule, left)
+                purpose = "stop serving the removed VMs in a rule wac_azure created"
+            elif not left or "*" in serves:
+                action, new = ChangeAction.DELETE, rule
+                purpose = "remove a rule wac_azure created"
+            else:
+                continue  # serves other VMs only
+            changes.append(
+                RuleChange(action, nsg.id, nsg.name, rule=new, purpose=purpose, vms=tuple(vms))
+            )
     return NetworkPlan(
         targets=tuple(targets),
         access=PrivateAccess(),

@@ -18,6 +18,8 @@ from ._errors import (
     OperationTimeoutError,
     PlanBlockedError,
 )
+from ._facts import as_json as _as_json
+from ._facts import split_resource_id
 from ._ids import VmTarget
 from ._plan import (
     ApplyResult,
@@ -29,6 +31,7 @@ from ._plan import (
     removal_plan,
 )
 from ._retry import retrying
+from ._tags import read_service_tags, service_tags_for
 from .nsg import NetworkSecurityGroup, ServiceTags
 
 if TYPE_CHECKING:
@@ -40,7 +43,6 @@ __all__ = ["NetworkRulePlanner"]
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TAGS_KEY = "wac_azure._planner.service_tags"
 _LOCK_KEY = "wac_azure._planner.nsg_lock"
 _WRITE = "Microsoft.Network/networkSecurityGroups/securityRules/write"
 _DELETE = "Microsoft.Network/networkSecurityGroups/securityRules/delete"
@@ -50,21 +52,16 @@ _CONFLICT_CODES = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConfli
 
 def _parts(resource_id: str) -> tuple[str, str, str]:
     """(subscription, resource group, name) of an NSG or NIC id."""
-    segs = [s for s in resource_id.split("/") if s]
-    if len(segs) < 8 or segs[0].lower() != "subscriptions" or segs[2].lower() != "resourcegroups":
+    parts = split_resource_id(resource_id)
+    if parts is None:
         raise ConfigurationError(f"{resource_id!r} is not an ARM resource id")
-    return segs[1], segs[3], segs[7]
+    return parts[0], parts[1], parts[2][0][1]
 
 
 def _http_errors() -> tuple[type[BaseException], ...]:
     from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
     return (HttpResponseError, ServiceRequestError)
-
-
-def _as_json(model: Any) -> Any:
-    as_dict = getattr(model, "as_dict", None)
-    return as_dict() if callable(as_dict) else model
 
 
 async def _within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
@@ -104,41 +101,10 @@ class NetworkRulePlanner:
 
     async def service_tags(self, subscription_id: str, location: str) -> ServiceTags | None:
         """The service tags of ``location`` (read once per session), or ``None`` if unavailable."""
-        key = (_TAGS_KEY, subscription_id.lower(), location.lower())
-        cached = self._session.cache.get(key)
-        if isinstance(cached, ServiceTags):
-            return cached
-        try:
-            result = await self._session.network(subscription_id).service_tags.list(location)
-        except _http_errors() as exc:
-            _log.info("service tags of %s unavailable: %s", location, type(exc).__name__)
-            return None
-        tags = ServiceTags.from_arm(_as_json(result))
-        self._session.cache[key] = tags
-        return tags
+        return await read_service_tags(self._session, subscription_id, location)
 
     async def _tags_for(self, facts: Sequence[VmFacts]) -> tuple[ServiceTags, list[str]]:
-        merged: dict[str, list[str]] = {}
-        missing: list[str] = []
-        seen: set[tuple[str, str]] = set()
-        for f in facts:
-            key = (f.target.subscription_id.lower(), f.location.lower())
-            if key in seen or not f.location:
-                continue
-            seen.add(key)
-            tags = await self.service_tags(f.target.subscription_id, f.location)
-            if tags is None:
-                missing.append(f.location)
-                continue
-            for name in tags.names():
-                nets = tags.networks(name) or ()
-                merged.setdefault(name, []).extend(str(n) for n in nets)
-        warnings = [
-            f"the service tag list of {loc} could not be read: rules that name address "
-            "ranges are compared with service tags as 'unknown'"
-            for loc in missing
-        ]
-        return ServiceTags(merged), warnings
+        return await service_tags_for(self._session, facts)
 
     # -- planning ---------------------------------------------------------------------
 
@@ -207,13 +173,50 @@ class NetworkRulePlanner:
 
     # -- applying ---------------------------------------------------------------------
 
-    def _lock(self, nsg_id: str) -> asyncio.Lock:
+    def nsg_lock(self, nsg_id: str) -> asyncio.Lock:
+        """The session-wide lock that serializes writes to one NSG (fleets share it)."""
         key = (_LOCK_KEY, nsg_id.lower())
         lock = self._session.cache.get(key)
         if not isinstance(lock, asyncio.Lock):
             lock = asyncio.Lock()
             self._session.cache[key] = lock
         return lock
+
+    async def read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:
+        """GET one NSG (``None`` when it is gone); read it under :meth:`nsg_lock` before writing."""
+        return await self._read_nsg(nsg_id)
+
+    @staticmethod
+    def nsg_changed(now: NetworkSecurityGroup | None, planned: NetworkSecurityGroup | str) -> bool:
+        """Whether ``now`` (a fresh read) differs from the NSG (or fingerprint) a plan used."""
+        before = planned if isinstance(planned, str) else fingerprint(planned)
+        return now is None or fingerprint(now) != before
+
+    @staticmethod
+    def replan_nsg(
+        facts: Sequence[VmFacts],
+        nsg: NetworkSecurityGroup,
+        *,
+        kind: str = "enable",
+        access: PrivateAccess | PublicAccess | None = None,
+        port: int = 6516,
+        entra: bool = True,
+        service_tags: ServiceTags | None = None,
+    ) -> NetworkPlan:
+        """Plan ``facts`` again with ``nsg`` as just read, keeping only the changes to ``nsg``.
+
+        Pure: the caller read ``nsg`` (under :meth:`nsg_lock`). ``kind`` is
+        ``"enable"`` or ``"remove"``. Blocking conflicts are kept as planned.
+        """
+        key = nsg.id.lower()
+        fresh = [attrs.evolve(f, nsgs={**f.nsgs, key: nsg}) if key in f.nsgs else f for f in facts]
+        if kind == "remove":
+            plan = removal_plan(fresh)
+        else:
+            plan = plan_many(
+                fresh, access=access, port=port, entra=entra, service_tags=service_tags
+            )
+        return attrs.evolve(plan, changes=tuple(c for c in plan.changes if c.nsg_id.lower() == key))
 
     async def _read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:
         from ._arm import translate
@@ -235,8 +238,7 @@ class NetworkRulePlanner:
         ids = [i for i in nsg_ids if i.lower() in plan.nsg_fingerprints]
         current = await asyncio.gather(*(self._read_nsg(i) for i in ids))
         for nsg_id, nsg in zip(ids, current, strict=True):
-            before = plan.nsg_fingerprints[nsg_id.lower()]
-            if nsg is None or fingerprint(nsg) != before:
+            if self.nsg_changed(nsg, plan.nsg_fingerprints[nsg_id.lower()]):
                 _log.info("NSG %s changed since the plan; re-planning", nsg_id)
                 return True
         return False
@@ -270,7 +272,7 @@ class NetworkRulePlanner:
         nsg_ids = sorted({c.nsg_id.lower(): c.nsg_id for c in plan.changes}.values(), key=str.lower)
         async with contextlib.AsyncExitStack() as held:
             for nsg_id in nsg_ids:  # sorted: two applies never wait on each other in a cycle
-                await held.enter_async_context(self._lock(nsg_id))
+                await held.enter_async_context(self.nsg_lock(nsg_id))
             return await self._apply_locked(plan, nsg_ids)
 
     async def _apply_locked(self, plan: NetworkPlan, nsg_ids: list[str]) -> ApplyResult:
@@ -281,6 +283,7 @@ class NetworkRulePlanner:
             replanned = True
             _refuse_blocked(plan)
         created: list[RuleChange] = []
+        updated: list[RuleChange] = []
         deleted: list[RuleChange] = []
         pending = list(plan.changes)
         while pending:
@@ -297,8 +300,10 @@ class NetworkRulePlanner:
                 _refuse_blocked(plan)
                 pending = list(plan.changes)
                 continue
-            (deleted if change.action is ChangeAction.DELETE else created).append(change)
-        done = {_key(c) for c in (*created, *deleted)}
+            {ChangeAction.DELETE: deleted, ChangeAction.UPDATE: updated}.get(
+                change.action, created
+            ).append(change)
+        done = {_key(c) for c in (*created, *updated, *deleted)}
         skipped = tuple(
             (c, "no longer needed: the NSG changed since the plan and was re-planned")
             for c in original.changes
@@ -307,6 +312,7 @@ class NetworkRulePlanner:
         return ApplyResult(
             plan=plan,
             created=tuple(created),
+            updated=tuple(updated),
             deleted=tuple(deleted),
             skipped=skipped,
             replanned=replanned,
@@ -329,7 +335,7 @@ class NetworkRulePlanner:
             await self._create_nsg(change)
             return
         name = change.rule_name or ""
-        if change.action is ChangeAction.CREATE:
+        if change.action in (ChangeAction.CREATE, ChangeAction.UPDATE):
             body = change.body
 
             async def put() -> Any:
@@ -338,10 +344,11 @@ class NetworkRulePlanner:
                 )
                 return await _finish(poller)
 
-            _log.info("creating security rule %s in NSG %s", name, nsg_name)
+            verb = "creating" if change.action is ChangeAction.CREATE else "updating"
+            _log.info("%s security rule %s in NSG %s", verb, name, nsg_name)
             await self._retry(
                 put,
-                what=f"creating the security rule {name} in NSG {nsg_name}",
+                what=f"{verb} the security rule {name} in NSG {nsg_name}",
                 action=_WRITE,
             )
         else:
@@ -419,10 +426,12 @@ class NetworkRulePlanner:
         facts: VmFacts | None = None,
         timeout: float | None = None,
     ) -> ApplyResult:
-        """Delete the rules wac_azure created on the VM's NIC and subnet NSGs, and only those.
+        """Take the VM out of the rules wac_azure created on its NIC and subnet NSGs.
 
-        A rule counts as ours when its description is ``Managed by wac_azure``.
-        NSGs shared with other VMs lose those rules too.
+        A rule counts as ours when its description is ``Managed by wac_azure``;
+        no other rule is touched. Our rules list the VMs they serve by private
+        IP: the VM's IPs are removed from them and a rule is deleted only when
+        no VM is left in it, so other VMs behind a shared NSG keep their access.
         """
 
         async def run() -> ApplyResult:

@@ -111,7 +111,7 @@ def test_deny_at_200_gets_rule_below_200() -> None:
             "sourcePortRange": "*",
             "destinationPortRange": "6516",
             "sourceAddressPrefix": "VirtualNetwork",
-            "destinationAddressPrefix": "*",
+            "destinationAddressPrefix": "10.0.0.4",  # the VM, not "*"
             "access": "Allow",
             "priority": c.priority,
             "direction": "Inbound",

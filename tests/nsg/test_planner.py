@@ -393,4 +393,4 @@ async def test_apply_timeout_raises_and_releases_the_nsg_lock() -> None:
         plan = await planner.plan(t, entra=False)
         with pytest.raises(OperationTimeoutError):
             await planner.apply(plan, timeout=0.1)
-        assert not planner._lock(nid).locked()
+        assert not planner.nsg_lock(nid).locked()
