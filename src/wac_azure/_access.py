@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from ._errors import InvalidAccessError
-from .nsg._prefixes import NON_INTERNET
+from .nsg import NON_INTERNET
 
 __all__ = ["PrivateAccess", "PublicAccess"]
 

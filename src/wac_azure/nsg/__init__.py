@@ -12,11 +12,15 @@ through a VM's subnet and NIC NSGs, and why::
         vnet_prefixes=["10.0.0.0/16"],
     )
     verdict.access  # Access.ALLOW / Access.DENY / Access.UNKNOWN
+
+:func:`walk_nsg` looks at one NSG alone and also tells where an allow rule
+would have to go; :data:`ANY_PORT`, :data:`NON_INTERNET` and
+:func:`parse_network` are the building blocks the network planner shares.
 """
 
 from __future__ import annotations
 
-from ._evaluate import Flow, ServiceTags, Step, Verdict, evaluate
+from ._evaluate import Flow, NsgWalk, ServiceTags, Step, Verdict, evaluate, walk_nsg
 from ._model import (
     DEFAULT_RULES,
     MANAGED_DESCRIPTION,
@@ -26,15 +30,19 @@ from ._model import (
     Protocol,
     SecurityRule,
 )
-from ._ports import PortRange
+from ._ports import ANY_PORT, PortRange
+from ._prefixes import NON_INTERNET, parse_network
 
 __all__ = [
+    "ANY_PORT",
     "DEFAULT_RULES",
     "MANAGED_DESCRIPTION",
+    "NON_INTERNET",
     "Access",
     "Direction",
     "Flow",
     "NetworkSecurityGroup",
+    "NsgWalk",
     "PortRange",
     "Protocol",
     "SecurityRule",
@@ -42,4 +50,6 @@ __all__ = [
     "Step",
     "Verdict",
     "evaluate",
+    "parse_network",
+    "walk_nsg",
 ]

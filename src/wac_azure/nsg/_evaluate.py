@@ -25,7 +25,7 @@ from ._prefixes import (
     parse_prefix,
 )
 
-__all__ = ["Flow", "ServiceTags", "Step", "Verdict", "evaluate"]
+__all__ = ["Flow", "NsgWalk", "ServiceTags", "Step", "Verdict", "evaluate", "walk_nsg"]
 
 _VNET = "virtualnetwork"
 _INTERNET = "internet"
@@ -408,13 +408,19 @@ def _rule_match(rule: SecurityRule, flow: Flow, ctx: _Context) -> Match:
 
 
 @attrs.frozen
-class _Walk:
+class NsgWalk:
+    """What one NSG decides for a flow, as :func:`walk_nsg` finds it.
+
+    ``step`` is the NSG's decision (the rule that decides, or *unknown*);
+    ``first_deny`` the highest-priority Deny rule that matches or may match the
+    flow: where an allow rule has to go before to let the flow through.
+    """
+
     step: Step
-    #: the first Deny rule that matches or may match the flow (where an allow must go before)
     first_deny: SecurityRule | None
 
 
-def _walk(flow: Flow, nsg: NetworkSecurityGroup, role: str, ctx: _Context) -> _Walk:
+def _walk(flow: Flow, nsg: NetworkSecurityGroup, role: str, ctx: _Context) -> NsgWalk:
     unknown: list[SecurityRule] = []
     partial_allows: list[SecurityRule] = []
     first_deny: SecurityRule | None = None
@@ -441,7 +447,7 @@ def _walk(flow: Flow, nsg: NetworkSecurityGroup, role: str, ctx: _Context) -> _W
             conflicting = [u for u in unknown if u.access is not rule.access]
             if conflicting:
                 u = conflicting[0]
-                return _Walk(
+                return NsgWalk(
                     step(
                         Access.UNKNOWN,
                         u,
@@ -456,7 +462,7 @@ def _walk(flow: Flow, nsg: NetworkSecurityGroup, role: str, ctx: _Context) -> _W
             what = "part of the flow" if m is Match.PARTIAL else "the flow"
             verb = "allows" if rule.access is Access.ALLOW else "denies"
             kind = "default rule" if rule.is_default else "rule"
-            return _Walk(
+            return NsgWalk(
                 step(rule.access, rule, f"{kind} {rule.name!r} ({rule.priority}) {verb} {what}"),
                 first_deny,
             )
@@ -466,10 +472,10 @@ def _walk(flow: Flow, nsg: NetworkSecurityGroup, role: str, ctx: _Context) -> _W
             partial_allows.append(rule)
     if unknown:
         u = unknown[0]
-        return _Walk(
+        return NsgWalk(
             step(Access.UNKNOWN, u, f"rule {u.name!r} may match; no rule decides"), first_deny
         )
-    return _Walk(step(Access.UNKNOWN, None, "no rule matches the flow"), first_deny)
+    return NsgWalk(step(Access.UNKNOWN, None, "no rule matches the flow"), first_deny)
 
 
 def _context(
@@ -509,8 +515,15 @@ def walk_nsg(
     vnet_prefixes: Sequence[str] = (),
     service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
     asgs: Iterable[str] = (),
-) -> _Walk:
-    """One NSG's decision plus the first deny rule that may match (for the planner)."""
+) -> NsgWalk:
+    """Walk one NSG's rules for ``flow``: its decision plus the first Deny rule that may match.
+
+    Unlike :func:`evaluate`, which combines the subnet and NIC NSGs into a
+    :class:`Verdict`, this looks at a single NSG (``role`` is ``"nic"`` or
+    ``"subnet"``, used in the :class:`Step`) and also reports where an allow
+    rule would have to go (:attr:`NsgWalk.first_deny`). The other arguments
+    are those of :func:`evaluate`.
+    """
     return _walk(flow, nsg, role, _context(vnet_prefixes, service_tags, asgs))
 
 

@@ -33,6 +33,7 @@ class PortRange:
 
 
 ANY_PORT = PortRange(0, _MAX)
+"""Every port (``*``): 0-65535."""
 
 
 def _port(text: str) -> int | None:

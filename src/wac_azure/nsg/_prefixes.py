@@ -27,10 +27,6 @@ IpNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]  # noqa: UP007
 # Service tag names: ``Storage``, ``Storage.WestEurope``, ``AzureFrontDoor.Frontend``...
 _TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 
-#: Address space that the ``Internet`` tag never covers: private (RFC 1918),
-#: shared/CGNAT (RFC 6598), loopback, link-local, "this network", multicast and
-#: reserved space, and their IPv6 counterparts. The VNet's own prefixes are
-#: excluded as well, at evaluation time.
 NON_INTERNET: tuple[IpNetwork, ...] = tuple(
     ipaddress.ip_network(p)
     for p in (
@@ -50,6 +46,12 @@ NON_INTERNET: tuple[IpNetwork, ...] = tuple(
         "ff00::/8",
     )
 )
+"""Address space the ``Internet`` service tag never covers.
+
+Private (RFC 1918), shared/CGNAT (RFC 6598), loopback, link-local, "this
+network", multicast and reserved space, and their IPv6 counterparts. The
+virtual network's own prefixes are excluded as well, at evaluation time.
+"""
 
 
 class Match(enum.Enum):
