@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
@@ -10,12 +11,22 @@ from ._errors import (
     AuthorizationError,
     AzureRequestError,
     NotFoundError,
+    OperationFailedError,
     ResourceGroupNotFoundError,
     ThrottledError,
     VmNotFoundError,
 )
 
-__all__ = ["ROLE_FOR_ACTION", "arm_code", "translate"]
+__all__ = ["ROLE_FOR_ACTION", "SDK_ERRORS", "arm_code", "lro_failure", "translate"]
+
+#: Every azure-core failure of a request: an HTTP error answer, or no answer at all
+#: (connection refused, reset, TLS failure...). Catch these and pass them to
+#: :func:`translate` so no untyped SDK error escapes the library.
+SDK_ERRORS: tuple[type[Exception], ...] = (
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
 #: The built-in role that grants each action the library performs.
 ROLE_FOR_ACTION = {
@@ -103,4 +114,25 @@ def translate(
         f"{what}: Azure answered {status} {code}: {msg}".replace("  ", " "),
         status=status,
         code=code or None,
+    )
+
+
+def lro_failure(exc: Any, *, what: str, target: str | None = None) -> BaseException:
+    """Turn a poller's ``HttpResponseError`` into :class:`OperationFailedError` (keeps others).
+
+    azure-core raises ``HttpResponseError`` when an operation ends ``Failed``;
+    its status is the (successful) status of the last poll and its ``error``
+    the operation's ``{code, message}``. Request errors (status >= 400) and
+    connection errors are returned unchanged for :func:`translate`.
+    """
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return exc  # no answer at all: translate() names it
+    status = getattr(exc, "status_code", None)
+    if status is not None and status >= 400:
+        return exc  # type: ignore[no-any-return]
+    error = getattr(exc, "error", None)
+    code = str(getattr(error, "code", "") or "") or "OperationFailed"
+    message = str(getattr(error, "message", "") or "") or "the operation ended Failed"
+    return OperationFailedError(
+        f"{what}: {code}: {message}", status=status, code=code, target=target
     )

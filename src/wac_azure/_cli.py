@@ -5,6 +5,7 @@ A thin shell over the public API::
     wac-azure check   TARGET [--public SOURCE ...]
     wac-azure plan    TARGET [--port N] [--public SOURCE ...]
     wac-azure enable  TARGET [--port N] [--public SOURCE ...] [--dry-run]
+    wac-azure enable  --all --subscription ID [--resource-group RG] [--port N] ...
     wac-azure status  TARGET
     wac-azure port    TARGET [--settings-only]
     wac-azure url     TARGET [--via private|public]
@@ -20,7 +21,8 @@ embedded ARM emulator holding the demo scenario, plus ``app-01`` with
 Windows Admin Center already enabled) and ``--quiet`` (no
 progress lines on stderr). Real Azure is reached with azure-identity's
 ``DefaultAzureCredential``. Exit codes: 0 ok, 1 the operation or a check
-failed, 2 usage error.
+failed (including an error Azure's answer caused), 2 usage error (argparse,
+or an argument of yours that is invalid: a bad resource ID, port, address...).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from ._access import PrivateAccess, PublicAccess
     from ._session import AzureSession
 
 __all__ = ["main"]
@@ -124,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     def port(p: argparse.ArgumentParser) -> None:
         p.add_argument("--port", type=int, default=6516, help="WAC port (6516)")
 
+    def fleet_selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--all", action="store_true", help="every Windows VM of --subscription (and group)"
+        )
+        p.add_argument("--subscription", metavar="ID", help="subscription for --all")
+        p.add_argument("--resource-group", metavar="NAME", help="only this group (with --all)")
+        p.add_argument("--concurrency", type=int, help="writes in flight per subscription (16)")
+
     parser = argparse.ArgumentParser(
         prog="wac-azure",
         description="Put Windows Admin Center on Azure VMs and take it off again.",
@@ -141,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     access(p)
     port(p)
     p = sub.add_parser("enable", parents=[common], help="check, open the rules, install, URL")
-    target(p)
+    p.add_argument("target", nargs="?", metavar="TARGET", help="VM resource ID or Azure portal URL")
     access(p)
     port(p)
+    fleet_selection(p)
     p.add_argument("--dry-run", action="store_true", help="read and plan only; write nothing")
     p.add_argument("--salt", help="extension salt (default: reuse the deployed one)")
     p.add_argument("--proxy", help="proxy for the extension, http://host:port")
@@ -176,12 +188,7 @@ def _parser() -> argparse.ArgumentParser:
             verb, parents=[common], help=f"{what} many VMs at ARM's pace, with a progress bar"
         )
         p.add_argument("targets", nargs="*", metavar="TARGET", help="VM resource IDs or URLs")
-        p.add_argument(
-            "--all", action="store_true", help="every Windows VM of --subscription (and group)"
-        )
-        p.add_argument("--subscription", metavar="ID", help="subscription for --all")
-        p.add_argument("--resource-group", metavar="NAME", help="only this group (with --all)")
-        p.add_argument("--concurrency", type=int, help="writes in flight per subscription (16)")
+        fleet_selection(p)
         if verb == "enable-many":
             port(p)
             access(p)
@@ -205,7 +212,8 @@ class _Progress:
         self._enabled = enabled
         self._start = time.monotonic()
 
-    def __call__(self, message: str) -> None:
+    def __call__(self, event: object) -> None:  # a ProgressEvent: str() is its line
+        message = str(event)
         if self._enabled:
             elapsed = time.monotonic() - self._start
             print(f"[{elapsed:6.1f}s] {message}", file=self._stream, flush=True)
@@ -264,7 +272,7 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
         await credential.close()
 
 
-def _access(args: argparse.Namespace) -> Any:
+def _access(args: argparse.Namespace) -> PrivateAccess | PublicAccess:
     from ._access import PrivateAccess, PublicAccess
 
     public = getattr(args, "public", None)
@@ -289,7 +297,37 @@ def _lifecycle_available() -> bool:
     return all(importlib.util.find_spec(f"wac_azure.{n}") is not None for n in names)
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Validate the user's arguments up front: an invalid one is a usage error (exit 2).
+
+    Errors raised later, once Azure has answered, are failures of the operation (exit 1),
+    even when they are InvalidInputError subclasses (a rule Azure holds that does not parse...).
+    """
+    from ._errors import InvalidInputError
+    from ._extension import _normalize_proxy, check_port, check_timeout
+
+    try:
+        check_timeout(args.timeout)
+        if getattr(args, "port", None) is not None:
+            check_port(args.port)
+        if getattr(args, "proxy", None):
+            _normalize_proxy(args.proxy)
+        salt = getattr(args, "salt", None)
+        if salt is not None and not salt.strip():
+            raise InvalidInputError("--salt must not be empty")
+        concurrency = getattr(args, "concurrency", None)
+        if concurrency is not None and concurrency < 1:
+            raise InvalidInputError(f"--concurrency must be at least 1, got {concurrency}")
+        if args.verb == "diagnose":
+            from ._diagnose import _check_options
+
+            _check_options(args.via, args.client_ip, args.timeout, 1.0)
+    except InvalidInputError as exc:
+        raise _Usage(str(exc)) from exc
+
+
 async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._errors import InvalidInputError
     from ._ids import VmTarget
 
     progress = _Progress(err, not args.quiet)
@@ -299,10 +337,25 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.selfcheck or not _lifecycle_available():
             return await run_selfcheck(out)
         return await run_demo(out, json_output=args.json)
+    _check_arguments(args)
+    if args.verb == "enable" and (args.all or args.subscription or args.resource_group):
+        if args.target is not None:
+            raise _Usage("give either TARGET or --all --subscription ID, not both")
+        if args.dry_run or args.salt or args.proxy:
+            raise _Usage("--dry-run, --salt and --proxy work on one TARGET, not with --all")
+        args.targets = []
+        return await _run_many(args, out, err, verb="enable-many")
     if args.verb in ("enable-many", "disable-many"):
-        return await _run_many(args, out, err)
-    target = VmTarget.parse(args.target)
-    access = _access(args) if hasattr(args, "public") else None
+        return await _run_many(args, out, err, verb=args.verb)
+    if args.verb == "enable" and args.concurrency is not None:
+        raise _Usage("--concurrency goes with --all")
+    if args.target is None:
+        raise _Usage("give the TARGET VM (a resource ID or portal URL), or --all")
+    try:
+        target = VmTarget.parse(args.target)
+        access = _access(args)  # PrivateAccess() for verbs without --public
+    except InvalidInputError as exc:
+        raise _Usage(str(exc)) from exc
     async with _session(args) as session:
         if args.verb == "check":
             from ._requirements import RequirementChecker
@@ -404,8 +457,10 @@ class _Bar:
         self._postfix = text
 
 
-async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``enable-many`` / ``disable-many``: targets given, or ``--all`` discovered."""
+async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb: str) -> int:
+    """``enable-many`` / ``disable-many`` (and ``enable --all``): targets given, or
+    ``--all`` discovered."""
+    from ._errors import InvalidInputError
     from ._fleet import disable_many, discover, enable_many
     from ._ids import VmTarget
     from ._progress import TqdmProgress
@@ -414,7 +469,11 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise _Usage("give either TARGET... or --all --subscription ID, not both or neither")
     if not args.all and (args.subscription or args.resource_group):
         raise _Usage("--subscription and --resource-group go with --all")
-    access = _access(args) if args.verb == "enable-many" else None
+    try:
+        access = _access(args)
+        given = [VmTarget.parse(t) for t in args.targets]
+    except InvalidInputError as exc:
+        raise _Usage(str(exc)) from exc
     async with _session(args) as session:
         if args.all:
             sub = args.subscription
@@ -424,11 +483,13 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 sub = DEFAULT_SUBSCRIPTION
             if not sub:
                 raise _Usage("--all needs --subscription ID")
-            targets = await discover(session, sub, resource_group=args.resource_group)
+            targets = await discover(
+                session, sub, resource_group=args.resource_group, timeout=args.timeout
+            )
         else:
-            targets = [VmTarget.parse(t) for t in args.targets]
+            targets = given
         progress = TqdmProgress(_Bar(err, not args.quiet))
-        if args.verb == "enable-many":
+        if verb == "enable-many":
             result = await enable_many(
                 session,
                 targets,
@@ -504,8 +565,10 @@ def _main(
 
     try:
         return asyncio.run(_run(args, out, err))
-    except (_Usage, InvalidInputError) as exc:
-        fail(exc, "usage error: ")
+    except _Usage as exc:
+        # An InvalidInputError from the user's own arguments: report it as itself.
+        cause = exc.__cause__
+        fail(cause if isinstance(cause, InvalidInputError) else exc, "usage error: ")
         return EXIT_USAGE
     except (WacAzureError, ClientAuthenticationError) as exc:
         cause = _root_cause(exc)

@@ -158,8 +158,8 @@ async def _one(session: Any, vm: DemoVm, out: TextIO | None) -> dict[str, Any]:
     from ._errors import RequirementsNotMetError, WacAzureError
     from ._extension import ExtensionManager
     from ._planner import NetworkRulePlanner
-    from ._requirements import RequirementChecker
-    from ._workflows import PLANNABLE_CHECKS, disable, enable
+    from ._requirements import PLANNABLE_CHECKS, RequirementChecker
+    from ._workflows import disable, enable
 
     def say(label: str, text: object) -> None:
         if out is not None:

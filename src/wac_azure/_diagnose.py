@@ -51,11 +51,12 @@ import attrs
 
 from ._errors import (
     ConfigurationError,
-    GuestCommandError,
     InvalidInputError,
     NotFoundError,
     WacAzureError,
 )
+from ._extension import LOG_LOCATIONS, install_hints
+from ._facts import DEFAULT_PORT
 from ._ids import VmTarget
 
 if TYPE_CHECKING:
@@ -69,15 +70,8 @@ __all__ = ["Diagnosis", "Finding", "FindingStatus", "diagnose"]
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 6516
 #: How long after a VM start or an NSG change Windows Admin Center may still fail.
 RECENT = _dt.timedelta(minutes=2)
-#: Where the extension writes its logs inside the VM.
-LOG_LOCATIONS = (
-    "C:\\WindowsAzure\\Logs\\Plugins\\AdminCenter",
-    "C:\\Packages\\Plugins\\AdminCenter",
-)
-PORTAL_STATUS = "Azure portal: the VM > Settings > Extensions > AdminCenter > View detailed status"
 GATEWAY_SERVICES = ("ServerManagementGateway", "WindowsAdminCenter")
 FIREWALL_RULE = "SmeInboundOpenException"
 SERVICE_TAGS = (
@@ -92,7 +86,6 @@ GUEST_CODES = (
     "guest.port",
 )
 _ETAGS_KEY = "wac_azure.diagnose.nsg_etags"
-_TAGS_KEY = "wac_azure.diagnose.service_tags"
 
 
 class FindingStatus(enum.Enum):
@@ -378,22 +371,9 @@ def _blockers(
 
 async def _service_tags(session: AzureSession, facts: VmFacts) -> ServiceTags | None:
     """The service tags of the VM's location (read once per session); ``None`` if unreadable."""
-    from .nsg import ServiceTags
+    from ._tags import read_service_tags
 
-    key = (_TAGS_KEY, facts.target.subscription_id.lower(), facts.location)
-    cached = session.cache.get(key)
-    if isinstance(cached, ServiceTags):
-        return cached
-    try:
-        client = session.network(facts.target.subscription_id)
-        result = await client.service_tags.list(facts.location)
-        body = result.as_dict() if hasattr(result, "as_dict") else result
-        tags = ServiceTags.from_arm(body if isinstance(body, Mapping) else {})
-    except Exception as exc:  # a missing tag list only makes verdicts less certain
-        _log.info("service tags of %s not readable: %s", facts.location, exc)
-        return None
-    session.cache[key] = tags
-    return tags
+    return await read_service_tags(session, facts.target.subscription_id, facts.location)
 
 
 # --------------------------------------------------------------------------- steps
@@ -451,15 +431,8 @@ def _extension_finding(facts: VmFacts) -> Finding:
         )
     lowered = state.lower()
     if lowered == "failed":
-        text = " ".join(errors).lower()
-        hints = []
-        if "443" in text or "outbound" in text or "windowsadmincenter" in text:
-            hints.append(
-                "allow outbound TCP 443 to the WindowsAdminCenter service tag, in the NSGs "
-                "(step 3) and inside the VM (step 4)"
-            )
-        hints.append("check that the VM meets the requirements (RequirementChecker)")
-        hints.append("then uninstall and install the extension again")
+        # The same troubleshooting text as ExtensionInstallError (one source).
+        hints = [*install_hints(errors)[:-1], "Then uninstall and install the extension again."]
         return Finding(
             1,
             "extension",
@@ -467,7 +440,7 @@ def _extension_finding(facts: VmFacts) -> Finding:
             "The Windows Admin Center extension failed to install"
             + (f": {errors[0]}" if errors else ""),
             evidence,
-            _sentence("; ".join(hints)) + " The logs are listed in step 7.",
+            " ".join(hints) + " The logs are listed in step 7.",
             details,
         )
     if lowered in ("creating", "updating", "deleting"):
@@ -643,6 +616,21 @@ def _outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Find
     for code, tag in SERVICE_TAGS:
         if nic is None or nic.private_ip is None:
             out.append(_unknown(3, code, f"Outbound 443 to {tag} not checked", "no NIC read"))
+            continue
+        missing = [i for i in (nic.nsg_id, nic.subnet_nsg_id) if i and facts.nsg(i) is None]
+        if missing:
+            # An NSG that could not be read is not an absent NSG: its rules may deny.
+            out.append(
+                _unknown(
+                    3,
+                    code,
+                    f"Whether outbound TCP 443 to {tag} is allowed cannot be told: "
+                    "an NSG on the path could not be read",
+                    f"not readable: {', '.join(missing)}",
+                    "Grant Microsoft.Network/networkSecurityGroups/read (Reader) on the "
+                    "NSG, then diagnose again.",
+                )
+            )
             continue
         nic_nsg = facts.nsg(nic.nsg_id)
         subnet_nsg = facts.nsg(nic.subnet_nsg_id)
@@ -911,43 +899,18 @@ async def _run_guest(
     session: AzureSession, target: VmTarget, *, port: int
 ) -> tuple[GuestDiagnosis | None, str | None, str | None]:
     """One Run Command with the ``diagnose`` script, never retried: (result, reason, remedy)."""
-    from azure.core.exceptions import HttpResponseError
+    from ._guest import parse_diagnosis, run_guest_script
 
-    from ._arm import translate
-    from ._guest import lro_failure, parse_diagnosis, run_command_body, run_command_output
-
-    what = f"running the 'diagnose' guest script on {target.name}"
-    body = run_command_body("diagnose", port=port)
-    compute: Any = session.compute(target.subscription_id)
     try:
-        poller = await compute.virtual_machines.begin_run_command(
-            target.resource_group, target.name, body
-        )
-        try:
-            result = await poller.result()
-        except HttpResponseError as exc:
-            raise lro_failure(exc, what=what, target=target.resource_id) from exc
-    except HttpResponseError as exc:
-        if exc.status_code == 409 and "in progress" in str(exc).lower():
+        stdout, stderr = await run_guest_script(session, target, "diagnose", port=port, retry=False)
+        return parse_diagnosis(stdout, stderr), None, None
+    except WacAzureError as exc:
+        if getattr(exc, "status", None) == 409 and "in progress" in str(exc).lower():
             return (
                 None,
                 "another Run Command is running on the VM (409: only one runs at a time)",
                 "Wait a minute for it to finish, then diagnose again.",
             )
-        error = translate(
-            exc,
-            what=what,
-            vm_id=target.resource_id,
-            resource_group=target.resource_group,
-            action="Microsoft.Compute/virtualMachines/runCommand/action",
-        )
-        return None, _reason(error), None
-    except WacAzureError as exc:
-        return None, _reason(exc), None
-    try:
-        stdout, stderr = run_command_output(result)
-        return parse_diagnosis(stdout, stderr), None, None
-    except GuestCommandError as exc:
         return None, _reason(exc), None
 
 
@@ -1059,8 +1022,7 @@ def _support_finding(target: VmTarget, facts: VmFacts | None) -> Finding:
         FindingStatus.OK,
         "Where the logs are, and what to attach to a support request",
         [
-            *(f"logs inside the VM: {p}" for p in LOG_LOCATIONS),
-            PORTAL_STATUS,
+            *(f"logs: {p}" for p in LOG_LOCATIONS),
             f"VM resource id: {target.resource_id}",
             f"extension handler version: {version or 'unknown'}",
             "a network trace only if it is needed: traces can hold customer data and secrets "
@@ -1068,7 +1030,7 @@ def _support_finding(target: VmTarget, facts: VmFacts | None) -> Finding:
         ],
         "If every step is ok and it still fails, open a support request with the detailed "
         "status from the portal and the two log folders (and this diagnosis's to_dict()).",
-        {"log_locations": list(LOG_LOCATIONS), "portal": PORTAL_STATUS},
+        {"log_locations": list(LOG_LOCATIONS)},
     )
 
 

@@ -11,10 +11,16 @@ Facts this module relies on are in AZURE_FACTS.md §1 (extension) and §4
   fresh random ``secrets.token_hex(16)`` (32 hex characters). Pass ``salt=``
   to choose it, e.g. to keep the same salt across an uninstall/reinstall
   (``(await manager.status(t)).salt`` gives it).
-* **Requirements.** A failed check refuses the install before any write
-  (:class:`~wac_azure.RequirementsNotMetError`); an *unknown* check (a custom
-  image whose OS cannot be told...) is reported (log and progress) and the install
-  goes on: Azure is the final judge. ``skip_checks=True`` skips them.
+* **Proxy.** ``proxy=None`` keeps the proxy already deployed (compared and
+  kept as it is); ``proxy=False`` removes it; a URL or ``{mode, address}``
+  sets it (only that argument is validated).
+* **Requirements.** A failed check that matters to installing
+  (``_requirements.blocking_checks(report, purpose="install")``: every
+  failure except ``network.inbound_path`` and ``network.exposure``) refuses
+  the install before any write (:class:`~wac_azure.RequirementsNotMetError`);
+  an *unknown* check (a custom image whose OS cannot be told...) is reported
+  (log and progress) and the install goes on: Azure is the final judge.
+  ``skip_checks=True`` skips them.
 * **Retries.** azure-core retries 408/429/5xx; the library's policy
   (:func:`wac_azure._retry.retrying`) retries 409 "in progress" answers and
   operations that ended ``Failed`` with a transient code
@@ -32,7 +38,7 @@ import ipaddress
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import attrs
@@ -48,7 +54,9 @@ from ._errors import (
     OperationTimeoutError,
     RequirementsNotMetError,
 )
+from ._facts import DEFAULT_PORT, EXTENSION_NAME, EXTENSION_PUBLISHER, EXTENSION_TYPE
 from ._ids import VmTarget
+from ._progress import ProgressCallback, ProgressEvent, ProgressStage, emit
 
 if TYPE_CHECKING:
     from ._facts import ExtensionFacts, StatusFacts, VmFacts
@@ -77,14 +85,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: The extension's resource name (the portal looks it up by this name).
-EXTENSION_NAME = "AdminCenter"
-EXTENSION_PUBLISHER = "Microsoft.AdminCenter"
-EXTENSION_TYPE = "AdminCenter"
 #: ``typeHandlerVersion`` written; ``autoUpgradeMinorVersion`` carries real builds.
 HANDLER_VERSION = "0.0"
-#: The port Windows Admin Center listens on unless told otherwise.
-DEFAULT_PORT = 6516
 #: Where the extension's logs are (inside the VM, then in the portal).
 LOG_LOCATIONS: tuple[str, ...] = (
     "C:\\WindowsAzure\\Logs\\Plugins\\AdminCenter (in the VM)",
@@ -96,8 +98,9 @@ _SETTLE_INTERVAL = 5.0
 _EXTENSION_WRITE = "Microsoft.Compute/virtualMachines/extensions/write"
 _EXTENSION_DELETE = "Microsoft.Compute/virtualMachines/extensions/delete"
 
-#: A progress callback: receives one short human-readable line per step.
-Progress = Callable[[str], None]
+#: A progress callback: called with one :class:`~wac_azure.ProgressEvent` per stage
+#: (the same type fleets use; ``str(event)`` is a readable line). Kept as an alias.
+Progress = ProgressCallback
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -107,31 +110,20 @@ def _esc(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _check_port(port: object, what: str = "port") -> int:
+def check_port(port: object, what: str = "port") -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidInputError(f"{what} must be an integer from 1 to 65535, got {port!r}")
     return port
 
 
-def _check_timeout(timeout: object) -> float:
+def check_timeout(timeout: object) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return float(timeout)
 
 
-def _target(target: VmTarget | str) -> VmTarget:
+def as_target(target: VmTarget | str) -> VmTarget:
     return VmTarget.parse(target)  # type: ignore[arg-type]
-
-
-def _setting_port(value: object) -> int | None:
-    """The ``port`` setting as an int (Microsoft's docs write a string, templates an int)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        port = int(str(value).strip())
-    except ValueError:
-        return None
-    return port if 1 <= port <= 65535 else None
 
 
 def _normalize_proxy(proxy: object) -> dict[str, str] | None:
@@ -161,7 +153,7 @@ def _normalize_proxy(proxy: object) -> dict[str, str] | None:
 
 def format_url(address: str, port: int) -> str:
     """``https://<address>:<port>``, with an IPv6 address in brackets."""
-    _check_port(port)
+    check_port(port)
     host = address.strip().strip("[]")
     try:
         ip = ipaddress.ip_address(host)
@@ -224,61 +216,48 @@ def install_hints(messages: Sequence[str], *, report: Any = None) -> tuple[str, 
     return tuple(hints)
 
 
-def _warn_unknowns(t: VmTarget, report: Any, say: Progress) -> None:
+def say(
+    progress: ProgressCallback | None,
+    target: VmTarget,
+    stage: ProgressStage,
+    message: str | None = None,
+) -> None:
+    """Emit one single-VM :class:`ProgressEvent` (``total=1``); a raising callback is ignored."""
+    emit(progress, ProgressEvent(target, stage, 1, message))
+
+
+def non_terminal(progress: ProgressCallback | None) -> ProgressCallback | None:
+    """``progress`` without terminal events: for a step inside a larger operation
+    (``enable`` runs ``install``), so the operation ends with exactly one terminal event."""
+    if progress is None:
+        return None
+    callback = progress
+
+    def forward(event: ProgressEvent) -> None:
+        if not event.stage.terminal:
+            callback(event)
+
+    return forward
+
+
+def warn_unknowns(t: VmTarget, report: Any, progress: ProgressCallback | None) -> None:
     """Unknown checks do not stop an install (Azure is the judge); say which ones."""
     unknown = [c.code for c in getattr(report, "unknowns", ())]
     if unknown:
         _log.info("%s: requirement checks not confirmed: %s", t.name, ", ".join(unknown))
-        say(f"{t.name}: not confirmed (continuing): {', '.join(unknown)}")
-
-
-def _status_tuple(items: object) -> tuple[StatusFacts, ...]:
-    from ._facts import StatusFacts
-
-    out = []
-    if isinstance(items, list):
-        for item in items:
-            if isinstance(item, Mapping):
-                out.append(
-                    StatusFacts(
-                        code=_opt_str(item.get("code")),
-                        level=_opt_str(item.get("level")),
-                        display_status=_opt_str(item.get("displayStatus")),
-                        message=_opt_str(item.get("message")),
-                    )
-                )
-    return tuple(out)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
+        say(
+            progress,
+            t,
+            ProgressStage.READING,
+            f"not confirmed (continuing): {', '.join(unknown)}",
+        )
 
 
 def extension_from_json(data: Mapping[str, Any]) -> ExtensionFacts:
     """Parse an extension resource (GET with ``$expand=instanceView``) into ExtensionFacts."""
-    from ._facts import ExtensionFacts
+    from ._facts import parse_extension_resource
 
-    props = data.get("properties")
-    props = props if isinstance(props, Mapping) else {}
-    settings = props.get("settings")
-    settings = dict(settings) if isinstance(settings, Mapping) else {}
-    view = props.get("instanceView")
-    view = view if isinstance(view, Mapping) else {}
-    salt = settings.get("salt")
-    auto = props.get("autoUpgradeMinorVersion")
-    return ExtensionFacts(
-        name=str(data.get("name") or EXTENSION_NAME),
-        publisher=_opt_str(props.get("publisher")),
-        type=_opt_str(props.get("type")),
-        provisioning_state=_opt_str(props.get("provisioningState")),
-        handler_version=_opt_str(view.get("typeHandlerVersion") or props.get("typeHandlerVersion")),
-        auto_upgrade=auto if isinstance(auto, bool) else None,
-        port=_setting_port(settings.get("port")),
-        salt=None if salt is None else str(salt),
-        settings=settings,
-        statuses=_status_tuple(view.get("statuses")),
-        substatuses=_status_tuple(view.get("substatuses")),
-    )
+    return parse_extension_resource(data)
 
 
 def _status_dict(s: StatusFacts) -> dict[str, Any]:
@@ -537,7 +516,11 @@ class OperationHandle(Generic[T]):
         return f"<OperationHandle {self._what}: {self.status()}>"
 
 
-async def _within(coro: Awaitable[T], timeout: float, what: str) -> T:
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
+
+
+async def within(coro: Awaitable[T], timeout: float, what: str) -> T:
     """Await ``coro`` for at most ``timeout`` seconds (asyncio.wait_for, Python 3.10-safe)."""
     try:
         return await asyncio.wait_for(coro, timeout)
@@ -564,9 +547,7 @@ class ExtensionManager:
     # -- status -----------------------------------------------------------------
 
     async def _get_extension(self, target: VmTarget) -> ExtensionFacts | None:
-        from azure.core.exceptions import HttpResponseError
-
-        from ._arm import translate
+        from ._arm import SDK_ERRORS, translate
 
         compute = self._session.compute(target.subscription_id)
         what = f"reading the AdminCenter extension of {target.name}"
@@ -574,22 +555,20 @@ class ExtensionManager:
             ext = await compute.virtual_machine_extensions.get(
                 target.resource_group, target.name, EXTENSION_NAME, expand="instanceView"
             )
-        except HttpResponseError as exc:
-            if exc.status_code != 404:
+        except SDK_ERRORS as exc:
+            if getattr(exc, "status_code", None) != 404:
                 raise translate(exc, what=what, resource_group=target.resource_group) from exc
             await self._vm_exists(target)
             return None
         return extension_from_json(ext.as_dict())
 
     async def _vm_exists(self, target: VmTarget) -> None:
-        from azure.core.exceptions import HttpResponseError
-
-        from ._arm import translate
+        from ._arm import SDK_ERRORS, translate
 
         compute = self._session.compute(target.subscription_id)
         try:
             await compute.virtual_machines.get(target.resource_group, target.name)
-        except HttpResponseError as exc:
+        except SDK_ERRORS as exc:
             raise translate(
                 exc,
                 what=f"reading VM {target.name}",
@@ -599,9 +578,9 @@ class ExtensionManager:
 
     async def status(self, target: VmTarget | str, *, timeout: float = 120) -> ExtensionState:
         """The extension's state on ``target`` (``installed=False`` when absent)."""
-        t = _target(target)
-        limit = _check_timeout(timeout)
-        ext = await _within(self._get_extension(t), limit, f"reading the extension of {t.name}")
+        t = as_target(target)
+        limit = check_timeout(timeout)
+        ext = await within(self._get_extension(t), limit, f"reading the extension of {t.name}")
         if ext is not None and not ext.is_admin_center:
             raise ExtensionError(
                 f"{t.name} has an extension named AdminCenter from {ext.publisher}/{ext.type}, "
@@ -618,10 +597,10 @@ class ExtensionManager:
         *,
         port: int = ...,
         salt: str | None = ...,
-        proxy: str | Mapping[str, str] | None = ...,
+        proxy: str | Mapping[str, str] | Literal[False] | None = ...,
         wait: Literal[True] = ...,
         timeout: float = ...,
-        progress: Progress | None = ...,
+        progress: ProgressCallback | None = ...,
         skip_checks: bool = ...,
         facts: VmFacts | None = ...,
     ) -> ExtensionState: ...
@@ -633,10 +612,10 @@ class ExtensionManager:
         *,
         port: int = ...,
         salt: str | None = ...,
-        proxy: str | Mapping[str, str] | None = ...,
+        proxy: str | Mapping[str, str] | Literal[False] | None = ...,
         wait: Literal[False],
         timeout: float = ...,
-        progress: Progress | None = ...,
+        progress: ProgressCallback | None = ...,
         skip_checks: bool = ...,
         facts: VmFacts | None = ...,
     ) -> OperationHandle[ExtensionState]: ...
@@ -647,10 +626,10 @@ class ExtensionManager:
         *,
         port: int = DEFAULT_PORT,
         salt: str | None = None,
-        proxy: str | Mapping[str, str] | None = None,
+        proxy: str | Mapping[str, str] | Literal[False] | None = None,
         wait: bool = True,
         timeout: float = 900,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
         skip_checks: bool = False,
         facts: VmFacts | None = None,
     ) -> ExtensionState | OperationHandle[ExtensionState]:
@@ -663,14 +642,21 @@ class ExtensionManager:
         raises :class:`ExtensionInstallError` with the substatus messages,
         hints and log locations. ``wait=False`` returns an
         :class:`OperationHandle` right after the checks.
+
+        ``proxy``: ``None`` (default) keeps the deployed proxy, ``False``
+        removes it, ``"http://host:port"`` or ``{"mode": ..., "address": ...}``
+        sets it. ``progress`` is called with a :class:`~wac_azure.ProgressEvent`
+        per stage (reading → installing → done, or failed).
         """
-        t = _target(target)
-        _check_port(port)
-        limit = _check_timeout(timeout)
+        t = as_target(target)
+        check_port(port)
+        limit = check_timeout(timeout)
         if salt is not None and (not isinstance(salt, str) or not salt.strip()):
             raise InvalidInputError("salt must be a non-empty string (or None to reuse/generate)")
-        proxy_settings = _normalize_proxy(proxy)
-        say = progress or (lambda _msg: None)
+        # Only the caller's argument is validated: a deployed proxy is compared as it is.
+        proxy_settings: dict[str, str] | Literal[False] | None = (
+            False if proxy is False else _normalize_proxy(proxy)
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
 
@@ -679,42 +665,60 @@ class ExtensionManager:
             if facts is None:
                 from ._facts import read_vm_facts
 
-                say(f"{t.name}: reading the VM")
+                say(progress, t, ProgressStage.READING)
                 facts = await read_vm_facts(self._session, t)
             if not skip_checks:
-                from ._requirements import evaluate_requirements
+                from ._requirements import blocking_checks, evaluate_requirements
 
                 report = evaluate_requirements(facts, port=port)
-                if report.failed:
-                    codes = ", ".join(c.code for c in report.failures)
+                blocking = blocking_checks(report, purpose="install")
+                if blocking:
+                    codes = ", ".join(c.code for c in blocking)
                     raise RequirementsNotMetError(
                         f"{t.name} does not meet Windows Admin Center's requirements "
                         f"({codes}); nothing was written:\n" + str(report),
                         report=report,
                     )
-                _warn_unknowns(t, report, say)
+                warn_unknowns(t, report, progress)
             return facts, self._desired(t, facts, port, salt, proxy_settings)
 
-        vm_facts, body = await _within(prepare(), limit, f"checking {t.name}")
+        try:
+            vm_facts, body = await within(prepare(), limit, f"checking {t.name}")
+        except BaseException as exc:
+            say(progress, t, ProgressStage.FAILED, _first_line(exc))
+            raise
 
         async def finish() -> ExtensionState:
             if body is None:
                 existing = vm_facts.extension
                 state = (existing.provisioning_state or "").lower() if existing else ""
                 if state in _TERMINAL:
-                    say(f"{t.name}: AdminCenter already installed with these settings")
+                    say(progress, t, ProgressStage.DONE, "already installed with these settings")
                     return ExtensionState.from_facts(t, existing)
-                say(f"{t.name}: waiting for the running AdminCenter operation to settle")
+                say(
+                    progress,
+                    t,
+                    ProgressStage.INSTALLING,
+                    "waiting for the running AdminCenter operation to settle",
+                )
                 settled = await self._settle(t)
-                return self._final(t, settled, changed=False)
-            say(f"{t.name}: installing AdminCenter (port {body['properties']['settings']['port']})")
+                return self._done(t, self._final(t, settled, changed=False), progress)
+            port_setting = body["properties"]["settings"]["port"]
+            say(progress, t, ProgressStage.INSTALLING, f"AdminCenter on port {port_setting}")
             await self._put(t, body)
-            say(f"{t.name}: waiting for the extension to settle")
+            say(progress, t, ProgressStage.INSTALLING, "waiting for the extension to settle")
             settled = await self._settle(t)
-            return self._final(t, settled, changed=True)
+            return self._done(t, self._final(t, settled, changed=True), progress)
+
+        async def finish_reported() -> ExtensionState:
+            try:
+                return await finish()
+            except BaseException as exc:
+                say(progress, t, ProgressStage.FAILED, _first_line(exc))
+                raise
 
         remaining = max(deadline - loop.time(), 0.001)
-        work = _within(finish(), remaining, f"installing AdminCenter on {t.name}")
+        work = within(finish_reported(), remaining, f"installing AdminCenter on {t.name}")
         if wait:
             return await work
         return OperationHandle(asyncio.ensure_future(work), f"install AdminCenter on {t.name}")
@@ -725,9 +729,13 @@ class ExtensionManager:
         facts: VmFacts,
         port: int,
         salt: str | None,
-        proxy: dict[str, str] | None,
+        proxy: dict[str, str] | Literal[False] | None,
     ) -> dict[str, Any] | None:
-        """The PUT body, or ``None`` when the deployed extension already matches."""
+        """The PUT body, or ``None`` when the deployed extension already matches.
+
+        ``proxy``: ``None`` keeps whatever proxy is deployed (as it is, never
+        re-validated), ``False`` removes it, a dict (already validated) sets it.
+        """
         existing = facts.extension
         if existing is not None and not existing.is_admin_center:
             raise ExtensionError(
@@ -746,20 +754,26 @@ class ExtensionManager:
         if not chosen_salt:
             chosen_salt = secrets.token_hex(16)
         if existing is not None:
+            if proxy is None:
+                same_proxy = True
+            elif proxy is False:
+                same_proxy = "proxy" not in settings
+            else:
+                same_proxy = settings.get("proxy") == proxy
             same = (
                 existing.port == port
                 and existing.salt == chosen_salt
-                and _normalize_proxy(settings.get("proxy")) == proxy
+                and same_proxy
                 and (existing.provisioning_state or "").lower() not in ("failed", "canceled")
             )
             if same:
                 return None
         settings["port"] = str(port)
         settings["salt"] = chosen_salt
-        if proxy is not None:
-            settings["proxy"] = proxy
-        else:
+        if proxy is False:
             settings.pop("proxy", None)
+        elif proxy is not None:
+            settings["proxy"] = proxy
         return {
             "location": facts.location,
             "properties": {
@@ -772,10 +786,7 @@ class ExtensionManager:
         }
 
     async def _put(self, t: VmTarget, body: dict[str, Any]) -> None:
-        from azure.core.exceptions import HttpResponseError
-
-        from ._arm import translate
-        from ._guest import lro_failure
+        from ._arm import SDK_ERRORS, lro_failure, translate
         from ._retry import retrying
 
         compute = self._session.compute(t.subscription_id)
@@ -788,7 +799,7 @@ class ExtensionManager:
             )
             try:
                 await poller.result()
-            except HttpResponseError as exc:
+            except SDK_ERRORS as exc:
                 raise lro_failure(exc, what=what, target=t.resource_id) from exc
 
         try:
@@ -798,7 +809,7 @@ class ExtensionManager:
                 _log.info("%s: the operation ended Failed (%s)", what, exc.code)
                 return  # the settled instance view explains it (see _final)
             raise
-        except HttpResponseError as exc:
+        except SDK_ERRORS as exc:
             raise translate(
                 exc,
                 what=what,
@@ -815,6 +826,14 @@ class ExtensionManager:
             if ext is None or state in _TERMINAL:
                 return ext
             await self._session.sleep(_SETTLE_INTERVAL)
+
+    @staticmethod
+    def _done(
+        t: VmTarget, state: ExtensionState, progress: ProgressCallback | None
+    ) -> ExtensionState:
+        detail = f"AdminCenter {state.provisioning_state}, port {state.port}"
+        say(progress, t, ProgressStage.DONE, detail)
+        return state
 
     def _final(self, t: VmTarget, ext: ExtensionFacts | None, *, changed: bool) -> ExtensionState:
         state = ExtensionState.from_facts(t, ext, changed=changed)
@@ -850,8 +869,8 @@ class ExtensionManager:
         the registry; otherwise only the extension settings are read.
         :class:`ExtensionNotInstalledError` when the extension is absent.
         """
-        t = _target(target)
-        limit = _check_timeout(timeout)
+        t = as_target(target)
+        limit = check_timeout(timeout)
 
         async def go() -> PortInfo:
             state = await self.status(t, timeout=limit)
@@ -867,7 +886,7 @@ class ExtensionManager:
                 registry = (await read_guest_port(self._session, t)).sme_port
             return port_info(t, state.port, registry)
 
-        return await _within(go(), limit, f"locating the WAC port of {t.name}")
+        return await within(go(), limit, f"locating the WAC port of {t.name}")
 
     # -- uninstall --------------------------------------------------------------
 
@@ -879,7 +898,7 @@ class ExtensionManager:
         remove_rules: bool = ...,
         wait: Literal[True] = ...,
         timeout: float = ...,
-        progress: Progress | None = ...,
+        progress: ProgressCallback | None = ...,
     ) -> UninstallResult: ...
 
     @overload
@@ -890,7 +909,7 @@ class ExtensionManager:
         remove_rules: bool = ...,
         wait: Literal[False],
         timeout: float = ...,
-        progress: Progress | None = ...,
+        progress: ProgressCallback | None = ...,
     ) -> OperationHandle[UninstallResult]: ...
 
     async def uninstall(
@@ -900,41 +919,47 @@ class ExtensionManager:
         remove_rules: bool = False,
         wait: bool = True,
         timeout: float = 900,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> UninstallResult | OperationHandle[UninstallResult]:
         """Remove the extension (no write when absent); ``remove_rules`` also removes
         the NSG rules this library created (rules described "Managed by wac_azure" only)."""
-        t = _target(target)
-        limit = _check_timeout(timeout)
-        say = progress or (lambda _msg: None)
+        t = as_target(target)
+        limit = check_timeout(timeout)
 
         async def go() -> UninstallResult:
             previous = await self.status(t, timeout=limit)
             removed = False
             if previous.installed:
-                say(f"{t.name}: removing the AdminCenter extension")
+                say(progress, t, ProgressStage.REMOVING, "the AdminCenter extension")
                 await self._delete(t)
                 removed = True
             else:
-                say(f"{t.name}: AdminCenter extension not installed")
+                say(progress, t, ProgressStage.REMOVING, "AdminCenter extension not installed")
             rules = None
             if remove_rules:
                 from ._planner import NetworkRulePlanner
 
-                say(f"{t.name}: removing the NSG rules wac_azure created")
+                say(progress, t, ProgressStage.REMOVING, "the NSG rules wac_azure created")
                 rules = await NetworkRulePlanner(self._session).remove(t)
-            return UninstallResult(t, removed, previous, rules)
+                say(progress, t, ProgressStage.RULES_REMOVED)
+            result = UninstallResult(t, removed, previous, rules)
+            say(progress, t, ProgressStage.DONE, "removed" if result.changed else "nothing to do")
+            return result
 
-        work = _within(go(), limit, f"uninstalling AdminCenter from {t.name}")
+        async def reported() -> UninstallResult:
+            try:
+                return await go()
+            except BaseException as exc:
+                say(progress, t, ProgressStage.FAILED, _first_line(exc))
+                raise
+
+        work = within(reported(), limit, f"uninstalling AdminCenter from {t.name}")
         if wait:
             return await work
         return OperationHandle(asyncio.ensure_future(work), f"uninstall AdminCenter from {t.name}")
 
     async def _delete(self, t: VmTarget) -> None:
-        from azure.core.exceptions import HttpResponseError
-
-        from ._arm import translate
-        from ._guest import lro_failure
+        from ._arm import SDK_ERRORS, lro_failure, translate
         from ._retry import retrying
 
         compute = self._session.compute(t.subscription_id)
@@ -946,13 +971,13 @@ class ExtensionManager:
             )
             try:
                 await poller.result()
-            except HttpResponseError as exc:
+            except SDK_ERRORS as exc:
                 raise lro_failure(exc, what=what, target=t.resource_id) from exc
 
         try:
             await retrying(once, config=self._session.retry, sleep=self._session.sleep, what=what)
-        except HttpResponseError as exc:
-            if exc.status_code == 404:
+        except SDK_ERRORS as exc:
+            if getattr(exc, "status_code", None) == 404:
                 return  # already gone: the goal is reached
             raise translate(
                 exc,
@@ -980,12 +1005,12 @@ class ExtensionManager:
         ``port`` when given, else the extension's ``port`` setting
         (:class:`ExtensionNotInstalledError` when the extension is absent).
         """
-        t = _target(target)
+        t = as_target(target)
         if via not in ("private", "public"):
             raise InvalidInputError(f"via must be 'private' or 'public', got {via!r}")
         if port is not None:
-            _check_port(port)
-        limit = _check_timeout(timeout)
+            check_port(port)
+        limit = check_timeout(timeout)
 
         async def go() -> str:
             nonlocal facts
@@ -1003,7 +1028,7 @@ class ExtensionManager:
                 chosen = facts.extension.port or DEFAULT_PORT
             return url_for(facts, chosen, via=via)
 
-        return await _within(go(), limit, f"building the WAC URL of {t.name}")
+        return await within(go(), limit, f"building the WAC URL of {t.name}")
 
 
 def port_info(target: VmTarget, settings_port: int | None, registry_port: int | None) -> PortInfo:

@@ -39,6 +39,8 @@ __all__ = [
 EXTENSION_NAME = "AdminCenter"
 EXTENSION_PUBLISHER = "Microsoft.AdminCenter"
 EXTENSION_TYPE = "AdminCenter"
+#: The port Windows Admin Center listens on unless told otherwise.
+DEFAULT_PORT = 6516
 
 _EMPTY: Mapping[str, Any] = types.MappingProxyType({})
 
@@ -344,7 +346,7 @@ def normalize_location(value: Any) -> str:
     return re.sub(r"[\s_-]+", "", text).lower()
 
 
-def _as_json(model: Any) -> Any:
+def as_json(model: Any) -> Any:
     """Wire JSON of an SDK model (TypeSpec models are MutableMappings with ``as_dict``)."""
     as_dict = getattr(model, "as_dict", None)
     if callable(as_dict):
@@ -714,6 +716,13 @@ def _extension(name: str, props: Any, iv: Any) -> ExtensionFacts:
     )
 
 
+def parse_extension_resource(ext_json: Any) -> ExtensionFacts:
+    """An extension from its own GET (``$expand=instanceView`` nests the view in ``properties``)."""
+    props = _get(ext_json, "properties")
+    name = _short_name(_text(_get(ext_json, "name"))) or EXTENSION_NAME
+    return _extension(name, props, _get(props, "instanceView"))
+
+
 def parse_public_ip(pip_json: Any, fallback_id: str) -> PublicIpFacts:
     """A public IP from its GET."""
     pid = _text(_get(pip_json, "id")) or fallback_id
@@ -917,7 +926,7 @@ class _Reader:
         """Await ``call()``; wire JSON, or ``None`` (noted) when the resource is missing."""
         errors = _http_errors()
         try:
-            return _as_json(await call())
+            return as_json(await call())
         except errors as exc:
             if _status_code(exc) == 404:
                 _log.info("%s %s not found while reading %s", what, resource_id, self.target)
@@ -942,14 +951,14 @@ class _Reader:
                 resource_group=t.resource_group,
                 action="Microsoft.Compute/virtualMachines/read",
             ) from exc
-        return _as_json(vm)
+        return as_json(vm)
 
     async def sizes(self, location: str) -> Mapping[str, tuple[int | None, int | None]] | None:
         sub = self.target.subscription_id
 
         async def _list() -> Mapping[str, tuple[int | None, int | None]]:
             pager = self.session.compute(sub).virtual_machine_sizes.list(location)
-            return parse_vm_sizes([_as_json(item) async for item in pager])
+            return parse_vm_sizes([as_json(item) async for item in pager])
 
         try:
             result: Mapping[str, tuple[int | None, int | None]] = await _shared(
@@ -1008,8 +1017,13 @@ async def _gather(*aws: Any) -> list[Any]:
     return list(results)
 
 
-async def read_vm_facts(session: Any, target: VmTarget | str) -> VmFacts:
+async def read_vm_facts(
+    session: Any, target: VmTarget | str, *, timeout: float | None = None
+) -> VmFacts:
     """Read one VM and what surrounds it into a :class:`VmFacts` snapshot.
+
+    ``timeout`` (seconds) bounds every read together: past it,
+    :class:`~wac_azure.OperationTimeoutError`.
 
     Reads, concurrently where they do not depend on each other: the VM
     (``$expand=instanceView``, which also carries its extensions), the VM
@@ -1027,6 +1041,12 @@ async def read_vm_facts(session: Any, target: VmTarget | str) -> VmFacts:
     when a read is refused. A referenced NIC, IP, VNet or NSG that does not
     exist is recorded in ``facts.notes`` and ``facts.unreadable``.
     """
+    if timeout is not None:
+        from ._extension import check_timeout, within
+
+        limit = check_timeout(timeout)
+        name = target if isinstance(target, str) else target.name
+        return await within(read_vm_facts(session, target), limit, f"reading VM {name}")
     if isinstance(target, str):
         target = VmTarget.parse(target)
     reader = _Reader(session, target)

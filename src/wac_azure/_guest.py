@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import GuestCommandError, OperationFailedError
+from ._arm import lro_failure
+from ._errors import GuestCommandError
 
 if TYPE_CHECKING:
     from ._ids import VmTarget
@@ -373,16 +374,17 @@ async def run_guest_script(
     name: str,
     *,
     port: int | None = None,
+    retry: bool = True,
 ) -> tuple[str, str]:
     """Run guest script ``name`` through one Run Command; return ``(stdout, stderr)``.
 
-    409 "execution is in progress" (another Run Command) and transient LRO
-    failures are retried with the session's :class:`RetryConfig`; everything
-    else raises the typed error at once. The caller bounds the time.
+    With ``retry`` (default), 409 "execution is in progress" (another Run
+    Command) and transient LRO failures are retried with the session's
+    :class:`RetryConfig`; ``retry=False`` sends exactly one request (a
+    diagnosis reports a busy VM instead of waiting). Everything else raises
+    the typed error at once. The caller bounds the time.
     """
-    from azure.core.exceptions import HttpResponseError
-
-    from ._arm import translate
+    from ._arm import SDK_ERRORS, translate
     from ._retry import retrying
 
     body: Any = run_command_body(name, port=port)  # raw wire JSON (AZURE_FACTS §7)
@@ -395,12 +397,15 @@ async def run_guest_script(
         )
         try:
             return await poller.result()
-        except HttpResponseError as exc:
+        except SDK_ERRORS as exc:
             raise lro_failure(exc, what=what, target=target.resource_id) from exc
 
     try:
-        result = await retrying(once, config=session.retry, sleep=session.sleep, what=what)
-    except HttpResponseError as exc:
+        if retry:
+            result = await retrying(once, config=session.retry, sleep=session.sleep, what=what)
+        else:
+            result = await once()
+    except SDK_ERRORS as exc:
         raise translate(
             exc,
             what=what,
@@ -411,25 +416,6 @@ async def run_guest_script(
     stdout, stderr = run_command_output(result)
     _log.debug("guest script %s on %s: %d bytes of stdout", name, target.name, len(stdout))
     return stdout, stderr
-
-
-def lro_failure(exc: Any, *, what: str, target: str | None = None) -> BaseException:
-    """Turn a poller's ``HttpResponseError`` into :class:`OperationFailedError` (keeps others).
-
-    azure-core raises ``HttpResponseError`` when an operation ends ``Failed``;
-    its status is the (successful) status of the last poll and its ``error``
-    the operation's ``{code, message}``. Request errors (status >= 400) are
-    returned unchanged for :func:`wac_azure._arm.translate`.
-    """
-    status = getattr(exc, "status_code", None)
-    if status is not None and status >= 400:
-        return exc  # type: ignore[no-any-return]
-    error = getattr(exc, "error", None)
-    code = str(getattr(error, "code", "") or "") or "OperationFailed"
-    message = str(getattr(error, "message", "") or "") or "the operation ended Failed"
-    return OperationFailedError(
-        f"{what}: {code}: {message}", status=status, code=code, target=target
-    )
 
 
 async def read_guest_port(session: AzureSession, target: VmTarget) -> GuestPort:

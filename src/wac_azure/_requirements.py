@@ -22,6 +22,7 @@ import attrs
 
 from ._errors import InvalidInputError, WacAzureError
 from ._facts import (
+    DEFAULT_PORT,
     EXTENSION_NAME,
     EXTENSION_PUBLISHER,
     EXTENSION_TYPE,
@@ -30,6 +31,7 @@ from ._facts import (
     read_vm_facts,
 )
 from ._ids import VmTarget
+from ._tags import read_service_tags
 
 if TYPE_CHECKING:
     from .nsg import NetworkSecurityGroup, SecurityRule, ServiceTags, Verdict
@@ -37,10 +39,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECK_CODES",
     "MIN_MEMORY_MIB",
+    "PLANNABLE_CHECKS",
     "Check",
     "CheckStatus",
     "RequirementChecker",
     "RequirementReport",
+    "blocking_checks",
     "evaluate_requirements",
 ]
 
@@ -52,7 +56,6 @@ MIN_MEMORY_MIB = 3072
 CLIENT_MIN_EXTENSION = (0, 31, 0, 0)
 #: After a start the VM needs about a minute before the extension can work.
 SETTLE_SECONDS = 60
-DEFAULT_PORT = 6516
 
 
 def _str_tuple(value: Iterable[Any]) -> tuple[str, ...]:
@@ -511,9 +514,12 @@ def _check_recent(facts: VmFacts, now: _dt.datetime) -> Check:
     if started is None:
         return _check(
             code,
-            CheckStatus.PASS,
-            "the instance view reports no start time; if the VM started within the last "
-            "minute, give it a minute",
+            CheckStatus.UNKNOWN,
+            "the instance view reports no start time, so whether the VM started within the "
+            "last minute cannot be told",
+            f"read the time of the PowerState/running status in `az vm get-instance-view "
+            f"{_vm_cli(facts)}` (instanceView.statuses); if it is under a minute ago, wait "
+            "a minute",
         )
     if started.tzinfo is None:
         started = started.replace(tzinfo=_dt.timezone.utc)
@@ -929,6 +935,36 @@ def _check_bastion(facts: VmFacts) -> Check:
     )
 
 
+#: Failed checks that the network plan repairs (a deny rule the planner routes
+#: around): ``enable`` / ``enable_many`` apply the plan instead of refusing.
+PLANNABLE_CHECKS = frozenset(
+    {"network.outbound_wac", "network.outbound_entra", "network.inbound_path"}
+)
+#: Checks about *connecting* to Windows Admin Center, not about installing it:
+#: a failure there does not stop ``ExtensionManager.install``.
+CONNECT_ONLY_CHECKS = frozenset({"network.inbound_path", "network.exposure"})
+
+
+def blocking_checks(report: RequirementReport, *, purpose: str) -> tuple[Check, ...]:
+    """The failed checks that stop an operation, in report order (empty: go on).
+
+    ``purpose="install"`` (:meth:`~wac_azure.ExtensionManager.install`): every
+    failure except the connect-only ones (``network.inbound_path``,
+    ``network.exposure``: they do not affect installing). ``purpose="enable"``
+    (:func:`~wac_azure.enable`, :func:`~wac_azure.enable_many`): every failure
+    except those the network plan repairs (:data:`PLANNABLE_CHECKS`).
+    *Unknown* and *warn* checks never block: the caller reports them and goes
+    on (Azure is the final judge), and an unknown is never shown as a pass.
+    """
+    if purpose == "install":
+        exempt = CONNECT_ONLY_CHECKS
+    elif purpose == "enable":
+        exempt = PLANNABLE_CHECKS
+    else:
+        raise InvalidInputError(f"purpose must be 'install' or 'enable', got {purpose!r}")
+    return tuple(c for c in report.failures if c.code not in exempt)
+
+
 def evaluate_requirements(
     facts: VmFacts,
     *,
@@ -989,20 +1025,6 @@ def evaluate_requirements(
 # --------------------------------------------------------------------------- the checker
 
 
-async def read_service_tags(
-    session: Any, subscription_id: str, location: str
-) -> ServiceTags | None:
-    """The service tags of ``location``, through the network planner's session cache.
-
-    One read per subscription and location per session, shared with
-    :class:`~wac_azure.NetworkRulePlanner`. ``None`` when they cannot be read
-    (the checks then answer *unknown* where a rule's CIDR meets a service tag).
-    """
-    from ._planner import NetworkRulePlanner
-
-    return await NetworkRulePlanner(session).service_tags(subscription_id, location)
-
-
 class RequirementChecker:
     """Checks whether VMs can run Windows Admin Center.
 
@@ -1023,8 +1045,23 @@ class RequirementChecker:
         facts: VmFacts | None = None,
         access: Any = None,
         port: int = DEFAULT_PORT,
+        timeout: float | None = 300,
     ) -> RequirementReport:
-        """Read the VM (unless ``facts`` are given) and the region's service tags, and evaluate."""
+        """Read the VM (unless ``facts`` are given) and the region's service tags, and evaluate.
+
+        ``timeout`` (seconds, default 300; ``None``: no limit) bounds the reads:
+        past it, :class:`~wac_azure.OperationTimeoutError`.
+        """
+        if timeout is not None:
+            from ._extension import check_timeout, within
+
+            limit = check_timeout(timeout)
+            name = target if isinstance(target, str) else getattr(target, "name", target)
+            return await within(
+                self.check(target, facts=facts, access=access, port=port, timeout=None),
+                limit,
+                f"checking the requirements of {name}",
+            )
         t = VmTarget.parse(target) if isinstance(target, str) else target
         if facts is None:
             facts = await read_vm_facts(self._session, t)

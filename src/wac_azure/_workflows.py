@@ -24,28 +24,34 @@ from __future__ import annotations
 
 import asyncio
 import html
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from ._errors import NoPublicIpError, PlanBlockedError, RequirementsNotMetError
+from ._access import PrivateAccess, PublicAccess
+from ._errors import InvalidAccessError, NoPublicIpError, PlanBlockedError, RequirementsNotMetError
 from ._extension import (
     DEFAULT_PORT,
     ExtensionManager,
     ExtensionState,
     PortInfo,
-    Progress,
     UninstallResult,
-    _check_port,
-    _check_timeout,
-    _target,
-    _warn_unknowns,
-    _within,
+    as_target,
+    check_port,
+    check_timeout,
+    non_terminal,
     port_info,
+    say,
     url_for,
+    warn_unknowns,
+    within,
 )
+from ._progress import ProgressCallback, ProgressStage
+from ._requirements import PLANNABLE_CHECKS, blocking_checks
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ._ids import VmTarget
     from ._session import AzureSession
 
@@ -195,12 +201,6 @@ class DisableResult:
         return self.uninstall._repr_html_()
 
 
-#: Failed checks that the network plan repairs (a deny rule the planner routes around).
-PLANNABLE_CHECKS = frozenset(
-    {"network.outbound_wac", "network.outbound_entra", "network.inbound_path"}
-)
-
-
 def _unfixed_network_failures(report: Any, plan: Any) -> list[str]:
     """The plannable failed checks the plan leaves failing (all, if a needed flow stays denied)."""
     from .nsg import Access
@@ -216,51 +216,64 @@ async def enable(
     session: AzureSession,
     target: VmTarget | str,
     *,
-    access: Any = None,
+    access: PrivateAccess | PublicAccess = PrivateAccess(),  # frozen: a safe default
     port: int = DEFAULT_PORT,
     dry_run: bool = False,
     timeout: float = 900,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     salt: str | None = None,
-    proxy: str | dict[str, str] | None = None,
+    proxy: str | Mapping[str, str] | Literal[False] | None = None,
 ) -> EnableResult:
     """Put Windows Admin Center on ``target``: check, plan, apply, install, port, URL.
 
     ``access`` is :class:`~wac_azure.PrivateAccess` (default: from the virtual
     network) or :class:`~wac_azure.PublicAccess` (over the public IP, from
     the given sources). Safe to re-run: a second run writes nothing.
+    ``progress`` is called with a :class:`~wac_azure.ProgressEvent` per stage
+    (reading → planned → rules applied → installing → done, or failed), as
+    for fleets. ``proxy`` as for :meth:`~wac_azure.ExtensionManager.install`
+    (``None`` keeps a deployed proxy, ``False`` removes it).
     """
-    from ._access import PrivateAccess, PublicAccess
     from ._facts import read_vm_facts
     from ._planner import NetworkRulePlanner
     from ._requirements import evaluate_requirements
 
-    t = _target(target)
-    _check_port(port)
-    limit = _check_timeout(timeout)
-    access = PrivateAccess() if access is None else access
+    t = as_target(target)
+    check_port(port)
+    limit = check_timeout(timeout)
+    chosen: object = PrivateAccess() if access is None else access  # None: the old default
+    if not isinstance(chosen, (PrivateAccess, PublicAccess)):
+        raise InvalidAccessError(
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(chosen).__name__}"
+        )
+    access = chosen
     via = "public" if isinstance(access, PublicAccess) else "private"
-    say = progress or (lambda _msg: None)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
 
     async def go() -> EnableResult:
-        say(f"{t.name}: reading the VM")
+        say(progress, t, ProgressStage.READING)
         facts = await read_vm_facts(session, t)
         report = evaluate_requirements(facts, access=access, port=port)
-        hard = [c for c in report.failures if c.code not in PLANNABLE_CHECKS]
+        hard = blocking_checks(report, purpose="enable")
         if hard:
             raise RequirementsNotMetError(
                 f"{t.name} does not meet Windows Admin Center's requirements "
                 f"({', '.join(c.code for c in hard)}); nothing was written:\n" + str(report),
                 report=report,
             )
-        _warn_unknowns(t, report, say)
+        warn_unknowns(t, report, progress)
         if via == "public":
             url_for(facts, port, via="public")  # NoPublicIpError before any plan or write
         planner = NetworkRulePlanner(session)
-        say(f"{t.name}: planning the network rules")
         plan = await planner.plan(t, access=access, port=port, facts=facts)
+        changes = len(getattr(plan, "changes", ()) or ())
+        say(
+            progress,
+            t,
+            ProgressStage.PLANNED,
+            f"{changes} rule change(s) on its NSGs" if changes else "no rule change",
+        )
         if plan.is_blocked:
             raise PlanBlockedError(
                 f"{t.name}: the network plan has blocking conflicts; nothing was written:\n"
@@ -280,9 +293,10 @@ async def enable(
                 url: str | None = url_for(facts, port, via=via)
             except NoPublicIpError:
                 url = None
+            say(progress, t, ProgressStage.DONE, "dry run: nothing written")
             return EnableResult(t, report, plan, None, current, None, url, False, True)
-        say(f"{t.name}: applying the network plan")
         applied = await planner.apply(plan)
+        say(progress, t, ProgressStage.RULES_APPLIED, "changed" if _changed(applied) else None)
         state = await ExtensionManager(session).install(
             t,
             port=port,
@@ -291,22 +305,30 @@ async def enable(
             facts=facts,
             skip_checks=True,
             timeout=max(deadline - loop.time(), 0.001),
-            progress=progress,
+            progress=non_terminal(progress),
         )
         if state.changed:
             from ._guest import read_guest_port
 
-            say(f"{t.name}: reading the port inside the VM")
+            say(progress, t, ProgressStage.INSTALLING, "reading the port inside the VM")
             registry = (await read_guest_port(session, t)).sme_port
             where = port_info(t, state.port, registry)
         else:
             where = port_info(t, state.port, None)
         url = url_for(facts, where.port, via=via)
         changed = state.changed or _changed(applied)
-        say(f"{t.name}: ready at {url}")
+        say(progress, t, ProgressStage.DONE, f"ready at {url}")
         return EnableResult(t, report, plan, applied, state, where, url, changed, False)
 
-    return await _within(go(), limit, f"enabling Windows Admin Center on {t.name}")
+    async def reported() -> EnableResult:
+        try:
+            return await go()
+        except BaseException as exc:
+            message = (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
+            say(progress, t, ProgressStage.FAILED, message)
+            raise
+
+    return await within(reported(), limit, f"enabling Windows Admin Center on {t.name}")
 
 
 async def disable(
@@ -315,11 +337,11 @@ async def disable(
     *,
     remove_rules: bool = True,
     timeout: float = 900,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> DisableResult:
     """Take Windows Admin Center off ``target``: uninstall the extension and, with
     ``remove_rules`` (default), remove the NSG rules this library created."""
-    t = _target(target)
+    t = as_target(target)
     result = await ExtensionManager(session).uninstall(
         t, remove_rules=remove_rules, timeout=timeout, progress=progress
     )

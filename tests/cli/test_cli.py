@@ -94,7 +94,8 @@ def test_enable_dry_run_and_progress_on_stderr() -> None:
     assert doc["dry_run"] is True
     assert doc["apply"] is None
     assert len(doc["plan"]["changes"]) == 3
-    assert "planning the network rules" in err
+    assert "locked-01 planned: 3 rule change(s)" in err
+    assert "locked-01 done: dry run" in err
 
 
 def test_status_port_url_disable_on_the_enabled_vm() -> None:

@@ -151,8 +151,13 @@ async def test_support_finding_lists_logs_and_warns_about_traces(
     text = " ".join(support.evidence)
     assert "C:\\WindowsAzure\\Logs\\Plugins\\AdminCenter" in text
     assert "C:\\Packages\\Plugins\\AdminCenter" in text
-    assert "View detailed status" in text
+    assert "View Detailed Status" in text
     assert "passwords" in text
+    # One text: the same locations ExtensionInstallError names.
+    from wac_azure._extension import LOG_LOCATIONS
+
+    assert all(loc in text for loc in LOG_LOCATIONS)
+    assert support.details["log_locations"] == list(LOG_LOCATIONS)
 
 
 # --------------------------------------------------------------------------- step 1
@@ -187,7 +192,11 @@ async def test_failed_extension_names_its_substatus(
     assert "provisioning state: Failed" in ext.evidence
     assert any("WindowsAdminCenter" in e for e in ext.evidence)
     assert ext.remedy is not None
-    assert "outbound TCP 443" in ext.remedy
+    # The same hints as ExtensionInstallError (install_hints), not a second copy.
+    from wac_azure._extension import install_hints
+
+    assert install_hints(["WindowsAdminCenter"])[0] in ext.remedy
+    assert "TCP 443" in ext.remedy
     # The NSGs allow 443; the guest cannot reach the service: step 4 says it is inside the VM.
     assert d.finding("outbound.windows_admin_center").status is FindingStatus.OK
     endpoint = d.finding("guest.service_endpoint")

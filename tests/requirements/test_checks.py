@@ -184,13 +184,20 @@ def test_agent_outcomes(agent: str | None, state: str, want: CheckStatus) -> Non
         (59, "running", WARN),
         (60, "running", PASS),
         (7200, "running", PASS),
-        (None, "running", PASS),
+        (None, "running", UNKNOWN),  # no start time: never a pass
         (None, "deallocated", UNKNOWN),
     ],
 )
 def test_recently_started_outcomes(age: int | None, state: str, want: CheckStatus) -> None:
     started = None if age is None else NOW - dt.timedelta(seconds=age)
     assert status("vm.recently_started", started_at=started, power_state=state) is want
+
+
+def test_no_start_time_is_unknown_and_says_how_to_find_out() -> None:
+    check = evaluate_requirements(facts(started_at=None)).check("vm.recently_started")
+    assert check.status is UNKNOWN
+    assert check.remedy is not None
+    assert "get-instance-view" in check.remedy
 
 
 def test_started_20_seconds_ago_says_about_a_minute() -> None:

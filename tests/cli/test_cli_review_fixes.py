@@ -1,0 +1,90 @@
+"""CLI regressions from the review: ``enable --all`` and exit codes (usage 2 vs failure 1)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from wac_azure._cli import main
+from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
+
+BASE = (
+    f"/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/{DEFAULT_RESOURCE_GROUP}"
+    "/providers/Microsoft.Compute/virtualMachines"
+)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_enable_all_runs_the_fleet_path() -> None:
+    code, out, err = run(
+        "enable", "--all", "--subscription", DEFAULT_SUBSCRIPTION, "--emulator", "--json"
+    )
+    doc = json.loads(out)
+    assert doc["operation"] == "enable"
+    assert doc["counts"]["total"] == len(doc["outcomes"]) > 1
+    assert doc["counts"]["enabled"] >= 1
+    assert code == (0 if doc["counts"]["failed"] == 0 else 1)
+    assert "VMs" in err  # the fleet progress bar
+
+
+def test_enable_all_with_a_resource_group_and_quiet() -> None:
+    code, out, err = run(
+        "enable", "--all", "--resource-group", DEFAULT_RESOURCE_GROUP, "--emulator", "--json", "-q"
+    )
+    assert json.loads(out)["operation"] == "enable"
+    assert err == ""
+    assert code in (0, 1)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("enable", "--emulator"),  # neither TARGET nor --all
+        ("enable", f"{BASE}/web-01", "--all", "--emulator"),  # both
+        ("enable", "--all", "--dry-run", "--emulator"),  # single-VM option with --all
+        ("enable", f"{BASE}/web-01", "--concurrency", "4", "--emulator"),
+        ("enable", f"{BASE}/web-01", "--port", "70000", "--emulator"),
+        ("enable", f"{BASE}/web-01", "--proxy", "http://u:p@proxy:3128", "--emulator"),
+        ("enable", f"{BASE}/web-01", "--public", "not-an-address", "--emulator"),
+        ("enable-many", f"{BASE}/web-01", "--concurrency", "0", "--emulator"),
+    ],
+)
+def test_invalid_user_arguments_exit_2(argv: tuple[str, ...]) -> None:
+    code, _, err = run(*argv)
+    assert code == 2
+    assert "usage error" in err
+
+
+def test_usage_error_json_names_the_real_error() -> None:
+    code, out, _ = run("check", "not-a-resource-id", "--emulator", "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["type"] == "InvalidResourceIdError"
+
+
+def test_an_invalid_input_error_after_azure_answered_exits_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ConfigurationError (an InvalidInputError) raised by a closed session is not the
+    user's fault: exit 1, not 2."""
+    import wac_azure._demo as demo
+
+    original = demo.prepare_cli_emulator
+
+    async def closing(emu: Any, session: Any) -> Any:
+        vms = await original(emu, session)
+        await session.close()
+        return vms
+
+    monkeypatch.setattr(demo, "prepare_cli_emulator", closing)
+    code, out, err = run("status", f"{BASE}/app-01", "--emulator", "--json")
+    assert code == 1
+    assert "usage error" not in err
+    assert json.loads(out)["error"]["type"] == "ConfigurationError"
