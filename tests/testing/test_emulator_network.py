@@ -49,12 +49,13 @@ async def test_nic_nsg_public_ip_vnet_subnet(emu: ArmEmulator, session: AzureSes
     pip = await network.public_ip_addresses.get(RG, "vm1-ip")
     assert pip.sku.name == "Standard"
     assert pip.ip_address
-    subnet = await network.subnets.get(RG, "vnet-westeurope", "default")
+    # A VM with a subnet NSG and no subnet= gets the subnet-NSG subnet "default-nsg".
+    subnet = await network.subnets.get(RG, "vnet-westeurope", "default-nsg")
     assert subnet.address_prefix == "10.0.0.0/24"
     assert subnet.network_security_group.id.endswith("/vnet-westeurope-default-nsg")
     vnet = await network.virtual_networks.get(RG, "vnet-westeurope")
     assert vnet.address_space.address_prefixes == ["10.0.0.0/16"]
-    assert [s.name async for s in network.subnets.list(RG, "vnet-westeurope")] == ["default"]
+    assert [s.name async for s in network.subnets.list(RG, "vnet-westeurope")] == ["default-nsg"]
     assert [n.name async for n in network.network_interfaces.list(RG)] == ["vm1-nic"]
     assert [n.name async for n in network.network_interfaces.list_all()] == ["vm1-nic"]
     assert [p.name async for p in network.public_ip_addresses.list(RG)] == ["vm1-ip"]

@@ -13,9 +13,11 @@ automation (the library's, or yours) can be tested without a subscription::
                                                 expand="instanceView")
 
 * Builders: :meth:`ArmEmulator.add_windows_vm` makes a VM with NIC ``{vm}-nic``,
-  NSG ``{vm}-nsg`` (``nsg="nic"``), ``{vnet}-{subnet}-nsg`` (``"subnet"``), both or none,
-  VNet ``vnet-{location}`` (10.0.0.0/16, shared per resource group and location) with
-  subnet ``default``, and a Standard public IP ``{vm}-ip`` when ``public_ip=True``.
+  NSG ``{vm}-nsg`` (``nsg="nic"``), a subnet NSG (``"subnet"``), both or none, VNet
+  ``vnet-{location}`` (10.0.0.0/16, shared per resource group and location) with subnet
+  ``default`` (VMs without a subnet NSG) or ``default-nsg`` (VMs with one, sharing NSG
+  ``{vnet}-default-nsg``; with ``subnet=`` the NSG ``{vnet}-{subnet}-nsg`` covers that
+  whole subnet), and a Standard public IP ``{vm}-ip`` when ``public_ip=True``.
   :meth:`~ArmEmulator.seed` stores any ARM JSON as GET returns it (fixtures, or the
   Azure CLI's flattened ``az vm show -o json`` / ``az network nic show`` output, turned
   back into the wire shape); :meth:`~ArmEmulator.resource` reads it back.
@@ -47,7 +49,8 @@ Windows 10/11 clients: an install on ``os="windows-11"`` succeeds. Time: with
 ``lro_seconds=None`` (the default) operations count polls and the in-process
 transport's sleeps are instant; with ``lro_seconds=T`` an operation takes ``T``
 emulated seconds, that is ``T * time_scale`` real seconds, and ``Retry-After`` is sent
-in real seconds.
+in whole real seconds (at least 1 in real time; 0 under a compressed clock, when the
+client's ``polling_interval`` applies: ``emu.session()`` defaults it to 0.05 s then).
 """
 
 from __future__ import annotations

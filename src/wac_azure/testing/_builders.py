@@ -41,6 +41,14 @@ class OsSpec:
     os_name: str
     os_version: str
 
+    @property
+    def exact_version(self) -> str:
+        """``imageReference.exactVersion``: the image build, consistent with ``os_version``."""
+        if self.os_type != "Windows":
+            return "22.04.202410020"
+        _, _, build, revision = self.os_version.split(".")
+        return f"{build}.{revision}.241006"
+
 
 OS_CATALOG: dict[str, OsSpec] = {
     "2012-R2": OsSpec(
@@ -87,9 +95,9 @@ OS_CATALOG: dict[str, OsSpec] = {
         "Windows",
         "MicrosoftWindowsDesktop",
         "windows-11",
-        "win11-24h2-pro",
+        "win11-23h2-pro",
         "Windows 11 Pro",
-        "10.0.26100.2314",
+        "10.0.22631.4317",
     ),
     "ubuntu-22.04": OsSpec(
         "Linux",
@@ -453,9 +461,7 @@ def make_vm(
                     "offer": os.offer,
                     "sku": os.sku,
                     "version": "latest",
-                    "exactVersion": "20348.2762.241006"
-                    if os.os_type == "Windows"
-                    else "22.04.202410020",
+                    "exactVersion": os.exact_version,
                 },
                 "osDisk": {
                     "osType": os.os_type,

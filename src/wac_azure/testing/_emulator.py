@@ -9,6 +9,7 @@ import datetime as dt
 import fnmatch
 import ipaddress
 import logging
+import math
 import random
 import secrets
 import time
@@ -335,7 +336,11 @@ class ArmEmulator:
             if kind is FaultKind.RESET:
                 raise ConnectionReset(f"injected connection reset on {req.method} {req.path}")
             if kind is FaultKind.SLOW:
-                await self.clock_sleep(fault.delay)
+                if req.front == "https":
+                    # A real socket: the client's timeouts run on real time.
+                    await asyncio.sleep(fault.delay)
+                else:
+                    await self.clock_sleep(fault.delay)
             elif kind is FaultKind.LRO_FAILED:
                 lro_fault = fault
         token_ = _LRO_FAULT.set(lro_fault)
@@ -522,8 +527,16 @@ class ArmEmulator:
         if op.duration is None or op.done:
             return "0"
         remaining = max(0.0, op.started + op.duration - self.clock())
-        # whole real seconds (the SDKs parse an int); under a second: 0 = the client's interval
-        return str(int(min(remaining, 10.0) * self.time_scale))
+        real = min(remaining, 10.0) * self.time_scale
+        # Whole seconds, as ARM sends them: the SDKs' generated code parses Retry-After as
+        # an int, so a fraction ("0.05") breaks them. Under a real second:
+        # * real time (time_scale >= 1): "1", never "0", which would make azure-core fall
+        #   back to its polling_interval (30 s by default);
+        # * compressed time (time_scale < 1): "0", so the client polls at its own
+        #   (compressed) polling_interval; emu.session() and srv.session() default it small.
+        if real >= 1:
+            return str(math.ceil(real))
+        return "1" if self.time_scale >= 1 else "0"
 
     def operation_status(self, req: EmuRequest, op_id: str) -> EmuResponse:
         op = self._op(op_id)
@@ -560,12 +573,7 @@ class ArmEmulator:
 
     def busy(self, resource_id: str) -> Operation | None:
         """A pending operation on ``resource_id`` or anything under it."""
-        key = resource_id.lower().rstrip("/")
-        for op in self.ops.pending():
-            rid = op.resource_id.lower()
-            if rid == key or rid.startswith(key + "/"):
-                return op
-        return None
+        return self.ops.first_under(resource_id)
 
     def touch(self, path: str) -> None:
         """A GET of ``path`` counts as a poll of the operations on resources under it."""
@@ -613,6 +621,22 @@ class ArmEmulator:
                 out.append(nic)
         return out
 
+    def primary_nic(self, vm: dict[str, Any]) -> dict[str, Any] | None:
+        """The VM's primary NIC: marked primary in the VM's network profile, else on the
+        NIC itself, else the only/first one (as Azure treats a single-NIC VM)."""
+        profile = (vm.get("properties") or {}).get("networkProfile") or {}
+        refs = profile.get("networkInterfaces") or []
+        for ref in refs:
+            if (ref.get("properties") or {}).get("primary") is True:
+                nic = self.store.get(str(ref.get("id", "")))
+                if nic is not None:
+                    return nic
+        nics = self.vm_nics(vm)
+        for nic in nics:
+            if (nic.get("properties") or {}).get("primary") is True:
+                return nic
+        return nics[0] if nics else None
+
     def subnet(self, subnet_id: str) -> dict[str, Any] | None:
         vnet_id, _, name = subnet_id.rpartition("/subnets/")
         vnet = self.store.get(vnet_id)
@@ -625,10 +649,9 @@ class ArmEmulator:
 
     def outbound_verdict(self, vm: dict[str, Any], tag: str, port: int = 443) -> Verdict:
         """Whether the VM's primary NIC path lets TCP ``port`` out to service tag ``tag``."""
-        nics = self.vm_nics(vm)
-        if not nics:
+        nic = self.primary_nic(vm)
+        if nic is None:
             return Verdict(True, None, None)
-        nic = nics[0]
         nprops = nic.get("properties") or {}
         ipconfs = nprops.get("ipConfigurations") or []
         primary = next(
@@ -687,7 +710,7 @@ class ArmEmulator:
         subscription_id: str = DEFAULT_SUBSCRIPTION,
         resource_group: str = DEFAULT_RESOURCE_GROUP,
         vnet: str | None = None,
-        subnet: str = "default",
+        subnet: str | None = None,
         started_at: dt.datetime | None = None,
         nics: int = 1,
         custom_image: bool = False,
@@ -696,11 +719,18 @@ class ArmEmulator:
         """Build a realistic VM with NIC(s), VNet/subnet, NSG(s) and optionally a public IP.
 
         Names: NIC ``{name}-nic`` (``{name}-nic2``... for more), NIC NSG ``{name}-nsg``,
-        subnet NSG ``{vnet}-{subnet}-nsg``, VNet ``vnet-{location}`` (10.0.0.0/16, shared by
-        the resource group's VMs in that location) with subnet ``default`` (10.0.0.0/24),
-        public IP ``{name}-ip`` (Standard SKU). ``nsg`` is ``"nic"``, ``"subnet"``,
-        ``"both"`` or ``None``. ``os`` is one of ``2012-R2``, ``2016``, ``2019``, ``2022``,
-        ``2025``, ``windows-11``, ``ubuntu-22.04``.
+        VNet ``vnet-{location}`` (10.0.0.0/16, shared by the resource group's VMs in that
+        location), public IP ``{name}-ip`` (Standard SKU). ``nsg`` is ``"nic"``,
+        ``"subnet"``, ``"both"`` or ``None``. ``os`` is one of ``2012-R2``, ``2016``,
+        ``2019``, ``2022``, ``2025``, ``windows-11``, ``ubuntu-22.04``.
+
+        Subnets: without ``subnet=``, VMs without a subnet NSG (``nsg="nic"``/``None``) go
+        into subnet ``default`` and VMs with one (``"subnet"``/``"both"``) into subnet
+        ``default-nsg``, whose NSG ``{vnet}-default-nsg`` they all share; so a subnet NSG
+        never reaches a VM that did not ask for one. With ``subnet=`` the VM goes into that
+        subnet and a subnet NSG (``{vnet}-{subnet}-nsg``) attaches to the subnet, that is
+        to every VM in it. Each subnet is the next free ``/24`` of the VNet and takes 250
+        NICs; the next NICs go into ``{subnet}-2``, ``{subnet}-3``... (same NSG).
 
         ``custom_image=True`` gives the VM a gallery image (``imageReference`` has only an
         ``id``); ``report_os=False`` keeps ``osName``/``osVersion`` out of the instance view
@@ -721,10 +751,14 @@ class ArmEmulator:
         vnet_name = vnet or f"vnet-{_loc(location)}"
         vnet_doc = self._ensure_vnet(sub, rg, vnet_name, location)
         subnet_nsg_id = None
+        if subnet is None:
+            # Implicit subnet: keep subnet NSGs away from VMs that did not ask for one.
+            subnet = "default-nsg" if nsg in ("subnet", "both") else "default"
+            sn_nsg_name = f"{vnet_name}-{subnet}"
+        else:
+            sn_nsg_name = f"{vnet_name}-{subnet}-nsg"
         if nsg in ("subnet", "both"):
-            sn_nsg = self._ensure_nsg(sub, rg, f"{vnet_name}-{subnet}-nsg", location)
-            subnet_nsg_id = sn_nsg["id"]
-        subnet_doc = self._ensure_subnet(vnet_doc, subnet, subnet_nsg_id)
+            subnet_nsg_id = self._ensure_nsg(sub, rg, sn_nsg_name, location)["id"]
         nic_nsg_id = None
         if nsg in ("nic", "both"):
             nic_nsg_id = self._ensure_nsg(sub, rg, f"{name}-nsg", location)["id"]
@@ -740,6 +774,7 @@ class ArmEmulator:
                 self.store.put(pip)
                 pip_id = pip["id"]
             nic_name = f"{name}-nic" if i == 0 else f"{name}-nic{i + 1}"
+            subnet_doc = self._subnet_with_room(vnet_doc, subnet, subnet_nsg_id)
             nic = make_nic(
                 sub,
                 rg,
@@ -801,6 +836,21 @@ class ArmEmulator:
             doc = self.store.put(make_vnet(sub, rg, name, location, ["10.0.0.0/16"]))
         return doc
 
+    #: NICs the builders put into one subnet before starting the next one.
+    SUBNET_CAPACITY = 250
+
+    def _subnet_with_room(
+        self, vnet: dict[str, Any], name: str, nsg_id: str | None
+    ) -> dict[str, Any]:
+        """Subnet ``name`` (or ``name-2``, ``name-3``... once it holds 250 builder NICs)."""
+        k = 1
+        while True:
+            sn = self._ensure_subnet(vnet, name if k == 1 else f"{name}-{k}", nsg_id)
+            used = self._ip_counter.get(sn["id"].lower(), 3) - 3
+            if used < self.SUBNET_CAPACITY:
+                return sn
+            k += 1
+
     def _ensure_subnet(self, vnet: dict[str, Any], name: str, nsg_id: str | None) -> dict[str, Any]:
         subnets = vnet["properties"].setdefault("subnets", [])
         for sn in subnets:
@@ -808,11 +858,26 @@ class ArmEmulator:
                 if nsg_id:
                     sn["properties"]["networkSecurityGroup"] = {"id": nsg_id}
                 return dict(sn)
-        index = len(subnets)
         base = ipaddress.ip_network(vnet["properties"]["addressSpace"]["addressPrefixes"][0])
-        prefix = (
-            str(list(base.subnets(new_prefix=24))[index]) if base.prefixlen <= 24 else str(base)
-        )
+        prefix = str(base)
+        if base.prefixlen <= 24:
+            taken = []
+            for other in subnets:
+                try:
+                    taken.append(
+                        ipaddress.ip_network(
+                            str((other.get("properties") or {}).get("addressPrefix")),
+                            strict=False,
+                        )
+                    )
+                except ValueError:
+                    continue
+            for candidate in base.subnets(new_prefix=24):
+                if not any(candidate.overlaps(t) for t in taken if t.version == base.version):
+                    prefix = str(candidate)
+                    break
+            else:
+                raise ValueError(f"virtual network {vnet.get('name')!r} has no free /24 left")
         sn = make_subnet(vnet["id"], name, prefix, nsg_id)
         subnets.append(sn)
         return sn
@@ -928,7 +993,9 @@ class ArmEmulator:
         name = str(rule_json.get("name") or "")
         if not name:
             raise ValueError("rule_json needs a 'name'")
-        props = dict(rule_json.get("properties") or {})
+        from ._routes_network import normalise_rule_props
+
+        props = normalise_rule_props(dict(rule_json.get("properties") or {}))
         props.setdefault("provisioningState", "Succeeded")
         rule = {
             "name": name,
@@ -969,10 +1036,17 @@ class ArmEmulator:
         return StaticTokenCredential(self.token)
 
     def session(self, **session_kwargs: Any) -> AzureSession:
-        """An :class:`~wac_azure.AzureSession` over the in-process transport (no sockets)."""
+        """An :class:`~wac_azure.AzureSession` over the in-process transport (no sockets).
+
+        With timed operations (``lro_seconds``/``extension_seconds``) the transport sleeps
+        for real, so ``polling_interval`` defaults to 0.05 s (azure-core's 30 s fallback
+        would otherwise follow every ``Retry-After: 0``); pass it to choose another.
+        """
         from wac_azure._session import AzureSession
 
         kwargs: dict[str, Any] = {"base_url": IN_PROCESS_BASE_URL}
+        if not self.virtual_time:
+            kwargs["polling_interval"] = 0.05
         kwargs.update(session_kwargs)
         kwargs.setdefault("transport", self.transport())
         return AzureSession(self.credential(), **kwargs)

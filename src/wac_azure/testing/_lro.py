@@ -8,6 +8,8 @@ has ``lro_seconds``, once that many emulated seconds have passed.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -105,46 +107,107 @@ class Operation:
 
 
 class OperationTable:
-    """Every operation the emulator started, by ID."""
+    """Every operation the emulator started, by ID.
+
+    Pending operations are indexed so that a request costs little however many are in
+    flight (10k-VM fleets): timed ones sit in a heap keyed by due time, so :meth:`tick`
+    pops only those whose time has come; every pending one is filed under its resource ID
+    and each ancestor path, so :meth:`touch` and :meth:`busy` look at the operations under
+    one path only. Finished operations leave the indexes lazily.
+    """
 
     def __init__(self) -> None:
         self.ops: dict[str, Operation] = {}
         self._pending: dict[str, Operation] = {}
+        self._timed: list[tuple[float, int, Operation]] = []
+        self._seq = itertools.count()
+        self._under: dict[str, dict[str, Operation]] = {}
 
     def clear(self) -> None:
         self.ops.clear()
         self._pending.clear()
+        self._timed.clear()
+        self._under.clear()
+
+    @staticmethod
+    def _paths(resource_id: str) -> list[str]:
+        """``resource_id`` (lower-cased, no trailing ``/``) and each ancestor path."""
+        key = resource_id.lower().rstrip("/")
+        out = [key]
+        i = key.rfind("/")
+        while i > 0:
+            key = key[:i]
+            out.append(key)
+            i = key.rfind("/")
+        return out
 
     def add(self, op: Operation) -> Operation:
         self.ops[op.id] = op
         if not op.done:
             self._pending[op.id] = op
+            for path in self._paths(op.resource_id):
+                self._under.setdefault(path, {})[op.id] = op
+            if op.duration is not None:
+                heapq.heappush(self._timed, (op.started + op.duration, next(self._seq), op))
+            elif op.polls >= op.polls_needed:
+                heapq.heappush(self._timed, (op.started, next(self._seq), op))
         return op
 
     def get(self, op_id: str) -> Operation | None:
         return self.ops.get(op_id.lower()) or self.ops.get(op_id)
 
+    def _forget(self, op: Operation) -> None:
+        self._pending.pop(op.id, None)
+        for path in self._paths(op.resource_id):
+            bucket = self._under.get(path)
+            if bucket is not None:
+                bucket.pop(op.id, None)
+                if not bucket:
+                    del self._under[path]
+
     def pending(self) -> list[Operation]:
-        for key in [k for k, op in self._pending.items() if op.done]:
-            del self._pending[key]
+        for op in [op for op in self._pending.values() if op.done]:
+            self._forget(op)
         return list(self._pending.values())
+
+    def under(self, path: str) -> list[Operation]:
+        """Pending operations on ``path`` or on resources under it."""
+        bucket = self._under.get(path.lower().rstrip("/"))
+        if not bucket:
+            return []
+        done = [op for op in bucket.values() if op.done]
+        for op in done:
+            self._forget(op)
+        return list(bucket.values())
+
+    def first_under(self, path: str) -> Operation | None:
+        """One pending operation on ``path`` or under it (the oldest), or ``None``."""
+        bucket = self._under.get(path.lower().rstrip("/"))
+        while bucket:
+            op = next(iter(bucket.values()))
+            if not op.done:
+                return op
+            self._forget(op)
+        return None
 
     def pending_on(self, resource_id: str) -> list[Operation]:
         key = resource_id.lower().rstrip("/")
-        return [op for op in self.pending() if op.resource_id.lower() == key]
+        return [op for op in self.under(key) if op.resource_id.lower().rstrip("/") == key]
 
     def tick(self, now: float) -> None:
-        """Finish every operation whose time has come."""
-        for op in self.pending():
-            if op.due(now):
+        """Finish every operation whose time has come (pops only those from the heap)."""
+        timed = self._timed
+        while timed and timed[0][0] <= now:
+            _, _, op = heapq.heappop(timed)
+            if not op.done and op.due(now):
                 op.finish()
+            if op.done:
+                self._forget(op)
 
     def touch(self, path: str, now: float) -> None:
         """Count a GET of ``path`` as a poll of the operations on resources under it."""
-        key = path.lower().rstrip("/")
-        for op in self.pending():
-            rid = op.resource_id.lower()
-            if rid == key or rid.startswith(key + "/"):
-                op.polls += 1
-                if op.due(now):
-                    op.finish()
+        for op in self.under(path):
+            op.polls += 1
+            if op.due(now):
+                op.finish()
+                self._forget(op)

@@ -54,6 +54,28 @@ def _in_any(ip: str, prefixes: Iterable[str]) -> bool:
     return False
 
 
+def _tag_prefixes(name: str) -> list[str] | None:
+    """The prefixes of service tag ``name`` (case-insensitive), ``None`` if it is no tag."""
+    from ._builders import SERVICE_TAGS
+
+    low = name.lower()
+    for tag, (_, _, prefixes) in SERVICE_TAGS.items():
+        if tag.lower() == low:
+            return list(prefixes)
+    return None
+
+
+def _overlap(prefixes: Iterable[str], others: Iterable[str]) -> bool:
+    nets = [n for n in (_net(p) for p in prefixes) if n is not None]
+    for tp in others:
+        other = _net(tp)
+        if other is None:
+            continue
+        if any(n.version == other.version and n.overlaps(other) for n in nets):
+            return True
+    return False
+
+
 def _prefix_matches(prefix: str, ep: Endpoint, vnet: Sequence[str]) -> bool:
     p = prefix.strip()
     low = p.lower()
@@ -64,14 +86,12 @@ def _prefix_matches(prefix: str, ep: Endpoint, vnet: Sequence[str]) -> bool:
             return True
         if low == "internet":
             return ep.tag.lower() not in ("virtualnetwork", "azureloadbalancer")
-        net = _net(p)
-        if net is None:
-            return False
-        for tp in ep.tag_prefixes:
-            other = _net(tp)
-            if other is not None and other.version == net.version and net.overlaps(other):
-                return True
-        return False
+        if _net(p) is not None:
+            return _overlap([p], ep.tag_prefixes)
+        # A rule naming another service tag (AzureCloud contains WindowsAdminCenter):
+        # Azure matches by address, so the tags' prefixes decide.
+        rule_tag = _tag_prefixes(p)
+        return rule_tag is not None and _overlap(rule_tag, ep.tag_prefixes)
     if ep.ip is None:
         return False
     if low == "virtualnetwork":
@@ -80,7 +100,8 @@ def _prefix_matches(prefix: str, ep: Endpoint, vnet: Sequence[str]) -> bool:
         return not _in_any(ep.ip, vnet) and not ipaddress.ip_address(ep.ip).is_private
     if _net(p) is not None:
         return _in_any(ep.ip, [p])
-    return False
+    rule_tag = _tag_prefixes(p)
+    return rule_tag is not None and _in_any(ep.ip, rule_tag)
 
 
 def _ports_match(rng: str, port: int | None) -> bool:

@@ -468,7 +468,6 @@ async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
     from ._emulator import json_body
 
     vm = _vm(emu, p)
-    rt = emu.runtime(vm["id"])
     body = json_body(req)
     eid = _ext_id(p)
     existing = emu.store.get(eid)
@@ -488,13 +487,7 @@ async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
                 f"Required parameter '{key}' is missing (null).",
                 details=[{"code": "InvalidParameter", "target": key}],
             )
-    if rt.power_state != "running":
-        raise ArmError(
-            409,
-            "OperationNotAllowed",
-            f"Cannot modify extensions in the VM when the VM is not running. The VM "
-            f"'{vm['name']}' is {rt.power_state}.",
-        )
+    _require_running_for_extensions(emu, vm)
     if existing is not None:
         old = existing["properties"]
         for key in ("publisher", "type"):
@@ -572,6 +565,18 @@ async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
     return ok(_ext_out(current, instance_view=False), 200 if existing is not None else 201, headers)
 
 
+def _require_running_for_extensions(emu: ArmEmulator, vm: dict[str, Any]) -> None:
+    """Azure refuses extension changes (PUT and DELETE) on a VM that is not running."""
+    rt = emu.runtime(vm["id"])
+    if rt.power_state != "running":
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            f"Cannot modify extensions in the VM when the VM is not running. The VM "
+            f"'{vm['name']}' is {rt.power_state}.",
+        )
+
+
 @ROUTES.route("DELETE", _VM + "/extensions/{ext}")
 async def _delete_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
@@ -579,6 +584,7 @@ async def _delete_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
     ext = emu.store.get(eid)
     if ext is None:
         return EmuResponse(204)
+    _require_running_for_extensions(emu, vm)
     if emu.busy(eid) is not None:
         raise ArmError(
             409,

@@ -236,8 +236,26 @@ def _check_conflicts(rules: list[dict[str, Any]]) -> None:
         seen[key] = rule["name"]
 
 
+#: The plural rule fields a Network RP GET always returns (``[]`` when the singular is used).
+RULE_PLURALS = (
+    "sourcePortRanges",
+    "destinationPortRanges",
+    "sourceAddressPrefixes",
+    "destinationAddressPrefixes",
+)
+
+
+def normalise_rule_props(props: dict[str, Any]) -> dict[str, Any]:
+    """Rule properties as a GET returns them: singulars as sent, missing plurals ``[]``."""
+    out = dict(props)
+    for plural in RULE_PLURALS:
+        if out.get(plural) is None:
+            out[plural] = []
+    return out
+
+
 def _rule_doc(nsg_id: str, name: str, props: dict[str, Any], state: str) -> dict[str, Any]:
-    props = dict(props)
+    props = normalise_rule_props(props)
     props["provisioningState"] = state
     return {
         "name": name,
@@ -582,11 +600,11 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
         doc["location"] = location
         doc["etag"] = new_etag()
         props = doc.setdefault("properties", {})
-        props["provisioningState"] = "Succeeded"
+        props["provisioningState"] = "Updating"
         if provider_type == _VNET_T:
             for sn in props.get("subnets") or []:
                 sn.setdefault("id", f"{rid}/subnets/{sn.get('name')}")
-                sn.setdefault("properties", {})["provisioningState"] = "Succeeded"
+                sn.setdefault("properties", {})["provisioningState"] = "Updating"
         if provider_type == _NIC_T:
             for i, conf in enumerate(props.get("ipConfigurations") or []):
                 conf.setdefault(
@@ -594,6 +612,15 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
                 )
         before = clone(existing) if existing is not None else None
         emu.store.put(doc)
+
+        def success() -> Outcome:
+            current = emu.store.get(rid)
+            if current is not None:
+                cprops = current.setdefault("properties", {})
+                cprops["provisioningState"] = "Succeeded"
+                for sn in cprops.get("subnets") or [] if provider_type == _VNET_T else []:
+                    sn.setdefault("properties", {})["provisioningState"] = "Succeeded"
+            return Outcome()
 
         def abort() -> None:
             if before is None:
@@ -607,9 +634,10 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
             location=str(location),
             resource_id=rid,
             kind="put",
+            on_success=success,
             on_abort=abort,
         )
-        return ok(clone(doc), 200 if existing is not None else 201, headers)
+        return ok(clone(emu.store.get(rid) or doc), 200 if existing is not None else 201, headers)
 
     return handler
 
@@ -728,6 +756,7 @@ async def _effective_nsgs(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) 
 async def _get_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vnet = emu.require(prov_id(p, _VNET_T, p["vnet"]))
     sid = f"{vnet['id']}/subnets/{p['subnet']}"
+    emu.touch(sid)
     sn = emu.subnet(sid)
     if sn is None:
         from ._emulator import not_found
@@ -755,7 +784,7 @@ async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
     existing = next(
         (s for s in subnets if str(s.get("name", "")).lower() == p["subnet"].lower()), None
     )
-    props["provisioningState"] = "Succeeded"
+    props["provisioningState"] = "Updating"
     if existing is not None and "ipConfigurations" in (existing.get("properties") or {}):
         props.setdefault("ipConfigurations", existing["properties"]["ipConfigurations"])
     doc: dict[str, Any] = {
@@ -771,6 +800,13 @@ async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
     else:
         subnets.append(doc)
     vnet["etag"] = new_etag()
+    sid = doc["id"]
+
+    def success() -> Outcome:
+        current = emu.subnet(sid)
+        if current is not None:
+            current.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        return Outcome()
 
     def abort() -> None:
         emu.store.put(before)
@@ -779,11 +815,13 @@ async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
         req,
         namespace="Microsoft.Network",
         location=str(vnet.get("location", "")),
-        resource_id=doc["id"],
+        resource_id=sid,
         kind="put",
+        on_success=success,
         on_abort=abort,
     )
-    return ok(clone(doc), 200 if existing is not None else 201, headers)
+    current = emu.subnet(sid) or doc
+    return ok(clone(current), 200 if existing is not None else 201, headers)
 
 
 # -- service tags ------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def check_loopback(host: str) -> str:
     """Return the address to bind for ``host``, refusing anything but loopback.
 
     ``localhost`` means ``127.0.0.1``. Raises :class:`wac_azure.ConfigurationError`
-    (a ``ValueError``) for any other host, including ``0.0.0.0`` and ``::``.
+    (a ``ValueError``) for any other host, including ``0.0.0.0`` and ``::``, and for
+    loopback addresses the generated certificate does not name (``127.0.0.2``).
     """
     text = (host or "").strip()
     if text.lower() == "localhost":
@@ -78,7 +79,16 @@ def check_loopback(host: str) -> str:
             f"the emulator serves on loopback only; host {host!r} is not a loopback "
             "address. Use 127.0.0.1, ::1 or localhost."
         )
+    if str(address) not in _CERT_ADDRESSES:
+        raise ConfigurationError(
+            f"host {host!r} is a loopback address the emulator's certificate does not "
+            "cover (clients would fail TLS verification). Use 127.0.0.1, ::1 or localhost."
+        )
     return str(address)
+
+
+#: The addresses in the generated certificate's subjectAltName (see ``_certs``).
+_CERT_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
 def _token_of(emu: ArmEmulator) -> str:
@@ -149,7 +159,7 @@ def _make_app(emu: ArmEmulator) -> web.Application:
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         url = f"{request.scheme}://{request.host}{request.raw_path}"
-        req = EmuRequest(request.method, url, dict(request.headers), body)
+        req = EmuRequest(request.method, url, dict(request.headers), body, front="https")
         try:
             answer = await emu.handle(req)
         except ConnectionReset:

@@ -26,13 +26,15 @@ class EmuRequest:
 
     ``path`` is the URL path without the query (percent-decoded), ``query``
     maps each query parameter (keys as sent) to its value, ``headers`` has
-    lower-case keys.
+    lower-case keys. ``front`` says which front received it: ``"in-process"`` (the
+    azure-core transport) or ``"https"`` (the server, where sockets and clocks are real).
     """
 
     method: str
     url: str
     headers: dict[str, str] = attrs.field(converter=_lower_keys, factory=dict)
     body: bytes = b""
+    front: str = "in-process"
     path: str = attrs.field(init=False)
     query: dict[str, str] = attrs.field(init=False)
 
