@@ -292,7 +292,7 @@ async def test_unknown_route_is_invalid_resource_type(
     client = session.network(SUB)
     request = HttpRequest(
         "GET",
-        f"https://arm.emulator.localhost/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+        f"{session.base_url}/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
         "Microsoft.Network/frobnicators/x?api-version=2024-01-01",
     )
     response = await client.send_request(request)
@@ -366,7 +366,7 @@ async def test_method_not_allowed_and_allow_all(emu: ArmEmulator, session: Azure
     assert (await network.network_security_groups.get(RG, "vm1-nsg")).name == "vm1-nsg"
     request = HttpRequest(
         "PATCH",
-        f"https://arm.emulator.localhost/subscriptions/{SUB}/providers/Microsoft.Network/"
+        f"{session.base_url}/subscriptions/{SUB}/providers/Microsoft.Network/"
         "locations/westeurope/serviceTags?api-version=2024-01-01",
     )
     response = await network.send_request(request)
