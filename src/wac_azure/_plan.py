@@ -9,6 +9,7 @@ and writes.
 from __future__ import annotations
 
 import enum
+import functools
 import html
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
@@ -468,12 +469,62 @@ def scoped(rule: SecurityRule) -> tuple[str, ...]:
     )
 
 
+@functools.lru_cache(maxsize=65536)
+def _host(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``value`` as a single IP address (no ``/``, no zone), else ``None`` (memoized:
+    a shared NSG's managed rules list every VM's IP and are re-read for each VM)."""
+    if "/" in value or "%" in value:
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=65536)
 def _ip_key(value: str) -> tuple[int, int, str]:
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
         return (99, 0, value)
     return (address.version, int(address), value)
+
+
+class _Narrowed:
+    """A managed rule's VM-side list split for :meth:`_State._view`: the entries that are
+    single IP addresses (by address) and the others (CIDRs, tags, ``*``), kept as is."""
+
+    __slots__ = ("hosts", "rest", "rule")
+
+    def __init__(self, rule: SecurityRule) -> None:
+        self.rule = rule
+        self.hosts: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, list[str]] = {}
+        rest: list[str] = []
+        for value in scoped(rule):
+            address = _host(value)
+            if address is None:
+                rest.append(value)
+            else:
+                self.hosts.setdefault(address, []).append(value)
+        self.rest = tuple(rest)
+
+    def for_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> SecurityRule | None:
+        """The rule as far as a flow whose VM side is ``address`` can tell: other VMs'
+        addresses never match it, so they are left out (``None``: nothing is left)."""
+        own = tuple(self.hosts.get(address, ()))
+        if len(own) + len(self.rest) == len(scoped(self.rule)):
+            return self.rule
+        values = (*own, *self.rest)
+        if not values:
+            return None
+        return _with_scope(self.rule, values)
+
+
+def _with_scope(rule: SecurityRule, values: tuple[str, ...]) -> SecurityRule:
+    """``rule`` with its VM side set to ``values`` as given (no sorting)."""
+    if rule.direction is Direction.INBOUND:
+        return attrs.evolve(rule, destination_prefixes=values)
+    return attrs.evolve(rule, source_prefixes=values)
 
 
 def rescoped(rule: SecurityRule, values: Iterable[str]) -> SecurityRule:
@@ -519,6 +570,9 @@ class _State:
         self.warnings: list[str] = list(access.warnings)
         self.checks: list[FlowCheck] = []
         self.targets: list[str] = []
+        self._narrowed: dict[tuple[str, str], _Narrowed] = {}
+        self._views: dict[str, tuple[NetworkSecurityGroup, str, NetworkSecurityGroup]] = {}
+        self._vnet_of: tuple[VmFacts, tuple[str, ...]] | None = None
 
     # -- NSGs -----------------------------------------------------------------------
 
@@ -733,20 +787,66 @@ class _State:
         return self.nsgs[key]
 
     def _verdict(
-        self, facts: VmFacts, flow: Flow, path: Mapping[str, NetworkSecurityGroup | None]
+        self,
+        facts: VmFacts,
+        flow: Flow,
+        path: Mapping[str, NetworkSecurityGroup | None],
+        scope: str = "*",
     ) -> Verdict:
         nic = facts.primary_nic
         return evaluate(
             flow,
-            nic_nsg=self._current(path.get("nic")),
-            subnet_nsg=self._current(path.get("subnet")),
-            vnet_prefixes=_vnet(facts),
+            nic_nsg=self._view(self._current(path.get("nic")), scope),
+            subnet_nsg=self._view(self._current(path.get("subnet")), scope),
+            vnet_prefixes=self._vnet(facts),
             service_tags=self.tags,
             asgs=nic.asg_ids if nic else (),
         )
 
+    def _vnet(self, facts: VmFacts) -> tuple[str, ...]:
+        """:func:`_vnet` of the VM being planned (read once per VM, not once per flow)."""
+        if self._vnet_of is None or self._vnet_of[0] is not facts:
+            self._vnet_of = (facts, _vnet(facts))
+        return self._vnet_of[1]
+
     def _current(self, nsg: NetworkSecurityGroup | None) -> NetworkSecurityGroup | None:
         return None if nsg is None else self.nsgs.get(nsg.id.lower(), nsg)
+
+    def _view(self, nsg: NetworkSecurityGroup | None, scope: str) -> NetworkSecurityGroup | None:
+        """``nsg`` as the flows of the VM at ``scope`` (its private IP) see it.
+
+        Our rules list every VM they serve; a flow of this VM never matches another
+        VM's address, so those are left out before evaluating. The verdict is the
+        same, but evaluating no longer grows with the VMs behind a shared NSG
+        (which made planning a fleet quadratic in them).
+        """
+        address = _host(scope)
+        if nsg is None or address is None:
+            return nsg
+        key = nsg.id.lower()
+        cached = self._views.get(key)
+        if cached is not None and cached[0] is nsg and cached[1] == scope:
+            return cached[2]
+        rules: list[SecurityRule] = []
+        changed = False
+        for rule in nsg.rules:
+            if not (rule.is_managed and rule.access is Access.ALLOW) or (
+                rule.destination_asgs if rule.direction is Direction.INBOUND else rule.source_asgs
+            ):
+                rules.append(rule)
+                continue
+            slot = (key, rule.name.lower())
+            narrowed = self._narrowed.get(slot)
+            if narrowed is None or narrowed.rule is not rule:
+                narrowed = self._narrowed[slot] = _Narrowed(rule)
+            seen = narrowed.for_ip(address)
+            if seen is not rule:
+                changed = True
+            if seen is not None:
+                rules.append(seen)
+        view = attrs.evolve(nsg, rules=tuple(rules)) if changed else nsg
+        self._views[key] = (nsg, scope, view)
+        return view
 
     def _plan_need(
         self,
@@ -756,7 +856,7 @@ class _State:
         path: dict[str, NetworkSecurityGroup | None],
     ) -> None:
         nic = facts.primary_nic
-        befores = [self._verdict(facts, f, path) for f in need.flows]
+        befores = [self._verdict(facts, f, path, need.scope) for f in need.flows]
         seen: set[str] = set()
         for role in ("nic", "subnet"):
             nsg = self._current(path.get(role))
@@ -765,12 +865,14 @@ class _State:
             seen.add(nsg.id.lower())
             limit: int | None = None
             deny: SecurityRule | None = None
+            seen_by_vm = self._view(nsg, need.scope)
+            assert seen_by_vm is not None
             for flow in need.flows:
                 walk = walk_nsg(
                     flow,
-                    nsg,
+                    seen_by_vm,
                     role=role,
-                    vnet_prefixes=_vnet(facts),
+                    vnet_prefixes=self._vnet(facts),
                     service_tags=self.tags,
                     asgs=nic.asg_ids if nic else (),
                 )
@@ -801,7 +903,7 @@ class _State:
                 stale = [r for r in stale if r.name != taken]
             for old in stale:
                 self._shrink(nsg, old.name, need, vm)
-        afters = [self._verdict(facts, f, path) for f in need.flows]
+        afters = [self._verdict(facts, f, path, need.scope) for f in need.flows]
         for flow, before, after in zip(need.flows, befores, afters, strict=True):
             self.checks.append(FlowCheck(vm, need.purpose, flow, before, after))
 
