@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -91,8 +92,13 @@ def parse_network(text: str) -> IpNetwork | None:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_prefix(text: str) -> Prefix | None:
-    """Parse an address prefix as Azure accepts it; ``None`` when it is not one."""
+    """Parse an address prefix as Azure accepts it; ``None`` when it is not one.
+
+    Cached (the results are immutable): a fleet's planning parses the same growing
+    lists of VM addresses many times.
+    """
     value = text.strip()
     if value.lower() in _ANY_TEXT:
         return Prefix(PrefixKind.ANY, value)
