@@ -472,6 +472,17 @@ class ArmEmulator:
 
     # -- operations -----------------------------------------------------------------
 
+    def restorer(self, resource_id: str, before: dict[str, Any] | None) -> Callable[[], None]:
+        """An ``on_abort`` callback that puts ``before`` back (or deletes what was new)."""
+
+        def abort() -> None:
+            if before is None:
+                self.store.delete(resource_id)
+            else:
+                self.store.put(before)
+
+        return abort
+
     def start_operation(
         self,
         req: EmuRequest,

@@ -545,11 +545,7 @@ async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
             return Outcome("Failed", {"code": "NotFound", "message": "the VM was deleted"})
         return extension_outcome(emu, eid, current)
 
-    def abort() -> None:
-        if before is None:
-            emu.store.delete(eid)
-        else:
-            emu.store.put(before)
+    abort = emu.restorer(eid, before)
 
     _, headers = emu.start_operation(
         req,

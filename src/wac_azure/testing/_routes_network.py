@@ -346,11 +346,7 @@ async def _put_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
                 r["properties"]["provisioningState"] = "Succeeded"
         return Outcome()
 
-    def abort() -> None:
-        if before is None:
-            emu.store.delete(nid)
-        else:
-            emu.store.put(before)
+    abort = emu.restorer(nid, before)
 
     _, headers = emu.start_operation(
         req,
@@ -622,11 +618,7 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
                     sn.setdefault("properties", {})["provisioningState"] = "Succeeded"
             return Outcome()
 
-        def abort() -> None:
-            if before is None:
-                emu.store.delete(rid)
-            else:
-                emu.store.put(before)
+        abort = emu.restorer(rid, before)
 
         _, headers = emu.start_operation(
             req,
