@@ -1673,9 +1673,10 @@ async def disable_many(
     poll_interval: float = 15.0,
 ) -> FleetResult:
     """Take Windows Admin Center off many VMs: delete the extension and, with
-    ``remove_rules`` (default), the NSG rules ``Managed by wac_azure`` on their
-    NSGs (as :meth:`~wac_azure.NetworkRulePlanner.remove` does: a shared NSG
-    loses them too). Options as for :func:`enable_many`.
+    ``remove_rules`` (default), their addresses from the NSG rules ``Managed by
+    wac_azure`` (as :meth:`~wac_azure.NetworkRulePlanner.remove` does: a rule is
+    deleted only when no enabled VM is left in it, so other VMs behind a shared
+    NSG keep their access). Options as for :func:`enable_many`.
     """
     _check_options(_DEFAULT_PORT, concurrency, timeout, poll_interval)
     run = _Run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._builders import SERVICE_TAGS, default_security_rules, service_tags_document
@@ -269,6 +270,33 @@ def _rule_doc(nsg_id: str, name: str, props: dict[str, Any], state: str) -> dict
 # -- NSGs ---------------------------------------------------------------------------------
 
 
+def _start_put(
+    emu: ArmEmulator,
+    req: EmuRequest,
+    rid: str,
+    doc: dict[str, Any],
+    *,
+    existing: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    location: object,
+    success: Callable[[], Outcome],
+) -> EmuResponse:
+    """Start a network PUT operation and answer 201 (new) or 200 (replaced), as ARM does.
+
+    Aborting the operation puts ``before`` back (or deletes what was new).
+    """
+    _, headers = emu.start_operation(
+        req,
+        namespace="Microsoft.Network",
+        location=str(location),
+        resource_id=rid,
+        kind="put",
+        on_success=success,
+        on_abort=emu.restorer(rid, before),
+    )
+    return ok(clone(emu.store.get(rid) or doc), 200 if existing is not None else 201, headers)
+
+
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}")
 async def _get_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     emu.touch(_nsg_id(p))
@@ -346,18 +374,9 @@ async def _put_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
                 r["properties"]["provisioningState"] = "Succeeded"
         return Outcome()
 
-    abort = emu.restorer(nid, before)
-
-    _, headers = emu.start_operation(
-        req,
-        namespace="Microsoft.Network",
-        location=str(location),
-        resource_id=nid,
-        kind="put",
-        on_success=success,
-        on_abort=abort,
+    return _start_put(
+        emu, req, nid, doc, existing=existing, before=before, location=location, success=success
     )
-    return ok(clone(emu.store.get(nid) or doc), 200 if existing is not None else 201, headers)
 
 
 @ROUTES.route("DELETE", _RG + "/networkSecurityGroups/{nsg}")
@@ -618,18 +637,9 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
                     sn.setdefault("properties", {})["provisioningState"] = "Succeeded"
             return Outcome()
 
-        abort = emu.restorer(rid, before)
-
-        _, headers = emu.start_operation(
-            req,
-            namespace="Microsoft.Network",
-            location=str(location),
-            resource_id=rid,
-            kind="put",
-            on_success=success,
-            on_abort=abort,
+        return _start_put(
+            emu, req, rid, doc, existing=existing, before=before, location=location, success=success
         )
-        return ok(clone(emu.store.get(rid) or doc), 200 if existing is not None else 201, headers)
 
     return handler
 
