@@ -79,6 +79,9 @@ _RG_PARALLEL = 8
 #: ARM codes that mean another writer took a rule's name or priority in between.
 _RULE_CONFLICTS = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
 _READ_PARALLEL = 16
+#: CPU-bound loops over a group's VMs give the event loop a turn this often, so the
+#: writes of groups already decided leave while later groups are parsed and planned.
+_YIELD_EVERY = 10
 
 
 # ============================================================================ results
@@ -548,7 +551,15 @@ class _Vm:
     outcome: VmOutcome | None = None
     rules: list[str] = attrs.field(factory=list)
     changed: bool = False
-    waiting_nsgs: int = 0
+    waiting_nsgs: int = 0  # NSGs on its path whose rule writes are not done yet
+    #: Of those, the NSGs whose writes its install or removal must wait for: for
+    #: ``enable`` the ones with outbound changes (the install needs outbound HTTPS;
+    #: inbound rules only matter for connecting), for ``disable`` all of them.
+    gating: set[str] = attrs.field(factory=set)
+    started_then: bool = False  # its install / removal was started
+    rules_done: bool = False
+    installing: str | None = None  # the "installing" message, held until its rules are in
+    ext_done: Any = None  # the installed extension, held until its rules are in
     body: dict[str, Any] | None = None
     accepted: float = 0.0  # when ARM accepted its extension write (time.monotonic())
     reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
@@ -689,8 +700,11 @@ class _Subscription:
         self.limit = asyncio.Semaphore(run.concurrency)
         self.waiters: dict[str, _RgWaiter] = {}
         self.tasks: set[asyncio.Future[Any]] = set()
-        #: Per NSG (lower id): done when the latest batch's writes to it are done.
-        self.chain: dict[str, asyncio.Future[None]] = {}
+        #: Rule writes in flight, apart from ``limit``: a rule write nothing waits for
+        #: queues behind the extension writes in the pacer and must not hold their slots.
+        self.rule_limit = asyncio.Semaphore(max(2, run.concurrency // 4))
+        #: Per NSG (lower id): the batches waiting for their rule writes to that NSG.
+        self.nsg_queues: dict[str, _NsgQueue] = {}
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` as a task that :meth:`drain` waits for."""
@@ -743,7 +757,9 @@ class _Subscription:
             return
         from ._facts import facts_from_arm, normalize_location
 
-        for vm, doc in found:
+        for i, (vm, doc) in enumerate(found):
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # let decided groups' writes leave meanwhile
             try:
                 location = normalize_location(doc.get("location"))
                 sizes = await self.sizes(location) if location else None
@@ -922,9 +938,10 @@ class _RgWaiter:
             vm = self.pending.get(key)
             if vm is None or vm.accepted > started:
                 continue  # the list may predate ARM accepting its write: next round
-            if vm.outcome is None and self.check(vm, doc):
-                self._learn(vm)
             if vm.outcome is not None:
+                settled.append(key)
+            elif self.check(vm, doc):  # it ended (and may still wait for its rules)
+                self._learn(vm)
                 settled.append(key)
         for key, vm in self.pending.items():
             if key in names or vm.accepted > started:
@@ -982,6 +999,30 @@ async def _operation_done(client: Any, poller: Any, session: AzureSession) -> No
         headers = resp.headers
 
 
+@attrs.define(eq=False)
+class _NsgJob:
+    """One batch's planned changes to one NSG and the VMs they serve."""
+
+    changes: list[Any]
+    served: list[_Vm]
+    then: _Then
+
+
+@attrs.define(eq=False)
+class _NsgQueue:
+    """The batches waiting to write one NSG (a write cycle takes them all)."""
+
+    jobs: list[_NsgJob] = attrs.field(factory=list)
+    running: bool = False
+
+
+def _outbound(change: Any) -> bool:
+    """Whether an install must wait for ``change``: anything but an inbound rule."""
+    from .nsg import Direction
+
+    return bool(change.direction is not Direction.INBOUND)
+
+
 # ============================================================================ enable / disable
 
 
@@ -1002,11 +1043,13 @@ class _Fleet(_Subscription):
     async def run_batches(self, decide: _Decide) -> None:
         """Read each resource group and act on it as soon as it is read.
 
-        A batch (one resource group's VMs) is planned and written while other
-        groups are still being read. Batches that share an NSG take turns: a
-        later one waits until the earlier one's writes to that NSG are done
-        and plans against the NSG as those writes left it, so a shared NSG
-        still gets each rule once.
+        A batch (one resource group's VMs) is decided, planned and written
+        while other groups are still being read. Batches that share an NSG
+        never wait for each other to plan: their rule writes to that NSG are
+        queued, and whatever queued up while one write was in progress is
+        re-planned together against the NSG as read under its lock, so a
+        shared NSG still gets each rule once and a hub NSG shared by a hundred
+        groups is not written a hundred times in a row.
         """
         groups: dict[str, list[_Vm]] = {}
         for vm in self.vms:
@@ -1018,76 +1061,115 @@ class _Fleet(_Subscription):
                 await self.read_rg(vms)
             batch = [vm for vm in vms if vm.facts is not None and vm.outcome is None]
             if batch:
-                await self._batch(batch, decide)
+                changes, eligible, then = await decide(batch)
+                self.schedule_rules(changes, eligible, then)
 
         for vms in groups.values():
             self.spawn(one(vms))
         await self.drain()
-
-    async def _batch(self, batch: list[_Vm], decide: _Decide) -> None:
-        loop = asyncio.get_running_loop()
-        keys = sorted({k for vm in batch if vm.facts is not None for k in vm.facts.nsgs})
-        earlier = [self.chain[k] for k in keys if k in self.chain]
-        mine: dict[str, asyncio.Future[None]] = {k: loop.create_future() for k in keys}
-        self.chain.update(mine)
-
-        def release(key: str) -> None:
-            fut = mine.get(key)
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-
-        try:
-            if earlier:
-                await asyncio.gather(*earlier)
-                current = self.run.inv.parsed_nsgs
-                for vm in batch:
-                    if vm.facts is not None:
-                        nsgs = {k: current.get(k, v) for k, v in vm.facts.nsgs.items()}
-                        vm.facts = attrs.evolve(vm.facts, nsgs=nsgs)
-            changes, eligible, then = await decide(batch)
-            written = {c.nsg_id.lower() for c in changes}
-            for key in keys:
-                if key not in written:
-                    release(key)
-            self.schedule_rules(changes, eligible, then, release)
-        except BaseException:
-            for key in keys:
-                release(key)
-            raise
 
     def served(self, nsg_key: str, vms: Sequence[_Vm]) -> list[_Vm]:
         return [vm for vm in vms if vm.facts is not None and nsg_key in vm.facts.nsgs]
 
     # -- rules ----------------------------------------------------------------------
 
-    def schedule_rules(
-        self,
-        changes: Sequence[Any],
-        vms: list[_Vm],
-        then: Callable[[_Vm], Awaitable[None]],
-        release: Callable[[str], None],
-    ) -> None:
-        """Write ``changes`` (serialized per NSG, NSGs in parallel), then run ``then(vm)``
-        for each VM once every NSG on its path is written; ``release(nsg)`` when an
-        NSG's writes are over."""
+    def schedule_rules(self, changes: Sequence[Any], vms: list[_Vm], then: _Then) -> None:
+        """Queue ``changes`` (serialized per NSG, NSGs in parallel) and start ``then(vm)``
+        for each VM once the writes it must wait for are done (see :attr:`_Vm.gating`).
+
+        ``enable`` installs as soon as the VM's outbound path is in place: the install
+        needs no inbound rule, so extension writes leave while inbound rules are still
+        being written. A VM is reported done only when both are.
+        """
         by_nsg: dict[str, list[Any]] = {}
         for change in changes:
             by_nsg.setdefault(change.nsg_id.lower(), []).append(change)
+        gate_all = self.run.operation != "enable"
+        gating = {
+            key for key, group in by_nsg.items() if gate_all or any(_outbound(c) for c in group)
+        }
         for vm in vms:
-            vm.waiting_nsgs = sum(1 for key in by_nsg if vm.facts and key in vm.facts.nsgs)
+            keys = {key for key in by_nsg if vm.facts is not None and key in vm.facts.nsgs}
+            vm.waiting_nsgs = len(keys)
+            vm.gating = keys & gating
         for vm in vms:
             if vm.waiting_nsgs == 0:
-                self.spawn(then(vm))
+                self._rules_done(vm)
+            if not vm.gating:
+                self._start(vm, then)
         for key, group in by_nsg.items():
-            self.spawn(self._write_nsg(key, group, self.served(key, vms), then, release))
+            queue = self.nsg_queues.get(key)
+            if queue is None:
+                queue = self.nsg_queues[key] = _NsgQueue()
+            queue.jobs.append(_NsgJob(group, self.served(key, vms), then))
+            if not queue.running:
+                queue.running = True
+                self.spawn(self._drain_nsg(key, queue))
+
+    def _start(self, vm: _Vm, then: _Then) -> None:
+        if not vm.started_then and vm.outcome is None:
+            vm.started_then = True
+            self.spawn(then(vm))
+
+    def _rules_done(self, vm: _Vm) -> None:
+        """Every rule write on the VM's path is done: report it; finish the VM if its
+        install already ended."""
+        run = self.run
+        vm.rules_done = True
+        if vm.outcome is not None:
+            return
+        if run.operation == "enable":
+            run.stage(
+                vm,
+                ProgressStage.RULES_APPLIED,
+                f"{len(vm.rules)} rule(s) written" if vm.rules else None,
+            )
+            if vm.installing is not None:
+                run.stage(vm, ProgressStage.INSTALLING, vm.installing or None)
+            if vm.ext_done is not None:
+                self._enabled(vm, vm.ext_done)
+        elif run.remove_rules:
+            done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
+            run.stage(vm, ProgressStage.RULES_REMOVED, done)
+
+    def _nsg_written(self, vm: _Vm, key: str, then: _Then) -> None:
+        """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
+        vm.waiting_nsgs -= 1
+        vm.gating.discard(key)
+        if vm.outcome is not None:
+            return
+        if vm.waiting_nsgs == 0:
+            self._rules_done(vm)
+        if not vm.gating:
+            self._start(vm, then)
+
+    async def _drain_nsg(self, key: str, queue: _NsgQueue) -> None:
+        """Write the queued batches' changes to one NSG, one write cycle at a time.
+
+        A cycle takes every batch queued so far: one batch's changes are written as
+        planned (unless the NSG changed since it was listed); several batches are
+        re-planned together against the NSG as read under its lock.
+        """
+        try:
+            while queue.jobs:
+                jobs, queue.jobs = queue.jobs, []
+                served = [vm for job in jobs for vm in job.served]
+                try:
+                    await self._write_nsg(key, jobs[0].changes, served, merged=len(jobs) > 1)
+                except asyncio.CancelledError:
+                    raise  # the run is being cancelled: start nothing more
+                except Exception as exc:  # a bug: fail the VMs it concerns, keep the rest
+                    _log.exception("writing the rules of NSG %s failed", key)
+                    for vm in served:
+                        self.run.fail(vm, exc)
+                for job in jobs:
+                    for vm in job.served:
+                        self._nsg_written(vm, key, job.then)
+        finally:
+            queue.running = False
 
     async def _write_nsg(
-        self,
-        key: str,
-        changes: list[Any],
-        served: list[_Vm],
-        then: Callable[[_Vm], Awaitable[None]],
-        release: Callable[[str], None],
+        self, key: str, changes: list[Any], served: list[_Vm], *, merged: bool = False
     ) -> None:
         from ._plan import ChangeAction
         from ._planner import NetworkRulePlanner
@@ -1095,52 +1177,48 @@ class _Fleet(_Subscription):
         planner = NetworkRulePlanner(self.session)
         lock = planner.nsg_lock(changes[0].nsg_id)
         models = self.run.inv.parsed_nsgs
-        try:
-            async with lock:
-                # The changes were planned from the resource group's lists, read a while
-                # ago: read the NSG once more now (one GET per NSG written) and re-plan it
-                # if its rules changed, so a rule someone else wrote meanwhile (the
-                # portal's "PortForWAC", say) is never overwritten.
-                pending = await self._fresh_changes(planner, key, changes, served)
-                replanned = False
-                while pending:
-                    change = pending.pop(0)
-                    # Every write is waited for, the last one too: ARM accepting a rule PUT
-                    # (201, "Updating") is not the rule in force; its operation can still
-                    # end Failed (OperationPreempted) and roll the rule back, and a VM must
-                    # not be reported enabled behind a rule that is not there.
-                    deleting = change.action is ChangeAction.DELETE
-                    wait = True
-                    try:
-                        await self._write_rule(change, wait=wait)
-                    except Exception as exc:
-                        if not replanned and getattr(exc, "code", None) in _RULE_CONFLICTS:
-                            # another writer took the name or priority in between: re-plan once
-                            replanned = True
-                            _log.info("%s writing %s; re-planning", exc, change.rule_name)
-                            pending = await self._fresh_changes(
-                                planner, key, [change, *pending], served, force=True
-                            )
-                            continue
-                        for vm in served:
-                            self.run.fail(vm, exc, what=f"writing {change.rule_name}")
+        async with lock:
+            # The changes were planned from the resource group's lists, read a while
+            # ago: read the NSG once more now (one GET per NSG written) and re-plan it
+            # if its rules changed, so a rule someone else wrote meanwhile (the
+            # portal's "PortForWAC", say) is never overwritten. Batches merged into one
+            # write are always re-planned together.
+            pending = await self._fresh_changes(planner, key, changes, served, force=merged)
+            replanned = False
+            while pending:
+                change = pending.pop(0)
+                # Every write is waited for, the last one too: ARM accepting a rule PUT
+                # (201, "Updating") is not the rule in force; its operation can still
+                # end Failed (OperationPreempted) and roll the rule back, and a VM must
+                # not be reported enabled behind a rule that is not there.
+                deleting = change.action is ChangeAction.DELETE
+                # An install waiting for this NSG goes first; otherwise the write queues
+                # behind the extension writes in the subscription's write bucket.
+                urgent = any(key in vm.gating for vm in served if vm.outcome is None)
+                try:
+                    await self._write_rule(change, wait=True, urgent=urgent)
+                except Exception as exc:
+                    if not replanned and getattr(exc, "code", None) in _RULE_CONFLICTS:
+                        # another writer took the name or priority in between: re-plan once
+                        replanned = True
+                        _log.info("%s writing %s; re-planning", exc, change.rule_name)
+                        pending = await self._fresh_changes(
+                            planner, key, [change, *pending], served, force=True
+                        )
                         continue
-                    nsg = models.get(key)
-                    if nsg is not None and change.rule is not None:
-                        name = change.rule.name.lower()
-                        kept = tuple(r for r in nsg.rules if r.name.lower() != name)
-                        extra = () if deleting else (change.rule,)
-                        models[key] = attrs.evolve(nsg, rules=kept + extra)
-                    rid = f"{change.nsg_id}/securityRules/{change.rule_name}"
                     for vm in served:
-                        vm.rules.append(rid)
-                        vm.changed = True
-        finally:
-            release(key)
-            for vm in served:
-                vm.waiting_nsgs -= 1
-                if vm.waiting_nsgs == 0 and vm.outcome is None:
-                    self.spawn(then(vm))
+                        self.run.fail(vm, exc, what=f"writing {change.rule_name}")
+                    continue
+                nsg = models.get(key)
+                if nsg is not None and change.rule is not None:
+                    name = change.rule.name.lower()
+                    kept = tuple(r for r in nsg.rules if r.name.lower() != name)
+                    extra = () if deleting else (change.rule,)
+                    models[key] = attrs.evolve(nsg, rules=kept + extra)
+                rid = f"{change.nsg_id}/securityRules/{change.rule_name}"
+                for vm in served:
+                    vm.rules.append(rid)
+                    vm.changed = True
 
     async def _fresh_changes(
         self,
@@ -1204,8 +1282,13 @@ class _Fleet(_Subscription):
         self._refuse_blocked(plan, live)
         return list(plan.changes)
 
-    async def _write_rule(self, change: Any, *, wait: bool) -> None:
-        """One security-rule PUT or DELETE; shielded so cancelling never cuts it in half."""
+    async def _write_rule(self, change: Any, *, wait: bool, urgent: bool = True) -> None:
+        """One security-rule PUT or DELETE; shielded so cancelling never cuts it in half.
+
+        A write that is not ``urgent`` (no install waits for it) leaves the
+        subscription's write bucket to the extension writes first (pacing priority 1).
+        """
+        from ._pacing import pacing_priority
         from ._plan import ChangeAction
         from ._retry import retrying
 
@@ -1217,24 +1300,25 @@ class _Fleet(_Subscription):
         name = change.rule_name or ""
         deleting = change.action is ChangeAction.DELETE
 
-        # A slot of ``concurrency`` is held for the request only, not while the
-        # operation runs: rule operations must not starve the extension writes.
+        # A rule-write slot is held for the request only, not while the operation
+        # runs: rule operations must not starve the other rule writes.
         held = True
 
         def release(*_: object) -> None:
             nonlocal held
             if held:
                 held = False
-                self.limit.release()
+                self.rule_limit.release()
 
         async def once() -> None:
             try:
-                if deleting:
-                    poller = await client.begin_delete(rg, nsg_name, name, polling=wait)
-                else:
-                    poller = await client.begin_create_or_update(
-                        rg, nsg_name, name, change.body, polling=False
-                    )
+                with pacing_priority(0 if urgent else 1):
+                    if deleting:
+                        poller = await client.begin_delete(rg, nsg_name, name, polling=wait)
+                    else:
+                        poller = await client.begin_create_or_update(
+                            rg, nsg_name, name, change.body, polling=False
+                        )
             finally:
                 release()
             if wait and deleting:
@@ -1246,7 +1330,7 @@ class _Fleet(_Subscription):
             change.action, "creating"
         )
         what = f"{verb} the security rule {name} in NSG {nsg_name}"
-        await self.limit.acquire()  # cancelled here: nothing was sent
+        await self.rule_limit.acquire()  # cancelled here: nothing was sent
         task = asyncio.ensure_future(
             retrying(once, config=self.session.retry, sleep=self.session.sleep, what=what)
         )
@@ -1278,8 +1362,10 @@ class _Fleet(_Subscription):
 
         manager = ExtensionManager(self.session)
         eligible: list[_Vm] = []
-        for vm in batch:
+        for i, vm in enumerate(batch):
             assert vm.facts is not None
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # let decided groups' writes leave meanwhile
             try:
                 report = evaluate_requirements(
                     vm.facts, access=run.access, service_tags=tags, port=run.port
@@ -1346,24 +1432,25 @@ class _Fleet(_Subscription):
                 )
 
     async def _install(self, vm: _Vm) -> None:
-        run = self.run
         if vm.outcome is not None:
             return
-        run.stage(
-            vm,
-            ProgressStage.RULES_APPLIED,
-            f"{len(vm.rules)} rule(s) written" if vm.rules else None,
-        )
         facts = vm.facts
         assert facts is not None
         if vm.body is None:
             if _ext_state(facts.extension) == "succeeded":
                 self._enabled(vm, facts.extension)
             else:  # an install still running (an earlier, interrupted run): wait for it
-                run.stage(vm, ProgressStage.INSTALLING, "waiting for the running install")
+                self._installing(vm, "waiting for the running install")
                 self.waiter(vm, self._check_enabled).add(vm)
             return
         await self._put_extension(vm)
+
+    def _installing(self, vm: _Vm, message: str) -> None:
+        """ARM accepted the VM's extension write; the event waits for its rules, so
+        the events keep their order (``rules applied`` before ``installing``)."""
+        vm.installing = message
+        if vm.rules_done:
+            self.run.stage(vm, ProgressStage.INSTALLING, message)
 
     async def _put_extension(self, vm: _Vm) -> None:
         from ._retry import retrying
@@ -1380,18 +1467,24 @@ class _Fleet(_Subscription):
         what = f"installing AdminCenter on {vm.target.name}"
         try:
             async with self.limit:
+                if vm.outcome is not None:  # its rules failed while it queued: write nothing
+                    return
                 await retrying(put, config=self.session.retry, sleep=self.session.sleep, what=what)
         except Exception as exc:
             run.fail(vm, exc, what=what)
             return
         vm.changed = True
-        run.stage(vm, ProgressStage.INSTALLING, f"port {run.port}")  # ARM accepted the PUT
+        self._installing(vm, f"port {run.port}")  # ARM accepted the PUT
         self.waiter(vm, self._check_enabled).add(vm)
 
     def _enabled(self, vm: _Vm, ext: Any) -> None:
         from ._access import PublicAccess
         from ._errors import NoPublicIpError
         from ._extension import url_for
+
+        if not vm.rules_done:  # installed before its inbound rules are in: finish with them
+            vm.ext_done = ext
+            return
 
         port = (ext.port if ext is not None else None) or self.run.port
         via = "public" if isinstance(self.run.access, PublicAccess) else "private"
@@ -1489,9 +1582,6 @@ class _Fleet(_Subscription):
         run = self.run
         if vm.outcome is not None:
             return
-        if run.remove_rules:
-            done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
-            run.stage(vm, ProgressStage.RULES_REMOVED, done)
         facts = vm.facts
         assert facts is not None
         ext = facts.extension
@@ -1628,15 +1718,21 @@ async def enable_many(
 
     ``access`` is :class:`~wac_azure.PrivateAccess` (default) or
     :class:`~wac_azure.PublicAccess`, as for :func:`~wac_azure.enable`.
-    ``concurrency`` bounds the writes in flight per subscription (default
-    16: the session's pacer sets the rate, and every request in flight holds
-    a TLS connection of a few hundred kilobytes). ``progress`` is called with a
+    ``concurrency`` bounds the extension writes in flight per subscription
+    (default 16: the session's pacer sets the rate, and every request in
+    flight holds a TLS connection of a few hundred kilobytes); rule writes
+    have a quarter of it on top. ``progress`` is called with a
     :class:`~wac_azure.ProgressEvent` per stage and VM (see
     :class:`~wac_azure.TqdmProgress`). ``timeout`` (seconds) bounds the whole
     run: VMs not finished by then are *failed* with
     :class:`~wac_azure.OperationTimeoutError` and a re-run picks them up.
     ``poll_interval`` is the time between two lists of a resource group's VMs
     while installs run.
+
+    A VM's install starts once its outbound path is in place; its inbound
+    rules are written meanwhile (the install needs none), and it is reported
+    done when both are in force. Extension writes go ahead of rule writes
+    nothing waits for in the subscription's write bucket.
 
     Unlike :func:`~wac_azure.enable`, no Run Command confirms the port inside
     each VM (that would be one more write per VM): the port is the

@@ -19,15 +19,28 @@ are retried by azure-core's retry policy as usual.
 
 Subscriptions are paced independently: a fleet spread over ten
 subscriptions runs ten paces side by side.
+
+Requests waiting for a token leave by *priority*, then in the order they
+came: a lower number leaves first. Priorities apply per subscription and
+request class (a waiting read never holds back a write). The default is 0;
+:func:`pacing_priority` sets another one for the requests a block of code
+sends, without passing it through the Azure SDK. Fleets send the
+security-rule writes that no install waits for at priority 1, so that
+extension PUTs (each starts a minutes-long install) leave first when the
+write bucket runs low. A 429's ``Retry-After`` holds back every priority.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import heapq
+import itertools
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import attrs
@@ -36,10 +49,46 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 
 from ._errors import ConfigurationError
 
-__all__ = ["Pacer", "PacingConfig", "PacingPolicy", "SubscriptionPacer", "request_class"]
+__all__ = [
+    "Pacer",
+    "PacingConfig",
+    "PacingPolicy",
+    "SubscriptionPacer",
+    "pacing_priority",
+    "request_class",
+]
 
 _CLASSES = ("reads", "writes", "deletes")
 _SUBSCRIPTION_RE = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+# Below this a wait is float noise: a virtual clock may not even move by it.
+_EPSILON = 1e-9
+
+_PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "wac_azure_pacing_priority", default=0
+)
+
+
+@contextlib.contextmanager
+def pacing_priority(priority: int) -> Iterator[None]:
+    """Pace the requests sent inside the block at ``priority`` (0 = default, lower leaves first).
+
+    The priority is a context variable: it applies to every request the
+    current task sends inside the ``with`` block, and to tasks created there.
+    It only orders requests that wait for the same subscription's bucket of
+    the same class (reads, writes or deletes)::
+
+        with pacing_priority(1):  # nothing waits on these writes: let others go first
+            await network.security_rules.begin_create_or_update(...)
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
+        raise ConfigurationError(
+            f"a pacing priority is an int >= 0 (0 leaves first, the default); got {priority!r}"
+        )
+    token = _PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
 
 
 def request_class(method: str) -> str:
@@ -101,18 +150,41 @@ class PacingConfig:
         return value
 
 
+class _Waiter:
+    """A request waiting for a token: ordered by (priority, arrival)."""
+
+    __slots__ = ("event", "key", "removed")
+
+    def __init__(self, priority: int, seq: int) -> None:
+        self.key = (priority, seq)
+        self.event = asyncio.Event()
+        self.removed = False
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return self.key < other.key
+
+
 class _Model:
-    """The client's estimate of one ARM bucket."""
+    """The client's estimate of one ARM bucket, and the requests waiting for it.
+
+    ``queue`` is a heap of waiters; cancelled ones stay in it marked
+    ``removed`` until they reach the top. Only the head may take a token, and
+    at most one waiter (``sleeper``) sleeps at a time: others wait on their
+    event until the head changes or the sleeper wakes.
+    """
 
     __slots__ = (
         "blocked_until",
         "floor",
         "in_flight",
-        "lock",
+        "queue",
         "rate",
+        "seq",
         "size",
+        "sleeper",
         "stamp",
         "tokens",
+        "waiting",
     )
 
     def __init__(self, size: int, rate: float, reserve: float, now: float) -> None:
@@ -123,19 +195,46 @@ class _Model:
         self.stamp = now
         self.blocked_until = 0.0
         self.in_flight = 0
-        self.lock = asyncio.Lock()
+        self.queue: list[_Waiter] = []
+        self.seq = itertools.count()
+        self.sleeper: _Waiter | None = None
+        self.waiting = 0
 
     def advance(self, now: float) -> None:
         if now > self.stamp:
             self.tokens = min(self.size, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
 
+    def wait(self, now: float) -> float:
+        """Seconds until a token above the reserve may be taken (0: now)."""
+        self.advance(now)
+        wait = self.blocked_until - now
+        if wait > _EPSILON:
+            return wait
+        need = self.floor + 1.0 - self.tokens
+        if need > _EPSILON:
+            return need / self.rate
+        return 0.0
+
+    def head(self) -> _Waiter | None:
+        queue = self.queue
+        while queue and queue[0].removed:
+            heapq.heappop(queue)
+        return queue[0] if queue else None
+
+    def wake_head(self) -> None:
+        head = self.head()
+        if head is not None:
+            head.event.set()
+
 
 class SubscriptionPacer:
     """The pace of one subscription: a bucket model per request class and counters.
 
     ``requests`` and ``throttled`` (429s seen) count per class; ``waited`` is
-    the total seconds requests were held back.
+    the total seconds requests were held back: per class one waiter sleeps at
+    a time for the whole queue, so it is the time the class's queue was held
+    back (summed over classes), not the sum of every request's wait.
     """
 
     def __init__(
@@ -170,27 +269,64 @@ class SubscriptionPacer:
         model.advance(self._clock())
         return model.tokens
 
-    async def acquire(self, kind: str) -> None:
-        """Take one token of ``kind``, waiting while the bucket is at its reserve."""
+    def waiting(self, kind: str) -> int:
+        """Requests of ``kind`` waiting for a token now."""
+        return self._models[kind].waiting
+
+    async def acquire(self, kind: str, priority: int = 0) -> None:
+        """Take one token of ``kind``, waiting while the bucket is at its reserve.
+
+        Waiting requests leave by ``priority`` (lower first), then in the order
+        they came. A request that finds nobody waiting and a token above the
+        reserve leaves at once; one that finds others waiting queues, and leaves
+        at once only if it comes before all of them and a token is there.
+        Cancelled while waiting, it takes nothing and the next one moves up.
+        """
         model = self._models[kind]
         self.requests[kind] += 1
         if not self.config.enabled:
             model.in_flight += 1
             return
-        async with model.lock:  # FIFO: requests leave in the order they came
-            while True:
-                now = self._clock()
-                model.advance(now)
-                wait = model.blocked_until - now
-                if wait <= 0:
-                    need = model.floor + 1.0 - model.tokens
-                    if need <= 0:
-                        break
-                    wait = need / model.rate
-                self.waited += wait
-                await self._sleep(wait)
+        if model.waiting == 0 and model.wait(self._clock()) <= 0:
             model.tokens -= 1.0
             model.in_flight += 1
+            return
+        me = _Waiter(priority, next(model.seq))
+        heapq.heappush(model.queue, me)
+        model.waiting += 1
+        try:
+            while True:
+                # Clear first, then look: a wake-up after the look is not lost,
+                # one before it is stale (spurious wake-ups just loop).
+                me.event.clear()
+                if model.head() is me:
+                    wait = model.wait(self._clock())
+                    if wait <= 0:
+                        break
+                    if model.sleeper is None:
+                        model.sleeper = me
+                        self.waited += wait
+                        try:
+                            await self._sleep(wait)
+                        finally:
+                            model.sleeper = None
+                            # The head may have changed while we slept (a
+                            # higher priority came) and waits for us.
+                            model.wake_head()
+                        continue
+                await me.event.wait()
+        except BaseException:
+            me.removed = True
+            model.waiting -= 1
+            model.wake_head()
+            raise
+        # Granted: no await from here on, so a cancel cannot strand the token.
+        heapq.heappop(model.queue)
+        me.removed = True
+        model.waiting -= 1
+        model.tokens -= 1.0
+        model.in_flight += 1
+        model.wake_head()
 
     def observe(
         self, kind: str, *, status: int, remaining: int | None, retry_after: float | None
@@ -307,6 +443,7 @@ class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
     Install it in ``per_retry_policies`` (as :class:`~wac_azure.AzureSession`
     does) so that every attempt, retries and long-running-operation polls
     included, takes a token. Requests outside a subscription pass unpaced.
+    Each request waits at the priority :func:`pacing_priority` set (default 0).
     """
 
     def __init__(self, pacer: Pacer) -> None:
@@ -320,7 +457,7 @@ class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
             return await self.next.send(request)
         sub = self.pacer.subscription(found.group(1))
         kind = request_class(http_request.method)
-        await sub.acquire(kind)
+        await sub.acquire(kind, _PRIORITY.get())
         try:
             response = await self.next.send(request)
         except BaseException:

@@ -1,0 +1,211 @@
+"""When fleet writes leave: installs before inbound rules, outbound rules before installs,
+extension writes ahead of rule writes in the bucket, shared NSGs written in few cycles."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from wac_azure import AzureSession, VmTarget
+from wac_azure._access import PrivateAccess
+from wac_azure._fleet import enable_many
+from wac_azure._pacing import PacingConfig
+from wac_azure._progress import ProgressEvent, ProgressStage
+from wac_azure.testing import ArmEmulator, ThrottleConfig
+
+#: An on-premises range behind a VPN: NSGs deny it by default, so every NSG needs a rule.
+ONPREM = PrivateAccess(sources=("10.10.0.0/16",))
+NET = "/providers/Microsoft.Network/"
+
+
+def nsg_id(target: VmTarget, name: str) -> str:
+    return (
+        f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
+        f"{NET}networkSecurityGroups/{name}"
+    )
+
+
+def index_of(emu: ArmEmulator, method: str, fragment: str) -> list[int]:
+    return [
+        i
+        for i, r in enumerate(emu.requests)
+        if r.method == method and fragment.lower() in r.path.lower()
+    ]
+
+
+def watch(emu: ArmEmulator, events: list[tuple[ProgressEvent, int]]) -> Any:
+    """A progress callback recording each event with the number of requests sent by then."""
+
+    def progress(event: ProgressEvent) -> None:
+        events.append((event, len(emu.requests)))
+
+    return progress
+
+
+def stages(events: list[tuple[ProgressEvent, int]], name: str) -> list[ProgressStage]:
+    return [e.stage for e, _ in events if e.target.name == name]
+
+
+def requests_at(events: list[tuple[ProgressEvent, int]], name: str, stage: ProgressStage) -> int:
+    return next(n for e, n in events if e.target.name == name and e.stage is stage)
+
+
+ORDER = [
+    ProgressStage.READING,
+    ProgressStage.PLANNED,
+    ProgressStage.RULES_APPLIED,
+    ProgressStage.INSTALLING,
+    ProgressStage.DONE,
+]
+
+
+async def test_install_leaves_before_the_inbound_rule_is_in_force(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    events: list[tuple[ProgressEvent, int]] = []
+    result = await enable_many(session, [t], access=ONPREM, progress=watch(emu, events))
+    assert result.ok, str(result)
+
+    (ext_put,) = index_of(emu, "PUT", "/extensions/AdminCenter")
+    (rule_put,) = index_of(emu, "PUT", "/securityRules/")
+    # the install needs no inbound rule: its PUT left before the rule write was seen done
+    assert ext_put < requests_at(events, "vm1", ProgressStage.RULES_APPLIED)
+    assert rule_put < requests_at(events, "vm1", ProgressStage.RULES_APPLIED)
+    # ... and the events keep their documented order all the same
+    assert stages(events, "vm1") == ORDER
+    (outcome,) = result.outcomes
+    assert outcome.rules
+    assert outcome.rules[0].endswith("/securityRules/PortForWAC")
+
+
+def deny_internet_out(emu: ArmEmulator, t: VmTarget) -> None:
+    emu.add_rule(
+        nsg_id(t, "vnet-westeurope-default-nsg"),
+        {
+            "name": "DenyInternetOut",
+            "properties": {
+                "protocol": "*",
+                "sourceAddressPrefix": "*",
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": "Internet",
+                "destinationPortRange": "*",
+                "access": "Deny",
+                "priority": 4000,
+                "direction": "Outbound",
+            },
+        },
+    )
+
+
+async def test_install_waits_for_the_outbound_rule_it_needs(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    t = emu.add_windows_vm("vm1", nsg="subnet")
+    deny_internet_out(emu, t)
+    events: list[tuple[ProgressEvent, int]] = []
+    result = await enable_many(session, [t], access=ONPREM, progress=watch(emu, events))
+    assert result.ok, str(result)
+
+    nsg = emu.resource(nsg_id(t, "vnet-westeurope-default-nsg"))
+    outbound = [
+        r["name"]
+        for r in nsg["properties"]["securityRules"]
+        if r["properties"]["direction"] == "Outbound" and r["properties"]["access"] == "Allow"
+    ]
+    assert outbound, "the plan should have opened the way out to the WAC service"
+    (ext_put,) = index_of(emu, "PUT", "/extensions/AdminCenter")
+    # the install needs outbound HTTPS: its PUT waited for the NSG's writes to be in force
+    assert ext_put >= requests_at(events, "vm1", ProgressStage.RULES_APPLIED)
+    for name in outbound:
+        assert all(i < ext_put for i in index_of(emu, "PUT", f"/securityRules/{name}"))
+    assert stages(events, "vm1") == ORDER
+
+
+async def test_a_failed_inbound_rule_fails_the_vm_even_when_its_install_ran(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    emu.deny("Microsoft.Network/networkSecurityGroups/securityRules/write")
+    events: list[tuple[ProgressEvent, int]] = []
+    result = await enable_many(session, [t], access=ONPREM, progress=watch(emu, events))
+
+    (outcome,) = result.outcomes
+    assert not result.ok
+    assert outcome.error is not None
+    assert "PortForWAC" in outcome.message
+    assert stages(events, "vm1")[-1] is ProgressStage.FAILED
+    assert ProgressStage.DONE not in stages(events, "vm1")
+    # running it again once the rule can be written finishes the VM without reinstalling
+    emu.allow_all()
+    before = len(index_of(emu, "PUT", "/extensions/AdminCenter"))
+    again = await enable_many(session, [t], access=ONPREM)
+    assert again.ok, str(again)
+    assert len(index_of(emu, "PUT", "/extensions/AdminCenter")) == before
+
+
+async def test_extension_writes_overtake_queued_rule_writes_in_the_bucket() -> None:
+    # A write bucket of 4 refilled at 2/s; three groups of 10 VMs, each behind its own NIC
+    # NSG: rule writes and extension writes compete for the bucket. No install waits for
+    # an inbound rule, so once the burst is spent every extension PUT leaves before the
+    # rule PUTs still queued, whichever came first.
+    throttle = ThrottleConfig(reads=(500, 100.0), writes=(4, 2.0), deletes=(4, 2.0))
+    emu = ArmEmulator(seed=0, throttle=throttle)
+    targets = [emu.add_windows_vm(f"vm{i}", resource_group=f"rg-{i % 3}") for i in range(30)]
+    pacing = PacingConfig(reads=(500, 100.0), writes=(4, 2.0), deletes=(4, 2.0), reserve=0.0)
+    async with emu.session(pacing=pacing) as session:
+        # 16 extension writes wait in the bucket's queue at once; the other 14 join it as
+        # slots free up, after the first rule writes have queued
+        result = await enable_many(session, targets, access=ONPREM)
+        assert session.pacer.throttled == 0
+    assert result.ok, str(result)
+
+    writes = [
+        "ext" if "/extensions/" in r.path.lower() else "rule"
+        for r in emu.requests
+        if r.method == "PUT"
+    ]
+    assert collections.Counter(writes) == {"ext": 30, "rule": 30}
+    # after the burst of 4, no rule PUT leaves while an extension PUT waits
+    last_ext = max(i for i, w in enumerate(writes) if w == "ext")
+    rules_before = writes[4 : last_ext + 1].count("rule")
+    assert rules_before == 0, writes
+
+
+async def test_hub_nsg_shared_by_many_groups_is_written_in_few_cycles(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    # One NSG in a networking group serves the NICs of six other groups' VMs.
+    hub = emu.add_windows_vm("hub", resource_group="rg-net", nsg="nic")
+    shared = nsg_id(hub, "hub-nsg")
+    targets: list[VmTarget] = []
+    ips: list[str] = []
+    for g in range(6):
+        for i in range(3):
+            t = emu.add_windows_vm(f"g{g}-vm{i}", resource_group=f"rg-{g}", nsg=None)
+            nic = emu.store.get(
+                f"/subscriptions/{t.subscription_id}/resourceGroups/{t.resource_group}"
+                f"{NET}networkInterfaces/{t.name}-nic"
+            )
+            assert nic is not None
+            nic["properties"]["networkSecurityGroup"] = {"id": shared}
+            ip = f"10.0.{g + 1}.{i + 4}"
+            nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] = ip
+            ips.append(ip)
+            targets.append(t)
+
+    result = await enable_many(session, targets, access=ONPREM)
+    assert result.ok, str(result)
+    assert len(result.enabled) == 18
+
+    puts = index_of(emu, "PUT", f"{shared}/securityRules/")
+    # the groups were read side by side; what queued while one write was in progress
+    # went out as one write: fewer writes than groups
+    assert 1 <= len(puts) < 6, len(puts)
+    nsg = emu.resource(shared)
+    wac = next(
+        r["properties"] for r in nsg["properties"]["securityRules"] if r["name"] == "PortForWAC"
+    )
+    assert sorted(wac["destinationAddressPrefixes"]) == sorted(ips)
+    for o in result.outcomes:
+        assert any(r.lower() == f"{shared}/securityRules/PortForWAC".lower() for r in o.rules)
