@@ -50,7 +50,7 @@ from ._facts import (
 )
 from ._fleet import FleetResult, OutcomeStatus, VmOutcome, disable_many, discover, enable_many
 from ._ids import VmTarget
-from ._pacing import Pacer, PacingConfig
+from ._pacing import Pacer, PacingConfig, pacing_priority
 from ._plan import (
     ApplyResult,
     BlockingConflict,
@@ -141,6 +141,7 @@ __all__ = [
     "discover",
     "enable",
     "enable_many",
+    "pacing_priority",
     "plan_network",
     "read_vm_facts",
 ]

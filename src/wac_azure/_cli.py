@@ -37,6 +37,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._facts import DEFAULT_PORT
+
 if TYPE_CHECKING:
     from ._access import PrivateAccess, PublicAccess
     from ._session import AzureSession
@@ -125,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     def port(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--port", type=int, default=6516, help="WAC port (6516)")
+        p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"WAC port ({DEFAULT_PORT})")
 
     def fleet_selection(p: argparse.ArgumentParser) -> None:
         p.add_argument(

@@ -57,6 +57,7 @@ from ._errors import (
 )
 from ._extension import LOG_LOCATIONS, install_hints
 from ._facts import DEFAULT_PORT
+from ._facts import _str_tuple as _tuple
 from ._ids import VmTarget
 
 if TYPE_CHECKING:
@@ -109,14 +110,6 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
-
-
-def _tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
 
 
 @attrs.frozen

@@ -79,9 +79,9 @@ _RG_PARALLEL = 8
 #: ARM codes that mean another writer took a rule's name or priority in between.
 _RULE_CONFLICTS = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
 _READ_PARALLEL = 16
-#: CPU-bound loops over a group's VMs give the event loop a turn this often, so the
-#: writes of groups already decided leave while later groups are parsed and planned.
-_YIELD_EVERY = 10
+#: While no install of the run has been seen to end, lists of a group's VMs back off
+#: to this many poll intervals (an install of ten minutes costs a dozen lists, not forty).
+_BACKOFF_MAX = 4.0
 
 
 # ============================================================================ results
@@ -560,6 +560,7 @@ class _Vm:
     rules_done: bool = False
     installing: str | None = None  # the "installing" message, held until its rules are in
     ext_done: Any = None  # the installed extension, held until its rules are in
+    url: str | None = None  # its URL, kept when its facts are let go during the install
     body: dict[str, Any] | None = None
     accepted: float = 0.0  # when ARM accepted its extension write (time.monotonic())
     reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
@@ -757,9 +758,7 @@ class _Subscription:
             return
         from ._facts import facts_from_arm, normalize_location
 
-        for i, (vm, doc) in enumerate(found):
-            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # let decided groups' writes leave meanwhile
+        for vm, doc in found:
             try:
                 location = normalize_location(doc.get("location"))
                 sizes = await self.sizes(location) if location else None
@@ -866,8 +865,8 @@ class _Subscription:
 class _RgWaiter:
     """Waits for the extension operations of one resource group by listing its VMs.
 
-    When to list: every ``poll_interval`` at first, backing off (up to 2x)
-    while nothing ends; once any operation of the run has been seen to end,
+    When to list: every ``poll_interval`` at first, backing off (doubling, up
+    to 4x) while nothing ends; once any operation of the run has been seen to end,
     no list is made before the oldest pending operation of the group can have
     ended too (it was accepted at least that long ago), then every
     ``poll_interval``. Installs that take minutes thus cost a few lists per
@@ -896,7 +895,7 @@ class _RgWaiter:
         base = self.sub.run.poll_interval
         floor = self.sub.run.op_floor
         if floor is None:
-            return base * min(2.0, 2.0 ** max(0, self.quiet - 1))
+            return base * min(_BACKOFF_MAX, 2.0 ** max(0, self.quiet - 1))
         oldest = min((vm.accepted for vm in self.pending.values()), default=time.monotonic())
         return max(base, oldest + floor - time.monotonic())
 
@@ -960,7 +959,7 @@ class _RgWaiter:
         run.op_floor = at_least if run.op_floor is None else min(run.op_floor, at_least)
 
 
-async def _operation_done(client: Any, poller: Any, session: AzureSession) -> None:
+async def _operation_done(client: Any, headers: Any, session: AzureSession) -> None:
     """Wait for a PUT's long-running operation by polling its status monitor only.
 
     One GET per poll and no final GET of the resource (which ``poller.result()``
@@ -969,12 +968,11 @@ async def _operation_done(client: Any, poller: Any, session: AzureSession) -> No
     end ``Failed`` (``OperationPreempted``) and roll the rule back. ``Failed``
     raises azure-core's ``HttpResponseError`` carrying the operation's error,
     which :func:`~wac_azure._retry.retrying` retries when its code is transient.
+    ``headers`` are those of ARM's answer to the PUT.
     """
     from azure.core.exceptions import HttpResponseError
     from azure.core.rest import HttpRequest
 
-    initial = getattr(poller.polling_method(), "_initial_response", None)
-    headers: Any = initial.http_response.headers if initial is not None else {}
     url = headers.get("Azure-AsyncOperation") or headers.get("Location")
     if not url:
         return  # ARM answered synchronously
@@ -1128,6 +1126,8 @@ class _Fleet(_Subscription):
                 run.stage(vm, ProgressStage.INSTALLING, vm.installing or None)
             if vm.ext_done is not None:
                 self._enabled(vm, vm.ext_done)
+            else:
+                self._slim(vm)
         elif run.remove_rules:
             done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
             run.stage(vm, ProgressStage.RULES_REMOVED, done)
@@ -1311,20 +1311,27 @@ class _Fleet(_Subscription):
                 self.rule_limit.release()
 
         async def once() -> None:
+            answer: list[Any] = []  # ARM's answer to the PUT (azure-core's response hook)
             try:
                 with pacing_priority(0 if urgent else 1):
                     if deleting:
                         poller = await client.begin_delete(rg, nsg_name, name, polling=wait)
                     else:
                         poller = await client.begin_create_or_update(
-                            rg, nsg_name, name, change.body, polling=False
+                            rg,
+                            nsg_name,
+                            name,
+                            change.body,
+                            polling=False,
+                            raw_response_hook=answer.append,
                         )
             finally:
                 release()
             if wait and deleting:
                 await poller.result()
             elif wait:
-                await _operation_done(self.session.network(sub), poller, self.session)
+                headers = answer[-1].http_response.headers if answer else {}
+                await _operation_done(self.session.network(sub), headers, self.session)
 
         verb = {ChangeAction.DELETE: "deleting", ChangeAction.UPDATE: "updating"}.get(
             change.action, "creating"
@@ -1362,10 +1369,8 @@ class _Fleet(_Subscription):
 
         manager = ExtensionManager(self.session)
         eligible: list[_Vm] = []
-        for i, vm in enumerate(batch):
+        for vm in batch:
             assert vm.facts is not None
-            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # let decided groups' writes leave meanwhile
             try:
                 report = evaluate_requirements(
                     vm.facts, access=run.access, service_tags=tags, port=run.port
@@ -1451,6 +1456,7 @@ class _Fleet(_Subscription):
         vm.installing = message
         if vm.rules_done:
             self.run.stage(vm, ProgressStage.INSTALLING, message)
+            self._slim(vm)
 
     async def _put_extension(self, vm: _Vm) -> None:
         from ._retry import retrying
@@ -1478,23 +1484,31 @@ class _Fleet(_Subscription):
         self.waiter(vm, self._check_enabled).add(vm)
 
     def _enabled(self, vm: _Vm, ext: Any) -> None:
-        from ._access import PublicAccess
-        from ._errors import NoPublicIpError
-        from ._extension import url_for
-
         if not vm.rules_done:  # installed before its inbound rules are in: finish with them
             vm.ext_done = ext
             return
-
         port = (ext.port if ext is not None else None) or self.run.port
+        self.run.finish(vm, OutcomeStatus.ENABLED, port=port, url=self._url_of(vm, port))
+
+    def _url_of(self, vm: _Vm, port: int) -> str | None:
+        from ._access import PublicAccess
+        from ._errors import NoPublicIpError, NotFoundError
+        from ._extension import url_for
+
+        if vm.facts is None:
+            return vm.url if port == self.run.port else None
         via = "public" if isinstance(self.run.access, PublicAccess) else "private"
-        url = None
-        if vm.facts is not None:
-            try:
-                url = url_for(vm.facts, port, via=via)
-            except NoPublicIpError:
-                url = None
-        self.run.finish(vm, OutcomeStatus.ENABLED, port=port, url=url)
+        try:
+            return url_for(vm.facts, port, via=via)
+        except (NoPublicIpError, NotFoundError):
+            return None
+
+    def _slim(self, vm: _Vm) -> None:
+        """Its install is under way and its rules are in: of its facts only its URL is
+        still needed (ten thousand snapshots held through minutes-long installs add up)."""
+        if vm.outcome is None and vm.facts is not None and vm.rules_done and vm.installing:
+            vm.url = self._url_of(vm, self.run.port)
+            vm.facts = None
 
     def _check_enabled(self, vm: _Vm, doc: dict[str, Any] | None) -> bool:
         from ._extension import LOG_LOCATIONS, install_hints

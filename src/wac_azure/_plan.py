@@ -19,6 +19,7 @@ import attrs
 
 from ._access import PrivateAccess, PublicAccess
 from ._errors import ConfigurationError
+from ._facts import DEFAULT_PORT
 from .nsg import (
     ANY_PORT,
     MANAGED_DESCRIPTION,
@@ -1095,7 +1096,7 @@ def plan_many(
     facts: Sequence[VmFacts],
     *,
     access: AccessMode | None = None,
-    port: int = 6516,
+    port: int = DEFAULT_PORT,
     entra: bool = True,
     create_nsg: bool = False,
     service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
@@ -1115,7 +1116,7 @@ def plan_network(
     facts: VmFacts,
     *,
     access: AccessMode | None = None,
-    port: int = 6516,
+    port: int = DEFAULT_PORT,
     entra: bool = True,
     create_nsg: bool = False,
     service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
@@ -1186,7 +1187,7 @@ def removal_plan(facts: Sequence[VmFacts]) -> NetworkPlan:
     return NetworkPlan(
         targets=tuple(targets),
         access=PrivateAccess(),
-        port=6516,
+        port=DEFAULT_PORT,
         entra=False,
         changes=tuple(changes),
         nsg_etags=etags,

@@ -18,8 +18,8 @@ from ._errors import (
     OperationTimeoutError,
     PlanBlockedError,
 )
+from ._facts import DEFAULT_PORT, split_resource_id
 from ._facts import as_json as _as_json
-from ._facts import split_resource_id
 from ._ids import VmTarget
 from ._plan import (
     ApplyResult,
@@ -113,7 +113,7 @@ class NetworkRulePlanner:
         target: VmTarget | str,
         *,
         access: PrivateAccess | PublicAccess | None = None,
-        port: int = 6516,
+        port: int = DEFAULT_PORT,
         entra: bool = True,
         facts: VmFacts | None = None,
         create_nsg: bool = False,
@@ -135,7 +135,7 @@ class NetworkRulePlanner:
         targets: Iterable[VmTarget | str],
         *,
         access: PrivateAccess | PublicAccess | None = None,
-        port: int = 6516,
+        port: int = DEFAULT_PORT,
         entra: bool = True,
         facts: Sequence[VmFacts] | None = None,
         create_nsg: bool = False,
@@ -199,7 +199,7 @@ class NetworkRulePlanner:
         *,
         kind: str = "enable",
         access: PrivateAccess | PublicAccess | None = None,
-        port: int = 6516,
+        port: int = DEFAULT_PORT,
         entra: bool = True,
         service_tags: ServiceTags | None = None,
     ) -> NetworkPlan:

@@ -42,6 +42,72 @@ _ENDPOINTS = {
 }
 
 
+def _one_context_transport(cafile: str) -> Any:
+    """An aiohttp transport whose connections all verify with one context loaded from
+    ``cafile``, so that connections are reused (see ``connection_verify``)."""
+    import os
+    import ssl
+
+    if not os.path.exists(cafile):
+        raise ConfigurationError(
+            f"connection_verify={cafile!r}: no such file or directory; pass the path of a "
+            "PEM CA bundle (or directory), True to verify with the system's CAs, or False"
+        )
+    try:
+        if os.path.isdir(cafile):
+            context = ssl.create_default_context(capath=cafile)
+        else:
+            context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"connection_verify={cafile!r}: not a PEM CA bundle ({exc})"
+        ) from None
+    return _OneContextTransport(context)
+
+
+class _OneContextTransport:
+    """azure-core's aiohttp transport over a session whose connector verifies with one
+    ``ssl.SSLContext``; built on first use, on the running event loop."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self._inner: Any = None
+
+    def _get(self) -> Any:
+        if self._inner is None:
+            import aiohttp
+            from azure.core.pipeline.transport import AioHttpTransport
+
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self.context, limit=0),
+                trust_env=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+            self._inner = AioHttpTransport(session=session, session_owner=True)
+        return self._inner
+
+    async def __aenter__(self) -> _OneContextTransport:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        await self._get().open()
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        return await self._get().send(request, **kwargs)
+
+    async def sleep(self, duration: float) -> None:
+        await asyncio.sleep(duration)
+
+
 class _UnownedTransport:
     """Wrap a caller's transport so that closing one SDK client leaves it open.
 
@@ -89,7 +155,10 @@ class AzureSession:
     * ``cloud`` – an azure-core ``AzureClouds`` value (public cloud by default).
     * ``base_url`` – the ARM endpoint, overriding the cloud's (e.g. an emulator).
     * ``transport`` – an azure-core async transport shared by every client.
-    * ``connection_verify`` – ``True``, ``False`` or a CA bundle path for TLS.
+    * ``connection_verify`` – ``True``, ``False`` or a CA bundle path for TLS
+      (behind a TLS-inspecting proxy). Given a path, the session loads it once
+      into one ``ssl.SSLContext`` that every client shares (azure-core alone
+      would build a new context, and so a new connection, for every request).
     * ``polling_interval`` – seconds between long-running-operation polls when
       ARM sends no ``Retry-After`` (the SDK's default is 30).
     * ``retry`` – a :class:`RetryConfig` for the failures the library retries; its
@@ -135,6 +204,8 @@ class AzureSession:
         self._credential = credential
         self._base_url = url
         self._scope = scope
+        if transport is None and isinstance(connection_verify, str):
+            transport = _one_context_transport(connection_verify)
         self._transport = transport
         self._verify = connection_verify
         self._polling_interval = polling_interval

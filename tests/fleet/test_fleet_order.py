@@ -6,9 +6,11 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+import pytest
+
 from wac_azure import AzureSession, VmTarget
 from wac_azure._access import PrivateAccess
-from wac_azure._fleet import enable_many
+from wac_azure._fleet import disable_many, enable_many
 from wac_azure._pacing import PacingConfig
 from wac_azure._progress import ProgressEvent, ProgressStage
 from wac_azure.testing import ArmEmulator, ThrottleConfig
@@ -172,15 +174,14 @@ async def test_extension_writes_overtake_queued_rule_writes_in_the_bucket() -> N
     assert rules_before == 0, writes
 
 
-async def test_hub_nsg_shared_by_many_groups_is_written_in_few_cycles(
-    emu: ArmEmulator, session: AzureSession
-) -> None:
-    # One NSG in a networking group serves the NICs of six other groups' VMs.
+def hub_fleet(emu: ArmEmulator, groups: int = 6) -> tuple[str, list[VmTarget], list[str]]:
+    """One NSG in a networking group serving the NICs of other groups' VMs (3 per group,
+    each with its own private IP): ``(nsg id, targets, ips)``."""
     hub = emu.add_windows_vm("hub", resource_group="rg-net", nsg="nic")
     shared = nsg_id(hub, "hub-nsg")
     targets: list[VmTarget] = []
     ips: list[str] = []
-    for g in range(6):
+    for g in range(groups):
         for i in range(3):
             t = emu.add_windows_vm(f"g{g}-vm{i}", resource_group=f"rg-{g}", nsg=None)
             nic = emu.store.get(
@@ -193,7 +194,18 @@ async def test_hub_nsg_shared_by_many_groups_is_written_in_few_cycles(
             nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] = ip
             ips.append(ip)
             targets.append(t)
+    return shared, targets, ips
 
+
+def wac_rule(emu: ArmEmulator, nsg: str) -> dict[str, Any] | None:
+    rules = emu.resource(nsg)["properties"].get("securityRules") or []
+    return next((r["properties"] for r in rules if r["name"] == "PortForWAC"), None)
+
+
+async def test_hub_nsg_shared_by_many_groups_is_written_in_few_cycles(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    shared, targets, ips = hub_fleet(emu)
     result = await enable_many(session, targets, access=ONPREM)
     assert result.ok, str(result)
     assert len(result.enabled) == 18
@@ -202,10 +214,45 @@ async def test_hub_nsg_shared_by_many_groups_is_written_in_few_cycles(
     # the groups were read side by side; what queued while one write was in progress
     # went out as one write: fewer writes than groups
     assert 1 <= len(puts) < 6, len(puts)
-    nsg = emu.resource(shared)
-    wac = next(
-        r["properties"] for r in nsg["properties"]["securityRules"] if r["name"] == "PortForWAC"
-    )
+    wac = wac_rule(emu, shared)
+    assert wac is not None
     assert sorted(wac["destinationAddressPrefixes"]) == sorted(ips)
     for o in result.outcomes:
         assert any(r.lower() == f"{shared}/securityRules/PortForWAC".lower() for r in o.rules)
+
+
+async def test_disabling_groups_of_a_hub_nsg_takes_out_only_their_ips(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    shared, targets, ips = hub_fleet(emu)
+    assert (await enable_many(session, targets, access=ONPREM)).ok
+    # four of the six groups leave, side by side: their removals are merged too
+    leaving = targets[:12]
+    result = await disable_many(session, leaving)
+    assert result.ok, str(result)
+    assert len(result.disabled) == 12
+    wac = wac_rule(emu, shared)
+    assert wac is not None
+    assert sorted(wac["destinationAddressPrefixes"]) == sorted(ips[12:])
+    for t in leaving:
+        with pytest.raises(LookupError):
+            emu.resource(f"{t.resource_id}/extensions/AdminCenter")
+    # the last two groups leave: the rule, empty now, is deleted
+    assert (await disable_many(session, targets[12:])).ok
+    assert wac_rule(emu, shared) is None
+
+
+async def test_every_enabled_vm_reports_its_url() -> None:
+    # Installs that outlast the rule writes (0.3 s real against instant rules): the
+    # facts of a VM whose install is under way and whose rules are in are let go, and
+    # its URL is kept for the result.
+    emu = ArmEmulator(seed=0, lro_seconds=0.0, extension_seconds=3.0, time_scale=0.1)
+    _, targets, ips = hub_fleet(emu, groups=2)
+    async with emu.session(polling_interval=0.01) as session:
+        first = await enable_many(session, targets, access=ONPREM, poll_interval=0.05)
+        assert first.ok, str(first)
+        assert [o.url for o in first.outcomes] == [f"https://{ip}:6516" for ip in ips]
+        # nothing to write the second time: the URL comes from the facts as read
+        again = await enable_many(session, targets, access=ONPREM, poll_interval=0.05)
+    assert again.counts["changed"] == 0
+    assert [o.url for o in again.outcomes] == [f"https://{ip}:6516" for ip in ips]
