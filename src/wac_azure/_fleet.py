@@ -72,7 +72,8 @@ __all__ = ["FleetResult", "OutcomeStatus", "VmOutcome", "disable_many", "discove
 
 _log = logging.getLogger(__name__)
 
-#: Concurrent rule/extension writes per subscription when ``concurrency`` is None.
+#: Extension writes in flight per subscription when ``concurrency`` is None (rule
+#: writes have a quarter of it on top, and as much again for those installs wait for).
 DEFAULT_CONCURRENCY = 16
 #: Resource groups read at once per subscription, and over all subscriptions.
 _RG_PARALLEL = 8
@@ -703,7 +704,10 @@ class _Subscription:
         self.tasks: set[asyncio.Future[Any]] = set()
         #: Rule writes in flight, apart from ``limit``: a rule write nothing waits for
         #: queues behind the extension writes in the pacer and must not hold their slots.
-        self.rule_limit = asyncio.Semaphore(max(2, run.concurrency // 4))
+        self.rule_limit = asyncio.Semaphore(max(1, run.concurrency // 4))
+        #: The same for the rule writes an install waits for, so that they never queue
+        #: behind rule writes that wait in the pacer for every extension write to leave.
+        self.urgent_rule_limit = asyncio.Semaphore(max(1, run.concurrency // 4))
         #: Per NSG (lower id): the batches waiting for their rule writes to that NSG.
         self.nsg_queues: dict[str, _NsgQueue] = {}
 
@@ -948,7 +952,11 @@ class _RgWaiter:
             if vm.outcome is not None or self.check(vm, None):
                 settled.append(key)
         for key in settled:
-            self.pending.pop(key, None)
+            # a VM whose install was sent again (and accepted) during this round is
+            # pending anew: leave it for the next round
+            vm = self.pending.get(key)
+            if vm is not None and vm.accepted <= started:
+                del self.pending[key]
         self.quiet = 0 if settled else self.quiet + 1
         self.previous = started
 
@@ -1308,7 +1316,7 @@ class _Fleet(_Subscription):
             nonlocal held
             if held:
                 held = False
-                self.rule_limit.release()
+                slots.release()
 
         async def once() -> None:
             answer: list[Any] = []  # ARM's answer to the PUT (azure-core's response hook)
@@ -1337,7 +1345,8 @@ class _Fleet(_Subscription):
             change.action, "creating"
         )
         what = f"{verb} the security rule {name} in NSG {nsg_name}"
-        await self.rule_limit.acquire()  # cancelled here: nothing was sent
+        slots = self.urgent_rule_limit if urgent else self.rule_limit
+        await slots.acquire()  # cancelled here: nothing was sent
         task = asyncio.ensure_future(
             retrying(once, config=self.session.retry, sleep=self.session.sleep, what=what)
         )
@@ -1735,7 +1744,8 @@ async def enable_many(
     ``concurrency`` bounds the extension writes in flight per subscription
     (default 16: the session's pacer sets the rate, and every request in
     flight holds a TLS connection of a few hundred kilobytes); rule writes
-    have a quarter of it on top. ``progress`` is called with a
+    have a quarter of it on top (and as much again for those installs wait
+    for). ``progress`` is called with a
     :class:`~wac_azure.ProgressEvent` per stage and VM (see
     :class:`~wac_azure.TqdmProgress`). ``timeout`` (seconds) bounds the whole
     run: VMs not finished by then are *failed* with

@@ -13,7 +13,7 @@ from wac_azure._access import PrivateAccess
 from wac_azure._fleet import disable_many, enable_many
 from wac_azure._pacing import PacingConfig
 from wac_azure._progress import ProgressEvent, ProgressStage
-from wac_azure.testing import ArmEmulator, ThrottleConfig
+from wac_azure.testing import ArmEmulator, Fault, ThrottleConfig
 
 #: An on-premises range behind a VPN: NSGs deny it by default, so every NSG needs a rule.
 ONPREM = PrivateAccess(sources=("10.10.0.0/16",))
@@ -256,3 +256,25 @@ async def test_every_enabled_vm_reports_its_url() -> None:
         again = await enable_many(session, targets, access=ONPREM, poll_interval=0.05)
     assert again.counts["changed"] == 0
     assert [o.url for o in again.outcomes] == [f"https://{ip}:6516" for ip in ips]
+
+
+async def test_an_install_sent_again_while_its_group_is_listed_is_still_waited_for() -> None:
+    # ARM accepts vm0's extension PUT, then its operation fails (OperationPreempted) and the
+    # extension is rolled back. The next list of the group (one VM per page) shows it gone:
+    # the PUT is sent again while the list's later pages are still being read, and the VM
+    # must stay among those the group's lists wait for.
+    emu = ArmEmulator(seed=0, page_size=1)
+    targets = [emu.add_windows_vm(f"vm{i}", nsg=None) for i in range(8)]
+    emu.faults.add_scripted(
+        1, "OperationPreempted", method="PUT", path_regex=r"/vm0/extensions/AdminCenter$"
+    )
+    # the group is listed once while reading (8 pages), then while waiting: vm0 is on the
+    # wait's first page; its second page (the 10th list request) answers late, so the
+    # PUT sent again is accepted before the wait's list is over
+    emu.faults.add_scripted(10, Fault.slow(0.01), method="GET", path_regex=r"/virtualMachines$")
+    async with emu.session() as session:
+        result = await enable_many(session, targets, timeout=600)
+    assert emu.faults.counts == {"OperationPreempted": 1, "slow": 1}
+    assert result.ok, str(result)
+    assert len(result.enabled) == 8
+    assert len(index_of(emu, "PUT", "/vm0/extensions/AdminCenter")) == 2
