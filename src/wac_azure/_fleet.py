@@ -14,11 +14,15 @@ extension's install time, not this machine. The run is shaped around that:
 * **Act per resource group, as soon as it is read.** Its VMs are checked and
   planned purely (:func:`~wac_azure._requirements.evaluate_requirements`,
   :func:`~wac_azure._plan.plan_many`: an NSG shared by many VMs gets each
-  rule once); groups that share an NSG take turns on it and plan against it
-  as the earlier group left it.
+  rule once); groups that share an NSG do not wait for each other: their
+  writes to it queue, and what queued during one write is re-planned
+  together against the NSG as read under its lock and written once.
 * **Writes are the unavoidable ones.** Rules are PUT one by one, serialized
   per NSG (NSGs in parallel), each waited for through its operation-status
-  resource; then the extension is PUT once per VM that needs it.
+  resource; the extension is PUT once per VM that needs it as soon as its
+  outbound path is in place (the install needs no inbound rule), ahead of the
+  rule writes no install waits for in the write bucket. A VM is done when its
+  install and its rules are both in force.
 * **Waiting costs pages, not polls.** Extension PUTs are not polled one by
   one: the run lists each resource group's VMs with ``$expand=instanceView``
   and reads every pending install's state from that one list (see
