@@ -247,7 +247,6 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             pacing=PacingConfig(reads=READS, writes=WRITES, refill_scale=1.0 / scale),
         )
         marks: dict[str, list[float]] = {}
-        figures_start = [0.0]
 
         installing: dict[Any, float] = {}
         lags: list[float] = []
@@ -262,7 +261,7 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             seen[1] = max(seen[1], event.at)
 
         async with http, session:
-            start = figures_start[0] = time.monotonic()
+            start = time.monotonic()
             result = await enable_many(
                 session,
                 targets,

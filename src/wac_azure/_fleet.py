@@ -561,7 +561,6 @@ class _Vm:
     #: ``enable`` the ones with outbound changes (the install needs outbound HTTPS;
     #: inbound rules only matter for connecting), for ``disable`` all of them.
     gating: set[str] = attrs.field(factory=set)
-    started_then: bool = False  # its install / removal was started
     rules_done: bool = False
     installing: str | None = None  # the "installing" message, held until its rules are in
     ext_done: Any = None  # the installed extension, held until its rules are in
@@ -1106,7 +1105,7 @@ class _Fleet(_Subscription):
             if vm.waiting_nsgs == 0:
                 self._rules_done(vm)
             if not vm.gating:
-                self._start(vm, then)
+                self.spawn(then(vm))
         for key, group in by_nsg.items():
             queue = self.nsg_queues.get(key)
             if queue is None:
@@ -1115,11 +1114,6 @@ class _Fleet(_Subscription):
             if not queue.running:
                 queue.running = True
                 self.spawn(self._drain_nsg(key, queue))
-
-    def _start(self, vm: _Vm, then: _Then) -> None:
-        if not vm.started_then and vm.outcome is None:
-            vm.started_then = True
-            self.spawn(then(vm))
 
     def _rules_done(self, vm: _Vm) -> None:
         """Every rule write on the VM's path is done: report it; finish the VM if its
@@ -1135,7 +1129,7 @@ class _Fleet(_Subscription):
                 f"{len(vm.rules)} rule(s) written" if vm.rules else None,
             )
             if vm.installing is not None:
-                run.stage(vm, ProgressStage.INSTALLING, vm.installing or None)
+                run.stage(vm, ProgressStage.INSTALLING, vm.installing)
             if vm.ext_done is not None:
                 self._enabled(vm, vm.ext_done)
             else:
@@ -1147,13 +1141,14 @@ class _Fleet(_Subscription):
     def _nsg_written(self, vm: _Vm, key: str, then: _Then) -> None:
         """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
         vm.waiting_nsgs -= 1
+        gated = key in vm.gating
         vm.gating.discard(key)
         if vm.outcome is not None:
             return
         if vm.waiting_nsgs == 0:
             self._rules_done(vm)
-        if not vm.gating:
-            self._start(vm, then)
+        if gated and not vm.gating:  # the last write it waited for: start it
+            self.spawn(then(vm))
 
     async def _drain_nsg(self, key: str, queue: _NsgQueue) -> None:
         """Write the queued batches' changes to one NSG, one write cycle at a time.
@@ -1208,7 +1203,7 @@ class _Fleet(_Subscription):
                 # behind the extension writes in the subscription's write bucket.
                 urgent = any(key in vm.gating for vm in served if vm.outcome is None)
                 try:
-                    await self._write_rule(change, wait=True, urgent=urgent)
+                    await self._write_rule(change, urgent=urgent)
                 except Exception as exc:
                     if not replanned and getattr(exc, "code", None) in _RULE_CONFLICTS:
                         # another writer took the name or priority in between: re-plan once
@@ -1294,8 +1289,9 @@ class _Fleet(_Subscription):
         self._refuse_blocked(plan, live)
         return list(plan.changes)
 
-    async def _write_rule(self, change: Any, *, wait: bool, urgent: bool = True) -> None:
-        """One security-rule PUT or DELETE; shielded so cancelling never cuts it in half.
+    async def _write_rule(self, change: Any, *, urgent: bool) -> None:
+        """One security-rule PUT or DELETE, waited for until its operation ends; shielded
+        so cancelling never cuts it in half.
 
         A write that is not ``urgent`` (no install waits for it) leaves the
         subscription's write bucket to the extension writes first (pacing priority 1).
@@ -1327,7 +1323,7 @@ class _Fleet(_Subscription):
             try:
                 with pacing_priority(0 if urgent else 1):
                     if deleting:
-                        poller = await client.begin_delete(rg, nsg_name, name, polling=wait)
+                        poller = await client.begin_delete(rg, nsg_name, name)
                     else:
                         poller = await client.begin_create_or_update(
                             rg,
@@ -1339,9 +1335,9 @@ class _Fleet(_Subscription):
                         )
             finally:
                 release()
-            if wait and deleting:
+            if deleting:
                 await poller.result()
-            elif wait:
+            else:
                 headers = answer[-1].http_response.headers if answer else {}
                 await _operation_done(self.session.network(sub), headers, self.session)
 
