@@ -160,7 +160,7 @@ def _announce(handle: ServerHandle, *, as_json: bool, scenario: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m wac_azure.testing``; returns the exit code."""
     args = _parser().parse_args(argv)
-    from wac_azure._errors import WacAzureError
+    from wac_azure import WacAzureError
 
     from ._server import check_loopback, run_server_forever
 

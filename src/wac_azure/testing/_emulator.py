@@ -43,8 +43,8 @@ from ._throttle import Throttle, ThrottleConfig
 from ._wire import ConnectionReset, EmuRequest, EmuResponse
 
 if TYPE_CHECKING:
-    from wac_azure._ids import VmTarget
-    from wac_azure._session import AzureSession
+    from wac_azure import VmTarget
+    from wac_azure import AzureSession
 
 __all__ = [
     "DEFAULT_RESOURCE_GROUP",
@@ -747,7 +747,7 @@ class ArmEmulator:
         ``id``); ``report_os=False`` keeps ``osName``/``osVersion`` out of the instance view
         (an agent that does not report them). ``nics`` adds secondary NICs without NSGs.
         """
-        from wac_azure._ids import VmTarget
+        from wac_azure import VmTarget
 
         spec = OS_CATALOG.get(os)
         if spec is None:
@@ -1053,7 +1053,7 @@ class ArmEmulator:
         for real, so ``polling_interval`` defaults to 0.05 s (azure-core's 30 s fallback
         would otherwise follow every ``Retry-After: 0``); pass it to choose another.
         """
-        from wac_azure._session import AzureSession
+        from wac_azure import AzureSession
 
         kwargs: dict[str, Any] = {"base_url": IN_PROCESS_BASE_URL}
         if not self.virtual_time:

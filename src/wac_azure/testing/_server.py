@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wac_azure._errors import ConfigurationError
+from wac_azure import ConfigurationError
 
 from ._certs import make_certificates
 from ._wire import ConnectionReset, EmuRequest
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from azure.core.credentials_async import AsyncTokenCredential
 
-    from wac_azure._session import AzureSession
+    from wac_azure import AzureSession
 
     from ._emulator import ArmEmulator
 
@@ -123,7 +123,7 @@ class ServerHandle:
         when the emulator answers ``Retry-After: 0``). Other keyword
         arguments go to ``AzureSession``.
         """
-        from wac_azure._session import AzureSession
+        from wac_azure import AzureSession
 
         kwargs.setdefault("polling_interval", 0.05)
         kwargs.setdefault("connection_verify", self.ca_file)
