@@ -6,9 +6,15 @@ costs about a second) are imported only when a session first needs them.
 
 from __future__ import annotations
 
-from ._access import PrivateAccess, PublicAccess
-from ._diagnose import Diagnosis, Finding, FindingStatus, diagnose
-from ._errors import (
+from wac_azure._azure.extension import ExtensionManager, OperationHandle
+from wac_azure._azure.pacing import Pacer, PacingConfig, pacing_priority
+from wac_azure._azure.reader import read_vm_facts
+from wac_azure._azure.requirements import RequirementChecker
+from wac_azure._azure.retry import RetryConfig
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._azure.session import AzureSession
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.errors import (
     AuthorizationError,
     AzureRequestError,
     ConfigurationError,
@@ -31,27 +37,25 @@ from ._errors import (
     VmNotFoundError,
     WacAzureError,
 )
-from ._extension import (
-    ExtensionManager,
-    ExtensionState,
-    OperationHandle,
-    PortInfo,
-    PortSource,
-    UninstallResult,
-)
-from ._facts import (
+from wac_azure._core.extension import ExtensionState, PortInfo, PortSource, UninstallResult
+from wac_azure._core.facts import (
     ExtensionFacts,
     NicFacts,
     OsInfo,
     PublicIpFacts,
     StatusFacts,
     VmFacts,
-    read_vm_facts,
 )
-from ._fleet import FleetResult, OutcomeStatus, VmOutcome, disable_many, discover, enable_many
-from ._ids import VmTarget
-from ._pacing import Pacer, PacingConfig, pacing_priority
-from ._plan import (
+from wac_azure._core.findings import (
+    Check,
+    CheckStatus,
+    Diagnosis,
+    Finding,
+    FindingStatus,
+    RequirementReport,
+)
+from wac_azure._core.ids import VmTarget
+from wac_azure._core.plan import (
     ApplyResult,
     BlockingConflict,
     ChangeAction,
@@ -60,12 +64,12 @@ from ._plan import (
     RuleChange,
     plan_network,
 )
-from ._planner import NetworkRulePlanner
-from ._progress import ProgressCallback, ProgressEvent, ProgressStage, TqdmProgress
-from ._requirements import Check, CheckStatus, RequirementChecker, RequirementReport
-from ._retry import RetryConfig
-from ._session import AzureSession
-from ._workflows import DisableResult, EnableResult, disable, enable
+from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage
+from wac_azure._workflows.diagnose import diagnose
+from wac_azure._workflows.enable import DisableResult, EnableResult, disable, enable
+from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
+from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
+from wac_azure._workflows.progress import TqdmProgress
 
 __version__ = "0.1.0.dev0"
 

@@ -27,7 +27,7 @@ import attrs
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from wac_azure import AzureSession, PrivateAccess, VmTarget, WacAzureError
-from wac_azure.nsg import Access, Flow, NetworkSecurityGroup, evaluate
+from wac_azure._core.nsg import Access, Flow, NetworkSecurityGroup, evaluate
 from wac_azure.testing import ArmEmulator
 
 #: An on-premises range behind a VPN: default rules deny it, so every NSG needs a rule.

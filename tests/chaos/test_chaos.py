@@ -145,7 +145,10 @@ class _LibraryRetries(logging.Handler):
 
 async def _chaos_run(session_factory: Any, world: World, counters: Counters) -> dict[str, Any]:
     retries = _LibraryRetries()
-    loggers = [logging.getLogger("wac_azure._retry"), logging.getLogger("wac_azure._fleet")]
+    loggers = [
+        logging.getLogger("wac_azure._azure.retry"),
+        logging.getLogger("wac_azure._workflows.fleet"),
+    ]
     saved = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(retries)

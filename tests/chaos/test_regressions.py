@@ -105,7 +105,7 @@ def test_lro_failure_with_transient_code_is_transient() -> None:
     from azure.core.exceptions import HttpResponseError
     from azure.core.pipeline.transport import HttpResponse
 
-    from wac_azure._retry import is_transient
+    from wac_azure._azure.retry import is_transient
 
     class _Resp(HttpResponse):  # a minimal finished response
         def __init__(self, status: int, body: bytes) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wac_azure._cli import main
+from wac_azure._cli.main import main
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
 
 BASE = (
@@ -74,7 +74,7 @@ def test_an_invalid_input_error_after_azure_answered_exits_1(
 ) -> None:
     """A ConfigurationError (an InvalidInputError) raised by a closed session is not the
     user's fault: exit 1, not 2."""
-    import wac_azure._demo as demo
+    import wac_azure._cli.demo as demo
 
     original = demo.prepare_cli_emulator
 

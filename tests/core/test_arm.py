@@ -12,7 +12,7 @@ from wac_azure import (
     ThrottledError,
     VmNotFoundError,
 )
-from wac_azure._arm import translate
+from wac_azure._azure.errors import translate
 
 from .armerr import http_error
 

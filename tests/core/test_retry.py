@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from wac_azure import OperationFailedError, RetryConfig
-from wac_azure._retry import is_transient, retrying
+from wac_azure._azure.retry import is_transient, retrying
 
 from .armerr import http_error as _http_error
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from wac_azure._extension import extension_from_json
-from wac_azure._facts import parse_extensions, split_resource_id
-from wac_azure._planner import _parts
+from wac_azure._azure.rules import _parts
+from wac_azure._core.extension import extension_from_json
+from wac_azure._core.facts import parse_extensions, split_resource_id
 
 PROPS: dict[str, Any] = {
     "publisher": "Microsoft.AdminCenter",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from wac_azure import AzureSession, read_vm_facts
-from wac_azure._tags import merge_service_tags, read_service_tags, service_tags_for
-from wac_azure.nsg import ServiceTags
+from wac_azure._azure.tags import read_service_tags, service_tags_for
+from wac_azure._core.nsg import ServiceTags
+from wac_azure._core.servicetags import merge_service_tags
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator, Fault
 
 SUB = DEFAULT_SUBSCRIPTION

@@ -21,7 +21,7 @@ from wac_azure import (
     VmTarget,
     diagnose,
 )
-from wac_azure._extension import ExtensionManager
+from wac_azure._azure.extension import ExtensionManager
 from wac_azure.testing import ArmEmulator
 
 from ._tls import NOT_AFTER, closed_port, make_self_signed, tls_listener
@@ -154,7 +154,7 @@ async def test_support_finding_lists_logs_and_warns_about_traces(
     assert "View Detailed Status" in text
     assert "passwords" in text
     # One text: the same locations ExtensionInstallError names.
-    from wac_azure._extension import LOG_LOCATIONS
+    from wac_azure._core.extension import LOG_LOCATIONS
 
     assert all(loc in text for loc in LOG_LOCATIONS)
     assert support.details["log_locations"] == list(LOG_LOCATIONS)
@@ -193,7 +193,7 @@ async def test_failed_extension_names_its_substatus(
     assert any("WindowsAdminCenter" in e for e in ext.evidence)
     assert ext.remedy is not None
     # The same hints as ExtensionInstallError (install_hints), not a second copy.
-    from wac_azure._extension import install_hints
+    from wac_azure._core.extension import install_hints
 
     assert install_hints(["WindowsAdminCenter"])[0] in ext.remedy
     assert "TCP 443" in ext.remedy

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from wac_azure import ConfigurationError
-from wac_azure._probe import ProbeStatus, parse_certificate, probe_tls
+from wac_azure._azure.probe import probe_tls
+from wac_azure._core.certificate import ProbeStatus, parse_certificate
 
 from ._tls import (
     NOT_AFTER,

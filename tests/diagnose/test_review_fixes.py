@@ -45,7 +45,7 @@ async def test_run_guest_script_retry_false_sends_one_request(
     emu: ArmEmulator, session: AzureSession, retry: bool
 ) -> None:
     from wac_azure import AzureRequestError
-    from wac_azure._guest import run_guest_script
+    from wac_azure._azure.guest import run_guest_script
 
     target = await healthy_vm(emu, session)
     emu.requests.clear()

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wac_azure import AzureSession, GuestCommandError
-from wac_azure._guest import (
+from wac_azure._azure.errors import lro_failure
+from wac_azure._core.guest import (
     DIAGNOSE_SCRIPT,
     MARKER_PREFIX,
     PORT_SCRIPT,
-    lro_failure,
     parse_diagnosis,
     parse_port,
     run_command_body,
@@ -180,7 +180,7 @@ async def test_scripts_round_trip_through_run_command(
     emu: ArmEmulator, session: AzureSession
 ) -> None:
     from wac_azure import ExtensionManager
-    from wac_azure._guest import read_guest_diagnosis, read_guest_port
+    from wac_azure._azure.guest import read_guest_diagnosis, read_guest_port
 
     target = emu.add_windows_vm("vm1")
     assert (await read_guest_port(session, target)).sme_port is None

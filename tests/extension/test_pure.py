@@ -14,16 +14,16 @@ from wac_azure import (
     PortSource,
     VmTarget,
 )
-from wac_azure._extension import (
+from wac_azure._azure.extension import ExtensionManager
+from wac_azure._core.extension import (
     LOG_LOCATIONS,
-    ExtensionManager,
     extension_from_json,
     format_url,
     install_hints,
     port_info,
     url_for,
 )
-from wac_azure._facts import ExtensionFacts, NicFacts, PublicIpFacts, StatusFacts, VmFacts
+from wac_azure._core.facts import ExtensionFacts, NicFacts, PublicIpFacts, StatusFacts, VmFacts
 
 T = VmTarget.parse(
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"

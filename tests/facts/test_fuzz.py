@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wac_azure._facts import (
+from wac_azure._core.facts import (
     _parse_nic,
     _vnet_prefixes,
     parse_agent,
@@ -155,8 +155,9 @@ def test_junk_documents_give_a_report_not_an_exception(
 ) -> None:
     """The whole path, facts_from_arm then evaluate_requirements, on junk ARM JSON."""
     from wac_azure import VmTarget
-    from wac_azure._facts import facts_from_arm
-    from wac_azure._requirements import CHECK_CODES, evaluate_requirements
+    from wac_azure._core.checks import evaluate_requirements
+    from wac_azure._core.facts import facts_from_arm
+    from wac_azure._core.findings import CHECK_CODES
 
     if isinstance(vm, dict) and isinstance(vm.get("properties"), dict):
         vm["properties"]["networkProfile"] = {"networkInterfaces": [{"id": NIC}]}

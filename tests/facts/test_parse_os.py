@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wac_azure._facts import parse_os
+from wac_azure._core.facts import parse_os
 
 FIXTURES = Path("/work/shared/fixtures/arm")
 

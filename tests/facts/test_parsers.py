@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from wac_azure import ExtensionFacts, VmFacts, VmTarget
-from wac_azure._facts import (
+from wac_azure._core.facts import (
     _parse_nic,
     _vnet_prefixes,
     cloud_for,

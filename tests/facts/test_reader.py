@@ -19,7 +19,7 @@ from wac_azure import (
     VmTarget,
     read_vm_facts,
 )
-from wac_azure._access import PublicAccess
+from wac_azure._core.access import PublicAccess
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
 
 FIXTURES = Path("/work/shared/fixtures/arm")

@@ -10,17 +10,11 @@ import random
 import pytest
 
 from wac_azure import AzureSession, VmTarget
-from wac_azure._access import PrivateAccess
-from wac_azure._errors import ExtensionInstallError, InvalidInputError, VmNotFoundError
-from wac_azure._fleet import (
-    FleetResult,
-    OutcomeStatus,
-    VmOutcome,
-    disable_many,
-    discover,
-    enable_many,
-)
-from wac_azure._progress import ProgressEvent, ProgressStage
+from wac_azure._core.access import PrivateAccess
+from wac_azure._core.errors import ExtensionInstallError, InvalidInputError, VmNotFoundError
+from wac_azure._core.progress import ProgressEvent, ProgressStage
+from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
+from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 from wac_azure.testing import ArmEmulator
 
 #: An on-premises range behind a VPN: NSGs deny it by default, so every NSG needs a rule.

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from wac_azure import AzureSession, VmTarget
-from wac_azure._access import PrivateAccess
-from wac_azure._fleet import disable_many, enable_many
-from wac_azure._pacing import PacingConfig
-from wac_azure._progress import ProgressEvent, ProgressStage
+from wac_azure._azure.pacing import PacingConfig
+from wac_azure._core.access import PrivateAccess
+from wac_azure._core.progress import ProgressEvent, ProgressStage
+from wac_azure._workflows.fleet.engine import disable_many, enable_many
 from wac_azure.testing import ArmEmulator, Fault, ThrottleConfig
 
 #: An on-premises range behind a VPN: NSGs deny it by default, so every NSG needs a rule.

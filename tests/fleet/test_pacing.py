@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wac_azure._errors import ConfigurationError
-from wac_azure._fleet import enable_many
-from wac_azure._pacing import (
+from wac_azure._azure.pacing import (
     _PRIORITY,
     Pacer,
     PacingConfig,
@@ -22,6 +20,8 @@ from wac_azure._pacing import (
     pacing_priority,
     request_class,
 )
+from wac_azure._core.errors import ConfigurationError
+from wac_azure._workflows.fleet.engine import enable_many
 from wac_azure.testing import ArmEmulator, ThrottleConfig
 
 SUB = "00000000-0000-0000-0000-000000000001"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from wac_azure import VmTarget
-from wac_azure._errors import ConfigurationError
-from wac_azure._fleet import enable_many
-from wac_azure._progress import ProgressEvent, ProgressStage, TqdmProgress, emit
+from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.progress import ProgressEvent, ProgressStage, emit
+from wac_azure._workflows.fleet.engine import enable_many
+from wac_azure._workflows.progress import TqdmProgress
 from wac_azure.testing import ArmEmulator
 
 T = VmTarget.from_parts("00000000-0000-0000-0000-000000000001", "rg", "vm1")

@@ -22,10 +22,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wac_azure import PrivateAccess, PublicAccess, VmTarget, WacAzureError
-from wac_azure._facts import facts_from_arm, parse_vm_sizes
-from wac_azure._plan import ChangeAction, plan_network
-from wac_azure._requirements import evaluate_requirements
-from wac_azure.nsg import Flow, NetworkSecurityGroup, SecurityRule, evaluate
+from wac_azure._core.checks import evaluate_requirements
+from wac_azure._core.facts import facts_from_arm, parse_vm_sizes
+from wac_azure._core.nsg import Flow, NetworkSecurityGroup, SecurityRule, evaluate
+from wac_azure._core.plan import ChangeAction, plan_network
 from wac_azure.testing import ArmEmulator
 
 from ._strategies import fixture_body, fuzz_settings, mutated

@@ -29,8 +29,8 @@ from wac_azure import (
     WacAzureError,
     enable_many,
 )
-from wac_azure._plan import plan_network
-from wac_azure._requirements import evaluate_requirements
+from wac_azure._core.checks import evaluate_requirements
+from wac_azure._core.plan import plan_network
 from wac_azure.testing import ArmEmulator
 
 from ._strategies import fuzz_settings

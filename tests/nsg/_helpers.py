@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from wac_azure.nsg import NetworkSecurityGroup
+from wac_azure._core.nsg import NetworkSecurityGroup
 
 FIXTURES = Path("/work/shared/fixtures/arm")
 NSG_ID = (

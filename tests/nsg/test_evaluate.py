@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from wac_azure import InvalidInputError
-from wac_azure.nsg import (
+from wac_azure._core.nsg import (
     Access,
     Flow,
     NetworkSecurityGroup,

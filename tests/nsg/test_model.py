@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from wac_azure import InvalidRuleError
-from wac_azure.nsg import (
+from wac_azure._core.nsg import (
     DEFAULT_RULES,
     Access,
     Direction,

@@ -15,9 +15,9 @@ from wac_azure import (
     VmTarget,
     plan_network,
 )
-from wac_azure._facts import NicFacts, PublicIpFacts, VmFacts
-from wac_azure._plan import plan_many
-from wac_azure.nsg import Access, NetworkSecurityGroup
+from wac_azure._core.facts import NicFacts, PublicIpFacts, VmFacts
+from wac_azure._core.nsg import Access, NetworkSecurityGroup
+from wac_azure._core.plan import plan_many
 
 from ._helpers import rule
 

@@ -20,7 +20,7 @@ from wac_azure import (
     VmTarget,
     read_vm_facts,
 )
-from wac_azure.nsg import Access, Flow, evaluate
+from wac_azure._core.nsg import Access, Flow, evaluate
 from wac_azure.testing import ArmEmulator, Fault
 
 from ._helpers import rule

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from wac_azure import InvalidRuleError
-from wac_azure.nsg import Access, Flow, NetworkSecurityGroup, SecurityRule, evaluate
+from wac_azure._core.nsg import Access, Flow, NetworkSecurityGroup, SecurityRule, evaluate
 
 from ._helpers import NSG_ID, VNET
 

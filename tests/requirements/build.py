@@ -15,7 +15,7 @@ from wac_azure import (
     VmFacts,
     VmTarget,
 )
-from wac_azure.nsg import NetworkSecurityGroup
+from wac_azure._core.nsg import NetworkSecurityGroup
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 RG = "rg"

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wac_azure import CheckStatus, InvalidInputError, VmTarget
-from wac_azure._requirements import (
-    PLANNABLE_CHECKS,
-    Check,
-    RequirementReport,
-    blocking_checks,
-)
+from wac_azure._core.decide import PLANNABLE_CHECKS, blocking_checks
+from wac_azure._core.findings import Check, RequirementReport
 
 from .build import NOW
 
@@ -57,10 +53,7 @@ def test_unknowns_never_block_but_are_not_a_pass() -> None:
     assert not r.passed
 
 
-def test_plannable_checks_live_in_requirements() -> None:
-    from wac_azure import _workflows
-
-    assert _workflows.PLANNABLE_CHECKS is PLANNABLE_CHECKS
+def test_the_plan_repairs_the_network_checks() -> None:
     assert {"network.outbound_wac", "network.inbound_path"} <= PLANNABLE_CHECKS
 
 

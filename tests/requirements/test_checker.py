@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wac_azure import AzureSession, CheckStatus, RequirementChecker, read_vm_facts
-from wac_azure._requirements import evaluate_requirements
+from wac_azure._core.checks import evaluate_requirements
 from wac_azure.testing import ArmEmulator
 
 

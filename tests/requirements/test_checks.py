@@ -9,8 +9,9 @@ import attrs
 import pytest
 
 from wac_azure import CheckStatus, InvalidInputError, OsInfo
-from wac_azure._access import PrivateAccess, PublicAccess
-from wac_azure._requirements import CHECK_CODES, evaluate_requirements
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.checks import evaluate_requirements
+from wac_azure._core.findings import CHECK_CODES
 
 from .build import NIC_NSG, NOW, SUBNET, SUBNET_NSG, admin_center, facts, nic, nsg, os_2022, rule
 

@@ -16,7 +16,7 @@ from wac_azure import (
     VmTarget,
     read_vm_facts,
 )
-from wac_azure._access import PublicAccess
+from wac_azure._core.access import PublicAccess
 from wac_azure.testing import ArmEmulator
 
 PASS, FAIL, WARN, UNKNOWN = "pass", "fail", "warn", "unknown"

@@ -216,7 +216,7 @@ async def test_http_logging_policy_never_shows_the_token_at_info(
 
 
 def test_redaction_helpers() -> None:
-    from wac_azure._redact import redact_json, redact_text
+    from wac_azure._azure.redact import redact_json, redact_text
 
     doc = {
         "properties": {

@@ -20,8 +20,16 @@ would have to go; :data:`ANY_PORT`, :data:`NON_INTERNET` and
 
 from __future__ import annotations
 
-from ._evaluate import Flow, NsgWalk, ServiceTags, Step, Verdict, evaluate, walk_nsg
-from ._model import (
+from wac_azure._core.nsg.evaluate import (
+    Flow,
+    NsgWalk,
+    ServiceTags,
+    Step,
+    Verdict,
+    evaluate,
+    walk_nsg,
+)
+from wac_azure._core.nsg.model import (
     DEFAULT_RULES,
     MANAGED_DESCRIPTION,
     Access,
@@ -30,8 +38,8 @@ from ._model import (
     Protocol,
     SecurityRule,
 )
-from ._ports import ANY_PORT, PortRange
-from ._prefixes import NON_INTERNET, parse_network
+from wac_azure._core.nsg.ports import ANY_PORT, PortRange
+from wac_azure._core.nsg.prefixes import NON_INTERNET, parse_network
 
 __all__ = [
     "ANY_PORT",

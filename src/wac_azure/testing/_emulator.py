@@ -43,8 +43,7 @@ from ._throttle import Throttle, ThrottleConfig
 from ._wire import ConnectionReset, EmuRequest, EmuResponse
 
 if TYPE_CHECKING:
-    from wac_azure import VmTarget
-    from wac_azure import AzureSession
+    from wac_azure import AzureSession, VmTarget
 
 __all__ = [
     "DEFAULT_RESOURCE_GROUP",

@@ -1,0 +1,102 @@
+"""PowerShell scripts the library runs inside a VM through Run Command, and their parsers.
+
+Protocol (the emulator's guest model answers the same scripts):
+
+* a script goes through ``POST .../virtualMachines/{vm}/runCommand`` with
+  ``{"commandId": "RunPowerShellScript", "script": [lines], "parameters": [...]}``;
+* its first line is the marker ``# wac-azure-guest-script: <name> v1``;
+* it prints exactly one JSON document on stdout and nothing else.
+
+Scripts are real PowerShell (Windows PowerShell 5.1, the one Run Command
+uses): read the ``SmePort`` registry value, the Windows Admin Center
+services, the ``SmeInboundOpenException`` firewall rule, and whether
+``https://localhost:<port>`` and the service endpoint answer.
+
+Only one Run Command runs on a VM at a time; a second gets 409 "execution is
+in progress", which :func:`run_guest_script` retries (the library's policy).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from wac_azure._azure.errors import lro_failure
+from wac_azure._core.guest import (
+    GuestDiagnosis,
+    GuestPort,
+    parse_diagnosis,
+    parse_port,
+    run_command_body,
+    run_command_output,
+)
+
+if TYPE_CHECKING:
+    from wac_azure._azure.session import AzureSession
+    from wac_azure._core.ids import VmTarget
+
+_log = logging.getLogger(__name__)
+
+
+async def run_guest_script(
+    session: AzureSession,
+    target: VmTarget,
+    name: str,
+    *,
+    port: int | None = None,
+    retry: bool = True,
+) -> tuple[str, str]:
+    """Run guest script ``name`` through one Run Command; return ``(stdout, stderr)``.
+
+    With ``retry`` (default), 409 "execution is in progress" (another Run
+    Command) and transient LRO failures are retried with the session's
+    :class:`RetryConfig`; ``retry=False`` sends exactly one request (a
+    diagnosis reports a busy VM instead of waiting). Everything else raises
+    the typed error at once. The caller bounds the time.
+    """
+    from wac_azure._azure.errors import SDK_ERRORS, translate
+    from wac_azure._azure.retry import retrying
+
+    body: Any = run_command_body(name, port=port)  # raw wire JSON (AZURE_FACTS §7)
+    compute = session.compute(target.subscription_id)
+    what = f"running the {name!r} guest script on {target.name}"
+
+    async def once() -> Any:
+        poller = await compute.virtual_machines.begin_run_command(
+            target.resource_group, target.name, body
+        )
+        try:
+            return await poller.result()
+        except SDK_ERRORS as exc:
+            raise lro_failure(exc, what=what, target=target.resource_id) from exc
+
+    try:
+        if retry:
+            result = await retrying(once, config=session.retry, sleep=session.sleep, what=what)
+        else:
+            result = await once()
+    except SDK_ERRORS as exc:
+        raise translate(
+            exc,
+            what=what,
+            vm_id=target.resource_id,
+            resource_group=target.resource_group,
+            action="Microsoft.Compute/virtualMachines/runCommand/action",
+        ) from exc
+    stdout, stderr = run_command_output(result)
+    _log.debug("guest script %s on %s: %d bytes of stdout", name, target.name, len(stdout))
+    return stdout, stderr
+
+
+async def read_guest_port(session: AzureSession, target: VmTarget) -> GuestPort:
+    """``SmePort`` from the VM's registry, through one Run Command."""
+    stdout, stderr = await run_guest_script(session, target, "port")
+    return parse_port(stdout, stderr)
+
+
+async def read_guest_diagnosis(
+    session: AzureSession, target: VmTarget, *, port: int | None = None
+) -> GuestDiagnosis:
+    """Everything the ``diagnose`` script checks, through one Run Command."""
+    stdout, stderr = await run_guest_script(session, target, "diagnose", port=port)
+    return parse_diagnosis(stdout, stderr)

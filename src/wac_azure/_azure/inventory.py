@@ -1,0 +1,206 @@
+"""Fleets: :func:`enable_many`, :func:`disable_many` and :func:`discover`.
+
+What bounds a fleet run is Azure Resource Manager's throttling (AZURE_FACTS
+§6: per subscription, writes 200 + 10/s, reads 250 + 25/s) and the
+extension's install time, not this machine. The run is shaped around that:
+
+* **Reads scale with resource groups and pages, not VMs.** Per resource
+  group: one list of VMs (``$expand=instanceView``), network interfaces,
+  virtual networks, NSGs and — only when a NIC has one — public IPs, each
+  following ``nextLink``; VM sizes once per location; resources outside the
+  listed groups (an NSG in a shared networking group) read once each. Each
+  VM's :class:`~wac_azure.VmFacts` is assembled from those lists
+  (:func:`wac_azure._facts.facts_from_arm`).
+* **Act per resource group, as soon as it is read.** Its VMs are checked and
+  planned purely (:func:`~wac_azure._requirements.evaluate_requirements`,
+  :func:`~wac_azure._plan.plan_many`: an NSG shared by many VMs gets each
+  rule once); groups that share an NSG do not wait for each other: their
+  writes to it queue, and what queued during one write is re-planned
+  together against the NSG as read under its lock and written once.
+* **Writes are the unavoidable ones.** Rules are PUT one by one, serialized
+  per NSG (NSGs in parallel), each waited for through its operation-status
+  resource; the extension is PUT once per VM that needs it as soon as its
+  outbound path is in place (the install needs no inbound rule), ahead of the
+  rule writes no install waits for in the write bucket. A VM is done when its
+  install and its rules are both in force.
+* **Waiting costs pages, not polls.** Extension PUTs are not polled one by
+  one: the run lists each resource group's VMs with ``$expand=instanceView``
+  and reads every pending install's state from that one list (see
+  :class:`_RgWaiter` for when).
+* **Pacing.** The session's :class:`~wac_azure._pacing.Pacer` keeps each
+  subscription below ARM's buckets (from the
+  ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
+  parallel, each at its own pace; 429s that still come are retried by
+  azure-core and counted in the result.
+* **Failures stay local.** A VM that fails the requirements is *skipped*
+  (with its report), one whose write or install fails is *failed* (with the
+  error); the rest of the batch carries on.
+* **Cancellation.** Cancelling the run never leaves half a rule: each
+  security-rule PUT is shielded and finishes. Running the same batch again
+  writes only what is still missing and waits for installs still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from wac_azure._azure.errors import HttpResponseError
+from wac_azure._core.facts import as_json as _json
+
+if TYPE_CHECKING:
+    from wac_azure._azure.session import AzureSession
+
+# ============================================================================ inventory
+
+
+class Inventory:
+    """ARM JSON read for one run, keyed by lower-cased resource id.
+
+    References are read by listing their resource group when the group holds
+    targets of the run or several references, else one GET each; every list
+    and GET happens once per run, whoever asks.
+    """
+
+    def __init__(self, session: AzureSession, run_groups: set[tuple[str, str]]) -> None:
+        self.session = session
+        self.run_groups = run_groups  # (subscription lower, rg lower) holding targets
+        self.docs: dict[str, Any] = {}
+        self.listed: set[tuple[str, str, str]] = set()  # (kind, sub lower, rg lower)
+        self._once: dict[Any, asyncio.Future[Any]] = {}
+        self.parsed_nsgs: dict[str, Any] = {}
+
+    async def _shared(self, key: Any, factory: Callable[[], Awaitable[Any]]) -> Any:
+        fut = self._once.get(key)
+        if fut is None:
+            fut = self._once[key] = asyncio.ensure_future(factory())
+        return await asyncio.shield(fut)
+
+    def _net_op(self, kind: str, sub: str) -> Any:
+        net = self.session.network(sub)
+        return {
+            "nic": net.network_interfaces,
+            "pip": net.public_ip_addresses,
+            "vnet": net.virtual_networks,
+            "nsg": net.network_security_groups,
+        }[kind]
+
+    async def list(self, kind: str, sub: str, rg: str) -> None:
+        """List every ``kind`` of a resource group into :attr:`docs` (once)."""
+
+        path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/{_NET[kind]}"
+
+        async def go() -> None:
+            async for doc in pages(self.session, "network", sub, path, {}):
+                rid = str(doc.get("id") or "")
+                if rid:
+                    self.docs[rid.lower()] = doc
+            self.listed.add((kind, sub.lower(), rg.lower()))
+
+        await self._shared(("list", kind, sub.lower(), rg.lower()), go)
+
+    async def get(self, kind: str, resource_id: str) -> None:
+        """GET one resource into :attr:`docs` (absent when it does not exist)."""
+        from wac_azure._core.facts import split_resource_id
+
+        parts = split_resource_id(resource_id)
+        if parts is None:
+            return
+        sub, rg, pairs = parts
+        name = pairs[0][1]
+
+        async def go() -> None:
+            try:
+                doc = await self._net_op(kind, sub).get(rg, name)
+            except HttpResponseError as exc:
+                if getattr(exc, "status_code", None) == 404:
+                    return
+                raise
+            self.docs[resource_id.lower()] = _json(doc)
+
+        await self._shared(("get", resource_id.lower()), go)
+
+    async def ensure(self, kind: str, ids: Iterable[str]) -> None:
+        """Make sure every id of ``kind`` has been read (listed or got)."""
+        from wac_azure._core.facts import split_resource_id
+
+        groups: dict[tuple[str, str], tuple[str, str, list[str]]] = {}
+        for rid in ids:
+            if rid.lower() in self.docs:
+                continue
+            parts = split_resource_id(rid)
+            if parts is None:
+                continue
+            key = (parts[0].lower(), parts[1].lower())
+            groups.setdefault(key, (parts[0], parts[1], []))[2].append(rid)
+        calls: list[Awaitable[None]] = []
+        for key, (sub, rg, members) in groups.items():
+            if (kind, key[0], key[1]) in self.listed:
+                continue  # listed: what it did not have does not exist
+            if key in self.run_groups or len(members) > 1:
+                calls.append(self.list(kind, sub, rg))
+            else:
+                calls.extend(self.get(kind, rid) for rid in members)
+        await gather_all(calls)
+
+
+#: api-versions of the raw list requests (any recent one answers the same shape).
+_API = {"compute": "2024-07-01", "network": "2024-05-01"}
+_NET = {
+    "nic": "networkInterfaces",
+    "pip": "publicIPAddresses",
+    "vnet": "virtualNetworks",
+    "nsg": "networkSecurityGroups",
+}
+
+
+async def pages(
+    session: AzureSession, kind: str, sub: str, path: str, params: dict[str, str]
+) -> AsyncIterator[dict[str, Any]]:
+    """The items of an ARM list, page by page following ``nextLink``, as wire JSON.
+
+    Goes through the SDK client's pipeline (``send_request``: auth, retries,
+    pacing) but skips its model deserialization, which costs milliseconds per
+    VM: at ten thousand VMs that is the difference between keeping pace with
+    ARM and falling behind it.
+    """
+    import urllib.parse
+
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.rest import HttpRequest
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    client: Any = session.compute(sub) if kind == "compute" else session.network(sub)
+    query = {"api-version": _API[kind], **params}
+    url: str | None = f"{session.base_url}{path}?{urllib.parse.urlencode(query)}"
+    while url:
+        response = await client.send_request(HttpRequest("GET", url))
+        if response.status_code != 200:
+            cls = ResourceNotFoundError if response.status_code == 404 else HttpResponseError
+            raise cls(response=response, error_format=ARMErrorFormat)
+        body = response.json()
+        for item in body.get("value") or []:
+            if isinstance(item, dict):
+                yield item
+        url = body.get("nextLink") or None
+
+
+async def list_vms(session: AzureSession, sub: str, rg: str) -> list[dict[str, Any]]:
+    """Every VM of a resource group with its instance view (following ``nextLink``)."""
+    path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines"
+    return [vm async for vm in pages(session, "compute", sub, path, {"$expand": "instanceView"})]
+
+
+async def gather_all(aws: Iterable[Awaitable[Any]]) -> None:
+    """Run concurrently; on a failure or cancellation cancel the rest, wait, re-raise."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    if not tasks:
+        return
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -1,0 +1,464 @@
+"""Client-side pacing against Azure Resource Manager's subscription throttling.
+
+ARM throttles each subscription with token buckets (AZURE_FACTS §6: reads
+250 + 25/s, writes 200 + 10/s, deletes 200 + 10/s) and tells the caller how
+many tokens are left in ``x-ms-ratelimit-remaining-subscription-reads`` /
+``-writes`` / ``-deletes``. Past the limit it answers 429 with
+``Retry-After``.
+
+:class:`Pacer` keeps a model of those buckets per subscription and request
+class. Before each request :class:`PacingPolicy` (an azure-core policy that
+:class:`~wac_azure.AzureSession` installs in every SDK client, after the
+retry policy so every attempt is paced) takes a token from the model and
+waits when the model would drop below a *reserve* — a share of the bucket
+left to other automation using the same subscription. After each answer the
+model is brought down to what ARM says is left (other callers spend tokens
+too) and up again when ARM has more than the model thought. 429s that still
+come are counted, block the subscription's bucket for ``Retry-After`` and
+are retried by azure-core's retry policy as usual.
+
+Subscriptions are paced independently: a fleet spread over ten
+subscriptions runs ten paces side by side.
+
+Requests waiting for a token leave by *priority*, then in the order they
+came: a lower number leaves first. Priorities apply per subscription and
+request class (a waiting read never holds back a write). The default is 0;
+:func:`pacing_priority` sets another one for the requests a block of code
+sends, without passing it through the Azure SDK. Fleets send the
+security-rule writes that no install waits for at priority 1, so that
+extension PUTs (each starts a minutes-long install) leave first when the
+write bucket runs low. A 429's ``Retry-After`` holds back every priority.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import heapq
+import itertools
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import attrs
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+
+from wac_azure._core.errors import ConfigurationError
+
+_CLASSES = ("reads", "writes", "deletes")
+_SUBSCRIPTION_RE = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+# Below this a wait is float noise: a virtual clock may not even move by it.
+_EPSILON = 1e-9
+
+_PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "wac_azure_pacing_priority", default=0
+)
+
+
+@contextlib.contextmanager
+def pacing_priority(priority: int) -> Iterator[None]:
+    """Pace the requests sent inside the block at ``priority`` (0 = default, lower leaves first).
+
+    The priority is a context variable: it applies to every request the
+    current task sends inside the ``with`` block, and to tasks created there.
+    It only orders requests that wait for the same subscription's bucket of
+    the same class (reads, writes or deletes)::
+
+        with pacing_priority(1):  # nothing waits on these writes: let others go first
+            await network.security_rules.begin_create_or_update(...)
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
+        raise ConfigurationError(
+            f"a pacing priority is an int >= 0 (0 leaves first, the default); got {priority!r}"
+        )
+    token = _PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+
+
+def request_class(method: str) -> str:
+    """The ARM bucket an HTTP method draws from: ``"reads"``, ``"writes"`` or ``"deletes"``."""
+    m = method.upper()
+    if m == "DELETE":
+        return "deletes"
+    if m in ("PUT", "PATCH", "POST"):
+        return "writes"
+    return "reads"
+
+
+def _bucket(value: Any) -> tuple[int, float]:
+    try:
+        size, refill = value
+        size_i, refill_f = int(size), float(refill)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"a pacing bucket is (size, refill per second), e.g. (250, 25.0); got {value!r}"
+        ) from None
+    if size_i < 1 or not refill_f > 0:
+        raise ConfigurationError(
+            f"a pacing bucket needs size >= 1 and refill > 0 tokens/s; got {value!r}"
+        )
+    return (size_i, refill_f)
+
+
+@attrs.frozen
+class PacingConfig:
+    """How the client paces its requests per subscription.
+
+    ``reads`` / ``writes`` / ``deletes`` are ``(bucket size, refill per
+    second)`` as ARM documents them. ``reserve`` is the share of each bucket
+    (0 to 0.9) the client leaves unused for other automation in the same
+    subscription. ``refill_scale`` multiplies the refill rates: only for an
+    emulator whose clock is compressed (``ArmEmulator(time_scale=0.1)`` refills
+    its buckets 10 times faster: pass ``refill_scale=10``). ``enabled=False``
+    turns pacing off (headers and 429s are still counted).
+    """
+
+    reads: tuple[int, float] = attrs.field(default=(250, 25.0), converter=_bucket)
+    writes: tuple[int, float] = attrs.field(default=(200, 10.0), converter=_bucket)
+    deletes: tuple[int, float] = attrs.field(default=(200, 10.0), converter=_bucket)
+    reserve: float = 0.05
+    refill_scale: float = 1.0
+    enabled: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if not 0.0 <= self.reserve <= 0.9:
+            raise ConfigurationError(f"PacingConfig.reserve must be in 0..0.9, got {self.reserve}")
+        if not self.refill_scale > 0:
+            raise ConfigurationError(
+                f"PacingConfig.refill_scale must be > 0, got {self.refill_scale}"
+            )
+
+    def bucket(self, kind: str) -> tuple[int, float]:
+        """``(size, refill per second)`` of a request class."""
+        value: tuple[int, float] = getattr(self, kind)
+        return value
+
+
+class _Waiter:
+    """A request waiting for a token: ordered by (priority, arrival)."""
+
+    __slots__ = ("event", "key", "removed")
+
+    def __init__(self, priority: int, seq: int) -> None:
+        self.key = (priority, seq)
+        self.event = asyncio.Event()
+        self.removed = False
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return self.key < other.key
+
+
+class _Model:
+    """The client's estimate of one ARM bucket, and the requests waiting for it.
+
+    ``queue`` is a heap of waiters; cancelled ones stay in it marked
+    ``removed`` until they reach the top. Only the head may take a token, and
+    at most one waiter (``sleeper``) sleeps at a time: others wait on their
+    event until the head changes or the sleeper wakes.
+    """
+
+    __slots__ = (
+        "blocked_until",
+        "floor",
+        "in_flight",
+        "queue",
+        "rate",
+        "seq",
+        "size",
+        "sleeper",
+        "stamp",
+        "tokens",
+        "waiting",
+    )
+
+    def __init__(self, size: int, rate: float, reserve: float, now: float) -> None:
+        self.size = float(size)
+        self.rate = rate
+        self.floor = math.floor(size * reserve)
+        self.tokens = float(size)
+        self.stamp = now
+        self.blocked_until = 0.0
+        self.in_flight = 0
+        self.queue: list[_Waiter] = []
+        self.seq = itertools.count()
+        self.sleeper: _Waiter | None = None
+        self.waiting = 0
+
+    def advance(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.size, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token above the reserve may be taken (0: now)."""
+        self.advance(now)
+        wait = self.blocked_until - now
+        if wait > _EPSILON:
+            return wait
+        need = self.floor + 1.0 - self.tokens
+        if need > _EPSILON:
+            return need / self.rate
+        return 0.0
+
+    def head(self) -> _Waiter | None:
+        queue = self.queue
+        while queue and queue[0].removed:
+            heapq.heappop(queue)
+        return queue[0] if queue else None
+
+    def wake_head(self) -> None:
+        head = self.head()
+        if head is not None:
+            head.event.set()
+
+
+class SubscriptionPacer:
+    """The pace of one subscription: a bucket model per request class and counters.
+
+    ``requests`` and ``throttled`` (429s seen) count per class; ``waited`` is
+    the total seconds requests were held back: per class one waiter sleeps at
+    a time for the whole queue, so it is the time the class's queue was held
+    back (summed over classes), not the sum of every request's wait.
+    """
+
+    def __init__(
+        self,
+        subscription_id: str,
+        config: PacingConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.config = config
+        self._clock = clock
+        self._sleep = sleep
+        now = clock()
+        self._models = {
+            kind: _Model(
+                config.bucket(kind)[0],
+                config.bucket(kind)[1] * config.refill_scale,
+                config.reserve,
+                now,
+            )
+            for kind in _CLASSES
+        }
+        self.requests: dict[str, int] = dict.fromkeys(_CLASSES, 0)
+        self.throttled: dict[str, int] = dict.fromkeys(_CLASSES, 0)
+        self.waited = 0.0
+
+    def tokens(self, kind: str) -> float:
+        """The model's tokens left now in ``kind``'s bucket."""
+        model = self._models[kind]
+        model.advance(self._clock())
+        return model.tokens
+
+    def waiting(self, kind: str) -> int:
+        """Requests of ``kind`` waiting for a token now."""
+        return self._models[kind].waiting
+
+    async def acquire(self, kind: str, priority: int = 0) -> None:
+        """Take one token of ``kind``, waiting while the bucket is at its reserve.
+
+        Waiting requests leave by ``priority`` (lower first), then in the order
+        they came. A request that finds nobody waiting and a token above the
+        reserve leaves at once; one that finds others waiting queues, and leaves
+        at once only if it comes before all of them and a token is there.
+        Cancelled while waiting, it takes nothing and the next one moves up.
+        """
+        model = self._models[kind]
+        self.requests[kind] += 1
+        if not self.config.enabled:
+            model.in_flight += 1
+            return
+        if model.waiting == 0 and model.wait(self._clock()) <= 0:
+            model.tokens -= 1.0
+            model.in_flight += 1
+            return
+        me = _Waiter(priority, next(model.seq))
+        heapq.heappush(model.queue, me)
+        model.waiting += 1
+        try:
+            while True:
+                # Clear first, then look: a wake-up after the look is not lost,
+                # one before it is stale (spurious wake-ups just loop).
+                me.event.clear()
+                if model.head() is me:
+                    wait = model.wait(self._clock())
+                    if wait <= 0:
+                        break
+                    if model.sleeper is None:
+                        model.sleeper = me
+                        self.waited += wait
+                        try:
+                            await self._sleep(wait)
+                        finally:
+                            model.sleeper = None
+                            # The head may have changed while we slept (a
+                            # higher priority came) and waits for us.
+                            model.wake_head()
+                        continue
+                await me.event.wait()
+        except BaseException:
+            me.removed = True
+            model.waiting -= 1
+            model.wake_head()
+            raise
+        # Granted: no await from here on, so a cancel cannot strand the token.
+        heapq.heappop(model.queue)
+        me.removed = True
+        model.waiting -= 1
+        model.tokens -= 1.0
+        model.in_flight += 1
+        model.wake_head()
+
+    def observe(
+        self, kind: str, *, status: int, remaining: int | None, retry_after: float | None
+    ) -> None:
+        """Update the model from one answer (called once per request taken)."""
+        model = self._models[kind]
+        model.in_flight = max(0, model.in_flight - 1)
+        now = self._clock()
+        model.advance(now)
+        if status == 429:
+            self.throttled[kind] += 1
+            model.tokens = 0.0
+            delay = retry_after if retry_after is not None and retry_after > 0 else 1.0
+            model.blocked_until = max(model.blocked_until, now + delay)
+            return
+        if remaining is None:
+            return
+        if remaining < model.tokens:
+            # Someone else spends from this bucket too (or ARM refills slower).
+            model.tokens = float(remaining)
+        else:
+            # ARM has more than the model thought; requests still in flight
+            # may not have reached it yet, so count them as spent.
+            estimate = float(remaining - model.in_flight)
+            if estimate > model.tokens:
+                model.tokens = min(model.size, estimate)
+
+    @property
+    def total_throttled(self) -> int:
+        """429s seen for this subscription, all classes."""
+        return sum(self.throttled.values())
+
+    def __repr__(self) -> str:
+        return (
+            f"SubscriptionPacer({self.subscription_id}, requests={self.requests}, "
+            f"throttled={self.throttled}, waited={self.waited:.1f}s)"
+        )
+
+
+class Pacer:
+    """Per-subscription pacers, created on first use, sharing one :class:`PacingConfig`."""
+
+    def __init__(
+        self,
+        config: PacingConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config if config is not None else PacingConfig()
+        self._clock = clock
+        self._sleep = sleep
+        self._subs: dict[str, SubscriptionPacer] = {}
+
+    def subscription(self, subscription_id: str) -> SubscriptionPacer:
+        """The pacer of one subscription (case-insensitive)."""
+        key = subscription_id.lower()
+        pacer = self._subs.get(key)
+        if pacer is None:
+            pacer = self._subs[key] = SubscriptionPacer(
+                key, self.config, clock=self._clock, sleep=self._sleep
+            )
+        return pacer
+
+    @property
+    def subscriptions(self) -> dict[str, SubscriptionPacer]:
+        """Every subscription paced so far (a copy)."""
+        return dict(self._subs)
+
+    @property
+    def throttled(self) -> int:
+        """429s seen, over every subscription and class."""
+        return sum(p.total_throttled for p in self._subs.values())
+
+    def requests(self, kind: str | None = None) -> int:
+        """Requests sent (all classes, or ``"reads"``/``"writes"``/``"deletes"``)."""
+        kinds = _CLASSES if kind is None else (kind,)
+        return sum(p.requests[k] for p in self._subs.values() for k in kinds)
+
+    def __repr__(self) -> str:
+        return f"Pacer(subscriptions={len(self._subs)}, throttled={self.throttled})"
+
+
+def _retry_after(headers: Any) -> float | None:
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) / 1000.0
+            except ValueError:
+                pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _remaining(headers: Any, kind: str) -> int | None:
+    value = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
+    """An azure-core policy that paces each request through a :class:`Pacer`.
+
+    Install it in ``per_retry_policies`` (as :class:`~wac_azure.AzureSession`
+    does) so that every attempt, retries and long-running-operation polls
+    included, takes a token. Requests outside a subscription pass unpaced.
+    Each request waits at the priority :func:`pacing_priority` set (default 0).
+    """
+
+    def __init__(self, pacer: Pacer) -> None:
+        super().__init__()
+        self.pacer = pacer
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        http_request = request.http_request
+        found = _SUBSCRIPTION_RE.search(http_request.url.split("?", 1)[0])
+        if found is None:
+            return await self.next.send(request)
+        sub = self.pacer.subscription(found.group(1))
+        kind = request_class(http_request.method)
+        await sub.acquire(kind, _PRIORITY.get())
+        try:
+            response = await self.next.send(request)
+        except BaseException:
+            sub.observe(kind, status=0, remaining=None, retry_after=None)
+            raise
+        headers = response.http_response.headers
+        sub.observe(
+            kind,
+            status=response.http_response.status_code,
+            remaining=_remaining(headers, kind),
+            retry_after=_retry_after(headers),
+        )
+        return response

@@ -1,0 +1,318 @@
+"""VmFacts: an immutable snapshot of one VM, read once by :func:`read_vm_facts`.
+
+Everything the requirement checks, the network planner and the extension
+manager need to know about a VM is read here, once, concurrently where
+possible, and frozen. Parsing is defensive: ARM JSON with missing fields,
+``null`` values or unexpected case produces *unknown* values (``None``),
+never ``KeyError``/``TypeError``/``AttributeError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wac_azure._azure.errors import SDK_ERRORS
+from wac_azure._core.facts import (
+    VmFacts,
+    _get,
+    _id_of,
+    _maps,
+    _parse_nic,
+    _subnet_id,
+    _vnet_id_of_subnet,
+    as_json,
+    facts_from_arm,
+    normalize_location,
+    parse_vm_sizes,
+    split_resource_id,
+)
+from wac_azure._core.ids import VmTarget
+
+if TYPE_CHECKING:
+    pass
+
+# --------------------------------------------------------------------------- the reader
+
+_log = logging.getLogger(__name__)
+_SIZES_KEY = "wac_azure.facts.vm_sizes"
+_INFLIGHT_KEY = "wac_azure.facts.inflight"
+_NIC_READ = "Microsoft.Network/networkInterfaces/read"
+_PIP_READ = "Microsoft.Network/publicIPAddresses/read"
+_VNET_READ = "Microsoft.Network/virtualNetworks/read"
+_SUBNET_READ = "Microsoft.Network/virtualNetworks/subnets/read"
+_NSG_READ = "Microsoft.Network/networkSecurityGroups/read"
+
+
+def _status_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+async def _shared(session: Any, key: tuple[Any, ...], factory: Any, *, keep: bool) -> Any:
+    """Run ``factory()`` once for concurrent callers sharing ``key`` in ``session.cache``.
+
+    With ``keep`` the result stays cached for the session; otherwise only the
+    in-flight read is shared (so later callers see fresh data). A failed read
+    is never cached.
+    """
+    cache: dict[Any, Any] = session.cache
+    loop = asyncio.get_running_loop()
+    entry = cache.get(key)
+    if isinstance(entry, asyncio.Future):
+        if entry.get_loop() is loop:
+            return await asyncio.shield(entry)
+        entry = None
+    elif entry is not None and keep:
+        return entry
+    task = loop.create_task(factory())
+
+    def _done(t: asyncio.Future[Any]) -> None:
+        if cache.get(key) is not t:
+            return
+        if keep and not t.cancelled() and t.exception() is None:
+            cache[key] = t.result()
+        else:
+            cache.pop(key, None)
+
+    cache[key] = task
+    task.add_done_callback(_done)
+    return await asyncio.shield(task)
+
+
+class _Reader:
+    """One :func:`read_vm_facts` call: its reads, its notes."""
+
+    def __init__(self, session: Any, target: VmTarget) -> None:
+        self.session = session
+        self.target = target
+        self.notes: list[str] = []
+
+    async def get(self, what: str, action: str, resource_id: str, call: Any) -> Any:
+        """Await ``call()``; wire JSON, or ``None`` (noted) when the resource is missing."""
+        errors = SDK_ERRORS
+        try:
+            return as_json(await call())
+        except errors as exc:
+            if _status_code(exc) == 404:
+                _log.info("%s %s not found while reading %s", what, resource_id, self.target)
+                return None
+            from wac_azure._azure.errors import translate
+
+            raise translate(exc, what=f"reading the {what} {resource_id}", action=action) from exc
+
+    async def vm(self) -> Any:
+        from wac_azure._azure.errors import translate
+
+        t = self.target
+        try:
+            vm = await self.session.compute(t.subscription_id).virtual_machines.get(
+                t.resource_group, t.name, expand="instanceView"
+            )
+        except SDK_ERRORS as exc:
+            raise translate(
+                exc,
+                what=f"reading the virtual machine {t.name}",
+                vm_id=t.resource_id,
+                resource_group=t.resource_group,
+                action="Microsoft.Compute/virtualMachines/read",
+            ) from exc
+        return as_json(vm)
+
+    async def sizes(self, location: str) -> Mapping[str, tuple[int | None, int | None]] | None:
+        sub = self.target.subscription_id
+
+        async def _list() -> Mapping[str, tuple[int | None, int | None]]:
+            pager = self.session.compute(sub).virtual_machine_sizes.list(location)
+            return parse_vm_sizes([as_json(item) async for item in pager])
+
+        try:
+            result: Mapping[str, tuple[int | None, int | None]] = await _shared(
+                self.session, (_SIZES_KEY, sub.lower(), location), _list, keep=True
+            )
+        except SDK_ERRORS as exc:
+            _log.info("the VM size list of %s could not be read: %s", location, exc)
+            return None
+        return result
+
+    def network_get(self, kind: str, resource_id: str) -> Any:
+        """A coroutine factory that GETs a network resource by id (``None`` if the id is odd)."""
+        parts = split_resource_id(resource_id)
+        if parts is None:
+            return None
+        sub, rg, pairs = parts
+        client = self.session.network(sub)
+        name = pairs[0][1]
+        if kind == "nic":
+            return lambda: client.network_interfaces.get(rg, name)
+        if kind == "pip":
+            return lambda: client.public_ip_addresses.get(rg, name)
+        if kind == "vnet":
+            return lambda: client.virtual_networks.get(rg, name)
+        if kind == "subnet" and len(pairs) == 2:
+            return lambda: client.subnets.get(rg, name, pairs[1][1])
+        if kind == "nsg":
+            return lambda: client.network_security_groups.get(rg, name)
+        return None
+
+    async def read(self, kind: str, what: str, action: str, resource_id: str) -> Any:
+        call = self.network_get(kind, resource_id)
+        if call is None:
+            self.notes.append(f"{what} id {resource_id!r} is not a valid resource id")
+            return None
+        if kind in ("vnet", "nsg"):
+            # Share the in-flight read with concurrent readers (VMs sharing an NSG).
+            key = (_INFLIGHT_KEY, kind, resource_id.lower())
+            result = await _shared(
+                self.session,
+                key,
+                lambda: self.get(what, action, resource_id, call),
+                keep=False,
+            )
+        else:
+            result = await self.get(what, action, resource_id, call)
+        return result
+
+
+async def _gather(*aws: Any) -> list[Any]:
+    """Run concurrently; when one fails, wait for the rest, then raise the first failure."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+async def read_vm_facts(
+    session: Any, target: VmTarget | str, *, timeout: float | None = None
+) -> VmFacts:
+    """Read one VM and what surrounds it into a :class:`VmFacts` snapshot.
+
+    ``timeout`` (seconds) bounds every read together: past it,
+    :class:`~wac_azure.OperationTimeoutError`.
+
+    Reads, concurrently where they do not depend on each other: the VM
+    (``$expand=instanceView``, which also carries its extensions), the VM
+    size list of its location (once per subscription and location for the
+    session; concurrent callers share one read), each NIC, each public IP,
+    each distinct virtual network of the NICs' subnets (its address space
+    and its subnets' NSG ids — one VNet read serves every subnet in it), and
+    each distinct NSG. That is at most ``1 + NICs + public IPs + distinct
+    subnets + distinct NSGs`` reads (a subnet its VNet does not list is read
+    on its own, which still fits the budget).
+
+    Raises :class:`~wac_azure.VmNotFoundError` /
+    :class:`~wac_azure.ResourceGroupNotFoundError` when the VM or its
+    resource group is missing and :class:`~wac_azure.AuthorizationError`
+    when a read is refused. A referenced NIC, IP, VNet or NSG that does not
+    exist is recorded in ``facts.notes`` and ``facts.unreadable``.
+    """
+    if timeout is not None:
+        from wac_azure._azure.deadline import within
+        from wac_azure._core.validate import check_timeout
+
+        limit = check_timeout(timeout)
+        name = target if isinstance(target, str) else target.name
+        return await within(read_vm_facts(session, target), limit, f"reading VM {name}")
+    if isinstance(target, str):
+        target = VmTarget.parse(target)
+    reader = _Reader(session, target)
+    vm_json = await reader.vm()
+    location = normalize_location(_get(vm_json, "location"))
+    resources: dict[str, Any] = {}
+
+    def keep(ids: list[str], docs: list[Any]) -> None:
+        for rid, doc in zip(ids, docs, strict=True):
+            if doc is not None:
+                resources[rid.lower()] = doc
+
+    def unique(ids: Any) -> list[str]:
+        return list({i.lower(): i for i in ids if i}.values())
+
+    nic_refs = _maps(_get(vm_json, "properties", "networkProfile", "networkInterfaces"))
+    nic_ids = unique(_id_of(r) for r in nic_refs)
+    sizes_task = asyncio.ensure_future(reader.sizes(location)) if location else None
+    pending: list[asyncio.Future[Any]] = [sizes_task] if sizes_task is not None else []
+    try:
+        keep(
+            nic_ids,
+            await _gather(
+                *(reader.read("nic", "network interface", _NIC_READ, i) for i in nic_ids)
+            ),
+        )
+        nics_raw = [_parse_nic(resources[i.lower()], i) for i in nic_ids if i.lower() in resources]
+        pip_ids = unique(p for n in nics_raw for p in n.public_ip_ids)
+        subnet_ids = unique(n.subnet_id for n in nics_raw)
+        vnet_ids = unique(_vnet_id_of_subnet(s) for s in subnet_ids)
+        nsg_ids = unique(n.nsg_id for n in nics_raw)
+
+        async def read_nsgs(ids: list[str]) -> None:
+            keep(
+                ids,
+                await _gather(
+                    *(reader.read("nsg", "network security group", _NSG_READ, i) for i in ids)
+                ),
+            )
+
+        nic_nsgs = asyncio.ensure_future(read_nsgs(nsg_ids))
+        pending.append(nic_nsgs)
+        pip_docs, vnet_docs = await _gather(
+            _gather(*(reader.read("pip", "public IP address", _PIP_READ, p) for p in pip_ids)),
+            _gather(*(reader.read("vnet", "virtual network", _VNET_READ, v) for v in vnet_ids)),
+        )
+        keep(pip_ids, pip_docs)
+        keep(vnet_ids, vnet_docs)
+
+        # A subnet its (read) VNet does not list: read it on its own and add it to a copy.
+        listed = {
+            (_subnet_id(s, v) or "").lower()
+            for v in vnet_ids
+            for s in _maps(_get(resources.get(v.lower()), "properties", "subnets"))
+        }
+        missing = [
+            s
+            for s in subnet_ids
+            if s.lower() not in listed and (_vnet_id_of_subnet(s) or "").lower() in resources
+        ]
+        subnet_docs = await _gather(
+            *(reader.read("subnet", "subnet", _SUBNET_READ, s) for s in missing)
+        )
+        for sid, sdoc in zip(missing, subnet_docs, strict=True):
+            if isinstance(sdoc, Mapping):
+                vkey = (_vnet_id_of_subnet(sid) or "").lower()
+                vnet_doc: dict[str, Any] = copy.deepcopy(dict(resources[vkey]))
+                props = vnet_doc.get("properties")
+                props = dict(props) if isinstance(props, Mapping) else {}
+                subnets = props.get("subnets")
+                props["subnets"] = [*(subnets if isinstance(subnets, list) else []), sdoc]
+                vnet_doc["properties"] = props
+                resources[vkey] = vnet_doc
+
+        subnet_nsgs = []
+        for sid in subnet_ids:
+            vid = _vnet_id_of_subnet(sid) or ""
+            for sub in _maps(_get(resources.get(vid.lower()), "properties", "subnets")):
+                if (_subnet_id(sub, vid) or "").lower() == sid.lower():
+                    subnet_nsgs.append(_id_of(_get(sub, "properties", "networkSecurityGroup")))
+        more = [i for i in unique(subnet_nsgs) if i.lower() not in {n.lower() for n in nsg_ids}]
+        await _gather(nic_nsgs, read_nsgs(more))
+        sizes = await sizes_task if sizes_task is not None else None
+    except BaseException:
+        for task in pending:
+            task.cancel()
+        raise
+    facts = facts_from_arm(
+        target,
+        vm_json,
+        resources=resources,
+        sizes=sizes,
+        session_cloud=getattr(session, "cloud", None),
+    )
+    if reader.notes:
+        facts = attrs.evolve(facts, notes=tuple(dict.fromkeys((*reader.notes, *facts.notes))))
+    return facts

@@ -1,0 +1,88 @@
+"""Requirement checks: can this VM run Windows Admin Center, and if not, why.
+
+:func:`evaluate_requirements` is pure: a function of a :class:`VmFacts`
+snapshot and the caller's choices (access mode, port, the region's service
+tags, the time). :class:`RequirementChecker` reads the facts (and the
+service tags of the VM's region, cached for the session) and evaluates.
+
+Check codes are stable; docs/requirements.md describes each one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from wac_azure._azure.reader import read_vm_facts
+from wac_azure._azure.tags import read_service_tags
+from wac_azure._core.checks import evaluate_requirements
+from wac_azure._core.facts import (
+    DEFAULT_PORT,
+    VmFacts,
+)
+from wac_azure._core.findings import RequirementReport
+from wac_azure._core.ids import VmTarget
+
+if TYPE_CHECKING:
+    pass
+
+_log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- the checker
+
+
+class RequirementChecker:
+    """Checks whether VMs can run Windows Admin Center.
+
+    ::
+
+        report = await RequirementChecker(session).check(target)
+        if not report.passed:
+            print(report)
+    """
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def check(
+        self,
+        target: VmTarget | str,
+        *,
+        facts: VmFacts | None = None,
+        access: Any = None,
+        port: int = DEFAULT_PORT,
+        timeout: float | None = 300,
+    ) -> RequirementReport:
+        """Read the VM (unless ``facts`` are given) and the region's service tags, and evaluate.
+
+        ``timeout`` (seconds, default 300; ``None``: no limit) bounds the reads:
+        past it, :class:`~wac_azure.OperationTimeoutError`.
+        """
+        if timeout is not None:
+            from wac_azure._azure.deadline import within
+            from wac_azure._core.validate import check_timeout
+
+            limit = check_timeout(timeout)
+            name = target if isinstance(target, str) else getattr(target, "name", target)
+            return await within(
+                self.check(target, facts=facts, access=access, port=port, timeout=None),
+                limit,
+                f"checking the requirements of {name}",
+            )
+        t = VmTarget.parse(target) if isinstance(target, str) else target
+        if facts is None:
+            facts = await read_vm_facts(self._session, t)
+        tags = None
+        if facts.location:
+            tags = await read_service_tags(
+                self._session, facts.target.subscription_id, facts.location
+            )
+        return evaluate_requirements(
+            facts,
+            access=access,
+            service_tags=tags,
+            port=port,
+            now=_dt.datetime.now(_dt.timezone.utc),
+        )

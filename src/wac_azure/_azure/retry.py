@@ -1,0 +1,142 @@
+"""The library's own retry policy: what azure-core does not retry.
+
+One owner per failure class. azure-core's ``AsyncRetryPolicy`` already
+retries 408, 429, 500, 502, 503 and 504 (honouring ``Retry-After``); doing so
+again here would multiply attempts. This policy retries only what azure-core
+leaves alone:
+
+* 409 answers that say another operation holds the resource
+  (``RetryableErrorDueToAnotherOperation``, ``AnotherOperationInProgress``,
+  "execution is in progress" for Run Command, ...);
+* long-running operations that ended ``Failed`` with a transient code
+  (``OperationPreempted``, ``InternalExecutionError``, ...).
+
+Everything else (400s, ``OperationNotAllowed``, unsupported OS) fails at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+from azure.core.exceptions import HttpResponseError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+
+from wac_azure._core.errors import ConfigurationError, OperationFailedError
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: ARM error codes that mean "try again later", whatever the HTTP status.
+TRANSIENT_CODES = frozenset(
+    {
+        "retryableerrorduetoanotheroperation",
+        "anotheroperationinprogress",
+        "operationpreempted",
+        "internalexecutionerror",
+        "conflictingoperationinprogress",
+        "operationinprogress",
+        "internalservererror",
+        "serviceunavailable",
+        "toomanyrequests",
+        "requestthrottled",
+    }
+)
+_TRANSIENT_409_WORDS = ("in progress", "another operation", "exclusive access", "retry")
+
+
+@attrs.frozen
+class RetryConfig:
+    """Bounds of the library's retries (configurable on the session).
+
+    ``attempts`` counts the first try; ``deadline`` (seconds) bounds the
+    whole retried call; waits grow exponentially from ``initial`` to
+    ``maximum`` seconds with up to ``jitter`` seconds of random jitter.
+    """
+
+    attempts: int = 6
+    initial: float = 1.0
+    maximum: float = 30.0
+    jitter: float = 1.0
+    deadline: float = 600.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError(f"RetryConfig.attempts must be >= 1, got {self.attempts}")
+        if self.initial < 0 or self.maximum < 0 or self.jitter < 0 or self.deadline <= 0:
+            raise ConfigurationError(
+                "RetryConfig waits must be >= 0 seconds and deadline > 0 seconds"
+            )
+
+
+def _code_of(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    if not code and isinstance(exc, HttpResponseError) and exc.error is not None:
+        code = exc.error.code
+    return str(code or "").lower()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the library (not azure-core) should retry ``exc``."""
+    if isinstance(exc, OperationFailedError):
+        return _code_of(exc) in TRANSIENT_CODES
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code
+        if status is not None and 200 <= status < 300:
+            # A poller's HttpResponseError: the operation ended Failed (the poll itself
+            # succeeded); its code says whether running it again can help.
+            return _code_of(exc) in TRANSIENT_CODES
+        if status != 409:
+            return False
+        if _code_of(exc) in TRANSIENT_CODES:
+            return True
+        text = str(exc.message or "").lower()
+        return any(word in text for word in _TRANSIENT_409_WORDS)
+    return False
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    *,
+    config: RetryConfig,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    what: str = "operation",
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Run ``call`` and retry it on transient failures, within ``config``'s bounds."""
+
+    def _before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None:
+            _log.info(
+                "retrying %s after transient %s (attempt %d of %d)",
+                what,
+                type(exc).__name__ + (f" {_code_of(exc)}" if _code_of(exc) else ""),
+                state.attempt_number,
+                config.attempts,
+            )
+            if on_retry is not None:
+                on_retry(exc)
+
+    retryer = AsyncRetrying(
+        stop=stop_after_attempt(config.attempts) | stop_after_delay(config.deadline),
+        wait=wait_exponential(multiplier=config.initial, max=config.maximum)
+        + wait_random(0, config.jitter),
+        retry=retry_if_exception(is_transient),
+        sleep=sleep,
+        reraise=True,
+        before_sleep=_before_sleep,
+    )
+    result: T = await retryer(call)
+    return result

@@ -1,0 +1,461 @@
+"""NetworkRulePlanner: read facts, plan NSG rules, write them one rule at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from wac_azure._azure.errors import REQUEST_ERRORS
+from wac_azure._azure.retry import retrying
+from wac_azure._azure.tags import read_service_tags, service_tags_for
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.errors import (
+    AzureRequestError,
+    ConfigurationError,
+    OperationTimeoutError,
+    PlanBlockedError,
+)
+from wac_azure._core.facts import DEFAULT_PORT, split_resource_id
+from wac_azure._core.facts import as_json as _as_json
+from wac_azure._core.ids import VmTarget
+from wac_azure._core.nsg import NetworkSecurityGroup, ServiceTags
+from wac_azure._core.plan import (
+    ApplyResult,
+    ChangeAction,
+    NetworkPlan,
+    RuleChange,
+    fingerprint,
+    plan_many,
+    removal_plan,
+)
+
+if TYPE_CHECKING:
+    from wac_azure._azure.session import AzureSession
+    from wac_azure._core.facts import VmFacts
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_LOCK_KEY = "wac_azure._planner.nsg_lock"
+_WRITE = "Microsoft.Network/networkSecurityGroups/securityRules/write"
+_DELETE = "Microsoft.Network/networkSecurityGroups/securityRules/delete"
+#: ARM codes that mean another writer took a rule's priority or name in between.
+_CONFLICT_CODES = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
+
+
+def _parts(resource_id: str) -> tuple[str, str, str]:
+    """(subscription, resource group, name) of an NSG or NIC id."""
+    parts = split_resource_id(resource_id)
+    if parts is None:
+        raise ConfigurationError(f"{resource_id!r} is not an ARM resource id")
+    return parts[0], parts[1], parts[2][0][1]
+
+
+async def _within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
+    if timeout is None:
+        return await coro
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:
+        raise OperationTimeoutError(f"{what} did not finish within {timeout} seconds") from None
+
+
+class NetworkRulePlanner:
+    """Plans and applies the NSG rules Windows Admin Center needs.
+
+    ::
+
+        planner = NetworkRulePlanner(session)
+        plan = await planner.plan(target, access=PublicAccess(["203.0.113.7"]))
+        print(plan)                      # a readable diff
+        result = await planner.apply(plan)
+
+    Writes are surgical: one ``securityRules`` PUT or DELETE per rule, never
+    a whole-NSG PUT; writes to one NSG are serialized within the session;
+    ``RetryableErrorDueToAnotherOperation`` is retried. Rules it creates carry
+    the description ``Managed by wac_azure``; :meth:`remove` deletes only those.
+    """
+
+    def __init__(self, session: AzureSession) -> None:
+        self._session = session
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def _facts(self, target: VmTarget | str) -> VmFacts:
+        from wac_azure._azure.reader import read_vm_facts
+
+        return await read_vm_facts(self._session, target)
+
+    async def service_tags(self, subscription_id: str, location: str) -> ServiceTags | None:
+        """The service tags of ``location`` (read once per session), or ``None`` if unavailable."""
+        return await read_service_tags(self._session, subscription_id, location)
+
+    async def _tags_for(self, facts: Sequence[VmFacts]) -> tuple[ServiceTags, list[str]]:
+        return await service_tags_for(self._session, facts)
+
+    # -- planning ---------------------------------------------------------------------
+
+    async def plan(
+        self,
+        target: VmTarget | str,
+        *,
+        access: PrivateAccess | PublicAccess | None = None,
+        port: int = DEFAULT_PORT,
+        entra: bool = True,
+        facts: VmFacts | None = None,
+        create_nsg: bool = False,
+        timeout: float | None = None,
+    ) -> NetworkPlan:
+        """Plan the NSG rules one VM needs (reads its facts unless ``facts`` is given)."""
+        return await self.plan_many(
+            [target],
+            access=access,
+            port=port,
+            entra=entra,
+            facts=[facts] if facts is not None else None,
+            create_nsg=create_nsg,
+            timeout=timeout,
+        )
+
+    async def plan_many(
+        self,
+        targets: Iterable[VmTarget | str],
+        *,
+        access: PrivateAccess | PublicAccess | None = None,
+        port: int = DEFAULT_PORT,
+        entra: bool = True,
+        facts: Sequence[VmFacts] | None = None,
+        create_nsg: bool = False,
+        timeout: float | None = None,
+    ) -> NetworkPlan:
+        """One plan for many VMs: an NSG they share gets each needed rule once."""
+
+        async def run() -> NetworkPlan:
+            all_facts = list(facts) if facts is not None else await self._read_all(targets)
+            return await self._plan_from(
+                all_facts, access=access, port=port, entra=entra, create_nsg=create_nsg
+            )
+
+        return await _within(run(), timeout, "planning the network rules")
+
+    async def _read_all(self, targets: Iterable[VmTarget | str]) -> list[VmFacts]:
+        return list(await asyncio.gather(*(self._facts(t) for t in targets)))
+
+    async def _plan_from(
+        self,
+        facts: Sequence[VmFacts],
+        *,
+        access: PrivateAccess | PublicAccess | None,
+        port: int,
+        entra: bool,
+        create_nsg: bool,
+    ) -> NetworkPlan:
+        tags, warnings = await self._tags_for(facts)
+        plan = plan_many(
+            facts, access=access, port=port, entra=entra, create_nsg=create_nsg, service_tags=tags
+        )
+        if warnings:
+            plan = attrs.evolve(plan, warnings=(*plan.warnings, *warnings))
+        return plan
+
+    # -- applying ---------------------------------------------------------------------
+
+    def nsg_lock(self, nsg_id: str) -> asyncio.Lock:
+        """The session-wide lock that serializes writes to one NSG (fleets share it)."""
+        key = (_LOCK_KEY, nsg_id.lower())
+        lock = self._session.cache.get(key)
+        if not isinstance(lock, asyncio.Lock):
+            lock = asyncio.Lock()
+            self._session.cache[key] = lock
+        return lock
+
+    async def read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:
+        """GET one NSG (``None`` when it is gone); read it under :meth:`nsg_lock` before writing."""
+        return await self._read_nsg(nsg_id)
+
+    @staticmethod
+    def nsg_changed(now: NetworkSecurityGroup | None, planned: NetworkSecurityGroup | str) -> bool:
+        """Whether ``now`` (a fresh read) differs from the NSG (or fingerprint) a plan used."""
+        before = planned if isinstance(planned, str) else fingerprint(planned)
+        return now is None or fingerprint(now) != before
+
+    @staticmethod
+    def replan_nsg(
+        facts: Sequence[VmFacts],
+        nsg: NetworkSecurityGroup,
+        *,
+        kind: str = "enable",
+        access: PrivateAccess | PublicAccess | None = None,
+        port: int = DEFAULT_PORT,
+        entra: bool = True,
+        service_tags: ServiceTags | None = None,
+    ) -> NetworkPlan:
+        """Plan ``facts`` again with ``nsg`` as just read, keeping only the changes to ``nsg``.
+
+        Pure: the caller read ``nsg`` (under :meth:`nsg_lock`). ``kind`` is
+        ``"enable"`` or ``"remove"``. Blocking conflicts are kept as planned.
+        """
+        key = nsg.id.lower()
+        fresh = [attrs.evolve(f, nsgs={**f.nsgs, key: nsg}) if key in f.nsgs else f for f in facts]
+        if kind == "remove":
+            plan = removal_plan(fresh)
+        else:
+            plan = plan_many(
+                fresh, access=access, port=port, entra=entra, service_tags=service_tags
+            )
+        return attrs.evolve(plan, changes=tuple(c for c in plan.changes if c.nsg_id.lower() == key))
+
+    async def _read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:
+        from wac_azure._azure.errors import translate
+
+        sub, rg, name = _parts(nsg_id)
+        try:
+            found = await self._session.network(sub).network_security_groups.get(rg, name)
+        except REQUEST_ERRORS as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return None
+            raise translate(
+                exc,
+                what=f"reading the NSG {name}",
+                action="Microsoft.Network/networkSecurityGroups/read",
+            ) from exc
+        return NetworkSecurityGroup.from_arm(_as_json(found))
+
+    async def _changed(self, plan: NetworkPlan, nsg_ids: Iterable[str]) -> bool:
+        ids = [i for i in nsg_ids if i.lower() in plan.nsg_fingerprints]
+        current = await asyncio.gather(*(self._read_nsg(i) for i in ids))
+        for nsg_id, nsg in zip(ids, current, strict=True):
+            if self.nsg_changed(nsg, plan.nsg_fingerprints[nsg_id.lower()]):
+                _log.info("NSG %s changed since the plan; re-planning", nsg_id)
+                return True
+        return False
+
+    async def _replan(self, plan: NetworkPlan) -> NetworkPlan:
+        facts = await self._read_all(plan.targets)
+        if plan.kind == "remove":
+            return removal_plan(facts)
+        return await self._plan_from(
+            facts,
+            access=plan.access,
+            port=plan.port,
+            entra=plan.entra,
+            create_nsg=plan.create_nsg,
+        )
+
+    async def apply(self, plan: NetworkPlan, *, timeout: float | None = None) -> ApplyResult:
+        """Make the plan's changes: re-read each NSG first, re-plan once if one changed.
+
+        Raises :class:`~wac_azure.PlanBlockedError` for a plan with blocking
+        conflicts (also when the re-plan has some).
+        """
+        if not isinstance(plan, NetworkPlan):
+            raise ConfigurationError(f"apply() needs a NetworkPlan, got {type(plan).__name__}")
+        _refuse_blocked(plan)
+        return await _within(self._apply(plan), timeout, "applying the network plan")
+
+    async def _apply(self, plan: NetworkPlan) -> ApplyResult:
+        if not plan.changes:
+            return ApplyResult(plan=plan)
+        nsg_ids = sorted({c.nsg_id.lower(): c.nsg_id for c in plan.changes}.values(), key=str.lower)
+        async with contextlib.AsyncExitStack() as held:
+            for nsg_id in nsg_ids:  # sorted: two applies never wait on each other in a cycle
+                await held.enter_async_context(self.nsg_lock(nsg_id))
+            return await self._apply_locked(plan, nsg_ids)
+
+    async def _apply_locked(self, plan: NetworkPlan, nsg_ids: list[str]) -> ApplyResult:
+        original = plan
+        replanned = False
+        if await self._changed(plan, nsg_ids):
+            plan = await self._replan(plan)
+            replanned = True
+            _refuse_blocked(plan)
+        created: list[RuleChange] = []
+        updated: list[RuleChange] = []
+        deleted: list[RuleChange] = []
+        pending = list(plan.changes)
+        while pending:
+            change = pending.pop(0)
+            try:
+                await self._write(change)
+            except AzureRequestError as exc:
+                # another writer took the priority or name in between: re-plan once
+                if replanned or exc.code not in _CONFLICT_CODES:
+                    raise
+                _log.info("%s while writing %s; re-planning", exc.code, change.rule_name)
+                plan = await self._replan(plan)
+                replanned = True
+                _refuse_blocked(plan)
+                pending = list(plan.changes)
+                continue
+            {ChangeAction.DELETE: deleted, ChangeAction.UPDATE: updated}.get(
+                change.action, created
+            ).append(change)
+        done = {_key(c) for c in (*created, *updated, *deleted)}
+        skipped = tuple(
+            (c, "no longer needed: the NSG changed since the plan and was re-planned")
+            for c in original.changes
+            if _key(c) not in done
+        )
+        return ApplyResult(
+            plan=plan,
+            created=tuple(created),
+            updated=tuple(updated),
+            deleted=tuple(deleted),
+            skipped=skipped,
+            replanned=replanned,
+        )
+
+    async def _retry(self, call: Callable[[], Awaitable[T]], *, what: str, action: str) -> T:
+        from wac_azure._azure.errors import translate
+
+        try:
+            return await retrying(
+                call, config=self._session.retry, sleep=self._session.sleep, what=what
+            )
+        except REQUEST_ERRORS as exc:
+            raise translate(exc, what=what, action=action) from exc
+
+    async def _write(self, change: RuleChange) -> None:
+        sub, rg, nsg_name = _parts(change.nsg_id)
+        client: Any = self._session.network(sub)
+        if change.action is ChangeAction.CREATE_NSG:
+            await self._create_nsg(change)
+            return
+        name = change.rule_name or ""
+        if change.action in (ChangeAction.CREATE, ChangeAction.UPDATE):
+            body = change.body
+
+            async def put() -> Any:
+                poller = await client.security_rules.begin_create_or_update(
+                    rg, nsg_name, name, body
+                )
+                return await _finish(poller)
+
+            verb = "creating" if change.action is ChangeAction.CREATE else "updating"
+            _log.info("%s security rule %s in NSG %s", verb, name, nsg_name)
+            await self._retry(
+                put,
+                what=f"{verb} the security rule {name} in NSG {nsg_name}",
+                action=_WRITE,
+            )
+        else:
+
+            async def delete() -> Any:
+                poller = await client.security_rules.begin_delete(rg, nsg_name, name)
+                return await _finish(poller)
+
+            _log.info("deleting security rule %s from NSG %s", name, nsg_name)
+            await self._retry(
+                delete,
+                what=f"deleting the security rule {name} from NSG {nsg_name}",
+                action=_DELETE,
+            )
+
+    async def _create_nsg(self, change: RuleChange) -> None:
+        sub, rg, nsg_name = _parts(change.nsg_id)
+        client: Any = self._session.network(sub)
+        if await self._read_nsg(change.nsg_id) is None:
+
+            async def put_nsg() -> Any:
+                poller = await client.network_security_groups.begin_create_or_update(
+                    rg, nsg_name, change.body
+                )
+                return await _finish(poller)
+
+            _log.info("creating NSG %s", nsg_name)
+            await self._retry(
+                put_nsg,
+                what=f"creating the NSG {nsg_name}",
+                action="Microsoft.Network/networkSecurityGroups/write",
+            )
+        if not change.nic_id:
+            return
+        nsub, nrg, nic_name = _parts(change.nic_id)
+        nclient: Any = self._session.network(nsub)
+
+        async def attach() -> Any:
+            nic = _as_json(await nclient.network_interfaces.get(nrg, nic_name))
+            props = nic.setdefault("properties", {})
+            current = (props.get("networkSecurityGroup") or {}).get("id")
+            if current and current.lower() == change.nsg_id.lower():
+                return nic
+            props["networkSecurityGroup"] = {"id": change.nsg_id}
+            poller = await nclient.network_interfaces.begin_create_or_update(nrg, nic_name, nic)
+            return await _finish(poller)
+
+        _log.info("attaching NSG %s to NIC %s", nsg_name, nic_name)
+        await self._retry(
+            attach,
+            what=f"attaching the NSG {nsg_name} to NIC {nic_name}",
+            action="Microsoft.Network/networkInterfaces/write",
+        )
+
+    # -- removing ---------------------------------------------------------------------
+
+    async def plan_removal(
+        self,
+        target: VmTarget | str,
+        *,
+        facts: VmFacts | None = None,
+        timeout: float | None = None,
+    ) -> NetworkPlan:
+        """The deletions :meth:`remove` would make (rules ``Managed by wac_azure`` only)."""
+
+        async def run() -> NetworkPlan:
+            return removal_plan([facts if facts is not None else await self._facts(target)])
+
+        return await _within(run(), timeout, "planning the removal of network rules")
+
+    async def remove(
+        self,
+        target: VmTarget | str,
+        *,
+        facts: VmFacts | None = None,
+        timeout: float | None = None,
+    ) -> ApplyResult:
+        """Take the VM out of the rules wac_azure created on its NIC and subnet NSGs.
+
+        A rule counts as ours when its description is ``Managed by wac_azure``;
+        no other rule is touched. Our rules list the VMs they serve by private
+        IP: the VM's IPs are removed from them and a rule is deleted only when
+        no VM is left in it, so other VMs behind a shared NSG keep their access.
+        """
+
+        async def run() -> ApplyResult:
+            plan = await self.plan_removal(target, facts=facts)
+            return await self._apply(plan)
+
+        return await _within(run(), timeout, "removing the network rules")
+
+
+async def _finish(poller: Any) -> Any:
+    """Wait for a long-running operation; one that ended Failed becomes OperationFailedError
+    (so the retry policy can tell a transient failure such as ``OperationPreempted``)."""
+    from azure.core.exceptions import HttpResponseError
+
+    from wac_azure._azure.errors import lro_failure
+
+    try:
+        return await poller.result()
+    except HttpResponseError as exc:
+        raise lro_failure(exc, what="the network operation") from exc
+
+
+def _key(change: RuleChange) -> tuple[str, str, str, str]:
+    body = json.dumps(change.body, sort_keys=True)
+    return (change.action.value, change.nsg_id.lower(), (change.rule_name or "").lower(), body)
+
+
+def _refuse_blocked(plan: NetworkPlan) -> None:
+    if plan.blocking:
+        reasons = "; ".join(b.reason for b in plan.blocking)
+        raise PlanBlockedError(
+            f"the network plan has {len(plan.blocking)} blocking conflict(s): {reasons}",
+            plan=plan,
+        )

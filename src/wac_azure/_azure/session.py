@@ -1,0 +1,360 @@
+"""AzureSession: the one place that builds Azure SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from azure.core import AzureClouds
+
+from wac_azure._azure.pacing import Pacer, PacingConfig, PacingPolicy
+from wac_azure._azure.redact import RedactingNetworkTraceLoggingPolicy
+from wac_azure._azure.retry import RetryConfig
+from wac_azure._core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.pipeline.transport import AsyncHttpTransport
+    from azure.mgmt.compute.aio import ComputeManagementClient
+    from azure.mgmt.network.aio import NetworkManagementClient
+    from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
+_log = logging.getLogger(__name__)
+
+_ENDPOINTS = {
+    AzureClouds.AZURE_PUBLIC_CLOUD: (
+        "https://management.azure.com",
+        "https://management.azure.com/.default",
+    ),
+    AzureClouds.AZURE_CHINA_CLOUD: (
+        "https://management.chinacloudapi.cn",
+        "https://management.chinacloudapi.cn/.default",
+    ),
+    AzureClouds.AZURE_US_GOVERNMENT: (
+        "https://management.usgovcloudapi.net",
+        "https://management.core.usgovcloudapi.net/.default",
+    ),
+}
+
+
+def _one_context_transport(cafile: str) -> Any:
+    """An aiohttp transport whose connections all verify with one context loaded from
+    ``cafile``, so that connections are reused (see ``connection_verify``)."""
+    import os
+    import ssl
+
+    if not os.path.exists(cafile):
+        raise ConfigurationError(
+            f"connection_verify={cafile!r}: no such file or directory; pass the path of a "
+            "PEM CA bundle (or directory), True to verify with the system's CAs, or False"
+        )
+    try:
+        if os.path.isdir(cafile):
+            context = ssl.create_default_context(capath=cafile)
+        else:
+            context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"connection_verify={cafile!r}: not a PEM CA bundle ({exc})"
+        ) from None
+    return _OneContextTransport(context)
+
+
+class _OneContextTransport:
+    """azure-core's aiohttp transport over a session whose connector verifies with one
+    ``ssl.SSLContext``; built on first use, on the running event loop."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self._inner: Any = None
+
+    def _get(self) -> Any:
+        if self._inner is None:
+            import aiohttp
+            from azure.core.pipeline.transport import AioHttpTransport
+
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self.context, limit=0),
+                trust_env=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+            self._inner = AioHttpTransport(session=session, session_owner=True)
+        return self._inner
+
+    async def __aenter__(self) -> _OneContextTransport:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        await self._get().open()
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        return await self._get().send(request, **kwargs)
+
+    async def sleep(self, duration: float) -> None:
+        await asyncio.sleep(duration)
+
+
+class _UnownedTransport:
+    """Wrap a caller's transport so that closing one SDK client leaves it open.
+
+    Every client's pipeline would otherwise close the shared transport when the
+    client closes; the session closes it once, after all clients.
+    """
+
+    def __init__(self, inner: AsyncHttpTransport[Any, Any]) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> _UnownedTransport:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+    async def open(self) -> None:
+        await self._inner.open()
+
+    async def close(self) -> None:
+        return None
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        return await self._inner.send(request, **kwargs)
+
+    async def sleep(self, duration: float) -> None:
+        await self._inner.sleep(duration)
+
+
+class AzureSession:
+    """Credential, cloud and per-subscription Azure SDK clients, in one place.
+
+    Use it as an async context manager::
+
+        from azure.identity.aio import DefaultAzureCredential
+        async with AzureSession(DefaultAzureCredential()) as session:
+            report = await RequirementChecker(session).check(target)
+
+    Clients (``azure.mgmt.compute.aio.ComputeManagementClient`` and friends)
+    are created on first use, cached per subscription and closed on exit.
+    The session does not close the credential: its owner does.
+
+    Keyword-only options:
+
+    * ``cloud`` – an azure-core ``AzureClouds`` value (public cloud by default).
+    * ``base_url`` – the ARM endpoint, overriding the cloud's (e.g. an emulator).
+    * ``transport`` – an azure-core async transport shared by every client.
+    * ``connection_verify`` – ``True``, ``False`` or a CA bundle path for TLS
+      (behind a TLS-inspecting proxy). Given a path, the session loads it once
+      into one ``ssl.SSLContext`` that every client shares (azure-core alone
+      would build a new context, and so a new connection, for every request).
+    * ``polling_interval`` – seconds between long-running-operation polls when
+      ARM sends no ``Retry-After`` (the SDK's default is 30).
+    * ``retry`` – a :class:`RetryConfig` for the failures the library retries; its
+      ``attempts`` also set azure-core's retries of 429/5xx answers and connection
+      errors (``retry_status``/``retry_connect``/``retry_read``, at least 3).
+    * ``client_kwargs`` – passed to every SDK client (``retry_total``, ``logging_enable``...).
+    * ``pacing`` – a :class:`~wac_azure.PacingConfig` for the client-side pacing
+      per subscription that every client gets (``session.pacer`` counts requests
+      and 429s); ``PacingConfig(enabled=False)`` turns the waiting off.
+    """
+
+    def __init__(
+        self,
+        credential: AsyncTokenCredential,
+        *,
+        cloud: AzureClouds | str = AzureClouds.AZURE_PUBLIC_CLOUD,
+        base_url: str | None = None,
+        transport: AsyncHttpTransport[Any, Any] | None = None,
+        connection_verify: bool | str = True,
+        polling_interval: float | None = None,
+        retry: RetryConfig | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        pacing: PacingConfig | None = None,
+    ) -> None:
+        if credential is None or not hasattr(credential, "get_token"):
+            raise ConfigurationError(
+                "AzureSession needs an async TokenCredential such as "
+                "azure.identity.aio.DefaultAzureCredential()"
+            )
+        try:
+            self._cloud = AzureClouds(cloud)
+        except ValueError:
+            known = ", ".join(c.value for c in AzureClouds)
+            raise ConfigurationError(f"unknown cloud {cloud!r}; use one of {known}") from None
+        default_url, scope = _ENDPOINTS[self._cloud]
+        url = (base_url or default_url).rstrip("/")
+        if not url.lower().startswith("https://"):
+            raise ConfigurationError(
+                f"base_url {url!r} must use https: bearer tokens are never sent in clear text"
+            )
+        if polling_interval is not None and polling_interval < 0:
+            raise ConfigurationError("polling_interval must be >= 0 seconds")
+        self._credential = credential
+        self._base_url = url
+        self._scope = scope
+        if transport is None and isinstance(connection_verify, str):
+            transport = _one_context_transport(connection_verify)
+        self._transport = transport
+        self._verify = connection_verify
+        self._polling_interval = polling_interval
+        self.retry = retry or RetryConfig()
+        self._client_kwargs = dict(client_kwargs or {})
+        #: Client-side pacing per subscription (see :mod:`wac_azure._pacing`). It waits
+        #: and tells time the way the transport does (a ``clock()`` method, if it has
+        #: one: virtual time on the in-process emulator), never faster or slower.
+        clock = getattr(transport, "clock", None)
+        self.pacer = Pacer(
+            pacing, clock=clock if callable(clock) else time.monotonic, sleep=self.sleep
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._closed = False
+        #: Session-wide caches (VM sizes per location, service tags...), keyed by the
+        #: modules that fill them. Cleared on close.
+        self.cache: dict[Any, Any] = {}
+
+    # -- properties ---------------------------------------------------------------
+
+    @property
+    def cloud(self) -> AzureClouds:
+        """The Azure cloud this session talks to."""
+        return self._cloud
+
+    @property
+    def polling_interval(self) -> float | None:
+        """Seconds between polls of a long-running operation (``None``: Azure's ``Retry-After``
+        or azure-core's default)."""
+        return self._polling_interval
+
+    @property
+    def base_url(self) -> str:
+        """The ARM endpoint, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def credential(self) -> AsyncTokenCredential:
+        """The credential the clients authenticate with."""
+        return self._credential
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep the way the transport does (virtual time on the in-process emulator)."""
+        if self._transport is not None:
+            await self._transport.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    # -- clients ------------------------------------------------------------------
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self._base_url,
+            "credential_scopes": [self._scope],
+            "cloud_setting": self._cloud,
+        }
+        if self._transport is not None:
+            kwargs["transport"] = _UnownedTransport(self._transport)
+        else:
+            kwargs["connection_verify"] = self._verify
+        if self._polling_interval is not None:
+            kwargs["polling_interval"] = self._polling_interval
+        # azure-core retries 429/5xx and connection errors itself, but only 3 times each
+        # by default: give it as many attempts as the library's own retries, so that a
+        # burst of transient answers does not fail a read the library would have retried.
+        retries = max(3, self.retry.attempts - 1)
+        for key in ("retry_status", "retry_connect", "retry_read"):
+            kwargs[key] = retries
+        kwargs.update(self._client_kwargs)
+        extra = kwargs.get("per_retry_policies") or []
+        extra = list(extra) if isinstance(extra, (list, tuple)) else [extra]
+        kwargs["per_retry_policies"] = [PacingPolicy(self.pacer), *extra]
+        # azure-core's network trace (logging_enable=True) logs the Authorization header
+        # and every body at DEBUG: use the redacting one unless the caller brings a policy.
+        if kwargs.get("logging_policy") is None:
+            kwargs["logging_policy"] = RedactingNetworkTraceLoggingPolicy(
+                logging_enable=bool(kwargs.get("logging_enable", False))
+            )
+        return kwargs
+
+    def _client(self, kind: str, subscription_id: str) -> Any:
+        if self._closed:
+            raise ConfigurationError("this AzureSession is closed; open a new one")
+        key = (kind, subscription_id.lower())
+        client = self._clients.get(key)
+        if client is None:
+            cls: Any
+            if kind == "compute":
+                from azure.mgmt.compute.aio import ComputeManagementClient
+
+                cls = ComputeManagementClient
+            elif kind == "network":
+                from azure.mgmt.network.aio import NetworkManagementClient
+
+                cls = NetworkManagementClient
+            else:
+                from azure.mgmt.resource.resources.aio import ResourceManagementClient
+
+                cls = ResourceManagementClient
+            client = cls(self._credential, subscription_id, **self._kwargs())
+            self._clients[key] = client
+            _log.debug("created %s client for subscription %s", kind, subscription_id)
+        return client
+
+    def compute(self, subscription_id: str) -> ComputeManagementClient:
+        """The cached aio ``ComputeManagementClient`` for ``subscription_id``."""
+        client: ComputeManagementClient = self._client("compute", subscription_id)
+        return client
+
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        """The cached aio ``NetworkManagementClient`` for ``subscription_id``."""
+        client: NetworkManagementClient = self._client("network", subscription_id)
+        return client
+
+    def resources(self, subscription_id: str) -> ResourceManagementClient:
+        """The cached aio ``ResourceManagementClient`` for ``subscription_id``."""
+        client: ResourceManagementClient = self._client("resources", subscription_id)
+        return client
+
+    # -- lifetime -----------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every client the session created (and the transport it was given)."""
+        if self._closed:
+            return
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            try:
+                await client.close()
+            except Exception:  # pragma: no cover - closing must not mask the real error
+                _log.debug("closing an SDK client failed", exc_info=True)
+        if self._transport is not None:
+            await self._transport.close()
+        self.cache.clear()
+
+    async def __aenter__(self) -> AzureSession:
+        if self._closed:
+            raise ConfigurationError("this AzureSession is closed; open a new one")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"AzureSession(cloud={self._cloud.value}, base_url={self._base_url!r}, "
+            f"clients={len(self._clients)})"
+        )

@@ -1,0 +1,226 @@
+"""Access modes: who may reach Windows Admin Center's port on the VM."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from wac_azure._core.errors import InvalidAccessError
+from wac_azure._core.nsg import NON_INTERNET
+
+#: IPv4 prefixes shorter than this (and IPv6 shorter than /32) earn a plan warning.
+WIDE_IPV4 = 8
+WIDE_IPV6 = 32
+_EVERYONE = {"*", "any", "internet", "0.0.0.0/0", "::/0"}
+_HOW = (
+    "give the public IP addresses or CIDR ranges of the machines that connect "
+    "(e.g. '203.0.113.7' or '203.0.113.0/24')"
+)
+
+
+def _as_tuple(value: object) -> tuple[object, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(value)
+    raise InvalidAccessError(f"sources must be a list of strings, got {type(value).__name__}")
+
+
+def _normalize_ip(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _canonical(text: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    if "/" not in text:
+        return str(net.network_address)
+    return str(net)
+
+
+@attrs.frozen
+class PrivateAccess:
+    """Connect over the VM's private IP, from inside the virtual network (recommended).
+
+    ``sources`` default to the ``VirtualNetwork`` service tag, which the NSG
+    default rule ``AllowVnetInBound`` already allows: usually nothing to open.
+    Private CIDRs (an on-premises range behind a VPN) may be given as well.
+    """
+
+    sources: tuple[str, ...] = attrs.field(default=("VirtualNetwork",), converter=_as_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.sources:
+            raise InvalidAccessError(
+                "PrivateAccess needs at least one source; the default is ('VirtualNetwork',)"
+            )
+        out: list[str] = []
+        for src in self.sources:
+            if not isinstance(src, str) or not src.strip():
+                raise InvalidAccessError(f"PrivateAccess source {src!r} is not a non-empty string")
+            text = src.strip()
+            if text.lower() == "virtualnetwork":
+                out.append("VirtualNetwork")
+                continue
+            if text.lower() in _EVERYONE:
+                raise InvalidAccessError(
+                    f"PrivateAccess source {text!r} opens the port to everyone; use "
+                    "'VirtualNetwork' or private CIDR ranges"
+                )
+            net = _normalize_ip(text)
+            if net is None:
+                raise InvalidAccessError(
+                    f"PrivateAccess source {text!r} is neither 'VirtualNetwork' nor an IP "
+                    "address or CIDR range"
+                )
+            if net.prefixlen == 0:
+                raise InvalidAccessError(
+                    f"PrivateAccess source {text!r} covers every address; use 'VirtualNetwork'"
+                )
+            out.append(_canonical(text, net))
+        nets = [_normalize_ip(src) for src in out if src != "VirtualNetwork"]
+        for version, total in ((4, 2**32), (6, 2**128)):
+            family = [n for n in nets if n is not None and n.version == version]
+            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(family))  # type: ignore[type-var,misc]
+            if family and covered >= total:
+                raise InvalidAccessError(
+                    f"PrivateAccess sources {', '.join(out)} together cover every IPv{version} "
+                    "address (the whole internet); use 'VirtualNetwork' or private CIDR ranges"
+                )
+        object.__setattr__(self, "sources", tuple(dict.fromkeys(out)))
+
+    @property
+    def is_public(self) -> bool:
+        return False
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Nothing to warn about for private access."""
+        return ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": "private", "sources": list(self.sources)}
+
+    def __str__(self) -> str:
+        return f"private access from {', '.join(self.sources)}"
+
+
+@attrs.frozen
+class PublicAccess:
+    """Connect over the VM's public IP, from the given management machines only.
+
+    ``sources`` are IPv4/IPv6 addresses or CIDR ranges. Anything that opens
+    the port to everyone (``*``, ``Any``, ``Internet``, ``0.0.0.0/0``, ``::/0``,
+    any ``/0``, or ranges that together cover a whole address family) and any
+    service tag are refused with :class:`~wac_azure.InvalidAccessError`; only
+    :meth:`anywhere` (with ``acknowledge_risk=True``) opens the port to the
+    whole internet.
+    """
+
+    sources: tuple[str, ...] = attrs.field(converter=_as_tuple)
+    open_to_everyone: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.sources:
+            raise InvalidAccessError(f"PublicAccess needs at least one source: {_HOW}")
+        out: list[str] = []
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for src in self.sources:
+            if not isinstance(src, str) or not src.strip():
+                raise InvalidAccessError(
+                    f"PublicAccess source {src!r} is not a non-empty string: {_HOW}"
+                )
+            text = src.strip()
+            if text.lower() in _EVERYONE:
+                raise InvalidAccessError(
+                    f"PublicAccess source {text!r} would open the port to the whole internet; "
+                    f"{_HOW}, or call PublicAccess.anywhere(acknowledge_risk=True) if that "
+                    "really is what you want"
+                )
+            net = _normalize_ip(text)
+            if net is None:
+                raise InvalidAccessError(
+                    f"PublicAccess source {text!r} is not an IP address or CIDR range (service "
+                    f"tags are not accepted): {_HOW}"
+                )
+            if net.prefixlen == 0:
+                raise InvalidAccessError(
+                    f"PublicAccess source {text!r} covers every address; {_HOW}, or call "
+                    "PublicAccess.anywhere(acknowledge_risk=True)"
+                )
+            nets.append(net)
+            out.append(_canonical(text, net))
+        for version, total in ((4, 2**32), (6, 2**128)):
+            family = [n for n in nets if n.version == version]
+            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(family))  # type: ignore[type-var,misc]
+            if family and covered >= total:
+                raise InvalidAccessError(
+                    f"PublicAccess sources {', '.join(out)} together cover every IPv{version} "
+                    f"address; {_HOW}, or call PublicAccess.anywhere(acknowledge_risk=True)"
+                )
+        object.__setattr__(self, "sources", tuple(dict.fromkeys(out)))
+
+    @classmethod
+    def anywhere(cls, *, acknowledge_risk: bool = False) -> PublicAccess:
+        """Open the port to every address on the internet (needs ``acknowledge_risk=True``).
+
+        The product's "Open this port for me" does this; it exposes the VM to
+        attack from any host, and the plan carries a warning.
+        """
+        if acknowledge_risk is not True:
+            raise InvalidAccessError(
+                "PublicAccess.anywhere() exposes the VM's Windows Admin Center port to every "
+                "host on the internet; pass acknowledge_risk=True if you mean it, or prefer "
+                f"PublicAccess([...]): {_HOW}"
+            )
+        inst = cls.__new__(cls)
+        object.__setattr__(inst, "sources", ("*",))
+        object.__setattr__(inst, "open_to_everyone", True)
+        return inst
+
+    @property
+    def is_public(self) -> bool:
+        return True
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Risks worth telling the user about (wide ranges, private addresses)."""
+        if self.open_to_everyone:
+            return (
+                "the Windows Admin Center port is opened to every host on the internet "
+                "(PublicAccess.anywhere); restrict it to your management machines' addresses",
+            )
+        out = []
+        for src in self.sources:
+            net = ipaddress.ip_network(src, strict=False)
+            wide = WIDE_IPV4 if net.version == 4 else WIDE_IPV6
+            if net.prefixlen < wide:
+                out.append(
+                    f"source {src} is very wide ({net.num_addresses:,} addresses); "
+                    "restrict it to your management machines"
+                )
+            elif any(
+                x.version == net.version and net.subnet_of(x)  # type: ignore[arg-type]
+                for x in NON_INTERNET
+            ):
+                out.append(
+                    f"source {src} is a private address: it cannot reach the VM's public IP; "
+                    "use PrivateAccess for connections from inside the network"
+                )
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": "public",
+            "sources": list(self.sources),
+            "openToEveryone": self.open_to_everyone,
+        }
+
+    def __str__(self) -> str:
+        if self.open_to_everyone:
+            return "public access from anywhere"
+        return f"public access from {', '.join(self.sources)}"

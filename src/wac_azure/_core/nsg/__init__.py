@@ -1,0 +1,63 @@
+"""Network security groups: rules parsed from ARM JSON and exact flow evaluation.
+
+Pure code: no I/O. :func:`evaluate` answers whether Azure lets a :class:`Flow`
+through a VM's subnet and NIC NSGs, and why::
+
+    from wac_azure.nsg import Flow, NetworkSecurityGroup, evaluate
+
+    nsg = NetworkSecurityGroup.from_arm(nsg_json)
+    verdict = evaluate(
+        Flow("Outbound", "Tcp", "10.0.0.4", None, "WindowsAdminCenter", 443),
+        nic_nsg=nsg,
+        vnet_prefixes=["10.0.0.0/16"],
+    )
+    verdict.access  # Access.ALLOW / Access.DENY / Access.UNKNOWN
+
+:func:`walk_nsg` looks at one NSG alone and also tells where an allow rule
+would have to go; :data:`ANY_PORT`, :data:`NON_INTERNET` and
+:func:`parse_network` are the building blocks the network planner shares.
+"""
+
+from __future__ import annotations
+
+from wac_azure._core.nsg.evaluate import (
+    Flow,
+    NsgWalk,
+    ServiceTags,
+    Step,
+    Verdict,
+    evaluate,
+    walk_nsg,
+)
+from wac_azure._core.nsg.model import (
+    DEFAULT_RULES,
+    MANAGED_DESCRIPTION,
+    Access,
+    Direction,
+    NetworkSecurityGroup,
+    Protocol,
+    SecurityRule,
+)
+from wac_azure._core.nsg.ports import ANY_PORT, PortRange
+from wac_azure._core.nsg.prefixes import NON_INTERNET, parse_network
+
+__all__ = [
+    "ANY_PORT",
+    "DEFAULT_RULES",
+    "MANAGED_DESCRIPTION",
+    "NON_INTERNET",
+    "Access",
+    "Direction",
+    "Flow",
+    "NetworkSecurityGroup",
+    "NsgWalk",
+    "PortRange",
+    "Protocol",
+    "SecurityRule",
+    "ServiceTags",
+    "Step",
+    "Verdict",
+    "evaluate",
+    "parse_network",
+    "walk_nsg",
+]

@@ -1,0 +1,1183 @@
+"""Pure network planning: which NSG rules Windows Admin Center needs, and where.
+
+:func:`plan_network` (one VM) and :func:`plan_many` (many VMs, shared NSGs
+planned once) turn :class:`~wac_azure._facts.VmFacts` into a
+:class:`NetworkPlan`. No I/O: :class:`~wac_azure.NetworkRulePlanner` reads
+and writes.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import html
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.nsg import (
+    ANY_PORT,
+    MANAGED_DESCRIPTION,
+    Access,
+    Direction,
+    Flow,
+    NetworkSecurityGroup,
+    PortRange,
+    Protocol,
+    SecurityRule,
+    ServiceTags,
+    Verdict,
+    evaluate,
+    parse_network,
+    walk_nsg,
+)
+
+if TYPE_CHECKING:
+    from wac_azure._core.facts import VmFacts
+
+AccessMode = PrivateAccess | PublicAccess
+
+#: Custom rule priorities Azure accepts.
+PRIORITY_MIN, PRIORITY_MAX = 100, 4096
+
+WAC_SERVICE_RULE = "PortForWACService"
+AAD_SERVICE_RULE = "PortForAADService"
+WAC_PORT_RULE = "PortForWAC"
+WAC_TAG = "WindowsAdminCenter"
+AAD_TAG = "AzureActiveDirectory"
+
+
+class ChangeAction(enum.Enum):
+    """What a :class:`RuleChange` does."""
+
+    CREATE = "create"
+    #: A PUT over a rule wac_azure created (its destination list grew or shrank,
+    #: its port or priority moved); a rule it did not create is never updated.
+    UPDATE = "update"
+    DELETE = "delete"
+    CREATE_NSG = "create-nsg"
+
+
+@attrs.frozen
+class RuleChange:
+    """One write: create or delete a rule in an NSG, or create an NSG and attach it.
+
+    ``rule`` is the rule (for ``CREATE``/``DELETE``); :attr:`body` its wire
+    JSON (what the ``securityRules`` PUT sends). ``before`` names the deny rule
+    the new rule must come before. For ``CREATE_NSG``, ``nic_id`` is the NIC
+    the new NSG is attached to and ``location`` its region.
+    """
+
+    action: ChangeAction
+    nsg_id: str
+    nsg_name: str
+    rule: SecurityRule | None = None
+    purpose: str = ""
+    before: str | None = None
+    nic_id: str | None = None
+    location: str | None = None
+    vms: tuple[str, ...] = ()
+
+    @property
+    def rule_name(self) -> str | None:
+        return self.rule.name if self.rule else None
+
+    @property
+    def priority(self) -> int | None:
+        return self.rule.priority if self.rule else None
+
+    @property
+    def direction(self) -> Direction | None:
+        return self.rule.direction if self.rule else None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """Wire JSON sent to Azure (``{"properties": {...}}``)."""
+        if self.action is ChangeAction.CREATE_NSG:
+            return {"location": self.location, "properties": {}}
+        assert self.rule is not None
+        return {"properties": self.rule.to_arm()["properties"]}
+
+    @property
+    def symbol(self) -> str:
+        return {ChangeAction.DELETE: "-", ChangeAction.UPDATE: "~"}.get(self.action, "+")
+
+    def describe(self) -> str:
+        """One line: ``+ PortForWAC  100 Inbound Allow Tcp 203.0.113.7 -> *:6516``."""
+        if self.action is ChangeAction.CREATE_NSG:
+            return (
+                f"+ network security group {self.nsg_name} ({self.location}), "
+                f"attached to NIC {_last(self.nic_id)}"
+            )
+        assert self.rule is not None
+        r = self.rule
+        src = ",".join(r.source_prefixes) or "-"
+        dst = ",".join(r.destination_prefixes) or "-"
+        ports = ",".join(str(p) for p in r.destination_ports)
+        text = (
+            f"{self.symbol} {r.name}  priority {r.priority}  {r.direction.value} "
+            f"{r.access.value} {r.protocol.value} {src} -> {dst}:{ports}"
+        )
+        if self.before:
+            text += f"  (before {self.before})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "nsgId": self.nsg_id,
+            "nsgName": self.nsg_name,
+            "ruleName": self.rule_name,
+            "priority": self.priority,
+            "direction": self.direction.value if self.direction else None,
+            "body": self.body,
+            "purpose": self.purpose,
+            "before": self.before,
+            "nicId": self.nic_id,
+            "vms": list(self.vms),
+        }
+
+
+@attrs.frozen
+class BlockingConflict:
+    """Something the plan cannot fix by adding a rule; apply refuses while one exists.
+
+    ``code``: ``"no-free-priority"`` (no free priority before the deny rule
+    ``rule``), ``"nsg-required"`` (public access through a Standard public IP
+    with no NSG anywhere), ``"no-public-ip"``, ``"no-nic"``, ``"nsg-unreadable"``.
+    """
+
+    code: str
+    reason: str
+    vm: str | None = None
+    nsg_id: str | None = None
+    nsg_name: str | None = None
+    rule: str | None = None
+    priority: int | None = None
+    flow: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "reason": self.reason,
+            "vm": self.vm,
+            "nsgId": self.nsg_id,
+            "nsgName": self.nsg_name,
+            "rule": self.rule,
+            "priority": self.priority,
+            "flow": self.flow,
+        }
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@attrs.frozen
+class FlowCheck:
+    """A flow Windows Admin Center needs, its verdict before and once the plan is applied.
+
+    In a plan for many VMs, ``before`` already counts the rules planned for the
+    VMs planned earlier (an NSG they share).
+    """
+
+    vm: str
+    purpose: str
+    flow: Flow
+    before: Verdict
+    after: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vm": self.vm,
+            "purpose": self.purpose,
+            "flow": self.flow.to_dict(),
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+        }
+
+
+@attrs.frozen
+class NetworkPlan:
+    """The NSG changes Windows Admin Center needs (``terraform plan`` style).
+
+    ``changes`` are the writes, ``blocking`` what no write can fix,
+    ``warnings`` risks worth knowing, ``checks`` each needed flow before and
+    after. ``nsg_etags`` records the NSG versions the plan was made against
+    (apply re-reads them and re-plans once when one changed).
+    """
+
+    targets: tuple[str, ...]
+    access: AccessMode
+    port: int
+    entra: bool
+    create_nsg: bool = False
+    changes: tuple[RuleChange, ...] = ()
+    blocking: tuple[BlockingConflict, ...] = ()
+    warnings: tuple[str, ...] = ()
+    checks: tuple[FlowCheck, ...] = ()
+    nsg_etags: Mapping[str, str | None] = attrs.field(factory=dict, eq=False, hash=False)
+    nsg_fingerprints: Mapping[str, str] = attrs.field(factory=dict, eq=False, hash=False)
+    #: ``"enable"`` (rules to add) or ``"remove"`` (wac_azure's rules to delete).
+    kind: str = "enable"
+
+    @property
+    def is_noop(self) -> bool:
+        """Nothing to write and nothing blocking."""
+        return not self.changes and not self.blocking
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.blocking)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form."""
+        return {
+            "targets": list(self.targets),
+            "access": self.access.to_dict(),
+            "port": self.port,
+            "entra": self.entra,
+            "createNsg": self.create_nsg,
+            "kind": self.kind,
+            "isNoop": self.is_noop,
+            "changes": [c.to_dict() for c in self.changes],
+            "blocking": [b.to_dict() for b in self.blocking],
+            "warnings": list(self.warnings),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def summary(self) -> str:
+        dels = sum(1 for c in self.changes if c.action is ChangeAction.DELETE)
+        updates = sum(1 for c in self.changes if c.action is ChangeAction.UPDATE)
+        adds = len(self.changes) - dels - updates
+        text = f"Plan: {adds} to add, "
+        if updates:
+            text += f"{updates} to change, "
+        text += f"{dels} to delete"
+        if self.blocking:
+            text += f", {len(self.blocking)} blocking"
+        if self.warnings:
+            text += f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}"
+        return text + "."
+
+    def _header(self) -> str:
+        who = ", ".join(_last(t) for t in self.targets) or "(no VM)"
+        if self.kind == "remove":
+            return f"Network removal plan for {who}: rules managed by wac_azure"
+        extra = ", Entra ID" if self.entra else ""
+        return f"Network plan for {who}: {self.access}, port {self.port}{extra}"
+
+    def __str__(self) -> str:
+        lines = [self._header(), ""]
+        if self.is_noop:
+            lines.append(
+                "No changes. No rule managed by wac_azure is left."
+                if self.kind == "remove"
+                else "No changes. The network already allows what Windows Admin Center needs."
+            )
+        by_nsg: dict[str, list[RuleChange]] = {}
+        for c in self.changes:
+            by_nsg.setdefault(c.nsg_id, []).append(c)
+        for nsg_id, changes in by_nsg.items():
+            lines.append(f"  # NSG {changes[0].nsg_name} ({nsg_id})")
+            lines += [f"  {c.describe()}" for c in changes]
+            lines.append("")
+        for b in self.blocking:
+            lines.append(f"  ! blocking: {b.reason}")
+        for w in self.warnings:
+            lines.append(f"  ~ warning: {w}")
+        if self.blocking or self.warnings:
+            lines.append("")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = []
+        for c in self.changes:
+            r = c.rule
+            cells = (
+                c.symbol,
+                c.nsg_name,
+                r.name if r else "(new NSG)",
+                str(r.priority) if r else "",
+                r.direction.value if r else "",
+                r.access.value if r else "",
+                r.protocol.value if r else "",
+                ", ".join(r.source_prefixes) if r else "",
+                ", ".join(r.destination_prefixes) if r else "",
+                ", ".join(str(p) for p in r.destination_ports) if r else "",
+                c.before or "",
+            )
+            rows.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
+        table = ""
+        if rows:
+            head = "".join(
+                f"<th>{h}</th>"
+                for h in (
+                    "",
+                    "NSG",
+                    "rule",
+                    "priority",
+                    "direction",
+                    "access",
+                    "protocol",
+                    "source",
+                    "destination",
+                    "port",
+                    "before",
+                )
+            )
+            table = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+        blocking = "".join(
+            f"<li><strong>blocking</strong>: {e(b.reason)}</li>" for b in self.blocking
+        )
+        warnings = "".join(f"<li>warning: {e(w)}</li>" for w in self.warnings)
+        notes = f"<ul>{blocking}{warnings}</ul>" if blocking or warnings else ""
+        checks = "".join(
+            f"<tr><td>{e(_last(c.vm))}</td><td>{e(c.purpose)}</td><td>{e(str(c.flow))}</td>"
+            f"<td>{e(c.before.access.value)}</td><td>{e(c.after.access.value)}</td>"
+            f"<td>{e(c.before.reason)}</td></tr>"
+            for c in self.checks
+        )
+        details = (
+            "<details><summary>Flows checked</summary><table><tr><th>VM</th><th>for</th>"
+            "<th>flow</th><th>now</th><th>after</th><th>why (now)</th></tr>"
+            f"{checks}</table></details>"
+        )
+        return (
+            f"<div><p><strong>{e(self.summary())}</strong> {e(self._header())}</p>"
+            f"{table}{notes}{details}</div>"
+        )
+
+
+@attrs.frozen
+class ApplyResult:
+    """What :meth:`NetworkRulePlanner.apply` / ``remove`` wrote.
+
+    ``created``, ``updated`` and ``deleted`` are the changes made (``updated``:
+    rules wac_azure created whose VM list, port or priority changed);
+    ``skipped`` pairs a change with the reason it was not needed;
+    ``replanned`` tells whether an NSG changed between plan and apply;
+    ``plan`` is the plan that was applied.
+    """
+
+    plan: NetworkPlan | None = None
+    created: tuple[RuleChange, ...] = ()
+    deleted: tuple[RuleChange, ...] = ()
+    skipped: tuple[tuple[RuleChange, str], ...] = ()
+    replanned: bool = False
+    updated: tuple[RuleChange, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "replanned": self.replanned,
+            "created": [c.to_dict() for c in self.created],
+            "updated": [c.to_dict() for c in self.updated],
+            "deleted": [c.to_dict() for c in self.deleted],
+            "skipped": [{"change": c.to_dict(), "reason": r} for c, r in self.skipped],
+            "plan": self.plan.to_dict() if self.plan else None,
+        }
+
+    def summary(self) -> str:
+        text = f"Applied: {len(self.created)} created, "
+        if self.updated:
+            text += f"{len(self.updated)} updated, "
+        text += f"{len(self.deleted)} deleted"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        if self.replanned:
+            text += " (re-planned: an NSG changed since the plan)"
+        return text + "."
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        done = (*self.created, *self.updated, *self.deleted)
+        lines += [f"  {c.describe()}  [{c.nsg_name}]" for c in done]
+        lines += [f"  = {c.describe()[2:]}  skipped: {r}" for c, r in self.skipped]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        items = "".join(
+            f"<li>{e(c.describe())} <em>[{e(c.nsg_name)}]</em></li>"
+            for c in (*self.created, *self.updated, *self.deleted)
+        )
+        skipped = "".join(f"<li>{e(c.describe())}: {e(r)}</li>" for c, r in self.skipped)
+        return (
+            f"<div><p><strong>{e(self.summary())}</strong></p>"
+            f"<details><summary>Changes</summary><ul>{items}{skipped}</ul></details></div>"
+        )
+
+
+def _vnet(facts: VmFacts) -> tuple[str, ...]:
+    """The VM's VNet prefixes that parse (an odd one must not sink the whole plan)."""
+    return tuple(p for p in facts.vnet_prefixes if parse_network(str(p)) is not None)
+
+
+def _last(resource_id: str | None) -> str:
+    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+# -- planning ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Need:
+    purpose: str
+    name: str
+    preferred: int | None
+    direction: Direction
+    flows: tuple[Flow, ...]
+    source_prefixes: tuple[str, ...]
+    destination_prefixes: tuple[str, ...]
+    port: int
+    #: The VM's private IP (``"*"`` when unknown): the destination of an inbound
+    #: rule, the source of an outbound one.
+    scope: str = "*"
+
+
+def scoped(rule: SecurityRule) -> tuple[str, ...]:
+    """The side of a managed rule that names the VMs it serves.
+
+    Inbound rules list the VMs' private IPs as destinations, outbound rules as
+    sources (``("*",)`` for rules of wac_azure versions that opened the whole NSG).
+    """
+    return (
+        rule.destination_prefixes if rule.direction is Direction.INBOUND else rule.source_prefixes
+    )
+
+
+@functools.lru_cache(maxsize=65536)
+def _host(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``value`` as a single IP address (no ``/``, no zone), else ``None`` (memoized:
+    a shared NSG's managed rules list every VM's IP and are re-read for each VM)."""
+    if "/" in value or "%" in value:
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _ip_key(value: str) -> tuple[int, int, str]:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return (99, 0, value)
+    return (address.version, int(address), value)
+
+
+class _Narrowed:
+    """A managed rule's VM-side list split for :meth:`_State._view`: the entries that are
+    single IP addresses (by address) and the others (CIDRs, tags, ``*``), kept as is."""
+
+    __slots__ = ("hosts", "rest", "rule")
+
+    def __init__(self, rule: SecurityRule) -> None:
+        self.rule = rule
+        self.hosts: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, list[str]] = {}
+        rest: list[str] = []
+        for value in scoped(rule):
+            address = _host(value)
+            if address is None:
+                rest.append(value)
+            else:
+                self.hosts.setdefault(address, []).append(value)
+        self.rest = tuple(rest)
+
+    def for_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> SecurityRule | None:
+        """The rule as far as a flow whose VM side is ``address`` can tell: other VMs'
+        addresses never match it, so they are left out (``None``: nothing is left)."""
+        own = tuple(self.hosts.get(address, ()))
+        if len(own) + len(self.rest) == len(scoped(self.rule)):
+            return self.rule
+        values = (*own, *self.rest)
+        if not values:
+            return None
+        return _with_scope(self.rule, values)
+
+
+def _with_scope(rule: SecurityRule, values: tuple[str, ...]) -> SecurityRule:
+    """``rule`` with its VM side set to ``values`` as given (no sorting)."""
+    if rule.direction is Direction.INBOUND:
+        return attrs.evolve(rule, destination_prefixes=values)
+    return attrs.evolve(rule, source_prefixes=values)
+
+
+def rescoped(rule: SecurityRule, values: Iterable[str]) -> SecurityRule:
+    """``rule`` serving exactly ``values`` (sorted, deduplicated; ``*`` swallows the rest)."""
+    vals = set(values)
+    ordered = ("*",) if "*" in vals else tuple(sorted(vals, key=_ip_key))
+    if rule.direction is Direction.INBOUND:
+        return attrs.evolve(rule, destination_prefixes=ordered)
+    return attrs.evolve(rule, source_prefixes=ordered)
+
+
+def fingerprint(nsg: NetworkSecurityGroup) -> str:
+    """A stable text of an NSG's custom rules (what apply compares after re-reading)."""
+    import json
+
+    return json.dumps([r.to_arm() for r in nsg.rules], sort_keys=True)
+
+
+class _State:
+    """Planning state shared by every VM of one plan (NSGs with the rules planned so far)."""
+
+    def __init__(
+        self,
+        *,
+        access: AccessMode,
+        port: int,
+        entra: bool,
+        create_nsg: bool,
+        service_tags: ServiceTags | Mapping[str, Iterable[str]] | None,
+    ) -> None:
+        self.access = access
+        self.port = port
+        self.entra = entra
+        self.create_nsg = create_nsg
+        self.tags = (
+            service_tags if isinstance(service_tags, ServiceTags) else ServiceTags(service_tags)
+        )
+        self.nsgs: dict[str, NetworkSecurityGroup] = {}
+        self.etags: dict[str, str | None] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.changes: list[RuleChange] = []
+        self.blocking: list[BlockingConflict] = []
+        self.warnings: list[str] = list(access.warnings)
+        self.checks: list[FlowCheck] = []
+        self.targets: list[str] = []
+        self._narrowed: dict[tuple[str, str], _Narrowed] = {}
+        self._views: dict[str, tuple[NetworkSecurityGroup, str, NetworkSecurityGroup]] = {}
+        self._vnet_of: tuple[VmFacts, tuple[str, ...]] | None = None
+
+    # -- NSGs -----------------------------------------------------------------------
+
+    def nsg(self, facts: VmFacts, nsg_id: str | None) -> NetworkSecurityGroup | None:
+        if not nsg_id:
+            return None
+        key = nsg_id.lower()
+        if key not in self.nsgs:
+            found = facts.nsg(nsg_id)
+            if found is None:
+                return None
+            self.nsgs[key] = found
+            self.etags[key] = found.etag
+            self.fingerprints[key] = fingerprint(found)
+        return self.nsgs[key]
+
+    def add_rule(self, nsg: NetworkSecurityGroup, change: RuleChange) -> NetworkSecurityGroup:
+        assert change.rule is not None
+        updated = nsg.with_rules(change.rule)
+        self.nsgs[nsg.id.lower()] = updated
+        self.changes.append(change)
+        return updated
+
+    def put_rule(
+        self,
+        nsg: NetworkSecurityGroup,
+        rule: SecurityRule,
+        action: ChangeAction,
+        *,
+        purpose: str,
+        vm: str,
+        before: str | None = None,
+    ) -> None:
+        """Record a create/update/delete of ``rule``, merged with an earlier change of the
+        same rule in this plan (so many VMs on one NSG give one write per rule)."""
+        key = nsg.id.lower()
+        current = self.nsgs.get(key, nsg)
+        name = rule.name.lower()
+        kept = tuple(r for r in current.rules if r.name.lower() != name)
+        extra = () if action is ChangeAction.DELETE else (rule,)
+        self.nsgs[key] = attrs.evolve(current, rules=kept + extra)
+        for i, change in enumerate(self.changes):
+            if (
+                change.rule is None
+                or change.nsg_id.lower() != key
+                or change.rule.name.lower() != name
+            ):
+                continue
+            if action is ChangeAction.DELETE and change.action is ChangeAction.CREATE:
+                del self.changes[i]  # created and deleted within one plan: nothing to write
+                return
+            merged = action if action is ChangeAction.DELETE else change.action
+            vms = change.vms if vm in change.vms else (*change.vms, vm)
+            self.changes[i] = attrs.evolve(
+                change, action=merged, rule=rule, vms=vms, before=before or change.before
+            )
+            return
+        self.changes.append(
+            RuleChange(
+                action, nsg.id, nsg.name, rule=rule, purpose=purpose, before=before, vms=(vm,)
+            )
+        )
+
+    # -- one VM ---------------------------------------------------------------------
+
+    def plan_vm(self, facts: VmFacts) -> None:
+        vm = facts.vm_resource_id or str(facts.target)
+        self.targets.append(vm)
+        nic = facts.primary_nic
+        if nic is None:
+            self.blocking.append(
+                BlockingConflict(
+                    "no-nic",
+                    f"VM {facts.target.name}: no network interface could be read, so its "
+                    "network rules cannot be planned",
+                    vm=vm,
+                )
+            )
+            return
+        roles: list[tuple[str, str | None]] = [("nic", nic.nsg_id), ("subnet", nic.subnet_nsg_id)]
+        path: dict[str, NetworkSecurityGroup | None] = {}
+        for role, nsg_id in roles:
+            nsg = self.nsg(facts, nsg_id)
+            if nsg_id and nsg is None:
+                self.blocking.append(
+                    BlockingConflict(
+                        "nsg-unreadable",
+                        f"VM {facts.target.name}: the {role} NSG {nsg_id} could not be read"
+                        + "".join(f" ({n})" for n in facts.notes if nsg_id.lower() in n.lower()),
+                        vm=vm,
+                        nsg_id=nsg_id,
+                        nsg_name=_last(nsg_id),
+                    )
+                )
+                return
+            path[role] = nsg
+        vm_ip = nic.private_ip or "VirtualNetwork"
+        needs = self._needs(vm_ip, nic.private_ip or "*")
+
+        if self.access.is_public:
+            if not any(n.public_ips for n in facts.nics):
+                self.blocking.append(
+                    BlockingConflict(
+                        "no-public-ip",
+                        f"VM {facts.target.name} has no public IP address; use PrivateAccess "
+                        "or attach a public IP first",
+                        vm=vm,
+                    )
+                )
+                needs = [n for n in needs if n.direction is Direction.OUTBOUND]
+            elif path["nic"] is None and path["subnet"] is None:
+                skus = {(p.sku or "Standard").lower() for p in nic.public_ips}
+                if "standard" in skus or not nic.public_ips:
+                    if self.create_nsg:
+                        path["nic"] = self._create_nsg(facts, vm)
+                    else:
+                        self.blocking.append(
+                            BlockingConflict(
+                                "nsg-required",
+                                f"VM {facts.target.name}: a Standard public IP is closed to "
+                                "inbound traffic until a network security group allows it, and "
+                                "the VM has none; plan with create_nsg=True to create one and "
+                                "attach it to the NIC",
+                                vm=vm,
+                            )
+                        )
+                        needs = [n for n in needs if n.direction is Direction.OUTBOUND]
+                else:
+                    self.warnings.append(
+                        f"VM {facts.target.name}: its Basic public IP is open without an NSG; "
+                        "Basic public IPs were retired on 2025-09-30, move to Standard with an NSG"
+                    )
+
+        for need in needs:
+            self._plan_need(facts, vm, need, path)
+
+    def _needs(self, vm_ip: str, scope: str) -> list[_Need]:
+        out = [
+            _Need(
+                f"outbound HTTPS to the {WAC_TAG} service",
+                WAC_SERVICE_RULE,
+                100,
+                Direction.OUTBOUND,
+                (Flow(Direction.OUTBOUND, Protocol.TCP, vm_ip, None, WAC_TAG, 443),),
+                (scope,),
+                (WAC_TAG,),
+                443,
+                scope,
+            )
+        ]
+        if self.entra:
+            out.append(
+                _Need(
+                    f"outbound HTTPS to {AAD_TAG} (Entra ID sign-in)",
+                    AAD_SERVICE_RULE,
+                    101,
+                    Direction.OUTBOUND,
+                    (Flow(Direction.OUTBOUND, Protocol.TCP, vm_ip, None, AAD_TAG, 443),),
+                    (scope,),
+                    (AAD_TAG,),
+                    443,
+                    scope,
+                )
+            )
+        sources = self.access.sources
+        out.append(
+            _Need(
+                f"inbound TCP {self.port} from {', '.join(sources)}",
+                WAC_PORT_RULE,
+                None,
+                Direction.INBOUND,
+                tuple(
+                    Flow(Direction.INBOUND, Protocol.TCP, s, None, vm_ip, self.port)
+                    for s in sources
+                ),
+                tuple(sources),
+                (scope,),
+                self.port,
+                scope,
+            )
+        )
+        return out
+
+    def _create_nsg(self, facts: VmFacts, vm: str) -> NetworkSecurityGroup:
+        nic = facts.primary_nic
+        assert nic is not None
+        parts = nic.id.split("/")
+        # /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/{n}
+        if len(parts) >= 5 and parts[1].lower() == "subscriptions":
+            prefix = "/".join(parts[:5])
+        else:
+            t = facts.target
+            prefix = f"/subscriptions/{t.subscription_id}/resourceGroups/{t.resource_group}"
+        name = f"{facts.target.name}-nsg"
+        nsg_id = f"{prefix}/providers/Microsoft.Network/networkSecurityGroups/{name}"
+        nsg = NetworkSecurityGroup(id=nsg_id, name=name, location=facts.location)
+        key = nsg_id.lower()
+        if key not in self.nsgs:
+            self.nsgs[key] = nsg
+            self.etags[key] = None
+            self.changes.append(
+                RuleChange(
+                    ChangeAction.CREATE_NSG,
+                    nsg_id,
+                    name,
+                    purpose="a Standard public IP needs an NSG that allows the inbound port",
+                    nic_id=nic.id,
+                    location=facts.location,
+                    vms=(vm,),
+                )
+            )
+        return self.nsgs[key]
+
+    def _verdict(
+        self,
+        facts: VmFacts,
+        flow: Flow,
+        path: Mapping[str, NetworkSecurityGroup | None],
+        scope: str = "*",
+    ) -> Verdict:
+        nic = facts.primary_nic
+        return evaluate(
+            flow,
+            nic_nsg=self._view(self._current(path.get("nic")), scope),
+            subnet_nsg=self._view(self._current(path.get("subnet")), scope),
+            vnet_prefixes=self._vnet(facts),
+            service_tags=self.tags,
+            asgs=nic.asg_ids if nic else (),
+        )
+
+    def _vnet(self, facts: VmFacts) -> tuple[str, ...]:
+        """:func:`_vnet` of the VM being planned (read once per VM, not once per flow)."""
+        if self._vnet_of is None or self._vnet_of[0] is not facts:
+            self._vnet_of = (facts, _vnet(facts))
+        return self._vnet_of[1]
+
+    def _current(self, nsg: NetworkSecurityGroup | None) -> NetworkSecurityGroup | None:
+        return None if nsg is None else self.nsgs.get(nsg.id.lower(), nsg)
+
+    def _view(self, nsg: NetworkSecurityGroup | None, scope: str) -> NetworkSecurityGroup | None:
+        """``nsg`` as the flows of the VM at ``scope`` (its private IP) see it.
+
+        Our rules list every VM they serve; a flow of this VM never matches another
+        VM's address, so those are left out before evaluating. The verdict is the
+        same, but evaluating no longer grows with the VMs behind a shared NSG
+        (which made planning a fleet quadratic in them).
+        """
+        address = _host(scope)
+        if nsg is None or address is None:
+            return nsg
+        key = nsg.id.lower()
+        cached = self._views.get(key)
+        if cached is not None and cached[0] is nsg and cached[1] == scope:
+            return cached[2]
+        rules: list[SecurityRule] = []
+        changed = False
+        for rule in nsg.rules:
+            if not (rule.is_managed and rule.access is Access.ALLOW) or (
+                rule.destination_asgs if rule.direction is Direction.INBOUND else rule.source_asgs
+            ):
+                rules.append(rule)
+                continue
+            slot = (key, rule.name.lower())
+            narrowed = self._narrowed.get(slot)
+            if narrowed is None or narrowed.rule is not rule:
+                narrowed = self._narrowed[slot] = _Narrowed(rule)
+            seen = narrowed.for_ip(address)
+            if seen is not rule:
+                changed = True
+            if seen is not None:
+                rules.append(seen)
+        view = attrs.evolve(nsg, rules=tuple(rules)) if changed else nsg
+        self._views[key] = (nsg, scope, view)
+        return view
+
+    def _plan_need(
+        self,
+        facts: VmFacts,
+        vm: str,
+        need: _Need,
+        path: dict[str, NetworkSecurityGroup | None],
+    ) -> None:
+        nic = facts.primary_nic
+        befores = [self._verdict(facts, f, path, need.scope) for f in need.flows]
+        seen: set[str] = set()
+        for role in ("nic", "subnet"):
+            nsg = self._current(path.get(role))
+            if nsg is None or nsg.id.lower() in seen:
+                continue
+            seen.add(nsg.id.lower())
+            limit: int | None = None
+            deny: SecurityRule | None = None
+            seen_by_vm = self._view(nsg, need.scope)
+            assert seen_by_vm is not None
+            for flow in need.flows:
+                walk = walk_nsg(
+                    flow,
+                    seen_by_vm,
+                    role=role,
+                    vnet_prefixes=self._vnet(facts),
+                    service_tags=self.tags,
+                    asgs=nic.asg_ids if nic else (),
+                )
+                if walk.step.access is Access.ALLOW:
+                    self._serves(nsg, walk.step.rule, vm)
+                    continue
+                if walk.first_deny is None:
+                    self.warnings.append(
+                        f"VM {facts.target.name}: {need.purpose}: NSG {nsg.name} gives no "
+                        f"certain answer ({walk.step.reason})"
+                    )
+                    continue
+                if limit is None or walk.first_deny.priority < limit:
+                    limit, deny = walk.first_deny.priority, walk.first_deny
+            family = _family(nsg, need)
+            # Our rules of this purpose that serve this VM on another port (or from other
+            # sources): the VM no longer needs them, so they shrink (or go) below.
+            stale = [
+                r
+                for r in family
+                if not _fits(r, need)
+                and need.scope != "*"
+                and need.scope in scoped(r)
+                and "*" not in scoped(r)
+            ]
+            if deny is not None and limit is not None:
+                taken = self._add_allow(facts, vm, need, nsg, deny, role, family, stale)
+                stale = [r for r in stale if r.name != taken]
+            for old in stale:
+                self._shrink(nsg, old.name, need, vm)
+        afters = [self._verdict(facts, f, path, need.scope) for f in need.flows]
+        for flow, before, after in zip(need.flows, befores, afters, strict=True):
+            self.checks.append(FlowCheck(vm, need.purpose, flow, before, after))
+
+    def _serves(self, nsg: NetworkSecurityGroup, rule_name: str | None, vm: str) -> None:
+        """Record that a rule planned for another VM also serves ``vm``."""
+        if rule_name is None:
+            return
+        for i, change in enumerate(self.changes):
+            if (
+                change.rule is not None
+                and change.nsg_id.lower() == nsg.id.lower()
+                and change.rule.name == rule_name
+                and vm not in change.vms
+            ):
+                self.changes[i] = attrs.evolve(change, vms=(*change.vms, vm))
+                return
+
+    def _shrink(self, nsg: NetworkSecurityGroup, name: str, need: _Need, vm: str) -> None:
+        """Take ``need.scope`` out of our rule ``name``; delete the rule when nobody is left."""
+        current = self._current(nsg)
+        rule = current.rule(name) if current is not None else None
+        if rule is None or need.scope not in scoped(rule):
+            return
+        left = [v for v in scoped(rule) if v != need.scope]
+        purpose = f"stop serving {need.scope} (now served by the rule for port {need.port})"
+        if left:
+            self.put_rule(nsg, rescoped(rule, left), ChangeAction.UPDATE, purpose=purpose, vm=vm)
+        else:
+            self.put_rule(nsg, rule, ChangeAction.DELETE, purpose=purpose, vm=vm)
+
+    def _add_allow(
+        self,
+        facts: VmFacts,
+        vm: str,
+        need: _Need,
+        nsg: NetworkSecurityGroup,
+        deny: SecurityRule,
+        role: str,
+        family: Sequence[SecurityRule] = (),
+        stale: Sequence[SecurityRule] = (),
+    ) -> str | None:
+        """Allow ``need`` before ``deny``: grow our rule of this purpose if the NSG has one,
+        take over our rule that served only this VM on another port, else add a rule.
+        Returns the name of a stale rule it took over."""
+        fitting = sorted((r for r in family if _fits(r, need)), key=lambda r: r.priority)
+        base: SecurityRule | None = None
+        taken: str | None = None
+        if fitting:
+            base = fitting[0]
+        else:
+            base = next((r for r in stale if set(scoped(r)) == {need.scope}), None)
+            taken = base.name if base is not None else None
+        own = base.priority if base is not None else None
+        used = {r.priority for r in nsg.rules if r.direction is need.direction} - {own}
+        highest = min(deny.priority - 1, PRIORITY_MAX)
+        priority: int | None = None
+        if own is not None and own <= highest:
+            priority = own
+        elif (
+            need.preferred is not None and need.preferred <= highest and need.preferred not in used
+        ):
+            priority = need.preferred
+        else:
+            priority = next((p for p in range(PRIORITY_MIN, highest + 1) if p not in used), None)
+        flow_text = "; ".join(str(f) for f in need.flows)
+        if priority is None:
+            self.blocking.append(
+                BlockingConflict(
+                    "no-free-priority",
+                    f"VM {facts.target.name}: {need.purpose}: {role} NSG {nsg.name} denies it "
+                    f"with rule {deny.name!r} (priority {deny.priority}) and every priority "
+                    f"from {PRIORITY_MIN} to {deny.priority - 1} is taken, so no allow rule "
+                    f"can go before it; free a priority below {deny.priority} or change "
+                    f"{deny.name!r}",
+                    vm=vm,
+                    nsg_id=nsg.id,
+                    nsg_name=nsg.name,
+                    rule=deny.name,
+                    priority=deny.priority,
+                    flow=flow_text,
+                )
+            )
+            return None
+        if base is not None:
+            values = {need.scope} if taken else {*scoped(base), need.scope}
+            rule = rescoped(_rule_for(need, base.name, priority), values)
+            if rule != base:
+                self.put_rule(
+                    nsg,
+                    rule,
+                    ChangeAction.UPDATE,
+                    purpose=need.purpose,
+                    vm=vm,
+                    before=deny.name,
+                )
+            return taken
+        names = {r.name.lower() for r in nsg.rules}
+        # Inbound: a second rule on one NSG is for another port (two VMs, two ports):
+        # name it after the port (PortForWAC-7000).
+        stem = f"{need.name}-{need.port}" if need.direction is Direction.INBOUND else need.name
+        name = need.name
+        n = 2
+        if name.lower() in names and stem != need.name:
+            name = stem
+        while name.lower() in names:
+            name = f"{stem}-{n}"
+            n += 1
+        self.put_rule(
+            nsg,
+            _rule_for(need, name, priority),
+            ChangeAction.CREATE,
+            purpose=need.purpose,
+            vm=vm,
+            before=deny.name,
+        )
+        return None
+
+    def result(self) -> NetworkPlan:
+        return NetworkPlan(
+            targets=tuple(self.targets),
+            access=self.access,
+            port=self.port,
+            entra=self.entra,
+            create_nsg=self.create_nsg,
+            changes=tuple(self.changes),
+            blocking=tuple(self.blocking),
+            warnings=tuple(dict.fromkeys(self.warnings)),
+            checks=tuple(self.checks),
+            nsg_etags=dict(self.etags),
+            nsg_fingerprints=dict(self.fingerprints),
+        )
+
+
+def _family(nsg: NetworkSecurityGroup, need: _Need) -> list[SecurityRule]:
+    """wac_azure's rules of ``need``'s purpose on ``nsg`` (by name and description)."""
+    base = need.name.lower()
+    return [
+        r
+        for r in nsg.rules
+        if r.is_managed
+        and r.direction is need.direction
+        and r.access is Access.ALLOW
+        and (r.name.lower() == base or r.name.lower().startswith(base + "-"))
+    ]
+
+
+def _fits(rule: SecurityRule, need: _Need) -> bool:
+    """Whether our ``rule`` is ``need``'s rule but for the VMs it serves."""
+    fixed = (
+        rule.source_prefixes if need.direction is Direction.INBOUND else rule.destination_prefixes
+    )
+    wanted = (
+        need.source_prefixes if need.direction is Direction.INBOUND else need.destination_prefixes
+    )
+    return (
+        rule.protocol is Protocol.TCP
+        and rule.destination_ports == (PortRange(need.port, need.port),)
+        and not rule.source_asgs
+        and not rule.destination_asgs
+        and set(fixed) == set(wanted)
+    )
+
+
+def _rule_for(need: _Need, name: str, priority: int) -> SecurityRule:
+    return SecurityRule(
+        name=name,
+        priority=priority,
+        direction=need.direction,
+        access=Access.ALLOW,
+        protocol=Protocol.TCP,
+        source_prefixes=need.source_prefixes,
+        source_ports=(ANY_PORT,),
+        destination_prefixes=need.destination_prefixes,
+        destination_ports=(PortRange(need.port, need.port),),
+        description=MANAGED_DESCRIPTION,
+    )
+
+
+def _check_options(access: object, port: object) -> None:
+    if not isinstance(access, (PrivateAccess, PublicAccess)):
+        raise ConfigurationError(
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(access).__name__}"
+        )
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigurationError(f"port must be an integer 1-65535, got {port!r}")
+
+
+def plan_many(
+    facts: Sequence[VmFacts],
+    *,
+    access: AccessMode | None = None,
+    port: int = DEFAULT_PORT,
+    entra: bool = True,
+    create_nsg: bool = False,
+    service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
+) -> NetworkPlan:
+    """One plan for many VMs: an NSG they share gets each needed rule once."""
+    access = PrivateAccess() if access is None else access
+    _check_options(access, port)
+    state = _State(
+        access=access, port=port, entra=entra, create_nsg=create_nsg, service_tags=service_tags
+    )
+    for f in facts:
+        state.plan_vm(f)
+    return state.result()
+
+
+def plan_network(
+    facts: VmFacts,
+    *,
+    access: AccessMode | None = None,
+    port: int = DEFAULT_PORT,
+    entra: bool = True,
+    create_nsg: bool = False,
+    service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
+) -> NetworkPlan:
+    """The NSG rules one VM needs for Windows Admin Center (pure; see :func:`plan_many`).
+
+    Needed flows: outbound TCP 443 to ``WindowsAdminCenter`` (rule
+    ``PortForWACService``), with ``entra`` to ``AzureActiveDirectory``
+    (``PortForAADService``), and inbound TCP ``port`` from the access mode's
+    sources (``PortForWAC``). Every NSG on a flow's path that would not allow
+    it gets one allow rule at a free priority before the first rule that
+    would deny it; where no priority is free the plan has a blocking conflict.
+    """
+    return plan_many(
+        [facts],
+        access=access,
+        port=port,
+        entra=entra,
+        create_nsg=create_nsg,
+        service_tags=service_tags,
+    )
+
+
+def removal_plan(facts: Sequence[VmFacts]) -> NetworkPlan:
+    """What removing wac_azure's rules for these VMs writes on their NIC and subnet NSGs.
+
+    Only rules ``Managed by wac_azure`` are touched. Such a rule lists the VMs
+    it serves by private IP (destination inbound, source outbound): the VMs'
+    IPs are taken out of it (one update per rule, whatever the number of VMs)
+    and the rule is deleted only when no IP is left, so other VMs behind a
+    shared NSG keep their rules. A managed rule open to ``*`` (written by a
+    wac_azure version before 0.2) cannot say whom it serves and is deleted.
+    """
+    changes: list[RuleChange] = []
+    etags: dict[str, str | None] = {}
+    prints: dict[str, str] = {}
+    targets: list[str] = []
+    per_nsg: dict[str, tuple[NetworkSecurityGroup, set[str], list[str]]] = {}
+    for f in facts:
+        vm = f.vm_resource_id or str(f.target)
+        targets.append(vm)
+        ips = {ip for nic in f.nics for ip in nic.private_ips}
+        for key in sorted(f.nsgs):
+            nsg = f.nsgs[key]
+            etags[key] = nsg.etag
+            prints[key] = fingerprint(nsg)
+            _, gone, vms = per_nsg.setdefault(key, (nsg, set(), []))
+            gone |= ips
+            vms.append(vm)
+    for key in sorted(per_nsg):
+        nsg, gone, vms = per_nsg[key]
+        for rule in nsg.rules:
+            if not rule.is_managed:
+                continue
+            serves = scoped(rule)
+            left = [v for v in serves if v not in gone]
+            if left and "*" not in serves and len(left) < len(serves):
+                action, new = ChangeAction.UPDATE, rescoped(rule, left)
+                purpose = "stop serving the removed VMs in a rule wac_azure created"
+            elif not left or "*" in serves:
+                action, new = ChangeAction.DELETE, rule
+                purpose = "remove a rule wac_azure created"
+            else:
+                continue  # serves other VMs only
+            changes.append(
+                RuleChange(action, nsg.id, nsg.name, rule=new, purpose=purpose, vms=tuple(vms))
+            )
+    return NetworkPlan(
+        targets=tuple(targets),
+        access=PrivateAccess(),
+        port=DEFAULT_PORT,
+        entra=False,
+        changes=tuple(changes),
+        nsg_etags=etags,
+        nsg_fingerprints=prints,
+        kind="remove",
+    )

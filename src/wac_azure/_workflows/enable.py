@@ -1,0 +1,335 @@
+"""``enable`` and ``disable``: the whole lifecycle of Windows Admin Center on one VM.
+
+``enable`` = read the VM once → check the requirements → plan the NSG rules →
+apply them → install the extension → locate the port → build the URL.
+
+Decisions:
+
+* A Run Command (``POST .../runCommand``) runs code in the VM: it counts as a
+  write. ``enable`` confirms the port from the VM's registry only when it
+  changed something; on an unchanged VM the port comes from the extension
+  settings, so a second ``enable`` performs zero writes.
+* ``dry_run=True`` reads, checks and plans, and writes nothing (no rule, no
+  extension, no Run Command); the result shows the plan and the URL the VM
+  would get.
+* A VM that fails a requirement raises :class:`RequirementsNotMetError`
+  (carrying the report) before any write — except the network checks the
+  plan repairs (``network.outbound_wac``, ``network.outbound_entra``,
+  ``network.inbound_path`` denied by a rule the planner routes around): those
+  pass when, once the plan is applied, no needed flow is denied. Checks that
+  are only *unknown* are reported (log and progress) and do not stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from wac_azure._azure.deadline import within
+from wac_azure._azure.extension import ExtensionManager
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.decide import _unfixed_network_failures, blocking_checks
+from wac_azure._core.errors import (
+    InvalidAccessError,
+    NoPublicIpError,
+    PlanBlockedError,
+    RequirementsNotMetError,
+)
+from wac_azure._core.extension import ExtensionState, PortInfo, UninstallResult, port_info, url_for
+from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.progress import (
+    ProgressCallback,
+    ProgressStage,
+    non_terminal,
+    say,
+    warn_unknowns,
+)
+from wac_azure._core.validate import as_target, check_port, check_timeout
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from wac_azure._azure.session import AzureSession
+    from wac_azure._core.ids import VmTarget
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _to_dict(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else None
+
+
+def _line(value: Any) -> str:
+    summary = getattr(value, "summary", None)
+    if callable(summary):
+        return str(summary())
+    return str(value).partition("\n")[0]
+
+
+def _changed(value: Any) -> bool:
+    return bool(getattr(value, "changed", False))
+
+
+@attrs.frozen
+class EnableResult:
+    """What :func:`enable` found and did.
+
+    ``report`` is the requirement report, ``plan`` the network plan,
+    ``apply`` the result of applying it (``None`` on a dry run),
+    ``extension`` the extension state, ``port`` where WAC listens (``None``
+    on a dry run), ``url`` the connection URL (on a dry run: the URL the VM
+    would get). ``changed`` tells whether anything was written.
+    """
+
+    target: VmTarget
+    report: Any
+    plan: Any
+    apply: Any
+    extension: ExtensionState | None
+    port: PortInfo | None
+    url: str | None
+    changed: bool
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line."""
+        name = self.target.name
+        if self.dry_run:
+            return f"{name}: dry run, nothing written; would be reachable at {self.url or '?'}"
+        state = "enabled" if not self.changed else "enabled (changed)"
+        return f"{name}: Windows Admin Center {state} at {self.url}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "target": str(self.target),
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "url": self.url,
+            "port": self.port.to_dict() if self.port else None,
+            "extension": self.extension.to_dict() if self.extension else None,
+            "report": _to_dict(self.report),
+            "plan": _to_dict(self.plan),
+            "apply": _to_dict(self.apply),
+        }
+
+    def _report_line(self) -> str:
+        line = _line(self.report)
+        repaired = [c.code for c in getattr(self.report, "failures", ())]
+        if repaired:
+            line += f"; repaired by the network plan: {', '.join(repaired)}"
+        return line
+
+    def __str__(self) -> str:
+        parts = [self.summary()]
+        for title, value in (
+            ("requirements", self._report_line() if self.report is not None else None),
+            ("network plan", self.plan),
+            ("network changes", _line(self.apply) if self.apply is not None else None),
+            ("extension", _line(self.extension) if self.extension is not None else None),
+            ("port", self.port),
+        ):
+            if value is not None:
+                body = str(value).replace("\n", "\n    ")
+                parts.append(f"  {title}:\n    {body}")
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        sections = []
+        for title, value in (
+            ("requirements", self.report),
+            ("network plan", self.plan),
+            ("network changes", self.apply),
+            ("extension", self.extension),
+            ("port", self.port),
+        ):
+            if value is None:
+                continue
+            inner = (
+                value._repr_html_()
+                if hasattr(value, "_repr_html_")
+                else f"<pre>{_esc(value)}</pre>"
+            )
+            sections.append(f"<details><summary>{_esc(title)}</summary>{inner}</details>")
+        url = (
+            f' <a href="{_esc(self.url)}">{_esc(self.url)}</a>'
+            if self.url and not self.dry_run
+            else ""
+        )
+        return f"<div><strong>{_esc(self.summary())}</strong>{url}{''.join(sections)}</div>"
+
+
+@attrs.frozen
+class DisableResult:
+    """What :func:`disable` did: the extension removal and the NSG rules removed."""
+
+    target: VmTarget
+    uninstall: UninstallResult
+
+    @property
+    def extension_removed(self) -> bool:
+        return self.uninstall.removed
+
+    @property
+    def rules(self) -> Any:
+        return self.uninstall.rules
+
+    @property
+    def changed(self) -> bool:
+        return self.uninstall.changed
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "target": str(self.target),
+            "extension_removed": self.extension_removed,
+            "rules": _to_dict(self.rules),
+            "changed": self.changed,
+        }
+
+    def __str__(self) -> str:
+        return str(self.uninstall)
+
+    def _repr_html_(self) -> str:
+        return self.uninstall._repr_html_()
+
+
+async def enable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    access: PrivateAccess | PublicAccess = PrivateAccess(),  # frozen: a safe default
+    port: int = DEFAULT_PORT,
+    dry_run: bool = False,
+    timeout: float = 900,
+    progress: ProgressCallback | None = None,
+    salt: str | None = None,
+    proxy: str | Mapping[str, str] | Literal[False] | None = None,
+) -> EnableResult:
+    """Put Windows Admin Center on ``target``: check, plan, apply, install, port, URL.
+
+    ``access`` is :class:`~wac_azure.PrivateAccess` (default: from the virtual
+    network) or :class:`~wac_azure.PublicAccess` (over the public IP, from
+    the given sources). Safe to re-run: a second run writes nothing.
+    ``progress`` is called with a :class:`~wac_azure.ProgressEvent` per stage
+    (reading → planned → rules applied → installing → done, or failed), as
+    for fleets. ``proxy`` as for :meth:`~wac_azure.ExtensionManager.install`
+    (``None`` keeps a deployed proxy, ``False`` removes it).
+    """
+    from wac_azure._azure.reader import read_vm_facts
+    from wac_azure._azure.rules import NetworkRulePlanner
+    from wac_azure._core.checks import evaluate_requirements
+
+    t = as_target(target)
+    check_port(port)
+    limit = check_timeout(timeout)
+    chosen: object = PrivateAccess() if access is None else access  # None: the old default
+    if not isinstance(chosen, (PrivateAccess, PublicAccess)):
+        raise InvalidAccessError(
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(chosen).__name__}"
+        )
+    access = chosen
+    via = "public" if isinstance(access, PublicAccess) else "private"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+
+    async def go() -> EnableResult:
+        say(progress, t, ProgressStage.READING)
+        facts = await read_vm_facts(session, t)
+        report = evaluate_requirements(facts, access=access, port=port)
+        hard = blocking_checks(report, purpose="enable")
+        if hard:
+            raise RequirementsNotMetError(
+                f"{t.name} does not meet Windows Admin Center's requirements "
+                f"({', '.join(c.code for c in hard)}); nothing was written:\n" + str(report),
+                report=report,
+            )
+        warn_unknowns(t, report, progress)
+        if via == "public":
+            url_for(facts, port, via="public")  # NoPublicIpError before any plan or write
+        planner = NetworkRulePlanner(session)
+        plan = await planner.plan(t, access=access, port=port, facts=facts)
+        changes = len(getattr(plan, "changes", ()) or ())
+        say(
+            progress,
+            t,
+            ProgressStage.PLANNED,
+            f"{changes} rule change(s) on its NSGs" if changes else "no rule change",
+        )
+        if plan.is_blocked:
+            raise PlanBlockedError(
+                f"{t.name}: the network plan has blocking conflicts; nothing was written:\n"
+                + str(plan),
+                plan=plan,
+            )
+        unfixed = _unfixed_network_failures(report, plan)
+        if unfixed:
+            raise RequirementsNotMetError(
+                f"{t.name}: the network plan does not fix {', '.join(unfixed)}; "
+                "nothing was written:\n" + str(report) + "\n" + str(plan),
+                report=report,
+            )
+        current = ExtensionState.from_facts(t, facts.extension)
+        if dry_run:
+            try:
+                url: str | None = url_for(facts, port, via=via)
+            except NoPublicIpError:
+                url = None
+            say(progress, t, ProgressStage.DONE, "dry run: nothing written")
+            return EnableResult(t, report, plan, None, current, None, url, False, True)
+        applied = await planner.apply(plan)
+        say(progress, t, ProgressStage.RULES_APPLIED, "changed" if _changed(applied) else None)
+        state = await ExtensionManager(session).install(
+            t,
+            port=port,
+            salt=salt,
+            proxy=proxy,
+            facts=facts,
+            skip_checks=True,
+            timeout=max(deadline - loop.time(), 0.001),
+            progress=non_terminal(progress),
+        )
+        if state.changed:
+            from wac_azure._azure.guest import read_guest_port
+
+            say(progress, t, ProgressStage.INSTALLING, "reading the port inside the VM")
+            registry = (await read_guest_port(session, t)).sme_port
+            where = port_info(t, state.port, registry)
+        else:
+            where = port_info(t, state.port, None)
+        url = url_for(facts, where.port, via=via)
+        changed = state.changed or _changed(applied)
+        say(progress, t, ProgressStage.DONE, f"ready at {url}")
+        return EnableResult(t, report, plan, applied, state, where, url, changed, False)
+
+    async def reported() -> EnableResult:
+        try:
+            return await go()
+        except BaseException as exc:
+            message = (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
+            say(progress, t, ProgressStage.FAILED, message)
+            raise
+
+    return await within(reported(), limit, f"enabling Windows Admin Center on {t.name}")
+
+
+async def disable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    remove_rules: bool = True,
+    timeout: float = 900,
+    progress: ProgressCallback | None = None,
+) -> DisableResult:
+    """Take Windows Admin Center off ``target``: uninstall the extension and, with
+    ``remove_rules`` (default), remove the NSG rules this library created."""
+    t = as_target(target)
+    result = await ExtensionManager(session).uninstall(
+        t, remove_rules=remove_rules, timeout=timeout, progress=progress
+    )
+    return DisableResult(t, result)

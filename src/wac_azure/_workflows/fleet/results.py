@@ -1,0 +1,312 @@
+"""Fleets: :func:`enable_many`, :func:`disable_many` and :func:`discover`.
+
+What bounds a fleet run is Azure Resource Manager's throttling (AZURE_FACTS
+§6: per subscription, writes 200 + 10/s, reads 250 + 25/s) and the
+extension's install time, not this machine. The run is shaped around that:
+
+* **Reads scale with resource groups and pages, not VMs.** Per resource
+  group: one list of VMs (``$expand=instanceView``), network interfaces,
+  virtual networks, NSGs and — only when a NIC has one — public IPs, each
+  following ``nextLink``; VM sizes once per location; resources outside the
+  listed groups (an NSG in a shared networking group) read once each. Each
+  VM's :class:`~wac_azure.VmFacts` is assembled from those lists
+  (:func:`wac_azure._facts.facts_from_arm`).
+* **Act per resource group, as soon as it is read.** Its VMs are checked and
+  planned purely (:func:`~wac_azure._requirements.evaluate_requirements`,
+  :func:`~wac_azure._plan.plan_many`: an NSG shared by many VMs gets each
+  rule once); groups that share an NSG do not wait for each other: their
+  writes to it queue, and what queued during one write is re-planned
+  together against the NSG as read under its lock and written once.
+* **Writes are the unavoidable ones.** Rules are PUT one by one, serialized
+  per NSG (NSGs in parallel), each waited for through its operation-status
+  resource; the extension is PUT once per VM that needs it as soon as its
+  outbound path is in place (the install needs no inbound rule), ahead of the
+  rule writes no install waits for in the write bucket. A VM is done when its
+  install and its rules are both in force.
+* **Waiting costs pages, not polls.** Extension PUTs are not polled one by
+  one: the run lists each resource group's VMs with ``$expand=instanceView``
+  and reads every pending install's state from that one list (see
+  :class:`_RgWaiter` for when).
+* **Pacing.** The session's :class:`~wac_azure._pacing.Pacer` keeps each
+  subscription below ARM's buckets (from the
+  ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
+  parallel, each at its own pace; 429s that still come are retried by
+  azure-core and counted in the result.
+* **Failures stay local.** A VM that fails the requirements is *skipped*
+  (with its report), one whose write or install fails is *failed* (with the
+  error); the rest of the batch carries on.
+* **Cancellation.** Cancelling the run never leaves half a rule: each
+  security-rule PUT is shielded and finishes. Running the same batch again
+  writes only what is still missing and waits for installs still running.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import html
+import re
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wac_azure._core.ids import VmTarget
+
+if TYPE_CHECKING:
+    pass
+
+# ============================================================================ results
+
+
+class OutcomeStatus(enum.Enum):
+    """How one VM of a fleet run ended."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+@attrs.frozen
+class VmOutcome:
+    """The result for one VM of a fleet run.
+
+    ``status`` is enabled/disabled (the VM is in the asked state; ``changed``
+    says whether this run wrote anything for it), skipped (``report`` is the
+    failed :class:`~wac_azure.RequirementReport`; nothing was written) or
+    failed (``error`` is the exception, ``message`` its text). ``rules`` are
+    the ids of security rules this run wrote for the VM (a rule on a shared
+    NSG is listed for every VM it serves, but written once).
+    """
+
+    target: VmTarget
+    status: OutcomeStatus
+    changed: bool = False
+    port: int | None = None
+    url: str | None = None
+    rules: tuple[str, ...] = ()
+    message: str = ""
+    report: Any = attrs.field(default=None, eq=False, repr=False)
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    elapsed: float = attrs.field(default=0.0, eq=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the VM ended in the asked state."""
+        return self.status in (OutcomeStatus.ENABLED, OutcomeStatus.DISABLED)
+
+    @property
+    def reason(self) -> str:
+        """A one-line reason for a skip or failure (``""`` otherwise)."""
+        if self.ok:
+            return ""
+        first = (self.message or "").strip().splitlines()
+        return first[0] if first else self.status.value
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        out: dict[str, Any] = {
+            "target": str(self.target),
+            "name": self.target.name,
+            "status": self.status.value,
+            "changed": self.changed,
+            "port": self.port,
+            "url": self.url,
+            "rules": list(self.rules),
+            "message": self.message,
+            "elapsed": round(self.elapsed, 3),
+        }
+        if self.error is not None:
+            out["error"] = type(self.error).__name__
+        report = self.report
+        if report is not None and hasattr(report, "to_dict"):
+            out["report"] = report.to_dict()
+        return out
+
+    def __str__(self) -> str:
+        bits = [f"{self.target.name}: {self.status.value}"]
+        if self.ok:
+            bits.append("(changed)" if self.changed else "(unchanged)")
+            if self.url:
+                bits.append(self.url)
+        elif self.reason:
+            bits.append(f"- {self.reason}")
+        return " ".join(bits)
+
+
+@attrs.frozen
+class FleetResult:
+    """What a fleet run did: one :class:`VmOutcome` per VM, counts and the ARM cost.
+
+    ``outcomes`` keep the order of the targets given. ``reads``, ``writes``
+    and ``deletes`` are the ARM requests the session sent during the run
+    (retries and polls included) and ``throttled`` the 429s it saw; they
+    count every request of the session in that time.
+    """
+
+    operation: str
+    outcomes: tuple[VmOutcome, ...]
+    elapsed: float = 0.0
+    subscriptions: int = 0
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+    throttled: int = 0
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def __iter__(self) -> Any:
+        return iter(self.outcomes)
+
+    def _with(self, status: OutcomeStatus) -> list[VmOutcome]:
+        return [o for o in self.outcomes if o.status is status]
+
+    @property
+    def enabled(self) -> list[VmOutcome]:
+        """VMs that have Windows Admin Center now."""
+        return self._with(OutcomeStatus.ENABLED)
+
+    @property
+    def disabled(self) -> list[VmOutcome]:
+        """VMs that no longer have it."""
+        return self._with(OutcomeStatus.DISABLED)
+
+    @property
+    def skipped(self) -> list[VmOutcome]:
+        """VMs left alone because they do not meet the requirements."""
+        return self._with(OutcomeStatus.SKIPPED)
+
+    @property
+    def failed(self) -> list[VmOutcome]:
+        """VMs where something went wrong."""
+        return self._with(OutcomeStatus.FAILED)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{"enabled"|"disabled": n, "skipped": n, "failed": n, "changed": n, "total": n}``."""
+        done = OutcomeStatus.ENABLED if self.operation == "enable" else OutcomeStatus.DISABLED
+        out = {done.value: 0, "skipped": 0, "failed": 0}
+        for o in self.outcomes:
+            out[o.status.value] = out.get(o.status.value, 0) + 1
+        out["changed"] = sum(1 for o in self.outcomes if o.changed)
+        out["total"] = len(self.outcomes)
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when no VM failed (skipped VMs do not count as failures)."""
+        return not any(o.status is OutcomeStatus.FAILED for o in self.outcomes)
+
+    def reasons(self) -> dict[str, list[VmOutcome]]:
+        """Skipped and failed VMs grouped by their one-line reason, most frequent first."""
+        groups: dict[str, list[VmOutcome]] = collections.defaultdict(list)
+        for o in self.outcomes:
+            if not o.ok:
+                groups[f"{o.status.value}: {_generic_reason(o)}"].append(o)
+        return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+    def per_vm(self, kind: str = "reads") -> float:
+        """ARM requests of ``kind`` (reads/writes/deletes) per VM in this run."""
+        n = len(self.outcomes) or 1
+        return float(getattr(self, kind)) / n
+
+    def summary(self) -> str:
+        """One line: counts, time and cost."""
+        c = self.counts
+        done = "enabled" if self.operation == "enable" else "disabled"
+        return (
+            f"{self.operation} on {c['total']} VMs: {c[done]} {done} ({c['changed']} changed), "
+            f"{c['skipped']} skipped, {c['failed']} failed in {self.elapsed:.1f}s; "
+            f"ARM reads {self.reads}, writes {self.writes}, deletes {self.deletes}, "
+            f"429s {self.throttled}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "operation": self.operation,
+            "counts": self.counts,
+            "elapsed": round(self.elapsed, 3),
+            "subscriptions": self.subscriptions,
+            "requests": {
+                "reads": self.reads,
+                "writes": self.writes,
+                "deletes": self.deletes,
+                "throttled": self.throttled,
+            },
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        limit = 20
+        for reason, group in self.reasons().items():
+            names = ", ".join(o.target.name for o in group[:limit])
+            more = f" and {len(group) - limit} more" if len(group) > limit else ""
+            lines.append(f"  {reason} ({len(group)}): {names}{more}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        c = self.counts
+        done = "enabled" if self.operation == "enable" else "disabled"
+        head = (
+            f"<div><strong>wac_azure {_esc(self.operation)}_many</strong>: "
+            f"{c['total']} VMs &mdash; {c[done]} {done} ({c['changed']} changed), "
+            f"{c['skipped']} skipped, {c['failed']} failed in {self.elapsed:.1f}s"
+            f"<br><small>ARM reads {self.reads} ({self.per_vm('reads'):.2f}/VM), "
+            f"writes {self.writes}, deletes {self.deletes}, 429s {self.throttled}, "
+            f"subscriptions {self.subscriptions}</small></div>"
+        )
+        parts = [head]
+        reasons = self.reasons()
+        if reasons:
+            rows = "".join(
+                f"<tr><td>{len(group)}</td><td>{_esc(reason)}</td></tr>"
+                for reason, group in reasons.items()
+            )
+            parts.append(
+                "<details open><summary>Skipped and failed, by reason</summary>"
+                f"<table><tr><th>VMs</th><th>reason</th></tr>{rows}</table></details>"
+            )
+        order = {OutcomeStatus.FAILED: 0, OutcomeStatus.SKIPPED: 1}
+        outcomes = sorted(self.outcomes, key=lambda o: order.get(o.status, 2))
+        shown = outcomes[:_HTML_ROWS]
+        more = (
+            f"<p>{len(outcomes) - len(shown)} more VMs not shown: see <code>to_dict()</code>.</p>"
+            if len(outcomes) > len(shown)
+            else ""
+        )
+        rows = "".join(
+            "<tr>"
+            f"<td>{_esc(o.target.name)}</td><td>{_esc(o.target.resource_group)}</td>"
+            f"<td>{_esc(o.status.value)}</td><td>{'yes' if o.changed else 'no'}</td>"
+            f"<td>{_esc(o.url or '')}</td><td>{_esc(o.reason)}</td>"
+            "</tr>"
+            for o in shown
+        )
+        parts.append(
+            f"<details><summary>All {len(outcomes)} VMs (failed and skipped first)</summary>"
+            "<table><tr><th>VM</th><th>resource group</th><th>status</th><th>changed</th>"
+            f"<th>URL</th><th>reason</th></tr>{rows}</table>{more}</details>"
+        )
+        return "\n".join(parts)
+
+
+def _generic_reason(o: VmOutcome) -> str:
+    """The reason without the VM's own name, so that equal causes group together."""
+    text = o.reason
+    name = o.target.name
+    for prefix in (f"{name}: ", f"{name} "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return _IPV4.sub("<ip>", text.replace(name, "<vm>"))
+
+
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+#: Rows of the per-VM table in a notebook (the rest: ``to_dict()``).
+_HTML_ROWS = 2000
