@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from wac_azure._cli.main import main
+from wac_azure._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wac_azure._cli.main import main
+from wac_azure._cli.app import main
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, ArmEmulator
 
 BASE = (

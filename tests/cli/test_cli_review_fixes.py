@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wac_azure._cli.main import main
+from wac_azure._cli.app import main
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
 
 BASE = (
@@ -74,16 +74,16 @@ def test_an_invalid_input_error_after_azure_answered_exits_1(
 ) -> None:
     """A ConfigurationError (an InvalidInputError) raised by a closed session is not the
     user's fault: exit 1, not 2."""
-    import wac_azure._cli.demo as demo
+    import wac_azure._cli.app as cli
 
-    original = demo.prepare_cli_emulator
+    original = cli.prepare_cli_emulator
 
     async def closing(emu: Any, session: Any) -> Any:
         vms = await original(emu, session)
         await session.close()
         return vms
 
-    monkeypatch.setattr(demo, "prepare_cli_emulator", closing)
+    monkeypatch.setattr(cli, "prepare_cli_emulator", closing)
     code, out, err = run("status", f"{BASE}/app-01", "--emulator", "--json")
     assert code == 1
     assert "usage error" not in err

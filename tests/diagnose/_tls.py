@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-NOT_AFTER = dt.datetime(2031, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+NOT_AFTER = dt.datetime(2031, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def make_self_signed(directory: Path, *, cn: str = "wac-probe.test") -> tuple[Path, Path]:
@@ -33,7 +33,7 @@ def make_self_signed(directory: Path, *, cn: str = "wac-probe.test") -> tuple[Pa
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+        .not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
         .not_valid_after(NOT_AFTER)
         .add_extension(
             x509.SubjectAlternativeName(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from wac_azure._cli.main import main
+from wac_azure._cli.app import main
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
 
 BASE = (

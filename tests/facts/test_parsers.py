@@ -62,7 +62,7 @@ def test_power_state_and_start_time() -> None:
     }
     state, started = parse_power_state(doc)
     assert state == "running"
-    assert started == dt.datetime(2024, 5, 1, 10, 0, 5, tzinfo=dt.timezone.utc)
+    assert started == dt.datetime(2024, 5, 1, 10, 0, 5, tzinfo=dt.UTC)
 
 
 def test_start_time_falls_back_to_the_last_provisioning_time() -> None:

@@ -19,7 +19,7 @@ from wac_azure._core.nsg import NetworkSecurityGroup
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 RG = "rg"
-NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 NET = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network"
 NIC_NSG = f"{NET}/networkSecurityGroups/vm-nsg"
 SUBNET_NSG = f"{NET}/networkSecurityGroups/subnet-nsg"

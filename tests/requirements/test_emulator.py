@@ -63,9 +63,7 @@ def no_os_info(emu: ArmEmulator, t: VmTarget) -> None:
 
 
 def just_started(emu: ArmEmulator, t: VmTarget) -> None:
-    emu.set_power_state(
-        t, "running", started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=20)
-    )
+    emu.set_power_state(t, "running", started_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=20))
 
 
 def deny_wac_on_subnet(emu: ArmEmulator, t: VmTarget) -> None:

@@ -49,7 +49,7 @@ async def within(coro: Awaitable[T], timeout: float, what: str) -> T:
     """Await ``coro`` for at most ``timeout`` seconds (asyncio.wait_for, Python 3.10-safe)."""
     try:
         return await asyncio.wait_for(coro, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise OperationTimeoutError(
             f"{what} did not finish within {timeout:g} s; Azure may still be working on it "
             "(re-run the same call: it picks up where Azure is)"

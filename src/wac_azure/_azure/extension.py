@@ -38,6 +38,14 @@ from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from wac_azure._azure.deadline import within
+from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
+from wac_azure._azure.guest import read_guest_port
+from wac_azure._azure.reader import read_vm_facts
+from wac_azure._azure.retry import retrying
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._azure.session import AzureSession
+from wac_azure._core.checks import evaluate_requirements
+from wac_azure._core.decide import blocking_checks
 from wac_azure._core.errors import (
     ExtensionError,
     ExtensionInstallError,
@@ -60,7 +68,14 @@ from wac_azure._core.extension import (
     port_info,
     url_for,
 )
-from wac_azure._core.facts import DEFAULT_PORT, EXTENSION_NAME, EXTENSION_PUBLISHER, EXTENSION_TYPE
+from wac_azure._core.facts import (
+    DEFAULT_PORT,
+    EXTENSION_NAME,
+    EXTENSION_PUBLISHER,
+    EXTENSION_TYPE,
+    ExtensionFacts,
+    VmFacts,
+)
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.progress import (
     ProgressCallback,
@@ -71,8 +86,7 @@ from wac_azure._core.progress import (
 from wac_azure._core.validate import as_target, check_port, check_timeout
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.facts import ExtensionFacts, VmFacts
+    pass
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,7 +150,6 @@ class ExtensionManager:
     # -- status -----------------------------------------------------------------
 
     async def _get_extension(self, target: VmTarget) -> ExtensionFacts | None:
-        from wac_azure._azure.errors import SDK_ERRORS, translate
 
         compute = self._session.compute(target.subscription_id)
         what = f"reading the AdminCenter extension of {target.name}"
@@ -152,7 +165,6 @@ class ExtensionManager:
         return extension_from_json(ext.as_dict())
 
     async def _vm_exists(self, target: VmTarget) -> None:
-        from wac_azure._azure.errors import SDK_ERRORS, translate
 
         compute = self._session.compute(target.subscription_id)
         try:
@@ -252,14 +264,9 @@ class ExtensionManager:
         async def prepare() -> tuple[VmFacts, dict[str, Any] | None]:
             nonlocal facts
             if facts is None:
-                from wac_azure._azure.reader import read_vm_facts
-
                 say(progress, t, ProgressStage.READING)
                 facts = await read_vm_facts(self._session, t)
             if not skip_checks:
-                from wac_azure._core.checks import evaluate_requirements
-                from wac_azure._core.decide import blocking_checks
-
                 report = evaluate_requirements(facts, port=port)
                 blocking = blocking_checks(report, purpose="install")
                 if blocking:
@@ -376,8 +383,6 @@ class ExtensionManager:
         }
 
     async def _put(self, t: VmTarget, body: dict[str, Any]) -> None:
-        from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
-        from wac_azure._azure.retry import retrying
 
         compute = self._session.compute(t.subscription_id)
         what = f"installing AdminCenter on {t.name}"
@@ -471,8 +476,6 @@ class ExtensionManager:
                 )
             registry = None
             if from_guest:
-                from wac_azure._azure.guest import read_guest_port
-
                 registry = (await read_guest_port(self._session, t)).sme_port
             return port_info(t, state.port, registry)
 
@@ -527,8 +530,6 @@ class ExtensionManager:
                 say(progress, t, ProgressStage.REMOVING, "AdminCenter extension not installed")
             rules = None
             if remove_rules:
-                from wac_azure._azure.rules import NetworkRulePlanner
-
                 say(progress, t, ProgressStage.REMOVING, "the NSG rules wac_azure created")
                 rules = await NetworkRulePlanner(self._session).remove(t)
                 say(progress, t, ProgressStage.RULES_REMOVED)
@@ -549,8 +550,6 @@ class ExtensionManager:
         return OperationHandle(asyncio.ensure_future(work), f"uninstall AdminCenter from {t.name}")
 
     async def _delete(self, t: VmTarget) -> None:
-        from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
-        from wac_azure._azure.retry import retrying
 
         compute = self._session.compute(t.subscription_id)
         what = f"removing AdminCenter from {t.name}"
@@ -605,8 +604,6 @@ class ExtensionManager:
         async def go() -> str:
             nonlocal facts
             if facts is None:
-                from wac_azure._azure.reader import read_vm_facts
-
                 facts = await read_vm_facts(self._session, t)
             chosen = port
             if chosen is None:

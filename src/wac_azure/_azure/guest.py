@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from wac_azure._azure.errors import lro_failure
+from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
+from wac_azure._azure.retry import retrying
+from wac_azure._azure.session import AzureSession
 from wac_azure._core.guest import (
     GuestDiagnosis,
     GuestPort,
@@ -30,10 +32,10 @@ from wac_azure._core.guest import (
     run_command_body,
     run_command_output,
 )
+from wac_azure._core.ids import VmTarget
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.ids import VmTarget
+    pass
 
 _log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ async def run_guest_script(
     diagnosis reports a busy VM instead of waiting). Everything else raises
     the typed error at once. The caller bounds the time.
     """
-    from wac_azure._azure.errors import SDK_ERRORS, translate
-    from wac_azure._azure.retry import retrying
 
     body: Any = run_command_body(name, port=port)  # raw wire JSON (AZURE_FACTS §7)
     compute = session.compute(target.subscription_id)

@@ -47,10 +47,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from wac_azure._azure.errors import HttpResponseError
+from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import as_json as _json
+from wac_azure._core.facts import split_resource_id
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
+    pass
 
 # ============================================================================ inventory
 
@@ -102,7 +104,6 @@ class Inventory:
 
     async def get(self, kind: str, resource_id: str) -> None:
         """GET one resource into :attr:`docs` (absent when it does not exist)."""
-        from wac_azure._core.facts import split_resource_id
 
         parts = split_resource_id(resource_id)
         if parts is None:
@@ -123,7 +124,6 @@ class Inventory:
 
     async def ensure(self, kind: str, ids: Iterable[str]) -> None:
         """Make sure every id of ``kind`` has been read (listed or got)."""
-        from wac_azure._core.facts import split_resource_id
 
         groups: dict[tuple[str, str], tuple[str, str, list[str]]] = {}
         for rid in ids:

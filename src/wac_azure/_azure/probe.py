@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from wac_azure._core.certificate import CertificateInfo, ProbeResult, ProbeStatus, parse_certificate
+from wac_azure._core.errors import ConfigurationError
 
 # --------------------------------------------------------------------------- probe
 
@@ -81,7 +82,7 @@ async def _verify_chain(
         return True, None
     except ssl.SSLCertVerificationError as exc:
         return False, str(exc.verify_message or exc.reason or exc)
-    except (asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, OSError) as exc:
         return None, f"verification handshake failed: {type(exc).__name__}: {exc}".rstrip(": ")
     finally:
         _close(transport)
@@ -105,8 +106,6 @@ async def probe_tls(
     failures: they are the result.
     """
     if timeout <= 0:
-        from wac_azure._core.errors import ConfigurationError
-
         raise ConfigurationError(f"probe timeout must be > 0 seconds, got {timeout}")
     started = time.monotonic()
     loop = asyncio.get_running_loop()
@@ -121,7 +120,7 @@ async def probe_tls(
         transport, protocol = await asyncio.wait_for(
             loop.create_connection(_Sink, host, port), timeout=timeout
         )
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return done(
             connect=ProbeStatus.TIMEOUT,
             connect_error=f"no answer within {timeout:g} s (a network rule may drop the packets)",
@@ -146,7 +145,7 @@ async def probe_tls(
                 ),
                 timeout=timeout + 1.0,
             )
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return done(
                 connect=ProbeStatus.OK,
                 handshake=ProbeStatus.TIMEOUT,

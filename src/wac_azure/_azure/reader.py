@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wac_azure._azure.errors import SDK_ERRORS
+from wac_azure._azure.deadline import within
+from wac_azure._azure.errors import SDK_ERRORS, translate
 from wac_azure._core.facts import (
     VmFacts,
     _get,
@@ -33,6 +34,7 @@ from wac_azure._core.facts import (
     split_resource_id,
 )
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.validate import check_timeout
 
 if TYPE_CHECKING:
     pass
@@ -102,12 +104,10 @@ class _Reader:
             if _status_code(exc) == 404:
                 _log.info("%s %s not found while reading %s", what, resource_id, self.target)
                 return None
-            from wac_azure._azure.errors import translate
 
             raise translate(exc, what=f"reading the {what} {resource_id}", action=action) from exc
 
     async def vm(self) -> Any:
-        from wac_azure._azure.errors import translate
 
         t = self.target
         try:
@@ -213,9 +213,6 @@ async def read_vm_facts(
     exist is recorded in ``facts.notes`` and ``facts.unreadable``.
     """
     if timeout is not None:
-        from wac_azure._azure.deadline import within
-        from wac_azure._core.validate import check_timeout
-
         limit = check_timeout(timeout)
         name = target if isinstance(target, str) else target.name
         return await within(read_vm_facts(session, target), limit, f"reading VM {name}")

@@ -14,6 +14,7 @@ import datetime as _dt
 import logging
 from typing import TYPE_CHECKING, Any
 
+from wac_azure._azure.deadline import within
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.tags import read_service_tags
 from wac_azure._core.checks import evaluate_requirements
@@ -23,6 +24,7 @@ from wac_azure._core.facts import (
 )
 from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.validate import check_timeout
 
 if TYPE_CHECKING:
     pass
@@ -61,9 +63,6 @@ class RequirementChecker:
         past it, :class:`~wac_azure.OperationTimeoutError`.
         """
         if timeout is not None:
-            from wac_azure._azure.deadline import within
-            from wac_azure._core.validate import check_timeout
-
             limit = check_timeout(timeout)
             name = target if isinstance(target, str) else getattr(target, "name", target)
             return await within(
@@ -84,5 +83,5 @@ class RequirementChecker:
             access=access,
             service_tags=tags,
             port=port,
-            now=_dt.datetime.now(_dt.timezone.utc),
+            now=_dt.datetime.now(_dt.UTC),
         )

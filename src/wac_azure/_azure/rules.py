@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from wac_azure._azure.errors import REQUEST_ERRORS
+from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
+from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
+from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import read_service_tags, service_tags_for
 from wac_azure._core.access import PrivateAccess, PublicAccess
 from wac_azure._core.errors import (
@@ -21,7 +23,7 @@ from wac_azure._core.errors import (
     OperationTimeoutError,
     PlanBlockedError,
 )
-from wac_azure._core.facts import DEFAULT_PORT, split_resource_id
+from wac_azure._core.facts import DEFAULT_PORT, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import NetworkSecurityGroup, ServiceTags
@@ -36,8 +38,7 @@ from wac_azure._core.plan import (
 )
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.facts import VmFacts
+    pass
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,7 +63,7 @@ async def _within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
         return await coro
     try:
         return await asyncio.wait_for(coro, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise OperationTimeoutError(f"{what} did not finish within {timeout} seconds") from None
 
 
@@ -88,7 +89,6 @@ class NetworkRulePlanner:
     # -- reading ----------------------------------------------------------------------
 
     async def _facts(self, target: VmTarget | str) -> VmFacts:
-        from wac_azure._azure.reader import read_vm_facts
 
         return await read_vm_facts(self._session, target)
 
@@ -212,7 +212,6 @@ class NetworkRulePlanner:
         return attrs.evolve(plan, changes=tuple(c for c in plan.changes if c.nsg_id.lower() == key))
 
     async def _read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:
-        from wac_azure._azure.errors import translate
 
         sub, rg, name = _parts(nsg_id)
         try:
@@ -312,7 +311,6 @@ class NetworkRulePlanner:
         )
 
     async def _retry(self, call: Callable[[], Awaitable[T]], *, what: str, action: str) -> T:
-        from wac_azure._azure.errors import translate
 
         try:
             return await retrying(
@@ -438,8 +436,6 @@ async def _finish(poller: Any) -> Any:
     """Wait for a long-running operation; one that ended Failed becomes OperationFailedError
     (so the retry policy can tell a transient failure such as ``OperationPreempted``)."""
     from azure.core.exceptions import HttpResponseError
-
-    from wac_azure._azure.errors import lro_failure
 
     try:
         return await poller.result()

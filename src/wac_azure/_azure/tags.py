@@ -16,11 +16,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wac_azure._azure.errors import translate
+from wac_azure._core.facts import VmFacts, as_json
 from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.servicetags import merge_service_tags
 
 if TYPE_CHECKING:
-    from wac_azure._core.facts import VmFacts
+    pass
 
 _log = logging.getLogger(__name__)
 
@@ -35,9 +37,6 @@ def _key(subscription_id: str, location: str) -> tuple[str, str, str]:
 
 async def _read(session: Any, subscription_id: str, location: str) -> ServiceTags | None:
     from azure.core.exceptions import AzureError
-
-    from wac_azure._azure.errors import translate
-    from wac_azure._core.facts import as_json
 
     try:
         result = await session.network(subscription_id).service_tags.list(location)
@@ -84,7 +83,7 @@ async def read_service_tags(
         if timeout is None:
             return await asyncio.shield(entry)
         return await asyncio.wait_for(asyncio.shield(entry), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         _log.debug("service tags of %s not read within %s seconds", location, timeout)
         return None
 

@@ -7,6 +7,6 @@ that wires the emulator in (the composition root).
 
 from __future__ import annotations
 
-from wac_azure._cli.main import main
+from wac_azure._cli.app import main
 
 __all__ = ["main"]

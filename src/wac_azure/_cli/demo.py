@@ -24,8 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
+from wac_azure._azure.extension import ExtensionManager
+from wac_azure._azure.requirements import RequirementChecker
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.decide import PLANNABLE_CHECKS
+from wac_azure._core.errors import RequirementsNotMetError, WacAzureError
+from wac_azure._core.ids import VmTarget
+from wac_azure._workflows.enable import disable, enable
+
 if TYPE_CHECKING:
-    from wac_azure._core.ids import VmTarget
     from wac_azure.testing import ArmEmulator
 
 #: The management machine the public-IP VM is opened to (RFC 5737 documentation range).
@@ -63,7 +71,6 @@ def _deny(
 
 def build_scenario(emu: ArmEmulator) -> dict[str, DemoVm]:
     """Add the demo's four VMs to ``emu``; return them by name."""
-    from wac_azure._core.access import PrivateAccess, PublicAccess
 
     web = emu.add_windows_vm("web-01", os="2022", size="Standard_D2s_v3")
     legacy = emu.add_windows_vm("legacy-01", os="2012-R2", size="Standard_B1s")
@@ -107,8 +114,6 @@ READY_VM = "app-01"
 
 async def prepare_cli_emulator(emu: ArmEmulator, session: Any) -> dict[str, DemoVm]:
     """The demo scenario plus ``app-01``, already enabled (for status/port/url/disable)."""
-    from wac_azure._core.access import PrivateAccess
-    from wac_azure._workflows.enable import enable
 
     vms = build_scenario(emu)
     ready = emu.add_windows_vm(READY_VM, os="2022", size="Standard_D2s_v3")
@@ -146,12 +151,6 @@ def _first_line(value: object) -> str:
 
 
 async def _one(session: Any, vm: DemoVm, out: TextIO | None) -> dict[str, Any]:
-    from wac_azure._azure.extension import ExtensionManager
-    from wac_azure._azure.requirements import RequirementChecker
-    from wac_azure._azure.rules import NetworkRulePlanner
-    from wac_azure._core.decide import PLANNABLE_CHECKS
-    from wac_azure._core.errors import RequirementsNotMetError, WacAzureError
-    from wac_azure._workflows.enable import disable, enable
 
     def say(label: str, text: object) -> None:
         if out is not None:

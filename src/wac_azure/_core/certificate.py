@@ -69,7 +69,7 @@ class CertificateInfo:
         """Whether ``not_after`` is in the past (``None`` when unknown)."""
         if self.not_after is None:
             return None
-        return (now or _dt.datetime.now(_dt.timezone.utc)) > self.not_after
+        return (now or _dt.datetime.now(_dt.UTC)) > self.not_after
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -252,7 +252,7 @@ def _time(tag: int, raw: bytes) -> _dt.datetime | None:
             parsed = _dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    return parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.replace(tzinfo=_dt.UTC)
 
 
 def _alt_names(data: bytes, start: int, end: int) -> list[str]:

@@ -27,9 +27,18 @@ from wac_azure._core.facts import (
     VmFacts,
 )
 from wac_azure._core.findings import Check, CheckStatus, RequirementReport
+from wac_azure._core.nsg import (
+    Access,
+    Flow,
+    NetworkSecurityGroup,
+    SecurityRule,
+    ServiceTags,
+    Verdict,
+    evaluate,
+)
 
 if TYPE_CHECKING:
-    from wac_azure._core.nsg import NetworkSecurityGroup, SecurityRule, ServiceTags, Verdict
+    pass
 
 #: Windows Admin Center needs at least 3 GiB of memory (AZURE_FACTS §2).
 MIN_MEMORY_MIB = 3072
@@ -316,7 +325,7 @@ def _check_recent(facts: VmFacts, now: _dt.datetime) -> Check:
             "a minute",
         )
     if started.tzinfo is None:
-        started = started.replace(tzinfo=_dt.timezone.utc)
+        started = started.replace(tzinfo=_dt.UTC)
     age = (now - started).total_seconds()
     if age < SETTLE_SECONDS:
         return _check(
@@ -415,7 +424,6 @@ def _evaluate(
     service_tags: Any,
 ) -> Verdict | str:
     """The verdict, or a string saying why none could be reached."""
-    from wac_azure._core.nsg import Flow, evaluate
 
     try:
         flow = Flow(direction, "Tcp", source, None, destination, port)
@@ -439,7 +447,6 @@ def _is_default_deny(facts: VmFacts, verdict: Verdict) -> bool:
 def _check_outbound(
     facts: VmFacts, code: str, tag: str, rule_name: str, why: str, service_tags: Any
 ) -> Check:
-    from wac_azure._core.nsg import Access
 
     path = _path(facts)
     what = f"outbound TCP 443 to the {tag} service tag"
@@ -510,7 +517,6 @@ def _reachable_from_internet(nic: NicFacts, no_nsg: bool) -> tuple[bool, str]:
 
 
 def _check_inbound(facts: VmFacts, access: Any, port: int, service_tags: Any) -> Check:
-    from wac_azure._core.nsg import Access
 
     code = "network.inbound_path"
     public, sources, _everyone = _access_info(access)
@@ -593,7 +599,6 @@ def _check_inbound(facts: VmFacts, access: Any, port: int, service_tags: Any) ->
 
 
 def _check_exposure(facts: VmFacts, access: Any, port: int, service_tags: Any) -> Check:
-    from wac_azure._core.nsg import Access
 
     code = "network.exposure"
     public, _sources, everyone = _access_info(access)
@@ -754,7 +759,7 @@ def evaluate_requirements(
         raise InvalidInputError(f"port must be an int between 1 and 65535, got {port!r}")
     when = now or facts.read_at
     if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.timezone.utc)
+        when = when.replace(tzinfo=_dt.UTC)
     checks = (
         _check_os(facts),
         _check_memory(facts),

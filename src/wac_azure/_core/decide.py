@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from wac_azure._core.errors import InvalidInputError
 from wac_azure._core.findings import Check, RequirementReport
+from wac_azure._core.nsg import Access
 
 if TYPE_CHECKING:
     pass
@@ -54,7 +55,6 @@ def blocking_checks(report: RequirementReport, *, purpose: str) -> tuple[Check, 
 
 def _unfixed_network_failures(report: Any, plan: Any) -> list[str]:
     """The plannable failed checks the plan leaves failing (all, if a needed flow stays denied)."""
-    from wac_azure._core.nsg import Access
 
     failed = [c.code for c in report.failures if c.code in PLANNABLE_CHECKS]
     if not failed:

@@ -45,18 +45,19 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wac_azure._core.certificate import ProbeResult, ProbeStatus
 from wac_azure._core.errors import (
     WacAzureError,
 )
 from wac_azure._core.extension import LOG_LOCATIONS, install_hints
+from wac_azure._core.facts import VmFacts
 from wac_azure._core.findings import Finding, FindingStatus
+from wac_azure._core.guest import GuestDiagnosis
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.nsg import Access, Flow, ServiceTags, Verdict, evaluate
 
 if TYPE_CHECKING:
-    from wac_azure._core.certificate import ProbeResult
-    from wac_azure._core.facts import VmFacts
-    from wac_azure._core.guest import GuestDiagnosis
-    from wac_azure._core.nsg import ServiceTags, Verdict
+    pass
 
 #: How long after a VM start or an NSG change Windows Admin Center may still fail.
 RECENT = _dt.timedelta(minutes=2)
@@ -80,8 +81,8 @@ GUEST_CODES = (
 
 def _utc(moment: _dt.datetime) -> _dt.datetime:
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc)
+        return moment.replace(tzinfo=_dt.UTC)
+    return moment.astimezone(_dt.UTC)
 
 
 def _hms(moment: _dt.datetime) -> str:
@@ -134,7 +135,6 @@ def _blockers(
     asgs: Sequence[str],
 ) -> list[_Blocker]:
     """Every NSG on the path that denies ``flow`` (both may), path order."""
-    from wac_azure._core.nsg import Access, evaluate
 
     out: list[_Blocker] = []
     for step in verdict.steps:
@@ -280,7 +280,6 @@ def _inbound_finding(
     port: int,
     tags: ServiceTags | None,
 ) -> Finding:
-    from wac_azure._core.nsg import Access, Flow, evaluate
 
     nic = facts.primary_nic
     if nic is None or nic.private_ip is None:
@@ -397,7 +396,6 @@ def _inbound_finding(
 
 
 def _outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Finding]:
-    from wac_azure._core.nsg import Access, Flow, evaluate
 
     out: list[Finding] = []
     nic = facts.primary_nic
@@ -747,7 +745,6 @@ def _support_finding(target: VmTarget, facts: VmFacts | None) -> Finding:
 
 
 def _probe_finding(result: ProbeResult, now: _dt.datetime) -> Finding:
-    from wac_azure._core.certificate import ProbeStatus
 
     evidence = [str(result)]
     details = result.to_dict()

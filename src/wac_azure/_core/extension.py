@@ -45,12 +45,18 @@ from wac_azure._core.errors import (
     NoPublicIpError,
     NotFoundError,
 )
-from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.facts import (
+    DEFAULT_PORT,
+    ExtensionFacts,
+    StatusFacts,
+    VmFacts,
+    parse_extension_resource,
+)
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.validate import check_port
 
 if TYPE_CHECKING:
-    from wac_azure._core.facts import ExtensionFacts, StatusFacts, VmFacts
+    pass
 
 #: ``typeHandlerVersion`` written; ``autoUpgradeMinorVersion`` carries real builds.
 HANDLER_VERSION = "0.0"
@@ -162,7 +168,6 @@ def install_hints(messages: Sequence[str], *, report: Any = None) -> tuple[str, 
 
 def extension_from_json(data: Mapping[str, Any]) -> ExtensionFacts:
     """Parse an extension resource (GET with ``$expand=instanceView``) into ExtensionFacts."""
-    from wac_azure._core.facts import parse_extension_resource
 
     return parse_extension_resource(data)
 

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wac_azure._core.errors import WacAzureError
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.nsg import NetworkSecurityGroup
 
 if TYPE_CHECKING:
-    from wac_azure._core.nsg import NetworkSecurityGroup
+    pass
 
 #: Name, publisher and type of the Windows Admin Center extension (AZURE_FACTS §1).
 EXTENSION_NAME = "AdminCenter"
@@ -218,7 +220,7 @@ class VmFacts:
     vnet_prefixes: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     extension: ExtensionFacts | None = None
     other_extensions: tuple[ExtensionFacts, ...] = ()
-    read_at: _dt.datetime = attrs.field(factory=lambda: _dt.datetime.now(_dt.timezone.utc))
+    read_at: _dt.datetime = attrs.field(factory=lambda: _dt.datetime.now(_dt.UTC))
     notes: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     bastion_subnets: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     unreadable: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -312,7 +314,7 @@ def _id_of(value: Any) -> str | None:
 
 def _datetime(value: Any) -> _dt.datetime | None:
     if isinstance(value, _dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
     text = _text(value)
     if text is None:
         return None
@@ -325,7 +327,7 @@ def _datetime(value: Any) -> _dt.datetime | None:
         parsed = _dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
 
 
 def normalize_location(value: Any) -> str:
@@ -870,8 +872,6 @@ def facts_from_arm(
     → :class:`~wac_azure.nsg.NetworkSecurityGroup`) lets many VMs share one
     parse of a shared NSG.
     """
-    from wac_azure._core.errors import WacAzureError
-    from wac_azure._core.nsg import NetworkSecurityGroup
 
     notes: list[str] = []
     unreadable: list[str] = []
@@ -1018,7 +1018,7 @@ def facts_from_arm(
         vnet_prefixes=tuple(prefixes),
         extension=admin,
         other_extensions=others,
-        read_at=_dt.datetime.now(_dt.timezone.utc),
+        read_at=_dt.datetime.now(_dt.UTC),
         notes=tuple(notes),
         bastion_subnets=tuple(bastions),
         unreadable=tuple({u.lower(): u for u in unreadable}.values()),

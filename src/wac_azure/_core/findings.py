@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from wac_azure._core.errors import InvalidInputError
-from wac_azure._core.facts import (
-    VmFacts,
-)
+from wac_azure._core.facts import VmFacts
 from wac_azure._core.ids import VmTarget
 
 if TYPE_CHECKING:
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
 from wac_azure._core.facts import _str_tuple as _tuple
 
 if TYPE_CHECKING:
-    from wac_azure._core.facts import VmFacts
+    pass
 
 
 def _str_tuple(value: Iterable[Any]) -> tuple[str, ...]:

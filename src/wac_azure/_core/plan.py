@@ -19,7 +19,7 @@ import attrs
 
 from wac_azure._core.access import PrivateAccess, PublicAccess
 from wac_azure._core.errors import ConfigurationError
-from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.facts import DEFAULT_PORT, VmFacts
 from wac_azure._core.nsg import (
     ANY_PORT,
     MANAGED_DESCRIPTION,
@@ -38,7 +38,7 @@ from wac_azure._core.nsg import (
 )
 
 if TYPE_CHECKING:
-    from wac_azure._core.facts import VmFacts
+    pass
 
 AccessMode = PrivateAccess | PublicAccess
 

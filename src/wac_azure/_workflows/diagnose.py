@@ -44,6 +44,11 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
+from wac_azure._azure.guest import run_guest_script
+from wac_azure._azure.probe import probe_tls
+from wac_azure._azure.reader import read_vm_facts
+from wac_azure._azure.session import AzureSession
+from wac_azure._azure.tags import read_service_tags
 from wac_azure._core.diagnosis import (
     RECENT,
     SERVICE_TAGS,
@@ -66,15 +71,14 @@ from wac_azure._core.errors import (
     NotFoundError,
     WacAzureError,
 )
-from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.facts import DEFAULT_PORT, VmFacts
 from wac_azure._core.findings import Diagnosis, Finding, FindingStatus
+from wac_azure._core.guest import GuestDiagnosis, parse_diagnosis
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.nsg import ServiceTags
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.facts import VmFacts
-    from wac_azure._core.guest import GuestDiagnosis
-    from wac_azure._core.nsg import ServiceTags
+    pass
 
 _log = logging.getLogger(__name__)
 _ETAGS_KEY = "wac_azure.diagnose.nsg_etags"
@@ -82,7 +86,6 @@ _ETAGS_KEY = "wac_azure.diagnose.nsg_etags"
 
 async def _service_tags(session: AzureSession, facts: VmFacts) -> ServiceTags | None:
     """The service tags of the VM's location (read once per session); ``None`` if unreadable."""
-    from wac_azure._azure.tags import read_service_tags
 
     return await read_service_tags(session, facts.target.subscription_id, facts.location)
 
@@ -91,8 +94,6 @@ async def _run_guest(
     session: AzureSession, target: VmTarget, *, port: int
 ) -> tuple[GuestDiagnosis | None, str | None, str | None]:
     """One Run Command with the ``diagnose`` script, never retried: (result, reason, remedy)."""
-    from wac_azure._azure.guest import run_guest_script
-    from wac_azure._core.guest import parse_diagnosis
 
     try:
         stdout, stderr = await run_guest_script(session, target, "diagnose", port=port, retry=False)
@@ -157,12 +158,11 @@ async def diagnose(
     :class:`~wac_azure.VmNotFoundError` when the VM does not exist; every
     other failure becomes an ``unknown`` finding.
     """
-    from wac_azure._azure.reader import read_vm_facts
 
     client_ip = _check_options(via, client_ip, timeout, probe_timeout)
     if isinstance(target, str):
         target = VmTarget.parse(target)
-    now = _utc(now) if now is not None else _dt.datetime.now(_dt.timezone.utc)
+    now = _utc(now) if now is not None else _dt.datetime.now(_dt.UTC)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
 
@@ -176,7 +176,7 @@ async def diagnose(
         facts = await asyncio.wait_for(read_vm_facts(session, target), left())
     except NotFoundError:
         raise
-    except (WacAzureError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, WacAzureError) as exc:
         facts_error = f"the VM could not be read: {_reason(exc)}"
     _log.debug("diagnosing %s via %s", target, via)
 
@@ -214,7 +214,7 @@ async def diagnose(
             guest, guest_reason, guest_remedy = await asyncio.wait_for(
                 _run_guest(session, target, port=settings_port or DEFAULT_PORT), left()
             )
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             guest_reason = f"the Run Command: {_reason(exc)}"
             guest_remedy = "Diagnose again with a larger timeout=."
         except BaseException:
@@ -228,7 +228,7 @@ async def diagnose(
     if facts is not None and tags_task is not None:
         try:
             tags = await tags_task
-        except asyncio.TimeoutError:
+        except TimeoutError:
             tags = None
         findings.append(_inbound_finding(facts, via=via, client_ip=client_ip, port=port, tags=tags))
         outbound = _outbound_findings(facts, tags=tags)
@@ -274,14 +274,12 @@ async def diagnose(
                 )
             )
         else:
-            from wac_azure._azure.probe import probe_tls
-
             try:
                 result = await asyncio.wait_for(
                     probe_tls(host, int(probe_port), timeout=min(probe_timeout, left())),
                     left() + 1,
                 )
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 findings.append(_unknown(6, "probe", "The TLS probe did not finish", _reason(exc)))
             else:
                 findings.append(_probe_finding(result, now))

@@ -30,7 +30,12 @@ import attrs
 
 from wac_azure._azure.deadline import within
 from wac_azure._azure.extension import ExtensionManager
+from wac_azure._azure.guest import read_guest_port
+from wac_azure._azure.reader import read_vm_facts
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._azure.session import AzureSession
 from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.checks import evaluate_requirements
 from wac_azure._core.decide import _unfixed_network_failures, blocking_checks
 from wac_azure._core.errors import (
     InvalidAccessError,
@@ -40,6 +45,7 @@ from wac_azure._core.errors import (
 )
 from wac_azure._core.extension import ExtensionState, PortInfo, UninstallResult, port_info, url_for
 from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.ids import VmTarget
 from wac_azure._core.progress import (
     ProgressCallback,
     ProgressStage,
@@ -51,9 +57,6 @@ from wac_azure._core.validate import as_target, check_port, check_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.ids import VmTarget
 
 
 def _esc(value: object) -> str:
@@ -221,9 +224,6 @@ async def enable(
     for fleets. ``proxy`` as for :meth:`~wac_azure.ExtensionManager.install`
     (``None`` keeps a deployed proxy, ``False`` removes it).
     """
-    from wac_azure._azure.reader import read_vm_facts
-    from wac_azure._azure.rules import NetworkRulePlanner
-    from wac_azure._core.checks import evaluate_requirements
 
     t = as_target(target)
     check_port(port)
@@ -295,8 +295,6 @@ async def enable(
             progress=non_terminal(progress),
         )
         if state.changed:
-            from wac_azure._azure.guest import read_guest_port
-
             say(progress, t, ProgressStage.INSTALLING, "reading the port inside the VM")
             registry = (await read_guest_port(session, t)).sme_port
             where = port_info(t, state.port, registry)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from wac_azure._core.errors import ConfigurationError
 from wac_azure._core.progress import ProgressEvent
 
 
@@ -38,8 +39,6 @@ class TqdmProgress:
 
     def __init__(self, bar: Any) -> None:
         if not callable(getattr(bar, "update", None)):
-            from wac_azure._core.errors import ConfigurationError
-
             raise ConfigurationError(
                 "TqdmProgress needs a tqdm-like bar with an update(n) method, "
                 f"got {type(bar).__name__}"

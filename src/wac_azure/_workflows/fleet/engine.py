@@ -50,29 +50,55 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wac_azure._azure.errors import HttpResponseError
+from wac_azure._azure.deadline import within
+from wac_azure._azure.errors import HttpResponseError, translate
+from wac_azure._azure.extension import ExtensionManager
 from wac_azure._azure.inventory import Inventory, gather_all, list_vms, pages
 from wac_azure._azure.operations import wait_for_operation
+from wac_azure._azure.pacing import pacing_priority
+from wac_azure._azure.retry import retrying
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._azure.session import AzureSession
+from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.checks import evaluate_requirements
+from wac_azure._core.decide import blocking_checks
 from wac_azure._core.errors import (
     ConfigurationError,
     ExtensionInstallError,
     InvalidInputError,
+    NoPublicIpError,
+    NotFoundError,
     OperationTimeoutError,
+    PlanBlockedError,
     VmNotFoundError,
 )
+from wac_azure._core.extension import LOG_LOCATIONS, install_hints, url_for
 from wac_azure._core.facts import DEFAULT_PORT as _DEFAULT_PORT
 from wac_azure._core.facts import EXTENSION_NAME as _EXTENSION_NAME
+from wac_azure._core.facts import (
+    VmFacts,
+    _get,
+    _id_of,
+    _maps,
+    facts_from_arm,
+    normalize_location,
+    parse_extensions,
+    parse_os,
+    parse_vm_sizes,
+)
 from wac_azure._core.facts import as_json as _json
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.nsg import Direction
+from wac_azure._core.plan import ChangeAction, plan_many, removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage, emit
+from wac_azure._core.validate import check_timeout
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 from wac_azure._workflows.fleet.state import FleetVm
 from wac_azure._workflows.fleet.watcher import RgWaiter
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.facts import VmFacts
+    pass
 
 _log = logging.getLogger(__name__)
 
@@ -199,8 +225,6 @@ class _Run:
     def fail(self, vm: FleetVm, exc: BaseException, *, what: str | None = None) -> None:
         err = exc
         if isinstance(exc, HttpResponseError):
-            from wac_azure._azure.errors import translate
-
             err = translate(
                 exc,
                 what=what or f"working on {vm.target.name}",
@@ -318,7 +342,6 @@ class _Subscription:
             for vm, _ in found:
                 run.fail(vm, err)
             return
-        from wac_azure._core.facts import facts_from_arm, normalize_location
 
         for vm, doc in found:
             try:
@@ -346,13 +369,11 @@ class _Subscription:
     def _translate(self, exc: BaseException, what: str, rg: str) -> BaseException:
         if not isinstance(exc, HttpResponseError):
             return exc
-        from wac_azure._azure.errors import translate
 
         return translate(exc, what=what, resource_group=rg)
 
     async def _read_network(self, vm_docs: list[dict[str, Any]]) -> None:
         """Read what the VMs' NICs reference, in dependency order, by lists."""
-        from wac_azure._core.facts import _get, _id_of, _maps
 
         inv = self.run.inv
         nic_ids = [
@@ -395,7 +416,6 @@ class _Subscription:
         await inv.ensure("nsg", nsg_ids)
 
     async def sizes(self, location: str) -> Any:
-        from wac_azure._core.facts import parse_vm_sizes
 
         async def go() -> Any:
             try:
@@ -409,7 +429,6 @@ class _Subscription:
 
     async def service_tags(self, facts: Sequence[VmFacts]) -> Any:
         """The service tags of the VMs' locations (one read per location and session)."""
-        from wac_azure._azure.tags import service_tags_for
 
         tags, _warnings = await service_tags_for(self.session, facts)
         return tags
@@ -445,7 +464,6 @@ class _NsgQueue:
 
 def _outbound(change: Any) -> bool:
     """Whether an install must wait for ``change``: anything but an inbound rule."""
-    from wac_azure._core.nsg import Direction
 
     return bool(change.direction is not Direction.INBOUND)
 
@@ -596,8 +614,6 @@ class _Fleet(_Subscription):
     async def _write_nsg(
         self, key: str, changes: list[Any], served: list[FleetVm], *, merged: bool = False
     ) -> None:
-        from wac_azure._azure.rules import NetworkRulePlanner
-        from wac_azure._core.plan import ChangeAction
 
         planner = NetworkRulePlanner(self.session)
         lock = planner.nsg_lock(changes[0].nsg_id)
@@ -714,9 +730,6 @@ class _Fleet(_Subscription):
         A write that is not ``urgent`` (no install waits for it) leaves the
         subscription's write bucket to the extension writes first (pacing priority 1).
         """
-        from wac_azure._azure.pacing import pacing_priority
-        from wac_azure._azure.retry import retrying
-        from wac_azure._core.plan import ChangeAction
 
         if change.action is ChangeAction.CREATE_NSG:
             raise ConfigurationError("fleets do not create NSGs (create_nsg is not supported)")
@@ -774,8 +787,6 @@ class _Fleet(_Subscription):
         try:
             await asyncio.shield(task)
         except HttpResponseError as exc:
-            from wac_azure._azure.errors import translate
-
             action = "Microsoft.Network/networkSecurityGroups/securityRules/" + (
                 "delete" if deleting else "write"
             )
@@ -790,10 +801,6 @@ class _Fleet(_Subscription):
         run = self.run
         facts = [vm.facts for vm in batch if vm.facts is not None]
         tags = await self.service_tags(facts)
-        from wac_azure._azure.extension import ExtensionManager
-        from wac_azure._core.checks import evaluate_requirements
-        from wac_azure._core.decide import blocking_checks
-        from wac_azure._core.plan import plan_many
 
         manager = ExtensionManager(self.session)
         eligible: list[FleetVm] = []
@@ -839,7 +846,6 @@ class _Fleet(_Subscription):
         return plan.changes, eligible, self._install
 
     def _refuse_blocked(self, plan: Any, vms: list[FleetVm]) -> None:
-        from wac_azure._core.errors import PlanBlockedError
 
         for conflict in plan.blocking:
             hit = []
@@ -887,7 +893,6 @@ class _Fleet(_Subscription):
             self._slim(vm)
 
     async def _put_extension(self, vm: FleetVm) -> None:
-        from wac_azure._azure.retry import retrying
 
         run = self.run
         compute: Any = self.session.compute(vm.target.subscription_id)
@@ -919,9 +924,6 @@ class _Fleet(_Subscription):
         self.run.finish(vm, OutcomeStatus.ENABLED, port=port, url=self._url_of(vm, port))
 
     def _url_of(self, vm: FleetVm, port: int) -> str | None:
-        from wac_azure._core.access import PublicAccess
-        from wac_azure._core.errors import NoPublicIpError, NotFoundError
-        from wac_azure._core.extension import url_for
 
         if vm.facts is None:
             return vm.url if port == self.run.port else None
@@ -939,8 +941,6 @@ class _Fleet(_Subscription):
             vm.facts = None
 
     def _check_enabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
-        from wac_azure._core.extension import LOG_LOCATIONS, install_hints
-        from wac_azure._core.facts import parse_extensions
 
         if doc is None:
             self.run.fail(
@@ -1008,8 +1008,6 @@ class _Fleet(_Subscription):
         run = self.run
         changes: Sequence[Any] = ()
         if run.remove_rules:
-            from wac_azure._core.plan import removal_plan
-
             try:
                 changes = removal_plan([vm.facts for vm in batch if vm.facts is not None]).changes
             except Exception as exc:
@@ -1036,7 +1034,6 @@ class _Fleet(_Subscription):
         self.waiter(vm, self._check_disabled).add(vm)
 
     async def _delete_extension(self, vm: FleetVm, name: str) -> None:
-        from wac_azure._azure.retry import retrying
 
         run = self.run
         compute: Any = self.session.compute(vm.target.subscription_id)
@@ -1062,7 +1059,6 @@ class _Fleet(_Subscription):
         self.waiter(vm, self._check_disabled).add(vm)
 
     def _check_disabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
-        from wac_azure._core.facts import parse_extensions
 
         if doc is None:  # the VM is gone, and its extension with it
             self.run.finish(vm, OutcomeStatus.DISABLED)
@@ -1248,9 +1244,6 @@ async def discover(
     listing: past it, :class:`~wac_azure.OperationTimeoutError`.
     """
     if timeout is not None:
-        from wac_azure._azure.deadline import within
-        from wac_azure._core.validate import check_timeout
-
         limit = check_timeout(timeout)
         return await within(
             discover(
@@ -1259,8 +1252,6 @@ async def discover(
             limit,
             f"listing the VMs of {resource_group or subscription_id}",
         )
-    from wac_azure._azure.errors import translate
-    from wac_azure._core.facts import _get, parse_os
 
     if not isinstance(subscription_id, str) or not subscription_id.strip():
         raise InvalidInputError("subscription_id must be a subscription GUID string")

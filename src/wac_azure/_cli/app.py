@@ -37,11 +37,24 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+from wac_azure._azure.extension import ExtensionManager
+from wac_azure._azure.requirements import RequirementChecker
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._azure.session import AzureSession
+from wac_azure._cli.demo import prepare_cli_emulator, run_demo, run_selfcheck
+from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.errors import InvalidInputError, WacAzureError
+from wac_azure._core.extension import _normalize_proxy
 from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.ids import VmTarget
+from wac_azure._core.validate import check_port, check_timeout
+from wac_azure._workflows.diagnose import _check_options, diagnose
+from wac_azure._workflows.enable import disable, enable
+from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
+from wac_azure._workflows.progress import TqdmProgress
 
 if TYPE_CHECKING:
-    from wac_azure._azure.session import AzureSession
-    from wac_azure._core.access import PrivateAccess, PublicAccess
+    pass
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -250,7 +263,6 @@ def _error_doc(exc: BaseException) -> dict[str, Any]:
 @asynccontextmanager
 async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
     if args.emulator:
-        from wac_azure._cli.demo import prepare_cli_emulator
         from wac_azure.testing import ArmEmulator
 
         emu = ArmEmulator(seed=0)
@@ -262,7 +274,6 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - azure-identity is a dependency
         raise _Usage(f"azure-identity is needed for real Azure: {exc}") from None
-    from wac_azure._azure.session import AzureSession
 
     credential = DefaultAzureCredential()
     try:
@@ -273,7 +284,6 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
 
 
 def _access(args: argparse.Namespace) -> PrivateAccess | PublicAccess:
-    from wac_azure._core.access import PrivateAccess, PublicAccess
 
     public = getattr(args, "public", None)
     anywhere = getattr(args, "public_anywhere", False)
@@ -295,9 +305,6 @@ def _check_arguments(args: argparse.Namespace) -> None:
     Errors raised later, once Azure has answered, are failures of the operation (exit 1),
     even when they are InvalidInputError subclasses (a rule Azure holds that does not parse...).
     """
-    from wac_azure._core.errors import InvalidInputError
-    from wac_azure._core.extension import _normalize_proxy
-    from wac_azure._core.validate import check_port, check_timeout
 
     try:
         check_timeout(args.timeout)
@@ -312,21 +319,15 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if concurrency is not None and concurrency < 1:
             raise InvalidInputError(f"--concurrency must be at least 1, got {concurrency}")
         if args.verb == "diagnose":
-            from wac_azure._workflows.diagnose import _check_options
-
             _check_options(args.via, args.client_ip, args.timeout, 1.0)
     except InvalidInputError as exc:
         raise _Usage(str(exc)) from exc
 
 
 async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from wac_azure._core.errors import InvalidInputError
-    from wac_azure._core.ids import VmTarget
 
     progress = _Progress(err, not args.quiet)
     if args.verb == "demo":
-        from wac_azure._cli.demo import run_demo, run_selfcheck
-
         if args.selfcheck:
             return await run_selfcheck(out)
         return await run_demo(out, json_output=args.json)
@@ -351,20 +352,14 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise _Usage(str(exc)) from exc
     async with _session(args) as session:
         if args.verb == "check":
-            from wac_azure._azure.requirements import RequirementChecker
-
             report = await RequirementChecker(session).check(target, access=access)
             _emit(args, out, report)
             return EXIT_OK if report.passed else EXIT_FAILED
         if args.verb == "plan":
-            from wac_azure._azure.rules import NetworkRulePlanner
-
             plan = await NetworkRulePlanner(session).plan(target, access=access, port=args.port)
             _emit(args, out, plan)
             return EXIT_FAILED if getattr(plan, "is_blocked", False) else EXIT_OK
         if args.verb == "enable":
-            from wac_azure._workflows.enable import enable
-
             result = await enable(
                 session,
                 target,
@@ -379,8 +374,6 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _emit(args, out, result)
             return EXIT_OK
         if args.verb == "diagnose":
-            from wac_azure._workflows.diagnose import diagnose
-
             found = await diagnose(
                 session,
                 target,
@@ -391,7 +384,6 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             _emit(args, out, found)
             return EXIT_FAILED if found.problems else EXIT_OK
-        from wac_azure._azure.extension import ExtensionManager
 
         manager = ExtensionManager(session)
         if args.verb == "status":
@@ -409,8 +401,6 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _emit(args, out, {"target": str(target), "url": url} if args.json else url)
             return EXIT_OK
         if args.verb == "disable":
-            from wac_azure._workflows.enable import disable
-
             done = await disable(
                 session,
                 target,
@@ -453,10 +443,6 @@ class _Bar:
 async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb: str) -> int:
     """``enable-many`` / ``disable-many`` (and ``enable --all``): targets given, or
     ``--all`` discovered."""
-    from wac_azure._core.errors import InvalidInputError
-    from wac_azure._core.ids import VmTarget
-    from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
-    from wac_azure._workflows.progress import TqdmProgress
 
     if args.all == bool(args.targets):
         raise _Usage("give either TARGET... or --all --subscription ID, not both or neither")
@@ -553,8 +539,6 @@ def _main(
     fail: Callable[[BaseException, str], None],
 ) -> int:
     from azure.core.exceptions import ClientAuthenticationError
-
-    from wac_azure._core.errors import InvalidInputError, WacAzureError
 
     try:
         return asyncio.run(_run(args, out, err))
