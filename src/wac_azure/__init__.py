@@ -13,7 +13,7 @@ from wac_azure._azure.requirements import RequirementChecker
 from wac_azure._azure.retry import RetryConfig
 from wac_azure._azure.rules import NetworkRulePlanner
 from wac_azure._azure.session import AzureSession
-from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.access import AccessMode, PrivateAccess, PublicAccess
 from wac_azure._core.errors import (
     AuthorizationError,
     AzureRequestError,
@@ -39,6 +39,7 @@ from wac_azure._core.errors import (
 )
 from wac_azure._core.extension import ExtensionState, PortInfo, PortSource, UninstallResult
 from wac_azure._core.facts import (
+    DEFAULT_PORT,
     ExtensionFacts,
     NicFacts,
     OsInfo,
@@ -75,6 +76,8 @@ __version__ = "0.1.0.dev0"
 
 # Keep sorted; tests/test_public_api.py checks it against docs/api.md.
 __all__ = [
+    "DEFAULT_PORT",
+    "AccessMode",
     "ApplyResult",
     "AuthorizationError",
     "AzureRequestError",

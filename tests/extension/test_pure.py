@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,10 @@ from wac_azure import (
     PortSource,
     VmTarget,
 )
-from wac_azure._azure.extension import ExtensionManager
+from wac_azure._azure.extension import new_salt
 from wac_azure._core.extension import (
     LOG_LOCATIONS,
+    desired_extension,
     extension_from_json,
     format_url,
     install_hints,
@@ -174,9 +176,12 @@ def _ext(**kw: object) -> ExtensionFacts:
     return ExtensionFacts(**base)  # type: ignore[arg-type]
 
 
+def desired(facts: VmFacts, port: int, proxy: Any = None) -> dict[str, Any] | None:
+    return desired_extension(facts, port=port, salt=None, proxy=proxy, new_salt=new_salt)
+
+
 def test_desired_body_matches_azure_facts() -> None:
-    manager = ExtensionManager(session=None)  # type: ignore[arg-type]
-    body = manager._desired(T, _with_ext(None), 6516, None, None)
+    body = desired(_with_ext(None), 6516, None)
     assert body is not None
     assert body["location"] == "westeurope"
     props = body["properties"]
@@ -188,32 +193,30 @@ def test_desired_body_matches_azure_facts() -> None:
     salt = props["settings"]["salt"]
     assert len(salt) == 32
     assert int(salt, 16) >= 0
-    other = manager._desired(T, _with_ext(None), 6516, None, None)
+    other = desired(_with_ext(None), 6516, None)
     assert other is not None
     assert other["properties"]["settings"]["salt"] != salt
 
 
 def test_desired_is_none_when_nothing_changes_and_keeps_the_salt() -> None:
-    manager = ExtensionManager(session=None)  # type: ignore[arg-type]
-    assert manager._desired(T, _with_ext(_ext()), 6516, None, None) is None
-    moved = manager._desired(T, _with_ext(_ext()), 6600, None, None)
+    assert desired(_with_ext(_ext()), 6516, None) is None
+    moved = desired(_with_ext(_ext()), 6600, None)
     assert moved is not None
     assert moved["properties"]["settings"] == {"port": "6600", "salt": "s1"}
     for state in ("Failed", "Canceled"):
-        redo = manager._desired(T, _with_ext(_ext(provisioning_state=state)), 6516, None, None)
+        redo = desired(_with_ext(_ext(provisioning_state=state)), 6516, None)
         assert redo is not None  # a failed or canceled install is written again
     proxy = {"mode": "application", "address": "http://proxy.example:3128"}
-    with_proxy = manager._desired(T, _with_ext(_ext()), 6516, None, proxy)
+    with_proxy = desired(_with_ext(_ext()), 6516, proxy)
     assert with_proxy is not None
     assert with_proxy["properties"]["settings"]["proxy"] == proxy
 
 
 def test_desired_refuses_foreign_or_duplicate_extensions() -> None:
-    manager = ExtensionManager(session=None)  # type: ignore[arg-type]
     with pytest.raises(ExtensionError, match="publisher or type"):
-        manager._desired(T, _with_ext(_ext(publisher="Contoso")), 6516, None, None)
+        desired(_with_ext(_ext(publisher="Contoso")), 6516, None)
     with pytest.raises(ExtensionError, match="under the name 'wac'"):
-        manager._desired(T, _with_ext(None, _ext(name="wac")), 6516, None, None)
+        desired(_with_ext(None, _ext(name="wac")), 6516, None)
 
 
 def test_status_facts_are_the_facts_type() -> None:

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wac_azure._core.facts import (
-    _parse_nic,
     _vnet_prefixes,
     parse_agent,
     parse_extensions,
+    parse_nic,
     parse_os,
     parse_power_state,
     parse_public_ip,
@@ -135,7 +135,7 @@ def test_size_parser_never_raises(doc: Any) -> None:
 @settings(max_examples=200, deadline=None)
 @given(JSON)
 def test_network_parsers_never_raise(doc: Any) -> None:
-    nic = _parse_nic(doc, "/fallback")
+    nic = parse_nic(doc, "/fallback")
     assert nic.id
     assert all(isinstance(ip, str) for ip in nic.private_ips)
     assert all(isinstance(p, str) for p in _vnet_prefixes(doc))

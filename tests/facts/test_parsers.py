@@ -13,12 +13,12 @@ import pytest
 
 from wac_azure import ExtensionFacts, VmFacts, VmTarget
 from wac_azure._core.facts import (
-    _parse_nic,
     _vnet_prefixes,
     cloud_for,
     normalize_location,
     parse_agent,
     parse_extensions,
+    parse_nic,
     parse_power_state,
     parse_public_ip,
     parse_vm_sizes,
@@ -144,7 +144,7 @@ def test_extension_settings_are_read_only() -> None:
 
 
 def test_nic_from_the_real_fixture() -> None:
-    nic = _parse_nic(fixture("network.NetworkInterfaceGet.json"), "fallback")
+    nic = parse_nic(fixture("network.NetworkInterfaceGet.json"), "fallback")
     assert nic.private_ips == ("172.20.2.4", "172.20.2.16")
     assert nic.public_ip_ids == (
         "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/publicIPAddresses/test-ip",

@@ -33,14 +33,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from wac_azure._core.errors import (
     OperationTimeoutError,
 )
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 

@@ -35,7 +35,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Generator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
@@ -55,16 +55,16 @@ from wac_azure._core.errors import (
     RequirementsNotMetError,
 )
 from wac_azure._core.extension import (
-    _TERMINAL,
-    HANDLER_VERSION,
     LOG_LOCATIONS,
+    TERMINAL_STATES,
     ExtensionState,
     PortInfo,
     UninstallResult,
-    _first_line,
-    _normalize_proxy,
+    desired_extension,
     extension_from_json,
+    first_line,
     install_hints,
+    normalize_proxy,
     port_info,
     url_for,
 )
@@ -84,9 +84,6 @@ from wac_azure._core.progress import (
     warn_unknowns,
 )
 from wac_azure._core.validate import as_target, check_port, check_timeout
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,6 +132,11 @@ class OperationHandle(Generic[T]):
 
 
 # ----------------------------------------------------------------------------- manager
+
+
+def new_salt() -> str:
+    """A fresh salt for a VM that has none: 32 random hex characters."""
+    return secrets.token_hex(16)
 
 
 class ExtensionManager:
@@ -256,7 +258,7 @@ class ExtensionManager:
             raise InvalidInputError("salt must be a non-empty string (or None to reuse/generate)")
         # Only the caller's argument is validated: a deployed proxy is compared as it is.
         proxy_settings: dict[str, str] | Literal[False] | None = (
-            False if proxy is False else _normalize_proxy(proxy)
+            False if proxy is False else normalize_proxy(proxy)
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
@@ -277,19 +279,21 @@ class ExtensionManager:
                         report=report,
                     )
                 warn_unknowns(t, report, progress)
-            return facts, self._desired(t, facts, port, salt, proxy_settings)
+            return facts, desired_extension(
+                facts, port=port, salt=salt, proxy=proxy_settings, new_salt=new_salt
+            )
 
         try:
             vm_facts, body = await within(prepare(), limit, f"checking {t.name}")
         except BaseException as exc:
-            say(progress, t, ProgressStage.FAILED, _first_line(exc))
+            say(progress, t, ProgressStage.FAILED, first_line(exc))
             raise
 
         async def finish() -> ExtensionState:
             if body is None:
                 existing = vm_facts.extension
                 state = (existing.provisioning_state or "").lower() if existing else ""
-                if state in _TERMINAL:
+                if state in TERMINAL_STATES:
                     say(progress, t, ProgressStage.DONE, "already installed with these settings")
                     return ExtensionState.from_facts(t, existing)
                 say(
@@ -311,7 +315,7 @@ class ExtensionManager:
             try:
                 return await finish()
             except BaseException as exc:
-                say(progress, t, ProgressStage.FAILED, _first_line(exc))
+                say(progress, t, ProgressStage.FAILED, first_line(exc))
                 raise
 
         remaining = max(deadline - loop.time(), 0.001)
@@ -319,68 +323,6 @@ class ExtensionManager:
         if wait:
             return await work
         return OperationHandle(asyncio.ensure_future(work), f"install AdminCenter on {t.name}")
-
-    def _desired(
-        self,
-        t: VmTarget,
-        facts: VmFacts,
-        port: int,
-        salt: str | None,
-        proxy: dict[str, str] | Literal[False] | None,
-    ) -> dict[str, Any] | None:
-        """The PUT body, or ``None`` when the deployed extension already matches.
-
-        ``proxy``: ``None`` keeps whatever proxy is deployed (as it is, never
-        re-validated), ``False`` removes it, a dict (already validated) sets it.
-        """
-        existing = facts.extension
-        if existing is not None and not existing.is_admin_center:
-            raise ExtensionError(
-                f"{t.name} has an extension named AdminCenter from "
-                f"{existing.publisher}/{existing.type}; Azure cannot change an extension's "
-                "publisher or type: remove it first"
-            )
-        for other in facts.other_extensions:
-            if other.name.lower() != EXTENSION_NAME.lower():
-                raise ExtensionError(
-                    f"{t.name} already has the Windows Admin Center extension under the name "
-                    f"{other.name!r}; remove it first (the portal expects the name AdminCenter)"
-                )
-        settings: dict[str, Any] = dict(existing.settings) if existing is not None else {}
-        chosen_salt = salt or (existing.salt if existing is not None else None)
-        if not chosen_salt:
-            chosen_salt = secrets.token_hex(16)
-        if existing is not None:
-            if proxy is None:
-                same_proxy = True
-            elif proxy is False:
-                same_proxy = "proxy" not in settings
-            else:
-                same_proxy = settings.get("proxy") == proxy
-            same = (
-                existing.port == port
-                and existing.salt == chosen_salt
-                and same_proxy
-                and (existing.provisioning_state or "").lower() not in ("failed", "canceled")
-            )
-            if same:
-                return None
-        settings["port"] = str(port)
-        settings["salt"] = chosen_salt
-        if proxy is False:
-            settings.pop("proxy", None)
-        elif proxy is not None:
-            settings["proxy"] = proxy
-        return {
-            "location": facts.location,
-            "properties": {
-                "publisher": EXTENSION_PUBLISHER,
-                "type": EXTENSION_TYPE,
-                "typeHandlerVersion": HANDLER_VERSION,
-                "autoUpgradeMinorVersion": True,
-                "settings": settings,
-            },
-        }
 
     async def _put(self, t: VmTarget, body: dict[str, Any]) -> None:
 
@@ -418,7 +360,7 @@ class ExtensionManager:
         while True:
             ext = await self._get_extension(t)
             state = (ext.provisioning_state or "").lower() if ext else "succeeded"
-            if ext is None or state in _TERMINAL:
+            if ext is None or state in TERMINAL_STATES:
                 return ext
             await self._session.sleep(_SETTLE_INTERVAL)
 
@@ -541,7 +483,7 @@ class ExtensionManager:
             try:
                 return await go()
             except BaseException as exc:
-                say(progress, t, ProgressStage.FAILED, _first_line(exc))
+                say(progress, t, ProgressStage.FAILED, first_line(exc))
                 raise
 
         work = within(reported(), limit, f"uninstalling AdminCenter from {t.name}")

@@ -19,7 +19,7 @@ in progress", which :func:`run_guest_script` retries (the library's policy).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
 from wac_azure._azure.retry import retrying
@@ -33,9 +33,6 @@ from wac_azure._core.guest import (
     run_command_output,
 )
 from wac_azure._core.ids import VmTarget
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 

@@ -44,15 +44,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wac_azure._azure.errors import HttpResponseError
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import as_json as _json
 from wac_azure._core.facts import split_resource_id
-
-if TYPE_CHECKING:
-    pass
 
 # ============================================================================ inventory
 

@@ -13,7 +13,7 @@ import asyncio
 import copy
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -21,23 +21,20 @@ from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import SDK_ERRORS, translate
 from wac_azure._core.facts import (
     VmFacts,
-    _get,
-    _id_of,
-    _maps,
-    _parse_nic,
-    _subnet_id,
-    _vnet_id_of_subnet,
     as_json,
+    dig,
     facts_from_arm,
+    id_of,
+    mappings,
     normalize_location,
+    parse_nic,
     parse_vm_sizes,
     split_resource_id,
+    subnet_id_of,
+    vnet_id_of_subnet,
 )
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.validate import check_timeout
-
-if TYPE_CHECKING:
-    pass
 
 # --------------------------------------------------------------------------- the reader
 
@@ -220,7 +217,7 @@ async def read_vm_facts(
         target = VmTarget.parse(target)
     reader = _Reader(session, target)
     vm_json = await reader.vm()
-    location = normalize_location(_get(vm_json, "location"))
+    location = normalize_location(dig(vm_json, "location"))
     resources: dict[str, Any] = {}
 
     def keep(ids: list[str], docs: list[Any]) -> None:
@@ -231,8 +228,8 @@ async def read_vm_facts(
     def unique(ids: Any) -> list[str]:
         return list({i.lower(): i for i in ids if i}.values())
 
-    nic_refs = _maps(_get(vm_json, "properties", "networkProfile", "networkInterfaces"))
-    nic_ids = unique(_id_of(r) for r in nic_refs)
+    nic_refs = mappings(dig(vm_json, "properties", "networkProfile", "networkInterfaces"))
+    nic_ids = unique(id_of(r) for r in nic_refs)
     sizes_task = asyncio.ensure_future(reader.sizes(location)) if location else None
     pending: list[asyncio.Future[Any]] = [sizes_task] if sizes_task is not None else []
     try:
@@ -242,10 +239,10 @@ async def read_vm_facts(
                 *(reader.read("nic", "network interface", _NIC_READ, i) for i in nic_ids)
             ),
         )
-        nics_raw = [_parse_nic(resources[i.lower()], i) for i in nic_ids if i.lower() in resources]
+        nics_raw = [parse_nic(resources[i.lower()], i) for i in nic_ids if i.lower() in resources]
         pip_ids = unique(p for n in nics_raw for p in n.public_ip_ids)
         subnet_ids = unique(n.subnet_id for n in nics_raw)
-        vnet_ids = unique(_vnet_id_of_subnet(s) for s in subnet_ids)
+        vnet_ids = unique(vnet_id_of_subnet(s) for s in subnet_ids)
         nsg_ids = unique(n.nsg_id for n in nics_raw)
 
         async def read_nsgs(ids: list[str]) -> None:
@@ -267,21 +264,21 @@ async def read_vm_facts(
 
         # A subnet its (read) VNet does not list: read it on its own and add it to a copy.
         listed = {
-            (_subnet_id(s, v) or "").lower()
+            (subnet_id_of(s, v) or "").lower()
             for v in vnet_ids
-            for s in _maps(_get(resources.get(v.lower()), "properties", "subnets"))
+            for s in mappings(dig(resources.get(v.lower()), "properties", "subnets"))
         }
         missing = [
             s
             for s in subnet_ids
-            if s.lower() not in listed and (_vnet_id_of_subnet(s) or "").lower() in resources
+            if s.lower() not in listed and (vnet_id_of_subnet(s) or "").lower() in resources
         ]
         subnet_docs = await _gather(
             *(reader.read("subnet", "subnet", _SUBNET_READ, s) for s in missing)
         )
         for sid, sdoc in zip(missing, subnet_docs, strict=True):
             if isinstance(sdoc, Mapping):
-                vkey = (_vnet_id_of_subnet(sid) or "").lower()
+                vkey = (vnet_id_of_subnet(sid) or "").lower()
                 vnet_doc: dict[str, Any] = copy.deepcopy(dict(resources[vkey]))
                 props = vnet_doc.get("properties")
                 props = dict(props) if isinstance(props, Mapping) else {}
@@ -292,10 +289,10 @@ async def read_vm_facts(
 
         subnet_nsgs = []
         for sid in subnet_ids:
-            vid = _vnet_id_of_subnet(sid) or ""
-            for sub in _maps(_get(resources.get(vid.lower()), "properties", "subnets")):
-                if (_subnet_id(sub, vid) or "").lower() == sid.lower():
-                    subnet_nsgs.append(_id_of(_get(sub, "properties", "networkSecurityGroup")))
+            vid = vnet_id_of_subnet(sid) or ""
+            for sub in mappings(dig(resources.get(vid.lower()), "properties", "subnets")):
+                if (subnet_id_of(sub, vid) or "").lower() == sid.lower():
+                    subnet_nsgs.append(id_of(dig(sub, "properties", "networkSecurityGroup")))
         more = [i for i in unique(subnet_nsgs) if i.lower() not in {n.lower() for n in nsg_ids}]
         await _gather(nic_nsgs, read_nsgs(more))
         sizes = await sizes_task if sizes_task is not None else None

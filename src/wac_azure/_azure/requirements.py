@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wac_azure._azure.deadline import within
 from wac_azure._azure.reader import read_vm_facts
@@ -25,9 +25,6 @@ from wac_azure._core.facts import (
 from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.validate import check_timeout
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -16,7 +16,7 @@ from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import read_service_tags, service_tags_for
-from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.access import AccessMode
 from wac_azure._core.errors import (
     AzureRequestError,
     ConfigurationError,
@@ -36,9 +36,6 @@ from wac_azure._core.plan import (
     plan_many,
     removal_plan,
 )
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,7 +102,7 @@ class NetworkRulePlanner:
         self,
         target: VmTarget | str,
         *,
-        access: PrivateAccess | PublicAccess | None = None,
+        access: AccessMode | None = None,
         port: int = DEFAULT_PORT,
         entra: bool = True,
         facts: VmFacts | None = None,
@@ -127,7 +124,7 @@ class NetworkRulePlanner:
         self,
         targets: Iterable[VmTarget | str],
         *,
-        access: PrivateAccess | PublicAccess | None = None,
+        access: AccessMode | None = None,
         port: int = DEFAULT_PORT,
         entra: bool = True,
         facts: Sequence[VmFacts] | None = None,
@@ -151,7 +148,7 @@ class NetworkRulePlanner:
         self,
         facts: Sequence[VmFacts],
         *,
-        access: PrivateAccess | PublicAccess | None,
+        access: AccessMode | None,
         port: int,
         entra: bool,
         create_nsg: bool,
@@ -191,7 +188,7 @@ class NetworkRulePlanner:
         nsg: NetworkSecurityGroup,
         *,
         kind: str = "enable",
-        access: PrivateAccess | PublicAccess | None = None,
+        access: AccessMode | None = None,
         port: int = DEFAULT_PORT,
         entra: bool = True,
         service_tags: ServiceTags | None = None,

@@ -14,15 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wac_azure._azure.errors import translate
 from wac_azure._core.facts import VmFacts, as_json
 from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.servicetags import merge_service_tags
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 

@@ -35,26 +35,31 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from wac_azure._azure.extension import ExtensionManager
-from wac_azure._azure.requirements import RequirementChecker
-from wac_azure._azure.rules import NetworkRulePlanner
-from wac_azure._azure.session import AzureSession
+import wac_azure
+from wac_azure import (
+    DEFAULT_PORT,
+    AzureSession,
+    ExtensionManager,
+    InvalidInputError,
+    NetworkRulePlanner,
+    PrivateAccess,
+    PublicAccess,
+    RequirementChecker,
+    TqdmProgress,
+    VmTarget,
+    WacAzureError,
+    diagnose,
+    disable,
+    disable_many,
+    discover,
+    enable,
+    enable_many,
+)
 from wac_azure._cli.demo import prepare_cli_emulator, run_demo, run_selfcheck
-from wac_azure._core.access import PrivateAccess, PublicAccess
-from wac_azure._core.errors import InvalidInputError, WacAzureError
-from wac_azure._core.extension import _normalize_proxy
-from wac_azure._core.facts import DEFAULT_PORT
-from wac_azure._core.ids import VmTarget
-from wac_azure._core.validate import check_port, check_timeout
-from wac_azure._workflows.diagnose import _check_options, diagnose
-from wac_azure._workflows.enable import disable, enable
-from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
-from wac_azure._workflows.progress import TqdmProgress
-
-if TYPE_CHECKING:
-    pass
+from wac_azure._core.extension import normalize_proxy
+from wac_azure._core.validate import check_diagnose_options, check_port, check_timeout
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -283,7 +288,7 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
         await credential.close()
 
 
-def _access(args: argparse.Namespace) -> PrivateAccess | PublicAccess:
+def _access(args: argparse.Namespace) -> wac_azure.AccessMode:
 
     public = getattr(args, "public", None)
     anywhere = getattr(args, "public_anywhere", False)
@@ -311,7 +316,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if getattr(args, "port", None) is not None:
             check_port(args.port)
         if getattr(args, "proxy", None):
-            _normalize_proxy(args.proxy)
+            normalize_proxy(args.proxy)
         salt = getattr(args, "salt", None)
         if salt is not None and not salt.strip():
             raise InvalidInputError("--salt must not be empty")
@@ -319,7 +324,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if concurrency is not None and concurrency < 1:
             raise InvalidInputError(f"--concurrency must be at least 1, got {concurrency}")
         if args.verb == "diagnose":
-            _check_options(args.via, args.client_ip, args.timeout, 1.0)
+            check_diagnose_options(args.via, args.client_ip, args.timeout, 1.0)
     except InvalidInputError as exc:
         raise _Usage(str(exc)) from exc
 

@@ -24,14 +24,19 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
-from wac_azure._azure.extension import ExtensionManager
-from wac_azure._azure.requirements import RequirementChecker
-from wac_azure._azure.rules import NetworkRulePlanner
-from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure import (
+    ExtensionManager,
+    NetworkRulePlanner,
+    PrivateAccess,
+    PublicAccess,
+    RequirementChecker,
+    RequirementsNotMetError,
+    VmTarget,
+    WacAzureError,
+    disable,
+    enable,
+)
 from wac_azure._core.decide import PLANNABLE_CHECKS
-from wac_azure._core.errors import RequirementsNotMetError, WacAzureError
-from wac_azure._core.ids import VmTarget
-from wac_azure._workflows.enable import disable, enable
 
 if TYPE_CHECKING:
     from wac_azure.testing import ArmEmulator

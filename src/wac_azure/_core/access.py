@@ -1,14 +1,20 @@
-"""Access modes: who may reach Windows Admin Center's port on the VM."""
+"""Access modes: who may reach Windows Admin Center's port on the VM.
+
+:class:`AccessMode` is the protocol the checks, the planner, the decision and
+the workflows use; :class:`PrivateAccess` and :class:`PublicAccess` are its two
+implementations. A new mode is one class that implements the protocol (and
+its tests): nothing else needs to know its name.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from wac_azure._core.errors import InvalidAccessError
+from wac_azure._core.errors import InvalidAccessError, InvalidInputError
 from wac_azure._core.nsg import NON_INTERNET
 
 #: IPv4 prefixes shorter than this (and IPv6 shorter than /32) earn a plan warning.
@@ -19,6 +25,50 @@ _HOW = (
     "give the public IP addresses or CIDR ranges of the machines that connect "
     "(e.g. '203.0.113.7' or '203.0.113.0/24')"
 )
+
+
+@runtime_checkable
+class AccessMode(Protocol):
+    """Who may reach the Windows Admin Center port, and over which address.
+
+    ``sources`` are the inbound rule's source prefixes (CIDRs, addresses or
+    service tags); ``via`` the address users connect to (``"private"``: the
+    NIC's private IP, ``"public"``: its public IP); ``is_public`` whether the
+    port is opened on a public IP; ``open_to_everyone`` whether the sources
+    are the whole internet; ``warnings`` risks the plan reports.
+    """
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+    @property
+    def via(self) -> Literal["private", "public"]: ...
+
+    @property
+    def is_public(self) -> bool: ...
+
+    @property
+    def open_to_everyone(self) -> bool: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def check_access(
+    access: object, *, error: type[InvalidInputError] = InvalidAccessError
+) -> AccessMode:
+    """``access`` as an :class:`AccessMode` (``None``: :class:`PrivateAccess` from the
+    virtual network); ``error`` (:class:`~wac_azure.InvalidAccessError` unless the
+    caller documents another) for anything else."""
+    if access is None:
+        return PrivateAccess()
+    if not isinstance(access, AccessMode):
+        raise error(
+            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(access).__name__}"
+        )
+    return access
 
 
 def _as_tuple(value: object) -> tuple[object, ...]:
@@ -95,6 +145,17 @@ class PrivateAccess:
 
     @property
     def is_public(self) -> bool:
+        """False: the port is opened on the private IP only."""
+        return False
+
+    @property
+    def via(self) -> Literal["private", "public"]:
+        """Users connect to the NIC's private IP."""
+        return "private"
+
+    @property
+    def open_to_everyone(self) -> bool:
+        """False: private access never covers the whole internet."""
         return False
 
     @property
@@ -184,7 +245,13 @@ class PublicAccess:
 
     @property
     def is_public(self) -> bool:
+        """True: the port is opened on the public IP."""
         return True
+
+    @property
+    def via(self) -> Literal["private", "public"]:
+        """Users connect to the NIC's public IP."""
+        return "public"
 
     @property
     def warnings(self) -> tuple[str, ...]:

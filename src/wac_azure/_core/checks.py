@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -36,9 +36,6 @@ from wac_azure._core.nsg import (
     Verdict,
     evaluate,
 )
-
-if TYPE_CHECKING:
-    pass
 
 #: Windows Admin Center needs at least 3 GiB of memory (AZURE_FACTS §2).
 MIN_MEMORY_MIB = 3072

@@ -38,10 +38,9 @@ With no earlier read the finding is ``unknown`` and says so.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -55,9 +54,6 @@ from wac_azure._core.findings import Finding, FindingStatus
 from wac_azure._core.guest import GuestDiagnosis
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import Access, Flow, ServiceTags, Verdict, evaluate
-
-if TYPE_CHECKING:
-    pass
 
 #: How long after a VM start or an NSG change Windows Admin Center may still fail.
 RECENT = _dt.timedelta(minutes=2)
@@ -79,14 +75,14 @@ GUEST_CODES = (
 # --------------------------------------------------------------------------- helpers
 
 
-def _utc(moment: _dt.datetime) -> _dt.datetime:
+def as_utc(moment: _dt.datetime) -> _dt.datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=_dt.UTC)
     return moment.astimezone(_dt.UTC)
 
 
-def _hms(moment: _dt.datetime) -> str:
-    return _utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+def format_hms(moment: _dt.datetime) -> str:
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _ago(now: _dt.datetime, then: _dt.datetime) -> str:
@@ -100,8 +96,8 @@ def _ago(now: _dt.datetime, then: _dt.datetime) -> str:
     return f"{seconds // 3600} h ago"
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
+def reason_text(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
         return "it did not finish within the time left for the diagnosis"
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, WacAzureError) else f"{type(exc).__name__}: {text}"
@@ -111,7 +107,9 @@ def _sentence(text: str) -> str:
     return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
-def _unknown(step: int, code: str, title: str, reason: str, remedy: str | None = None) -> Finding:
+def unknown_finding(
+    step: int, code: str, title: str, reason: str, remedy: str | None = None
+) -> Finding:
     return Finding(step, code, FindingStatus.UNKNOWN, title, (reason,), remedy)
 
 
@@ -167,7 +165,7 @@ def _blockers(
 # --------------------------------------------------------------------------- steps
 
 
-def _extension_finding(facts: VmFacts) -> Finding:
+def extension_finding(facts: VmFacts) -> Finding:
     ext = facts.extension
     others = [
         f"{o.name} ({o.provisioning_state or 'state unknown'})" for o in facts.other_extensions
@@ -272,7 +270,7 @@ def _extension_finding(facts: VmFacts) -> Finding:
     )
 
 
-def _inbound_finding(
+def inbound_finding(
     facts: VmFacts,
     *,
     via: str,
@@ -283,7 +281,7 @@ def _inbound_finding(
 
     nic = facts.primary_nic
     if nic is None or nic.private_ip is None:
-        return _unknown(
+        return unknown_finding(
             2, "inbound", "The VM's network interface could not be read", "no NIC with a private IP"
         )
     standard_pip = None
@@ -310,7 +308,7 @@ def _inbound_finding(
     ]
     missing = [i for i in (nic.nsg_id, nic.subnet_nsg_id) if i and facts.nsg(i) is None]
     if missing:
-        return _unknown(
+        return unknown_finding(
             2,
             "inbound",
             "An NSG on the path could not be read",
@@ -327,7 +325,9 @@ def _inbound_finding(
             asgs=nic.asg_ids,
         )
     except WacAzureError as exc:
-        return _unknown(2, "inbound", "The NSG rules could not be evaluated", _reason(exc))
+        return unknown_finding(
+            2, "inbound", "The NSG rules could not be evaluated", reason_text(exc)
+        )
     evidence.append(f"verdict: {verdict.reason}")
     details = {"flow": flow.to_dict(), "verdict": verdict.to_dict()}
     if verdict.access is Access.ALLOW:
@@ -395,19 +395,21 @@ def _inbound_finding(
     return Finding(2, "inbound", status, title, evidence, remedy, details)
 
 
-def _outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Finding]:
+def outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Finding]:
 
     out: list[Finding] = []
     nic = facts.primary_nic
     for code, tag in SERVICE_TAGS:
         if nic is None or nic.private_ip is None:
-            out.append(_unknown(3, code, f"Outbound 443 to {tag} not checked", "no NIC read"))
+            out.append(
+                unknown_finding(3, code, f"Outbound 443 to {tag} not checked", "no NIC read")
+            )
             continue
         missing = [i for i in (nic.nsg_id, nic.subnet_nsg_id) if i and facts.nsg(i) is None]
         if missing:
             # An NSG that could not be read is not an absent NSG: its rules may deny.
             out.append(
-                _unknown(
+                unknown_finding(
                     3,
                     code,
                     f"Whether outbound TCP 443 to {tag} is allowed cannot be told: "
@@ -431,7 +433,9 @@ def _outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Find
                 asgs=nic.asg_ids,
             )
         except WacAzureError as exc:
-            out.append(_unknown(3, code, f"Outbound 443 to {tag} not checked", _reason(exc)))
+            out.append(
+                unknown_finding(3, code, f"Outbound 443 to {tag} not checked", reason_text(exc))
+            )
             continue
         evidence = [f"flow: TCP from {nic.private_ip} to {tag}:443", f"verdict: {verdict.reason}"]
         if tags is None:
@@ -483,7 +487,7 @@ def _outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Find
     return out
 
 
-def _guest_unknown(reason: str, remedy: str | None = None) -> list[Finding]:
+def guest_unknown(reason: str, remedy: str | None = None) -> list[Finding]:
     titles = {
         "guest.service": "Windows Admin Center service state not checked",
         "guest.firewall_rule": f"Firewall rule {FIREWALL_RULE} not checked",
@@ -491,10 +495,10 @@ def _guest_unknown(reason: str, remedy: str | None = None) -> list[Finding]:
         "guest.service_endpoint": "The service endpoint from inside the VM not checked",
         "guest.port": "SmePort in the registry not checked",
     }
-    return [_unknown(4, code, titles[code], reason, remedy) for code in GUEST_CODES]
+    return [unknown_finding(4, code, titles[code], reason, remedy) for code in GUEST_CODES]
 
 
-def _guest_findings(
+def guest_findings(
     guest: GuestDiagnosis, facts: VmFacts | None, *, port: int, outbound_ok: bool | None
 ) -> list[Finding]:
     out: list[Finding] = []
@@ -681,11 +685,11 @@ def _guest_findings(
     return out
 
 
-def _recent_vm(facts: VmFacts, now: _dt.datetime) -> Finding:
+def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
     started = facts.started_at
     state = facts.power_state or "unknown"
     if state != "running":
-        return _unknown(
+        return unknown_finding(
             5,
             "recent.vm_started",
             f"The VM is not running ({state})",
@@ -693,24 +697,24 @@ def _recent_vm(facts: VmFacts, now: _dt.datetime) -> Finding:
             "Start the VM, wait a minute, then diagnose again.",
         )
     if started is None:
-        return _unknown(
+        return unknown_finding(
             5,
             "recent.vm_started",
             "When the VM started is not known",
             "the instance view gives no start time",
         )
-    started = _utc(started)
-    evidence = [f"started at {_hms(started)} ({_ago(now, started)})"]
+    started = as_utc(started)
+    evidence = [f"started at {format_hms(started)} ({_ago(now, started)})"]
     if now - started < RECENT:
         ready = started + _dt.timedelta(minutes=1)
         return Finding(
             5,
             "recent.vm_started",
             FindingStatus.WARN,
-            f"The VM started at {_hms(started)}, less than two minutes ago",
+            f"The VM started at {format_hms(started)}, less than two minutes ago",
             evidence,
             "Its address takes about a minute to register with Windows Admin "
-            f"Center: wait a minute (until about {_hms(ready)}) and retry.",
+            f"Center: wait a minute (until about {format_hms(ready)}) and retry.",
             {"started_at": started},
         )
     return Finding(
@@ -724,7 +728,7 @@ def _recent_vm(facts: VmFacts, now: _dt.datetime) -> Finding:
     )
 
 
-def _support_finding(target: VmTarget, facts: VmFacts | None) -> Finding:
+def support_finding(target: VmTarget, facts: VmFacts | None) -> Finding:
     version = facts.extension.handler_version if facts and facts.extension else None
     return Finding(
         7,
@@ -744,7 +748,7 @@ def _support_finding(target: VmTarget, facts: VmFacts | None) -> Finding:
     )
 
 
-def _probe_finding(result: ProbeResult, now: _dt.datetime) -> Finding:
+def probe_finding(result: ProbeResult, now: _dt.datetime) -> Finding:
 
     evidence = [str(result)]
     details = result.to_dict()

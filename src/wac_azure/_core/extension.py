@@ -35,18 +35,22 @@ import enum
 import html
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
 
 from wac_azure._core.errors import (
+    ExtensionError,
     InvalidInputError,
     NoPublicIpError,
     NotFoundError,
 )
 from wac_azure._core.facts import (
     DEFAULT_PORT,
+    EXTENSION_NAME,
+    EXTENSION_PUBLISHER,
+    EXTENSION_TYPE,
     ExtensionFacts,
     StatusFacts,
     VmFacts,
@@ -54,9 +58,6 @@ from wac_azure._core.facts import (
 )
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.validate import check_port
-
-if TYPE_CHECKING:
-    pass
 
 #: ``typeHandlerVersion`` written; ``autoUpgradeMinorVersion`` carries real builds.
 HANDLER_VERSION = "0.0"
@@ -66,7 +67,7 @@ LOG_LOCATIONS: tuple[str, ...] = (
     "C:\\Packages\\Plugins\\AdminCenter (in the VM)",
     "Azure portal: the VM > Settings > Extensions > AdminCenter > View Detailed Status",
 )
-_TERMINAL = {"succeeded", "failed", "canceled"}
+TERMINAL_STATES = {"succeeded", "failed", "canceled"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -76,7 +77,7 @@ def _esc(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _normalize_proxy(proxy: object) -> dict[str, str] | None:
+def normalize_proxy(proxy: object) -> dict[str, str] | None:
     if proxy is None:
         return None
     if isinstance(proxy, str):
@@ -389,7 +390,7 @@ class UninstallResult:
         return f"<div><strong>{_esc(first)}</strong>{details if rest else ''}</div>"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
 
 
@@ -418,3 +419,70 @@ def url_for(facts: VmFacts, port: int, *, via: str = "private") -> str:
     if nic is None or not nic.private_ips:
         raise NotFoundError(f"{name} has no NIC with a private IP address")
     return format_url(nic.private_ips[0], port)
+
+
+def desired_extension(
+    facts: VmFacts,
+    *,
+    port: int,
+    salt: str | None,
+    proxy: dict[str, str] | Literal[False] | None,
+    new_salt: Callable[[], str],
+) -> dict[str, Any] | None:
+    """The extension PUT body for ``facts``, or ``None`` when the deployed one already matches.
+
+    ``proxy``: ``None`` keeps whatever proxy is deployed (as it is, never
+    re-validated), ``False`` removes it, a dict (already validated) sets it.
+    ``new_salt`` makes a salt for a VM that has none (the caller's randomness:
+    this function is pure). :class:`~wac_azure.ExtensionError` when the VM holds
+    an ``AdminCenter`` extension of another publisher, or WAC under another name.
+    """
+    t = facts.target
+    existing = facts.extension
+    if existing is not None and not existing.is_admin_center:
+        raise ExtensionError(
+            f"{t.name} has an extension named AdminCenter from "
+            f"{existing.publisher}/{existing.type}; Azure cannot change an extension's "
+            "publisher or type: remove it first"
+        )
+    for other in facts.other_extensions:
+        if other.name.lower() != EXTENSION_NAME.lower():
+            raise ExtensionError(
+                f"{t.name} already has the Windows Admin Center extension under the name "
+                f"{other.name!r}; remove it first (the portal expects the name AdminCenter)"
+            )
+    settings: dict[str, Any] = dict(existing.settings) if existing is not None else {}
+    chosen_salt = salt or (existing.salt if existing is not None else None)
+    if not chosen_salt:
+        chosen_salt = new_salt()
+    if existing is not None:
+        if proxy is None:
+            same_proxy = True
+        elif proxy is False:
+            same_proxy = "proxy" not in settings
+        else:
+            same_proxy = settings.get("proxy") == proxy
+        same = (
+            existing.port == port
+            and existing.salt == chosen_salt
+            and same_proxy
+            and (existing.provisioning_state or "").lower() not in ("failed", "canceled")
+        )
+        if same:
+            return None
+    settings["port"] = str(port)
+    settings["salt"] = chosen_salt
+    if proxy is False:
+        settings.pop("proxy", None)
+    elif proxy is not None:
+        settings["proxy"] = proxy
+    return {
+        "location": facts.location,
+        "properties": {
+            "publisher": EXTENSION_PUBLISHER,
+            "type": EXTENSION_TYPE,
+            "typeHandlerVersion": HANDLER_VERSION,
+            "autoUpgradeMinorVersion": True,
+            "settings": settings,
+        },
+    }

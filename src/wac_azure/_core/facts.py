@@ -14,16 +14,13 @@ import datetime as _dt
 import re
 import types
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from wac_azure._core.errors import WacAzureError
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import NetworkSecurityGroup
-
-if TYPE_CHECKING:
-    pass
 
 #: Name, publisher and type of the Windows Admin Center extension (AZURE_FACTS §1).
 EXTENSION_NAME = "AdminCenter"
@@ -51,7 +48,7 @@ def _lower_keys(value: Any) -> Mapping[str, Any]:
     return types.MappingProxyType({str(k).lower(): v for k, v in value.items()})
 
 
-def _str_tuple(value: Any) -> tuple[str, ...]:
+def str_tuple(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -81,7 +78,7 @@ class OsInfo:
     build: int | None = None
     release: str | None = None
     source: str = "unknown"
-    evidence: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    evidence: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
     def describe(self) -> str:
         """A short human description ("Windows Server 2019", "Linux", "unknown OS")."""
@@ -137,10 +134,10 @@ class NicFacts:
     id: str
     name: str
     primary: bool = False
-    private_ips: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    private_ips: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     public_ips: tuple[PublicIpFacts, ...] = ()
-    asg_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    load_balancer_pool_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    asg_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    load_balancer_pool_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     subnet_id: str | None = None
     nsg_id: str | None = None
     subnet_nsg_id: str | None = None
@@ -217,13 +214,13 @@ class VmFacts:
     nsgs: Mapping[str, NetworkSecurityGroup] = attrs.field(
         factory=dict, converter=_lower_keys, eq=False, hash=False
     )
-    vnet_prefixes: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    vnet_prefixes: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     extension: ExtensionFacts | None = None
     other_extensions: tuple[ExtensionFacts, ...] = ()
     read_at: _dt.datetime = attrs.field(factory=lambda: _dt.datetime.now(_dt.UTC))
-    notes: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    bastion_subnets: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    unreadable: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    bastion_subnets: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    unreadable: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
     @property
     def primary_nic(self) -> NicFacts | None:
@@ -250,7 +247,7 @@ class VmFacts:
 # --------------------------------------------------------------------------- safe JSON access
 
 
-def _get(obj: Any, *path: str) -> Any:
+def dig(obj: Any, *path: str) -> Any:
     """``obj[path[0]][path[1]]...`` or ``None``; keys match case-insensitively as a fallback."""
     cur = obj
     for key in path:
@@ -281,7 +278,7 @@ def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
-def _maps(value: Any) -> list[Mapping[str, Any]]:
+def mappings(value: Any) -> list[Mapping[str, Any]]:
     if isinstance(value, (list, tuple)):
         return [v for v in value if isinstance(v, Mapping)]
     return []
@@ -307,9 +304,9 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
-def _id_of(value: Any) -> str | None:
+def id_of(value: Any) -> str | None:
     """The ``id`` of a sub-resource reference (``{"id": ...}``)."""
-    return _text(_get(value, "id"))
+    return _text(dig(value, "id"))
 
 
 def _datetime(value: Any) -> _dt.datetime | None:
@@ -474,15 +471,15 @@ def _guess_from_image(image: Any) -> tuple[_OsGuess, str | None]:
     """A guess from ``imageReference`` and the evidence text (``None`` when absent)."""
     if not isinstance(image, Mapping):
         return _OsGuess(), None
-    publisher = _text(_get(image, "publisher")) or ""
-    offer = _text(_get(image, "offer")) or ""
-    sku = _text(_get(image, "sku")) or ""
-    version = _text(_get(image, "version"))
+    publisher = _text(dig(image, "publisher")) or ""
+    offer = _text(dig(image, "offer")) or ""
+    sku = _text(dig(image, "sku")) or ""
+    version = _text(dig(image, "version"))
     if not (publisher or offer or sku):
         image_id = (
-            _text(_get(image, "id"))
-            or _text(_get(image, "sharedGalleryImageId"))
-            or _text(_get(image, "communityGalleryImageId"))
+            _text(dig(image, "id"))
+            or _text(dig(image, "sharedGalleryImageId"))
+            or _text(dig(image, "communityGalleryImageId"))
         )
         if image_id:
             return _OsGuess(), f"imageReference is a custom image ({image_id})"
@@ -527,12 +524,12 @@ def parse_os(vm_json: Any) -> OsInfo:
     Then the marketplace ``imageReference``, then ``osDisk.osType`` (family
     only). Never raises on odd JSON; nothing known → ``source="unknown"``.
     """
-    props = _get(vm_json, "properties")
-    iv = _get(props, "instanceView")
-    os_name = _text(_get(iv, "osName"))
-    os_version = _text(_get(iv, "osVersion"))
-    image = _get(props, "storageProfile", "imageReference")
-    os_type = _text(_get(props, "storageProfile", "osDisk", "osType"))
+    props = dig(vm_json, "properties")
+    iv = dig(props, "instanceView")
+    os_name = _text(dig(iv, "osName"))
+    os_version = _text(dig(iv, "osVersion"))
+    image = dig(props, "storageProfile", "imageReference")
+    os_type = _text(dig(props, "storageProfile", "osDisk", "osType"))
 
     evidence: list[str] = []
     if os_name:
@@ -581,24 +578,24 @@ def parse_os(vm_json: Any) -> OsInfo:
 def parse_vm_sizes(items: Any) -> Mapping[str, tuple[int | None, int | None]]:
     """``{size name lower-cased: (memory MiB, cores)}`` from a VM sizes list (``value[]``)."""
     if isinstance(items, Mapping):
-        items = _get(items, "value")
+        items = dig(items, "value")
     sizes: dict[str, tuple[int | None, int | None]] = {}
-    for item in _maps(items):
-        name = _text(_get(item, "name"))
+    for item in mappings(items):
+        name = _text(dig(item, "name"))
         if name:
             sizes[name.lower()] = (
-                _int(_get(item, "memoryInMB")),
-                _int(_get(item, "numberOfCores")),
+                _int(dig(item, "memoryInMB")),
+                _int(dig(item, "numberOfCores")),
             )
     return types.MappingProxyType(sizes)
 
 
 def _status(value: Mapping[str, Any]) -> StatusFacts:
     return StatusFacts(
-        code=_text(_get(value, "code")),
-        level=_text(_get(value, "level")),
-        display_status=_text(_get(value, "displayStatus")),
-        message=_text(_get(value, "message")),
+        code=_text(dig(value, "code")),
+        level=_text(dig(value, "level")),
+        display_status=_text(dig(value, "displayStatus")),
+        message=_text(dig(value, "message")),
     )
 
 
@@ -610,18 +607,18 @@ def parse_power_state(vm_json: Any) -> tuple[str | None, _dt.datetime | None]:
     the VM runs (that is when a start operation completed; other operations
     move it too, so it is an upper bound on the VM's uptime).
     """
-    statuses = _maps(_get(vm_json, "properties", "instanceView", "statuses"))
+    statuses = mappings(dig(vm_json, "properties", "instanceView", "statuses"))
     power = None
     started = None
     provisioned = None
     for status in statuses:
-        code = _text(_get(status, "code")) or ""
+        code = _text(dig(status, "code")) or ""
         low = code.lower()
         if low.startswith("powerstate/"):
             power = low.split("/", 1)[1] or None
-            started = _datetime(_get(status, "time")) or started
+            started = _datetime(dig(status, "time")) or started
         elif low.startswith("provisioningstate/"):
-            provisioned = _datetime(_get(status, "time")) or provisioned
+            provisioned = _datetime(dig(status, "time")) or provisioned
     if started is None and power == "running":
         started = provisioned
     return power, started
@@ -629,20 +626,20 @@ def parse_power_state(vm_json: Any) -> tuple[str | None, _dt.datetime | None]:
 
 def parse_agent(vm_json: Any) -> tuple[str | None, str | None]:
     """``(agent status, agent version)``: ``"Ready"``/``"Not Ready"``, ``"2.7.41491.949"``."""
-    agent = _get(vm_json, "properties", "instanceView", "vmAgent")
-    version = _text(_get(agent, "vmAgentVersion"))
+    agent = dig(vm_json, "properties", "instanceView", "vmAgent")
+    version = _text(dig(agent, "vmAgentVersion"))
     if version and version.lower() == "unknown":
         version = None
     status = None
-    for item in _maps(_get(agent, "statuses")):
-        status = _text(_get(item, "displayStatus"))
+    for item in mappings(dig(agent, "statuses")):
+        status = _text(dig(item, "displayStatus"))
         if status:
             break
     return status, version
 
 
 def _settings_port(settings: Mapping[str, Any]) -> int | None:
-    port = _int(_get(settings, "port"))
+    port = _int(dig(settings, "port"))
     if port is not None and 1 <= port <= 65535:
         return port
     return None
@@ -657,71 +654,71 @@ def _short_name(value: str | None) -> str | None:
 def parse_extensions(vm_json: Any) -> list[ExtensionFacts]:
     """Every extension in a VM GET: ``resources[]`` joined with ``instanceView.extensions[]``."""
     iv_by_name: dict[str, Mapping[str, Any]] = {}
-    for item in _maps(_get(vm_json, "properties", "instanceView", "extensions")):
-        name = _short_name(_text(_get(item, "name")))
+    for item in mappings(dig(vm_json, "properties", "instanceView", "extensions")):
+        name = _short_name(_text(dig(item, "name")))
         if name:
             iv_by_name.setdefault(name.lower(), item)
     result: list[ExtensionFacts] = []
     seen: set[str] = set()
-    for res in _maps(_get(vm_json, "resources")):
-        rtype = (_text(_get(res, "type")) or "").lower()
+    for res in mappings(dig(vm_json, "resources")):
+        rtype = (_text(dig(res, "type")) or "").lower()
         if rtype and not rtype.endswith("extensions"):
             continue
-        name = _short_name(_text(_get(res, "name"))) or _short_name(_text(_get(res, "id")))
+        name = _short_name(_text(dig(res, "name"))) or _short_name(_text(dig(res, "id")))
         if not name or name.lower() in seen:
             continue
         seen.add(name.lower())
-        result.append(_extension(name, _get(res, "properties"), iv_by_name.get(name.lower())))
+        result.append(_extension(name, dig(res, "properties"), iv_by_name.get(name.lower())))
     for key, item in iv_by_name.items():
         if key not in seen:
-            result.append(_extension(_short_name(_text(_get(item, "name"))) or key, None, item))
+            result.append(_extension(_short_name(_text(dig(item, "name"))) or key, None, item))
     return result
 
 
 def _extension(name: str, props: Any, iv: Any) -> ExtensionFacts:
-    settings = _get(props, "settings")
+    settings = dig(props, "settings")
     settings = settings if isinstance(settings, Mapping) else {}
-    publisher = _text(_get(props, "publisher"))
-    ext_type = _text(_get(props, "type"))
-    iv_type = _text(_get(iv, "type"))
+    publisher = _text(dig(props, "publisher"))
+    ext_type = _text(dig(props, "type"))
+    iv_type = _text(dig(iv, "type"))
     if iv_type and (publisher is None or ext_type is None) and "." in iv_type:
         # The instance view names the handler "<publisher>.<type>".
         iv_pub, _, iv_ty = iv_type.rpartition(".")
         publisher = publisher or iv_pub
         ext_type = ext_type or iv_ty
-    salt = _get(settings, "salt")
+    salt = dig(settings, "salt")
     return ExtensionFacts(
         name=name,
         publisher=publisher,
         type=ext_type,
-        provisioning_state=_text(_get(props, "provisioningState")),
-        handler_version=_text(_get(iv, "typeHandlerVersion"))
-        or _text(_get(props, "typeHandlerVersion")),
-        auto_upgrade=_bool(_get(props, "autoUpgradeMinorVersion")),
+        provisioning_state=_text(dig(props, "provisioningState")),
+        handler_version=_text(dig(iv, "typeHandlerVersion"))
+        or _text(dig(props, "typeHandlerVersion")),
+        auto_upgrade=_bool(dig(props, "autoUpgradeMinorVersion")),
         port=_settings_port(settings),
         salt=salt if isinstance(salt, str) and salt else None,
         settings=settings,
-        statuses=tuple(_status(s) for s in _maps(_get(iv, "statuses"))),
-        substatuses=tuple(_status(s) for s in _maps(_get(iv, "substatuses"))),
+        statuses=tuple(_status(s) for s in mappings(dig(iv, "statuses"))),
+        substatuses=tuple(_status(s) for s in mappings(dig(iv, "substatuses"))),
     )
 
 
 def parse_extension_resource(ext_json: Any) -> ExtensionFacts:
     """An extension from its own GET (``$expand=instanceView`` nests the view in ``properties``)."""
-    props = _get(ext_json, "properties")
-    name = _short_name(_text(_get(ext_json, "name"))) or EXTENSION_NAME
-    return _extension(name, props, _get(props, "instanceView"))
+    props = dig(ext_json, "properties")
+    name = _short_name(_text(dig(ext_json, "name"))) or EXTENSION_NAME
+    return _extension(name, props, dig(props, "instanceView"))
 
 
 def parse_public_ip(pip_json: Any, fallback_id: str) -> PublicIpFacts:
     """A public IP from its GET."""
-    pid = _text(_get(pip_json, "id")) or fallback_id
+    pid = _text(dig(pip_json, "id")) or fallback_id
     return PublicIpFacts(
         id=pid,
-        name=_text(_get(pip_json, "name")) or _short_name(pid) or pid,
-        address=_text(_get(pip_json, "properties", "ipAddress")),
-        sku=_text(_get(pip_json, "sku", "name")),
-        version=_text(_get(pip_json, "properties", "publicIPAddressVersion")),
+        name=_text(dig(pip_json, "name")) or _short_name(pid) or pid,
+        address=_text(dig(pip_json, "properties", "ipAddress")),
+        sku=_text(dig(pip_json, "sku", "name")),
+        version=_text(dig(pip_json, "properties", "publicIPAddressVersion")),
     )
 
 
@@ -745,46 +742,46 @@ class _NicJson:
     nsg_id: str | None
 
 
-def _parse_nic(nic_json: Any, fallback_id: str) -> _NicJson:
-    nid = _text(_get(nic_json, "id")) or fallback_id
-    configs = _maps(_get(nic_json, "properties", "ipConfigurations"))
-    configs.sort(key=lambda c: _bool(_get(c, "properties", "primary")) is not True)
+def parse_nic(nic_json: Any, fallback_id: str) -> _NicJson:
+    nid = _text(dig(nic_json, "id")) or fallback_id
+    configs = mappings(dig(nic_json, "properties", "ipConfigurations"))
+    configs.sort(key=lambda c: _bool(dig(c, "properties", "primary")) is not True)
     private: list[str] = []
     pips: list[str] = []
     asgs: list[str] = []
     pools: list[str] = []
     subnet_id = None
     for cfg in configs:
-        props = _get(cfg, "properties")
-        ip = _private_ip(_get(props, "privateIPAddress"))
+        props = dig(cfg, "properties")
+        ip = _private_ip(dig(props, "privateIPAddress"))
         if ip and ip not in private:
             private.append(ip)
-        pip = _id_of(_get(props, "publicIPAddress"))
+        pip = id_of(dig(props, "publicIPAddress"))
         if pip and pip.lower() not in {p.lower() for p in pips}:
             pips.append(pip)
-        subnet_id = subnet_id or _id_of(_get(props, "subnet"))
-        for ref in _maps(_get(props, "applicationSecurityGroups")):
-            asg = _id_of(ref)
+        subnet_id = subnet_id or id_of(dig(props, "subnet"))
+        for ref in mappings(dig(props, "applicationSecurityGroups")):
+            asg = id_of(ref)
             if asg and asg not in asgs:
                 asgs.append(asg)
-        for ref in _maps(_get(props, "loadBalancerBackendAddressPools")):
-            pool = _id_of(ref)
+        for ref in mappings(dig(props, "loadBalancerBackendAddressPools")):
+            pool = id_of(ref)
             if pool and pool not in pools:
                 pools.append(pool)
     return _NicJson(
         id=nid,
-        name=_text(_get(nic_json, "name")) or _short_name(nid) or nid,
-        primary=_bool(_get(nic_json, "properties", "primary")),
+        name=_text(dig(nic_json, "name")) or _short_name(nid) or nid,
+        primary=_bool(dig(nic_json, "properties", "primary")),
         private_ips=tuple(private),
         public_ip_ids=tuple(pips),
         asg_ids=tuple(asgs),
         pool_ids=tuple(pools),
         subnet_id=subnet_id,
-        nsg_id=_id_of(_get(nic_json, "properties", "networkSecurityGroup")),
+        nsg_id=id_of(dig(nic_json, "properties", "networkSecurityGroup")),
     )
 
 
-def _vnet_id_of_subnet(subnet_id: str) -> str | None:
+def vnet_id_of_subnet(subnet_id: str) -> str | None:
     parts = split_resource_id(subnet_id)
     if parts is None or len(parts[2]) != 2:
         return None
@@ -792,27 +789,27 @@ def _vnet_id_of_subnet(subnet_id: str) -> str | None:
     return head if parts[2][0][0].lower() == "virtualnetworks" else None
 
 
-def _subnet_id(subnet_json: Any, vnet_id: str) -> str | None:
+def subnet_id_of(subnet_json: Any, vnet_id: str) -> str | None:
     """A subnet's id as listed in its VNet (built from its name when the id is absent)."""
-    sid = _text(_get(subnet_json, "id"))
-    name = _text(_get(subnet_json, "name"))
+    sid = _text(dig(subnet_json, "id"))
+    name = _text(dig(subnet_json, "name"))
     if sid is None and name:
         sid = f"{vnet_id}/subnets/{name}"
     return sid
 
 
 def _vnet_prefixes(vnet_json: Any) -> list[str]:
-    props = _get(vnet_json, "properties")
+    props = dig(vnet_json, "properties")
     prefixes = [
-        p for p in _list(_get(props, "addressSpace", "addressPrefixes")) if isinstance(p, str)
+        p for p in _list(dig(props, "addressSpace", "addressPrefixes")) if isinstance(p, str)
     ]
-    for peering in _maps(_get(props, "virtualNetworkPeerings")):
-        pprops = _get(peering, "properties")
-        state = (_text(_get(pprops, "peeringState")) or "Connected").lower()
+    for peering in mappings(dig(props, "virtualNetworkPeerings")):
+        pprops = dig(peering, "properties")
+        state = (_text(dig(pprops, "peeringState")) or "Connected").lower()
         if state != "connected":
             continue
         for key in ("remoteAddressSpace", "remoteVirtualNetworkAddressSpace"):
-            for prefix in _list(_get(pprops, key, "addressPrefixes")):
+            for prefix in _list(dig(pprops, key, "addressPrefixes")):
                 if isinstance(prefix, str) and prefix not in prefixes:
                     prefixes.append(prefix)
     return prefixes
@@ -883,18 +880,18 @@ def facts_from_arm(
             notes.append(f"{kind} {rid} was not found (404)")
         return doc
 
-    location = normalize_location(_get(vm_json, "location"))
-    size = _text(_get(vm_json, "properties", "hardwareProfile", "vmSize")) or ""
-    nic_refs = _maps(_get(vm_json, "properties", "networkProfile", "networkInterfaces"))
-    nic_ids = [i for i in (_id_of(r) for r in nic_refs) if i]
+    location = normalize_location(dig(vm_json, "location"))
+    size = _text(dig(vm_json, "properties", "hardwareProfile", "vmSize")) or ""
+    nic_refs = mappings(dig(vm_json, "properties", "networkProfile", "networkInterfaces"))
+    nic_ids = [i for i in (id_of(r) for r in nic_refs) if i]
     vm_primary = {
-        (_id_of(r) or "").lower(): _bool(_get(r, "properties", "primary")) for r in nic_refs
+        (id_of(r) or "").lower(): _bool(dig(r, "properties", "primary")) for r in nic_refs
     }
     nics_raw: list[_NicJson] = []
     for nid in nic_ids:
         nj = find("network interface", nid)
         if nj is not None:
-            nics_raw.append(_parse_nic(nj, nid))
+            nics_raw.append(parse_nic(nj, nid))
 
     pips: dict[str, PublicIpFacts] = {}
     for n in nics_raw:
@@ -907,7 +904,7 @@ def facts_from_arm(
 
     subnet_ids = list({n.subnet_id.lower(): n.subnet_id for n in nics_raw if n.subnet_id}.values())
     vnet_ids = list(
-        {v.lower(): v for v in (_vnet_id_of_subnet(s) for s in subnet_ids) if v}.values()
+        {v.lower(): v for v in (vnet_id_of_subnet(s) for s in subnet_ids) if v}.values()
     )
     subnet_nsg: dict[str, str | None] = {}
     subnet_known: set[str] = set()
@@ -918,19 +915,19 @@ def facts_from_arm(
         if vj is None:
             continue
         vnet_prefixes[vid.lower()] = _vnet_prefixes(vj)
-        for sub in _maps(_get(vj, "properties", "subnets")):
-            sid = _text(_get(sub, "id"))
-            sname = _text(_get(sub, "name"))
+        for sub in mappings(dig(vj, "properties", "subnets")):
+            sid = _text(dig(sub, "id"))
+            sname = _text(dig(sub, "name"))
             if sid is None and sname:
                 sid = f"{vid}/subnets/{sname}"
             if sid is None:
                 continue
             subnet_known.add(sid.lower())
-            subnet_nsg[sid.lower()] = _id_of(_get(sub, "properties", "networkSecurityGroup"))
+            subnet_nsg[sid.lower()] = id_of(dig(sub, "properties", "networkSecurityGroup"))
             if (sname or _short_name(sid) or "").lower() == "azurebastionsubnet":
                 bastions.append(sid)
     for sid in subnet_ids:
-        vid = (_vnet_id_of_subnet(sid) or "").lower()
+        vid = (vnet_id_of_subnet(sid) or "").lower()
         if sid.lower() not in subnet_known and vid not in {u.lower() for u in unreadable}:
             unreadable.append(sid)
 
@@ -981,7 +978,7 @@ def facts_from_arm(
     primary_nic = next((n for n in nics if n.primary), nics[0] if nics else None)
     prefixes: list[str] = []
     if primary_nic is not None and primary_nic.subnet_id:
-        prefixes = vnet_prefixes.get((_vnet_id_of_subnet(primary_nic.subnet_id) or "").lower(), [])
+        prefixes = vnet_prefixes.get((vnet_id_of_subnet(primary_nic.subnet_id) or "").lower(), [])
 
     memory = cores = None
     if sizes is not None:
@@ -1002,7 +999,7 @@ def facts_from_arm(
     agent_status, agent_version = parse_agent(vm_json)
     return VmFacts(
         target=target,
-        vm_resource_id=_text(_get(vm_json, "id")) or target.resource_id,
+        vm_resource_id=_text(dig(vm_json, "id")) or target.resource_id,
         location=location,
         cloud=cloud_for(location, session_cloud),
         size=size,

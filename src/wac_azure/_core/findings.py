@@ -14,25 +14,13 @@ import datetime as _dt
 import enum
 import html
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from wac_azure._core.errors import InvalidInputError
-from wac_azure._core.facts import VmFacts
+from wac_azure._core.facts import VmFacts, str_tuple
 from wac_azure._core.ids import VmTarget
-
-if TYPE_CHECKING:
-    pass
-
-from wac_azure._core.facts import _str_tuple as _tuple
-
-if TYPE_CHECKING:
-    pass
-
-
-def _str_tuple(value: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(str(v) for v in value)
 
 
 class CheckStatus(str, enum.Enum):
@@ -74,7 +62,7 @@ class Check:
     status: CheckStatus
     message: str
     remedy: str | None = None
-    evidence: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    evidence: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
     @property
     def title(self) -> str:
@@ -257,7 +245,7 @@ class Finding:
     code: str
     status: FindingStatus
     title: str
-    evidence: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    evidence: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     remedy: str | None = None
     details: Mapping[str, Any] = attrs.field(factory=dict, eq=False, converter=_jsonable)
 

@@ -21,14 +21,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from wac_azure._core.errors import GuestCommandError
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 

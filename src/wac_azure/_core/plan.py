@@ -13,11 +13,11 @@ import functools
 import html
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from wac_azure._core.access import PrivateAccess, PublicAccess
+from wac_azure._core.access import AccessMode, PrivateAccess, check_access
 from wac_azure._core.errors import ConfigurationError
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts
 from wac_azure._core.nsg import (
@@ -36,11 +36,6 @@ from wac_azure._core.nsg import (
     parse_network,
     walk_nsg,
 )
-
-if TYPE_CHECKING:
-    pass
-
-AccessMode = PrivateAccess | PublicAccess
 
 #: Custom rule priorities Azure accepts.
 PRIORITY_MIN, PRIORITY_MAX = 100, 4096
@@ -1071,10 +1066,7 @@ def _rule_for(need: _Need, name: str, priority: int) -> SecurityRule:
 
 
 def _check_options(access: object, port: object) -> None:
-    if not isinstance(access, (PrivateAccess, PublicAccess)):
-        raise ConfigurationError(
-            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(access).__name__}"
-        )
+    check_access(access, error=ConfigurationError)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigurationError(f"port must be an integer 1-65535, got {port!r}")
 

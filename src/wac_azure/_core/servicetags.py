@@ -12,12 +12,8 @@ be read (403, network failure...) is ``None``: the checks then answer
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from wac_azure._core.nsg import ServiceTags
-
-if TYPE_CHECKING:
-    pass
 
 
 def merge_service_tags(lists: Iterable[ServiceTags]) -> ServiceTags:

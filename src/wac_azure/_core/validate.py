@@ -31,15 +31,13 @@ Facts this module relies on are in AZURE_FACTS.md §1 (extension) and §4
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import ipaddress
 
 from wac_azure._core.errors import (
+    ConfigurationError,
     InvalidInputError,
 )
 from wac_azure._core.ids import VmTarget
-
-if TYPE_CHECKING:
-    pass
 
 
 def check_port(port: object, what: str = "port") -> int:
@@ -56,3 +54,24 @@ def check_timeout(timeout: object) -> float:
 
 def as_target(target: VmTarget | str) -> VmTarget:
     return VmTarget.parse(target)  # type: ignore[arg-type]
+
+
+def check_diagnose_options(
+    via: str, client_ip: str | None, timeout: float, probe_timeout: float
+) -> str | None:
+    """Validate :func:`~wac_azure.diagnose`'s options; return ``client_ip`` normalized."""
+    if via not in ("private", "public"):
+        raise ConfigurationError(f"via must be 'private' or 'public', got {via!r}")
+    if timeout <= 0:
+        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
+    if probe_timeout <= 0:
+        raise ConfigurationError(f"probe_timeout must be > 0 seconds, got {probe_timeout}")
+    if client_ip is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(client_ip).strip()))
+    except ValueError:
+        raise InvalidInputError(
+            f"client_ip {client_ip!r} is not an IP address; give the public address your "
+            "browser connects from (e.g. '203.0.113.7')"
+        ) from None

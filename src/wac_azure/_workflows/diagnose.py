@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import ipaddress
 import logging
-from typing import TYPE_CHECKING
 
 from wac_azure._azure.guest import run_guest_script
 from wac_azure._azure.probe import probe_tls
@@ -52,22 +50,20 @@ from wac_azure._azure.tags import read_service_tags
 from wac_azure._core.diagnosis import (
     RECENT,
     SERVICE_TAGS,
-    _extension_finding,
-    _guest_findings,
-    _guest_unknown,
-    _hms,
-    _inbound_finding,
-    _outbound_findings,
-    _probe_finding,
-    _reason,
-    _recent_vm,
-    _support_finding,
-    _unknown,
-    _utc,
+    as_utc,
+    extension_finding,
+    format_hms,
+    guest_findings,
+    guest_unknown,
+    inbound_finding,
+    outbound_findings,
+    probe_finding,
+    reason_text,
+    recent_vm_finding,
+    support_finding,
+    unknown_finding,
 )
 from wac_azure._core.errors import (
-    ConfigurationError,
-    InvalidInputError,
     NotFoundError,
     WacAzureError,
 )
@@ -76,9 +72,7 @@ from wac_azure._core.findings import Diagnosis, Finding, FindingStatus
 from wac_azure._core.guest import GuestDiagnosis, parse_diagnosis
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import ServiceTags
-
-if TYPE_CHECKING:
-    pass
+from wac_azure._core.validate import check_diagnose_options
 
 _log = logging.getLogger(__name__)
 _ETAGS_KEY = "wac_azure.diagnose.nsg_etags"
@@ -105,30 +99,10 @@ async def _run_guest(
                 "another Run Command is running on the VM (409: only one runs at a time)",
                 "Wait a minute for it to finish, then diagnose again.",
             )
-        return None, _reason(exc), None
+        return None, reason_text(exc), None
 
 
 # --------------------------------------------------------------------------- entry point
-
-
-def _check_options(
-    via: str, client_ip: str | None, timeout: float, probe_timeout: float
-) -> str | None:
-    if via not in ("private", "public"):
-        raise ConfigurationError(f"via must be 'private' or 'public', got {via!r}")
-    if timeout <= 0:
-        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout}")
-    if probe_timeout <= 0:
-        raise ConfigurationError(f"probe_timeout must be > 0 seconds, got {probe_timeout}")
-    if client_ip is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(str(client_ip).strip()))
-    except ValueError:
-        raise InvalidInputError(
-            f"client_ip {client_ip!r} is not an IP address; give the public address your "
-            "browser connects from (e.g. '203.0.113.7')"
-        ) from None
 
 
 async def diagnose(
@@ -159,10 +133,10 @@ async def diagnose(
     other failure becomes an ``unknown`` finding.
     """
 
-    client_ip = _check_options(via, client_ip, timeout, probe_timeout)
+    client_ip = check_diagnose_options(via, client_ip, timeout, probe_timeout)
     if isinstance(target, str):
         target = VmTarget.parse(target)
-    now = _utc(now) if now is not None else _dt.datetime.now(_dt.UTC)
+    now = as_utc(now) if now is not None else _dt.datetime.now(_dt.UTC)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
 
@@ -177,14 +151,14 @@ async def diagnose(
     except NotFoundError:
         raise
     except (TimeoutError, WacAzureError) as exc:
-        facts_error = f"the VM could not be read: {_reason(exc)}"
+        facts_error = f"the VM could not be read: {reason_text(exc)}"
     _log.debug("diagnosing %s via %s", target, via)
 
     # 1. extension
     findings.append(
-        _extension_finding(facts)
+        extension_finding(facts)
         if facts is not None
-        else _unknown(1, "extension", "The extension was not checked", facts_error or "")
+        else unknown_finding(1, "extension", "The extension was not checked", facts_error or "")
     )
 
     # 4. guest (before 2 and 3 need the port it reads)
@@ -215,7 +189,7 @@ async def diagnose(
                 _run_guest(session, target, port=settings_port or DEFAULT_PORT), left()
             )
         except TimeoutError as exc:
-            guest_reason = f"the Run Command: {_reason(exc)}"
+            guest_reason = f"the Run Command: {reason_text(exc)}"
             guest_remedy = "Diagnose again with a larger timeout=."
         except BaseException:
             if tags_task is not None:
@@ -230,12 +204,14 @@ async def diagnose(
             tags = await tags_task
         except TimeoutError:
             tags = None
-        findings.append(_inbound_finding(facts, via=via, client_ip=client_ip, port=port, tags=tags))
-        outbound = _outbound_findings(facts, tags=tags)
+        findings.append(inbound_finding(facts, via=via, client_ip=client_ip, port=port, tags=tags))
+        outbound = outbound_findings(facts, tags=tags)
     else:
-        findings.append(_unknown(2, "inbound", "Inbound rules were not checked", facts_error or ""))
+        findings.append(
+            unknown_finding(2, "inbound", "Inbound rules were not checked", facts_error or "")
+        )
         outbound = [
-            _unknown(3, code, f"Outbound 443 to {tag} was not checked", facts_error or "")
+            unknown_finding(3, code, f"Outbound 443 to {tag} was not checked", facts_error or "")
             for code, tag in SERVICE_TAGS
         ]
     findings += outbound
@@ -244,20 +220,20 @@ async def diagnose(
         True if wac_out is FindingStatus.OK else False if wac_out is FindingStatus.PROBLEM else None
     )
     if guest is not None:
-        findings += _guest_findings(guest, facts, port=port, outbound_ok=outbound_ok)
+        findings += guest_findings(guest, facts, port=port, outbound_ok=outbound_ok)
     else:
-        findings += _guest_unknown(guest_reason or "the Run Command did not run", guest_remedy)
+        findings += guest_unknown(guest_reason or "the Run Command did not run", guest_remedy)
 
     # 5. recent changes
     if facts is not None:
-        findings.append(_recent_vm(facts, now))
+        findings.append(recent_vm_finding(facts, now))
         findings.append(_recent_nsg(session, facts, now))
     else:
         findings.append(
-            _unknown(5, "recent.vm_started", "VM start time not checked", facts_error or "")
+            unknown_finding(5, "recent.vm_started", "VM start time not checked", facts_error or "")
         )
         findings.append(
-            _unknown(5, "recent.nsg_changed", "NSG changes not checked", facts_error or "")
+            unknown_finding(5, "recent.nsg_changed", "NSG changes not checked", facts_error or "")
         )
 
     # 6. probe
@@ -266,7 +242,7 @@ async def diagnose(
         host, probe_port = probe_address if probe_address else (address, port)
         if host is None:
             findings.append(
-                _unknown(
+                unknown_finding(
                     6,
                     "probe",
                     "The TLS probe did not run",
@@ -280,12 +256,14 @@ async def diagnose(
                     left() + 1,
                 )
             except TimeoutError as exc:
-                findings.append(_unknown(6, "probe", "The TLS probe did not finish", _reason(exc)))
+                findings.append(
+                    unknown_finding(6, "probe", "The TLS probe did not finish", reason_text(exc))
+                )
             else:
-                findings.append(_probe_finding(result, now))
+                findings.append(probe_finding(result, now))
 
     # 7. support
-    findings.append(_support_finding(target, facts))
+    findings.append(support_finding(target, facts))
     findings.sort(key=lambda f: f.step)
     return Diagnosis(
         target=target,
@@ -323,10 +301,11 @@ def _recent_nsg(session: AzureSession, facts: VmFacts, now: _dt.datetime) -> Fin
     if changed:
         recent = [(n, t) for n, t in changed if now - t < RECENT]
         evidence = [
-            f"NSG {n} changed after {_hms(t)} (its etag differs from that read)" for n, t in changed
+            f"NSG {n} changed after {format_hms(t)} (its etag differs from that read)"
+            for n, t in changed
         ]
         since = min(t for _, t in changed)
-        title = f"NSG {', '.join(n for n, _ in changed)} changed since {_hms(since)}" + (
+        title = f"NSG {', '.join(n for n, _ in changed)} changed since {format_hms(since)}" + (
             ", less than two minutes ago" if recent else ""
         )
         return Finding(
@@ -336,7 +315,7 @@ def _recent_nsg(session: AzureSession, facts: VmFacts, now: _dt.datetime) -> Fin
             title,
             evidence,
             "Windows Admin Center takes about a minute to follow a network rule "
-            f"change: wait a minute (until about {_hms(now + _dt.timedelta(minutes=1))})"
+            f"change: wait a minute (until about {format_hms(now + _dt.timedelta(minutes=1))})"
             " and retry.",
             details,
         )
@@ -345,7 +324,7 @@ def _recent_nsg(session: AzureSession, facts: VmFacts, now: _dt.datetime) -> Fin
             5, "recent.nsg_changed", FindingStatus.OK, "No NSG on the VM's path", (), None, details
         )
     if first:
-        return _unknown(
+        return unknown_finding(
             5,
             "recent.nsg_changed",
             "Whether an NSG rule changed in the last two minutes is not known",

@@ -29,21 +29,26 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from wac_azure._azure.deadline import within
-from wac_azure._azure.extension import ExtensionManager
+from wac_azure._azure.extension import ExtensionManager, new_salt
 from wac_azure._azure.guest import read_guest_port
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.rules import NetworkRulePlanner
 from wac_azure._azure.session import AzureSession
-from wac_azure._core.access import PrivateAccess, PublicAccess
-from wac_azure._core.checks import evaluate_requirements
-from wac_azure._core.decide import _unfixed_network_failures, blocking_checks
+from wac_azure._azure.tags import service_tags_for
+from wac_azure._core.access import AccessMode, PrivateAccess, check_access
+from wac_azure._core.decide import decide_enable
 from wac_azure._core.errors import (
-    InvalidAccessError,
+    InvalidInputError,
     NoPublicIpError,
-    PlanBlockedError,
-    RequirementsNotMetError,
 )
-from wac_azure._core.extension import ExtensionState, PortInfo, UninstallResult, port_info, url_for
+from wac_azure._core.extension import (
+    ExtensionState,
+    PortInfo,
+    UninstallResult,
+    normalize_proxy,
+    port_info,
+    url_for,
+)
 from wac_azure._core.facts import DEFAULT_PORT
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.progress import (
@@ -206,7 +211,7 @@ async def enable(
     session: AzureSession,
     target: VmTarget | str,
     *,
-    access: PrivateAccess | PublicAccess = PrivateAccess(),  # frozen: a safe default
+    access: AccessMode = PrivateAccess(),  # frozen: a safe default
     port: int = DEFAULT_PORT,
     dry_run: bool = False,
     timeout: float = 900,
@@ -228,52 +233,48 @@ async def enable(
     t = as_target(target)
     check_port(port)
     limit = check_timeout(timeout)
-    chosen: object = PrivateAccess() if access is None else access  # None: the old default
-    if not isinstance(chosen, (PrivateAccess, PublicAccess)):
-        raise InvalidAccessError(
-            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(chosen).__name__}"
-        )
-    access = chosen
-    via = "public" if isinstance(access, PublicAccess) else "private"
+    access = check_access(access)  # None: the old default
+    via = access.via
+    if salt is not None and (not isinstance(salt, str) or not salt.strip()):
+        raise InvalidInputError("salt must be a non-empty string (or None to reuse/generate)")
+    proxy_settings: dict[str, str] | Literal[False] | None = (
+        False if proxy is False else normalize_proxy(proxy)
+    )
+    planner = NetworkRulePlanner(session)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
 
     async def go() -> EnableResult:
         say(progress, t, ProgressStage.READING)
         facts = await read_vm_facts(session, t)
-        report = evaluate_requirements(facts, access=access, port=port)
-        hard = blocking_checks(report, purpose="enable")
-        if hard:
-            raise RequirementsNotMetError(
-                f"{t.name} does not meet Windows Admin Center's requirements "
-                f"({', '.join(c.code for c in hard)}); nothing was written:\n" + str(report),
-                report=report,
-            )
-        warn_unknowns(t, report, progress)
-        if via == "public":
-            url_for(facts, port, via="public")  # NoPublicIpError before any plan or write
-        planner = NetworkRulePlanner(session)
-        plan = await planner.plan(t, access=access, port=port, facts=facts)
-        changes = len(getattr(plan, "changes", ()) or ())
-        say(
-            progress,
-            t,
-            ProgressStage.PLANNED,
-            f"{changes} rule change(s) on its NSGs" if changes else "no rule change",
+        tags, tag_warnings = await service_tags_for(session, [facts])
+        # The one decision enable_many makes too (wac_azure._core.decide).
+        decision = decide_enable(
+            [facts],
+            access=access,
+            port=port,
+            service_tags=tags,
+            salt=salt,
+            proxy=proxy_settings,
+            new_salt=new_salt,
+            warnings=tag_warnings,
         )
-        if plan.is_blocked:
-            raise PlanBlockedError(
-                f"{t.name}: the network plan has blocking conflicts; nothing was written:\n"
-                + str(plan),
-                plan=plan,
+        vm = decision.vms[0]
+        if vm.report is not None and vm.stage != "requirements":
+            warn_unknowns(t, vm.report, progress)
+        if vm.plan is not None:
+            n = len(vm.plan.changes)
+            say(
+                progress,
+                t,
+                ProgressStage.PLANNED,
+                f"{n} rule change(s) on its NSGs" if n else "no rule change",
             )
-        unfixed = _unfixed_network_failures(report, plan)
-        if unfixed:
-            raise RequirementsNotMetError(
-                f"{t.name}: the network plan does not fix {', '.join(unfixed)}; "
-                "nothing was written:\n" + str(report) + "\n" + str(plan),
-                report=report,
-            )
+        if vm.error is not None:
+            raise vm.error
+        assert vm.report is not None
+        assert vm.plan is not None
+        report, plan = vm.report, vm.plan
         current = ExtensionState.from_facts(t, facts.extension)
         if dry_run:
             try:

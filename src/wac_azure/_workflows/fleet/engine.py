@@ -46,13 +46,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import HttpResponseError, translate
-from wac_azure._azure.extension import ExtensionManager
+from wac_azure._azure.extension import new_salt
 from wac_azure._azure.inventory import Inventory, gather_all, list_vms, pages
 from wac_azure._azure.operations import wait_for_operation
 from wac_azure._azure.pacing import pacing_priority
@@ -60,9 +60,13 @@ from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
-from wac_azure._core.access import PrivateAccess, PublicAccess
-from wac_azure._core.checks import evaluate_requirements
-from wac_azure._core.decide import blocking_checks
+from wac_azure._core.access import AccessMode, PrivateAccess, check_access
+from wac_azure._core.decide import (
+    VmDecision,
+    blocking_checks,
+    decide_enable,
+    first_blocking_conflict,
+)
 from wac_azure._core.errors import (
     ConfigurationError,
     ExtensionInstallError,
@@ -78,10 +82,10 @@ from wac_azure._core.facts import DEFAULT_PORT as _DEFAULT_PORT
 from wac_azure._core.facts import EXTENSION_NAME as _EXTENSION_NAME
 from wac_azure._core.facts import (
     VmFacts,
-    _get,
-    _id_of,
-    _maps,
+    dig,
     facts_from_arm,
+    id_of,
+    mappings,
     normalize_location,
     parse_extensions,
     parse_os,
@@ -90,15 +94,13 @@ from wac_azure._core.facts import (
 from wac_azure._core.facts import as_json as _json
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import Direction
-from wac_azure._core.plan import ChangeAction, plan_many, removal_plan
+from wac_azure._core.nsg.evaluate import ServiceTags
+from wac_azure._core.plan import ChangeAction, removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage, emit
 from wac_azure._core.validate import check_timeout
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 from wac_azure._workflows.fleet.state import FleetVm
 from wac_azure._workflows.fleet.watcher import RgWaiter
-
-if TYPE_CHECKING:
-    pass
 
 _log = logging.getLogger(__name__)
 
@@ -155,6 +157,14 @@ _Then = Callable[[FleetVm], Awaitable[None]]
 #: What a batch decided: rule changes to write, the VMs to go on with, what to do next.
 _Decision = tuple[Sequence[Any], list[FleetVm], _Then]
 _Decide = Callable[[list[FleetVm]], Awaitable[_Decision]]
+
+
+def _skip_reason(d: VmDecision) -> str:
+    """Why a VM that does not meet the requirements is skipped: the checks that stop it."""
+    if d.stage == "requirements" and d.report is not None:
+        problems = blocking_checks(d.report, purpose="enable")
+        return "; ".join(f"{c.code}: {c.message}" for c in problems) or d.report.summary()
+    return str(d.error).partition("\n")[0]
 
 
 class _Run:
@@ -380,8 +390,8 @@ class _Subscription:
             i
             for d in vm_docs
             for i in (
-                _id_of(r)
-                for r in _maps(_get(d, "properties", "networkProfile", "networkInterfaces"))
+                id_of(r)
+                for r in mappings(dig(d, "properties", "networkProfile", "networkInterfaces"))
             )
             if i
         ]
@@ -393,14 +403,14 @@ class _Subscription:
             nic = inv.docs.get(nid.lower())
             if nic is None:
                 continue
-            nsg = _id_of(_get(nic, "properties", "networkSecurityGroup"))
+            nsg = id_of(dig(nic, "properties", "networkSecurityGroup"))
             if nsg:
                 nsg_ids.add(nsg)
-            for cfg in _maps(_get(nic, "properties", "ipConfigurations")):
-                pip = _id_of(_get(cfg, "properties", "publicIPAddress"))
+            for cfg in mappings(dig(nic, "properties", "ipConfigurations")):
+                pip = id_of(dig(cfg, "properties", "publicIPAddress"))
                 if pip:
                     pip_ids.add(pip)
-                sn = _id_of(_get(cfg, "properties", "subnet"))
+                sn = id_of(dig(cfg, "properties", "subnet"))
                 if sn and "/subnets/" in sn.lower():
                     subnet_ids.add(sn)
         vnet_ids = {s[: s.lower().rfind("/subnets/")] for s in subnet_ids}
@@ -408,9 +418,9 @@ class _Subscription:
         wanted = {s.lower() for s in subnet_ids}
         for vid in vnet_ids:
             vnet = inv.docs.get(vid.lower())
-            for subnet in _maps(_get(vnet, "properties", "subnets")) if vnet else []:
+            for subnet in mappings(dig(vnet, "properties", "subnets")) if vnet else []:
                 if str(subnet.get("id") or "").lower() in wanted:
-                    nsg = _id_of(_get(subnet, "properties", "networkSecurityGroup"))
+                    nsg = id_of(dig(subnet, "properties", "networkSecurityGroup"))
                     if nsg:
                         nsg_ids.add(nsg)
         await inv.ensure("nsg", nsg_ids)
@@ -427,9 +437,8 @@ class _Subscription:
 
         return await self.run.inv._shared(("sizes", self.sub.lower(), location), go)
 
-    async def service_tags(self, facts: Sequence[VmFacts]) -> Any:
+    async def service_tags(self, facts: Sequence[VmFacts]) -> ServiceTags:
         """The service tags of the VMs' locations (one read per location and session)."""
-
         tags, _warnings = await service_tags_for(self.session, facts)
         return tags
 
@@ -720,7 +729,17 @@ class _Fleet(_Subscription):
             for vm in live:
                 self.run.fail(vm, exc)
             return []
-        self._refuse_blocked(plan, live)
+        for vm in live:
+            assert vm.facts is not None
+            conflict = first_blocking_conflict(plan, vm.facts)
+            if conflict is not None:
+                self.run.fail(
+                    vm,
+                    PlanBlockedError(
+                        f"{vm.target.name}: the network plan is blocked: {conflict.reason}",
+                        plan=plan,
+                    ),
+                )
         return list(plan.changes)
 
     async def _write_rule(self, change: Any, *, urgent: bool) -> None:
@@ -799,76 +818,43 @@ class _Fleet(_Subscription):
 
     async def _decide_enable(self, batch: list[FleetVm]) -> _Decision:
         run = self.run
-        facts = [vm.facts for vm in batch if vm.facts is not None]
-        tags = await self.service_tags(facts)
-
-        manager = ExtensionManager(self.session)
-        eligible: list[FleetVm] = []
+        facts: list[VmFacts] = []
         for vm in batch:
             assert vm.facts is not None
-            try:
-                report = evaluate_requirements(
-                    vm.facts, access=run.access, service_tags=tags, port=run.port
-                )
-                # The same rule as enable(): a deny rule the planner routes around
-                # (PLANNABLE_CHECKS) is repaired by the plan below; unknowns never block.
-                problems = blocking_checks(report, purpose="enable")
-                if problems:
-                    why = "; ".join(f"{c.code}: {c.message}" for c in problems) or report.summary()
-                    run.finish(vm, OutcomeStatus.SKIPPED, message=why, report=report)
-                    continue
-                vm.body = manager._desired(vm.target, vm.facts, run.port, None, None)
-            except Exception as exc:
-                run.fail(vm, exc)
-                continue
-            eligible.append(vm)
-        if not eligible:
-            return (), [], self._install
+            facts.append(vm.facts)
+        tags, tag_warnings = await service_tags_for(self.session, facts)
         try:
-            plan = plan_many(
-                [vm.facts for vm in eligible if vm.facts is not None],
+            # The one decision a single enable() makes too (wac_azure._core.decide).
+            decision = decide_enable(
+                facts,
                 access=run.access,
                 port=run.port,
                 service_tags=tags,
+                new_salt=new_salt,
+                warnings=tag_warnings,
             )
         except Exception as exc:
-            for vm in eligible:
+            for vm in batch:
                 run.fail(vm, exc)
             return (), [], self._install
-        self._refuse_blocked(plan, eligible)
-        eligible = [vm for vm in eligible if vm.outcome is None]
-        for vm in eligible:
-            assert vm.facts is not None
-            n = sum(1 for c in plan.changes if c.nsg_id.lower() in vm.facts.nsgs)
-            run.stage(
-                vm, ProgressStage.PLANNED, f"{n} rule change(s) on its NSGs" if n else "no change"
-            )
-        return plan.changes, eligible, self._install
-
-    def _refuse_blocked(self, plan: Any, vms: list[FleetVm]) -> None:
-
-        for conflict in plan.blocking:
-            hit = []
-            key = (conflict.vm or "").lower()
-            for vm in vms:
-                ids = {vm.target.resource_id.lower(), vm.target.name.lower()}
-                if vm.facts is not None:
-                    ids.add(vm.facts.vm_resource_id.lower())
-                if (key and key in ids) or (
-                    not key
-                    and conflict.nsg_id
-                    and vm.facts is not None
-                    and conflict.nsg_id.lower() in vm.facts.nsgs
-                ):
-                    hit.append(vm)
-            for vm in hit:
-                self.run.fail(
+        eligible: list[FleetVm] = []
+        for vm, d in zip(batch, decision.vms, strict=True):
+            if d.error is None:
+                vm.body = d.extension
+                eligible.append(vm)
+            elif d.skipped:
+                run.finish(vm, OutcomeStatus.SKIPPED, message=_skip_reason(d), report=d.report)
+            else:
+                run.fail(vm, d.error)
+        for vm, d in zip(batch, decision.vms, strict=True):
+            if d.go:
+                n = decision.changes_for(d)
+                run.stage(
                     vm,
-                    PlanBlockedError(
-                        f"{vm.target.name}: the network plan is blocked: {conflict.reason}",
-                        plan=plan,
-                    ),
+                    ProgressStage.PLANNED,
+                    f"{n} rule change(s) on its NSGs" if n else "no change",
                 )
+        return decision.plan.changes, eligible, self._install
 
     async def _install(self, vm: FleetVm) -> None:
         if vm.outcome is not None:
@@ -927,7 +913,7 @@ class _Fleet(_Subscription):
 
         if vm.facts is None:
             return vm.url if port == self.run.port else None
-        via = "public" if isinstance(self.run.access, PublicAccess) else "private"
+        via = self.run.access.via
         try:
             return url_for(vm.facts, port, via=via)
         except (NoPublicIpError, NotFoundError):
@@ -1145,7 +1131,7 @@ async def enable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],
     *,
-    access: PrivateAccess | PublicAccess = PrivateAccess(),  # frozen: a safe default
+    access: AccessMode = PrivateAccess(),  # frozen: a safe default
     port: int = _DEFAULT_PORT,
     concurrency: int | None = None,
     progress: ProgressCallback | None = None,
@@ -1177,12 +1163,7 @@ async def enable_many(
     each VM (that would be one more write per VM): the port is the
     extension's setting. Returns a :class:`FleetResult`.
     """
-    chosen: object = PrivateAccess() if access is None else access  # None: the old default
-    if not isinstance(chosen, (PrivateAccess, PublicAccess)):
-        raise ConfigurationError(
-            f"access must be PrivateAccess(...) or PublicAccess(...), got {type(chosen).__name__}"
-        )
-    access = chosen
+    access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
     run = _Run(
         session,
@@ -1268,7 +1249,7 @@ async def discover(
                 continue
             if windows_only:
                 os_type = str(
-                    _get(doc, "properties", "storageProfile", "osDisk", "osType") or ""
+                    dig(doc, "properties", "storageProfile", "osDisk", "osType") or ""
                 ).lower()
                 family = parse_os(doc).family
                 if not (os_type == "windows" or family == "windows"):

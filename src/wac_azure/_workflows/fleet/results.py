@@ -46,14 +46,11 @@ import collections
 import enum
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from wac_azure._core.ids import VmTarget
-
-if TYPE_CHECKING:
-    pass
 
 # ============================================================================ results
 
