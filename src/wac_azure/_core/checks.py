@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from wac_azure._core.access import AccessMode, check_access
 from wac_azure._core.errors import InvalidInputError, WacAzureError
 from wac_azure._core.facts import (
     DEFAULT_PORT,
@@ -26,7 +27,7 @@ from wac_azure._core.facts import (
     NicFacts,
     VmFacts,
 )
-from wac_azure._core.findings import Check, CheckStatus, RequirementReport
+from wac_azure._core.findings import CHECK_CODES, Check, CheckStatus, RequirementReport
 from wac_azure._core.nsg import (
     Access,
     Flow,
@@ -43,6 +44,50 @@ MIN_MEMORY_MIB = 3072
 CLIENT_MIN_EXTENSION = (0, 31, 0, 0)
 #: After a start the VM needs about a minute before the extension can work.
 SETTLE_SECONDS = 60
+
+
+@attrs.frozen
+class CheckContext:
+    """What a requirement check sees: the VM's facts and the caller's choices."""
+
+    facts: VmFacts
+    access: AccessMode
+    port: int
+    #: The time the check judges at (``facts.read_at`` unless the caller gave one).
+    now: _dt.datetime
+    service_tags: ServiceTags | Mapping[str, Iterable[str]] | None
+
+
+#: A requirement check: a pure function of a :class:`CheckContext`.
+CheckFunction = Callable[[CheckContext], Check]
+
+#: The registered checks, by code, in report order (the order of registration).
+_REGISTRY: dict[str, CheckFunction] = {}
+
+
+def register_check(code: str, title: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a requirement check under a stable ``code`` with a short ``title``.
+
+    Adding a check is one function and this decorator: it then runs in every
+    :func:`evaluate_requirements` (so in ``check``, ``enable`` and fleets), in
+    the order of registration, and its title shows in reports. Document the
+    code in docs/requirements.md; a failed check blocks ``enable`` unless its
+    code is in :data:`~wac_azure._core.decide.PLANNABLE_CHECKS`.
+    """
+
+    def add(function: CheckFunction) -> CheckFunction:
+        if code in _REGISTRY:
+            raise ValueError(f"a requirement check is already registered as {code!r}")
+        _REGISTRY[code] = function
+        CHECK_CODES[code] = title
+        return function
+
+    return add
+
+
+def registered_checks() -> tuple[str, ...]:
+    """The codes of the registered checks, in report order."""
+    return tuple(_REGISTRY)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -85,8 +130,9 @@ def _check(
 # --------------------------------------------------------------------------- the checks
 
 
-def _check_os(facts: VmFacts) -> Check:
-    code = "os.supported"
+@register_check("os.supported", "Operating system")
+def check_os(ctx: CheckContext) -> Check:
+    facts, code = ctx.facts, "os.supported"
     os = facts.os
     ev = os.evidence
     where = f" (from {os.source})" if os.source != "unknown" else ""
@@ -191,8 +237,9 @@ def _check_os(facts: VmFacts) -> Check:
     return _check(code, CheckStatus.PASS, f"{os.describe()}{where} is supported", None, ev)
 
 
-def _check_memory(facts: VmFacts) -> Check:
-    code = "memory.minimum"
+@register_check("memory.minimum", "Memory")
+def check_memory(ctx: CheckContext) -> Check:
+    facts, code = ctx.facts, "memory.minimum"
     size = facts.size or "the VM size"
     if facts.memory_mib is None:
         return _check(
@@ -219,8 +266,9 @@ def _check_memory(facts: VmFacts) -> Check:
     )
 
 
-def _check_cloud(facts: VmFacts) -> Check:
-    code = "cloud.public"
+@register_check("cloud.public", "Azure public cloud")
+def check_cloud(ctx: CheckContext) -> Check:
+    facts, code = ctx.facts, "cloud.public"
     where = facts.location or "an unknown region"
     if facts.cloud == "AzurePublicCloud":
         return _check(code, CheckStatus.PASS, f"{where} is in the Azure public cloud")
@@ -244,8 +292,9 @@ def _check_cloud(facts: VmFacts) -> Check:
 _STOPPED = {"deallocated", "deallocating", "stopped", "stopping"}
 
 
-def _check_running(facts: VmFacts) -> Check:
-    code = "vm.running"
+@register_check("vm.running", "VM running")
+def check_running(ctx: CheckContext) -> Check:
+    facts, code = ctx.facts, "vm.running"
     state = facts.power_state
     start = f"start it (`az vm start {_vm_cli(facts)}`)"
     if state == "running":
@@ -272,8 +321,9 @@ def _check_running(facts: VmFacts) -> Check:
     )
 
 
-def _check_agent(facts: VmFacts) -> Check:
-    code = "vm.agent_ready"
+@register_check("vm.agent_ready", "VM agent ready")
+def check_agent(ctx: CheckContext) -> Check:
+    facts, code = ctx.facts, "vm.agent_ready"
     status = facts.agent_status
     version = f" (version {facts.agent_version})" if facts.agent_version else ""
     if status and status.lower() == "ready":
@@ -301,8 +351,9 @@ def _check_agent(facts: VmFacts) -> Check:
     )
 
 
-def _check_recent(facts: VmFacts, now: _dt.datetime) -> Check:
-    code = "vm.recently_started"
+@register_check("vm.recently_started", "Settled after start")
+def check_recent(ctx: CheckContext) -> Check:
+    facts, now, code = ctx.facts, ctx.now, "vm.recently_started"
     if facts.power_state != "running":
         return _check(
             code,
@@ -441,7 +492,7 @@ def _is_default_deny(facts: VmFacts, verdict: Verdict) -> bool:
     return rule is not None and rule.is_default
 
 
-def _check_outbound(
+def _outbound(
     facts: VmFacts, code: str, tag: str, rule_name: str, why: str, service_tags: Any
 ) -> Check:
 
@@ -488,13 +539,11 @@ def _check_outbound(
     )
 
 
-def _access_info(access: Any) -> tuple[bool, tuple[str, ...], bool]:
-    """``(public, sources, open_to_everyone)`` of an access mode (``None``: private)."""
-    if access is None:
-        return False, ("VirtualNetwork",), False
-    public = bool(getattr(access, "is_public", False))
-    sources = tuple(str(s) for s in (getattr(access, "sources", ()) or ()))
-    everyone = bool(getattr(access, "open_to_everyone", False))
+def _access_info(access: AccessMode) -> tuple[bool, tuple[str, ...], bool]:
+    """``(public, sources, open_to_everyone)`` of an access mode."""
+    public = access.is_public
+    sources = tuple(str(s) for s in access.sources)
+    everyone = access.open_to_everyone
     if not sources:
         sources = ("*",) if public else ("VirtualNetwork",)
     return public, sources, everyone
@@ -513,8 +562,9 @@ def _reachable_from_internet(nic: NicFacts, no_nsg: bool) -> tuple[bool, str]:
     return False, "no public IP and no load balancer"
 
 
-def _check_inbound(facts: VmFacts, access: Any, port: int, service_tags: Any) -> Check:
-
+@register_check("network.inbound_path", "Inbound path to the port")
+def check_inbound(ctx: CheckContext) -> Check:
+    facts, access, port, service_tags = ctx.facts, ctx.access, ctx.port, ctx.service_tags
     code = "network.inbound_path"
     public, sources, _everyone = _access_info(access)
     mode = "public" if public else "private"
@@ -595,8 +645,9 @@ def _check_inbound(facts: VmFacts, access: Any, port: int, service_tags: Any) ->
     )
 
 
-def _check_exposure(facts: VmFacts, access: Any, port: int, service_tags: Any) -> Check:
-
+@register_check("network.exposure", "Port exposure")
+def check_exposure(ctx: CheckContext) -> Check:
+    facts, access, port, service_tags = ctx.facts, ctx.access, ctx.port, ctx.service_tags
     code = "network.exposure"
     public, _sources, everyone = _access_info(access)
     path = _path(facts)
@@ -654,8 +705,9 @@ def _check_exposure(facts: VmFacts, access: Any, port: int, service_tags: Any) -
     )
 
 
-def _check_extension(facts: VmFacts, port: int) -> Check:
-    code = "extension.conflict"
+@register_check("extension.conflict", "Extension ownership")
+def check_extension(ctx: CheckContext) -> Check:
+    facts, port, code = ctx.facts, ctx.port, "extension.conflict"
     others = facts.other_extensions
     if others:
         names = ", ".join(f"{e.name} ({e.publisher}.{e.type})" for e in others)
@@ -712,8 +764,9 @@ def _check_extension(facts: VmFacts, port: int) -> Check:
     )
 
 
-def _check_bastion(facts: VmFacts) -> Check:
-    code = "connect.bastion"
+@register_check("connect.bastion", "Azure Bastion")
+def check_bastion(ctx: CheckContext) -> Check:
+    facts, code = ctx.facts, "connect.bastion"
     if facts.bastion_subnets:
         return _check(
             code,
@@ -731,10 +784,34 @@ def _check_bastion(facts: VmFacts) -> Check:
     )
 
 
+@register_check("network.outbound_wac", "Outbound to WindowsAdminCenter")
+def check_outbound_wac(ctx: CheckContext) -> Check:
+    return _outbound(
+        ctx.facts,
+        "network.outbound_wac",
+        "WindowsAdminCenter",
+        "PortForWACService",
+        "the extension cannot install or serve without it",
+        ctx.service_tags,
+    )
+
+
+@register_check("network.outbound_entra", "Outbound to AzureActiveDirectory")
+def check_outbound_entra(ctx: CheckContext) -> Check:
+    return _outbound(
+        ctx.facts,
+        "network.outbound_entra",
+        "AzureActiveDirectory",
+        "PortForAADService",
+        "Microsoft Entra sign-in to Windows Admin Center needs it",
+        ctx.service_tags,
+    )
+
+
 def evaluate_requirements(
     facts: VmFacts,
     *,
-    access: Any = None,
+    access: AccessMode | None = None,
     now: _dt.datetime | None = None,
     service_tags: ServiceTags | Mapping[str, Iterable[str]] | None = None,
     port: int = DEFAULT_PORT,
@@ -757,32 +834,17 @@ def evaluate_requirements(
     when = now or facts.read_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)
-    checks = (
-        _check_os(facts),
-        _check_memory(facts),
-        _check_cloud(facts),
-        _check_running(facts),
-        _check_agent(facts),
-        _check_recent(facts, when),
-        _check_outbound(
-            facts,
-            "network.outbound_wac",
-            "WindowsAdminCenter",
-            "PortForWACService",
-            "the extension cannot install or serve without it",
-            service_tags,
-        ),
-        _check_outbound(
-            facts,
-            "network.outbound_entra",
-            "AzureActiveDirectory",
-            "PortForAADService",
-            "Microsoft Entra sign-in to Windows Admin Center needs it",
-            service_tags,
-        ),
-        _check_inbound(facts, access, port, service_tags),
-        _check_exposure(facts, access, port, service_tags),
-        _check_extension(facts, port),
-        _check_bastion(facts),
+    ctx = CheckContext(
+        facts=facts,
+        access=check_access(access),
+        port=port,
+        now=when,
+        service_tags=service_tags,
     )
-    return RequirementReport(facts.target, checks, when, facts)
+    checks = []
+    for code, run in _REGISTRY.items():
+        found = run(ctx)
+        if found.code != code:
+            raise AssertionError(f"the check registered as {code!r} answered {found.code!r}")
+        checks.append(found)
+    return RequirementReport(facts.target, tuple(checks), when, facts)

@@ -35,21 +35,9 @@ class CheckStatus(str, enum.Enum):
         return self.value
 
 
-#: Every check code, in report order, with its short title.
-CHECK_CODES: Mapping[str, str] = {
-    "os.supported": "Operating system",
-    "memory.minimum": "Memory",
-    "cloud.public": "Azure public cloud",
-    "vm.running": "VM running",
-    "vm.agent_ready": "VM agent ready",
-    "vm.recently_started": "Settled after start",
-    "network.outbound_wac": "Outbound to WindowsAdminCenter",
-    "network.outbound_entra": "Outbound to AzureActiveDirectory",
-    "network.inbound_path": "Inbound path to the port",
-    "network.exposure": "Port exposure",
-    "extension.conflict": "Extension ownership",
-    "connect.bastion": "Azure Bastion",
-}
+#: Every check code, in report order, with its short title: filled by
+#: :func:`~wac_azure._core.checks.register_check` (one entry per registered check).
+CHECK_CODES: dict[str, str] = {}
 
 
 @attrs.frozen
