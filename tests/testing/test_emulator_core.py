@@ -20,11 +20,11 @@ from wac_azure.testing import (
     GuestModel,
     ThrottleConfig,
 )
-from wac_azure.testing._guest import run_script
-from wac_azure.testing._nsgeval import Endpoint, flow_allowed
-from wac_azure.testing._routes_network import validate_rule
-from wac_azure.testing._state import ArmError
-from wac_azure.testing._wire import EmuRequest
+from wac_azure.testing.backend.guest import run_script
+from wac_azure.testing.backend.nsgeval import Endpoint, flow_allowed
+from wac_azure.testing.backend.state import ArmError
+from wac_azure.testing.backend.wire import EmuRequest
+from wac_azure.testing.routes.network import validate_rule
 
 SUB = DEFAULT_SUBSCRIPTION
 RG = "rg-wac"
@@ -254,7 +254,7 @@ async def test_handle_directly_without_token() -> None:
 
 
 def _nsg(*rules: tuple[str, int, str, str, str, str]) -> dict[str, Any]:
-    from wac_azure.testing._builders import make_nsg
+    from wac_azure.testing.backend.builders import make_nsg
 
     nsg = make_nsg(SUB, RG, "n", "westeurope")
     for name, prio, direction, access, dst, port in rules:

@@ -24,9 +24,9 @@ from wac_azure.testing import (
     run_server_forever,
     serve_in_thread,
 )
-from wac_azure.testing import _server as server_module
-from wac_azure.testing._router import Router
-from wac_azure.testing._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.fronts import server as server_module
+from wac_azure.testing.routes.router import Router
 
 BASE = "https://arm.emulator.localhost"
 SUB = f"/subscriptions/{DEFAULT_SUBSCRIPTION}"
@@ -258,7 +258,7 @@ def test_the_conftest_guard_fails_a_test_with_emulator_bugs(pytester: pytest.Pyt
     )
     pytester.makepyfile(
         test_inner="""
-        from wac_azure.testing._wire import EmuRequest
+        from wac_azure.testing.backend.wire import EmuRequest
 
         async def explode(emu, req, params):
             raise ValueError("boom")

@@ -15,9 +15,9 @@ from azure.core.exceptions import HttpResponseError
 
 from wac_azure import AzureSession, ConfigurationError, VmTarget
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator, Fault
-from wac_azure.testing._lro import Operation
-from wac_azure.testing._server import check_loopback
-from wac_azure.testing._wire import EmuRequest
+from wac_azure.testing.backend.operations import Operation
+from wac_azure.testing.backend.wire import EmuRequest
+from wac_azure.testing.fronts.server import check_loopback
 
 SUB = DEFAULT_SUBSCRIPTION
 RG = "rg-wac"

@@ -26,7 +26,7 @@ from wac_azure import ConfigurationError
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator, Fault, ThrottleConfig
 from wac_azure.testing.__main__ import DEMO_VMS, build_emulator
 from wac_azure.testing.__main__ import main as cli_main
-from wac_azure.testing._server import check_loopback, serve_in_thread
+from wac_azure.testing.fronts.server import check_loopback, serve_in_thread
 
 RULE = {
     "properties": {

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
-    from ._server import ServerHandle
+    from wac_azure.testing._emulator import ArmEmulator
+    from wac_azure.testing.fronts.server import ServerHandle
 
 __all__ = ["build_emulator", "load_setup", "main"]
 
@@ -106,8 +106,8 @@ def build_emulator(
     fault_rate: float = 0.0,
 ) -> ArmEmulator:
     """The emulator ``serve`` runs, populated for ``scenario`` (``"demo"`` or ``"empty"``)."""
-    from . import ArmEmulator
-    from ._throttle import ThrottleConfig
+    from wac_azure.testing import ArmEmulator
+    from wac_azure.testing.backend.throttle import ThrottleConfig
 
     emu = ArmEmulator(
         seed=seed,
@@ -161,8 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m wac_azure.testing``; returns the exit code."""
     args = _parser().parse_args(argv)
     from wac_azure import WacAzureError
-
-    from ._server import check_loopback, run_server_forever
+    from wac_azure.testing.fronts.server import check_loopback, run_server_forever
 
     try:
         check_loopback(args.host)

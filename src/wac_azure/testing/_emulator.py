@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._builders import (
+from wac_azure.testing.backend.builders import (
     OS_CATALOG,
     SERVICE_TAGS,
     VM_SIZES,
@@ -33,18 +33,17 @@ from ._builders import (
     make_vm,
     make_vnet,
 )
-from ._faults import Fault, FaultInjector, FaultKind
-from ._guest import GuestModel
-from ._lro import Operation, OperationTable, Outcome
-from ._nsgeval import Endpoint, Verdict, flow_allowed
-from ._router import Router
-from ._state import ArmError, Store, clone, new_etag, parse_id
-from ._throttle import Throttle, ThrottleConfig
-from ._wire import ConnectionReset, EmuRequest, EmuResponse
+from wac_azure.testing.backend.faults import Fault, FaultInjector, FaultKind
+from wac_azure.testing.backend.guest import GuestModel
+from wac_azure.testing.backend.nsgeval import Endpoint, Verdict, flow_allowed
+from wac_azure.testing.backend.operations import Operation, OperationTable, Outcome
+from wac_azure.testing.backend.state import ArmError, Store, clone, new_etag, parse_id
+from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest, EmuResponse
+from wac_azure.testing.routes.router import Router
 
 if TYPE_CHECKING:
-    from wac_azure import VmTarget
-    from wac_azure import AzureSession
+    from wac_azure import AzureSession, VmTarget
 
 __all__ = [
     "DEFAULT_RESOURCE_GROUP",
@@ -229,9 +228,9 @@ class ArmEmulator:
                 time_scale=1.0 / self.time_scale,
             )
         self.faults: FaultInjector = faults if faults is not None else FaultInjector(seed)
-        from ._routes_compute import ROUTES as compute_routes
-        from ._routes_network import ROUTES as network_routes
-        from ._routes_resources import ROUTES as resource_routes
+        from wac_azure.testing.routes.compute import ROUTES as compute_routes
+        from wac_azure.testing.routes.network import ROUTES as network_routes
+        from wac_azure.testing.routes.resources import ROUTES as resource_routes
 
         self._router = Router()
         for r in (resource_routes, compute_routes, network_routes):
@@ -922,7 +921,7 @@ class ArmEmulator:
         wire shape are stored as they are. ``powerState`` (``"VM deallocated"``) from
         ``az vm show -d`` sets the VM's power state when no instance view says otherwise.
         """
-        from ._seed import seed_document
+        from wac_azure.testing.backend.seed import seed_document
 
         seed_document(self, document)
 
@@ -1004,7 +1003,7 @@ class ArmEmulator:
         name = str(rule_json.get("name") or "")
         if not name:
             raise ValueError("rule_json needs a 'name'")
-        from ._routes_network import normalise_rule_props
+        from wac_azure.testing.routes.network import normalise_rule_props
 
         props = normalise_rule_props(dict(rule_json.get("properties") or {}))
         props.setdefault("provisioningState", "Succeeded")
@@ -1036,13 +1035,13 @@ class ArmEmulator:
 
     def transport(self) -> Any:
         """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator."""
-        from ._transport import EmulatorTransport
+        from wac_azure.testing.fronts.transport import EmulatorTransport
 
         return EmulatorTransport(self)
 
     def credential(self) -> Any:
         """An async ``TokenCredential`` giving this emulator's valid token."""
-        from ._transport import StaticTokenCredential
+        from wac_azure.testing.fronts.transport import StaticTokenCredential
 
         return StaticTokenCredential(self.token)
 
@@ -1063,8 +1062,8 @@ class ArmEmulator:
         return AzureSession(self.credential(), **kwargs)
 
     def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-        """Serve this emulator over HTTPS on loopback (see ``_server.serve``)."""
-        from ._server import serve
+        """Serve this emulator over HTTPS on loopback (see ``fronts.server.serve``)."""
+        from wac_azure.testing.fronts.server import serve
 
         return serve(self, **kwargs)
 

@@ -56,7 +56,7 @@ def _in_any(ip: str, prefixes: Iterable[str]) -> bool:
 
 def _tag_prefixes(name: str) -> list[str] | None:
     """The prefixes of service tag ``name`` (case-insensitive), ``None`` if it is no tag."""
-    from ._builders import SERVICE_TAGS
+    from wac_azure.testing.backend.builders import SERVICE_TAGS
 
     low = name.lower()
     for tag, (_, _, prefixes) in SERVICE_TAGS.items():

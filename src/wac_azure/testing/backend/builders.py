@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from ._state import new_etag
+from wac_azure.testing.backend.state import new_etag
 
 __all__ = [
     "OS_CATALOG",

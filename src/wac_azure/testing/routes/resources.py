@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ._http import ok, page
-from ._router import Router
-from ._state import ArmError, clone
-from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.state import ArmError, clone
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.common import ok, page
+from wac_azure.testing.routes.router import Router
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+    from wac_azure.testing._emulator import ArmEmulator
 
 __all__ = ["ROUTES"]
 
@@ -50,7 +50,7 @@ async def _head_rg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
 
 @ROUTES.route("PUT", _SUB + "/resourcegroups/{rg}")
 async def _put_rg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     body = json_body(req)
     location = str(body.get("location") or "")

@@ -6,16 +6,16 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from ._builders import vm_sizes_document
-from ._guest import run_script
-from ._http import expand, ok, page, prov_id
-from ._lro import Outcome
-from ._router import Router
-from ._state import ArmError, clone
-from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.builders import vm_sizes_document
+from wac_azure.testing.backend.guest import run_script
+from wac_azure.testing.backend.operations import Outcome
+from wac_azure.testing.backend.state import ArmError, clone
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.common import expand, ok, page, prov_id
+from wac_azure.testing.routes.router import Router
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator, VmRuntime
+    from wac_azure.testing._emulator import ArmEmulator, VmRuntime
 
 __all__ = ["ROUTES", "extension_outcome", "vm_instance_view"]
 
@@ -306,7 +306,7 @@ def _os_problem(emu: ArmEmulator, vm: dict[str, Any]) -> str | None:
         return f"The AdminCenter extension supports Windows only; this VM runs {name or 'Linux'}."
     build = _build_of(rt.os_version)
     if build is None:
-        from ._emulator import _guess_os
+        from wac_azure.testing._emulator import _guess_os
 
         spec = _guess_os(vm)
         if spec is not None:
@@ -446,7 +446,7 @@ async def _get_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
     emu.touch(eid)
     ext = emu.store.get(eid)
     if ext is None:
-        from ._emulator import not_found
+        from wac_azure.testing._emulator import not_found
 
         raise not_found(eid)
     return ok(_ext_out(ext, instance_view=expand(req) == "instanceview"))
@@ -465,14 +465,14 @@ async def _list_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> Emu
 
 @ROUTES.route("PUT,PATCH", _VM + "/extensions/{ext}")
 async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     vm = _vm(emu, p)
     body = json_body(req)
     eid = _ext_id(p)
     existing = emu.store.get(eid)
     if req.method.upper() == "PATCH" and existing is None:
-        from ._emulator import not_found
+        from wac_azure.testing._emulator import not_found
 
         raise not_found(eid)
     props_in = dict(body.get("properties") or {})
@@ -656,7 +656,7 @@ def _run_command_busy(emu: ArmEmulator, vm: dict[str, Any]) -> None:
 
 @ROUTES.route("POST", _VM + "/runCommand")
 async def _run_command(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     vm = _vm(emu, p)
     body = json_body(req)
@@ -735,7 +735,7 @@ async def _get_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuRe
     emu.touch(rid)
     doc = emu.store.get(rid)
     if doc is None:
-        from ._emulator import not_found
+        from wac_azure.testing._emulator import not_found
 
         raise not_found(rid)
     return ok(_rc_out(doc, instance_view=expand(req) == "instanceview"))
@@ -751,7 +751,7 @@ async def _list_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
 
 @ROUTES.route("PUT", _VM + "/runCommands/{name}")
 async def _put_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     vm = _vm(emu, p)
     body = json_body(req)

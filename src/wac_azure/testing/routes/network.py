@@ -7,15 +7,19 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._builders import SERVICE_TAGS, default_security_rules, service_tags_document
-from ._http import ok, page, prov_id
-from ._lro import Outcome
-from ._router import Router
-from ._state import ArmError, clone, new_etag
-from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.builders import (
+    SERVICE_TAGS,
+    default_security_rules,
+    service_tags_document,
+)
+from wac_azure.testing.backend.operations import Outcome
+from wac_azure.testing.backend.state import ArmError, clone, new_etag
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.common import ok, page, prov_id
+from wac_azure.testing.routes.router import Router
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+    from wac_azure.testing._emulator import ArmEmulator
 
 __all__ = ["ROUTES", "validate_rule"]
 
@@ -319,7 +323,7 @@ async def _list_sub_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) ->
 
 @ROUTES.route("PUT", _RG + "/networkSecurityGroups/{nsg}")
 async def _put_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     emu.require_rg(p["sub"], p["rg"])
     body = json_body(req)
@@ -421,7 +425,7 @@ async def _get_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> Emu
     emu.touch(rid)
     rule = _find_rule(nsg, "securityRules", p["rule"])
     if rule is None:
-        from ._emulator import not_found
+        from wac_azure.testing._emulator import not_found
 
         raise not_found(rid)
     return ok(clone(rule))
@@ -439,7 +443,7 @@ async def _get_default_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]
     nsg = _nsg(emu, p)
     rule = _find_rule(nsg, "defaultSecurityRules", p["rule"])
     if rule is None:
-        from ._emulator import not_found
+        from wac_azure.testing._emulator import not_found
 
         raise not_found(f"{nsg['id']}/defaultSecurityRules/{p['rule']}")
     return ok(clone(rule))
@@ -453,7 +457,7 @@ async def _list_default_rules(emu: ArmEmulator, req: EmuRequest, p: dict[str, st
 
 @ROUTES.route("PUT", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
 async def _put_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     nsg = _nsg(emu, p)
     body = json_body(req)
@@ -595,7 +599,7 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
     """PUT of a resource stored as sent (NICs, public IPs, VNets): an LRO like ARM's."""
 
     async def handler(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-        from ._emulator import json_body
+        from wac_azure.testing._emulator import json_body
 
         emu.require_rg(p["sub"], p["rg"])
         body = json_body(req)
@@ -761,7 +765,7 @@ async def _get_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
     emu.touch(sid)
     sn = emu.subnet(sid)
     if sn is None:
-        from ._emulator import not_found
+        from wac_azure.testing._emulator import not_found
 
         raise not_found(sid)
     return ok(clone(sn))
@@ -775,7 +779,7 @@ async def _list_subnets(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) ->
 
 @ROUTES.route("PUT", _RG + "/virtualNetworks/{vnet}/subnets/{subnet}")
 async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
+    from wac_azure.testing._emulator import json_body
 
     vnet = emu.require(prov_id(p, _VNET_T, p["vnet"]))
     body = json_body(req)

@@ -1,19 +1,19 @@
 """``emu.seed(document)``: store ARM JSON as GET returns it (fixtures, ``az vm show`` output).
 
 The Azure CLI's flattened output (``az vm show -o json``, ``az network nic show``...)
-is turned back into the wire shape first (see ``_azcli.to_wire``).
+is turned back into the wire shape first (see ``backend.azcli.to_wire``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._azcli import to_wire
-from ._builders import default_security_rules, make_nsg, make_vnet
-from ._state import clone, new_etag, parse_id
+from wac_azure.testing.backend.azcli import to_wire
+from wac_azure.testing.backend.builders import default_security_rules, make_nsg, make_vnet
+from wac_azure.testing.backend.state import clone, new_etag, parse_id
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+    from wac_azure.testing._emulator import ArmEmulator
 
 __all__ = ["seed_document"]
 

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
-    from ._wire import EmuRequest, EmuResponse
+    from wac_azure.testing._emulator import ArmEmulator
+    from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
 __all__ = ["Handler", "Router"]
 

@@ -6,7 +6,7 @@
         async with srv.session() as session:  # AzureSession trusting srv.ca_file
             vm = await session.compute(sub).virtual_machines.get("rg", "vm1")
 
-The server turns each request into an :class:`~wac_azure.testing._wire.EmuRequest`
+The server turns each request into an :class:`~wac_azure.testing.backend.wire.EmuRequest`
 (with the URL as the client sent it, so ``nextLink`` and operation URLs point
 back at the server), awaits ``emu.handle`` and writes the answer. A
 ``ConnectionReset`` from the emulator drops the TCP connection with a reset.
@@ -34,17 +34,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from wac_azure import ConfigurationError
-
-from ._certs import make_certificates
-from ._wire import ConnectionReset, EmuRequest
+from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest
+from wac_azure.testing.fronts.certs import make_certificates
 
 if TYPE_CHECKING:
     from aiohttp import web
     from azure.core.credentials_async import AsyncTokenCredential
 
     from wac_azure import AzureSession
-
-    from ._emulator import ArmEmulator
+    from wac_azure.testing._emulator import ArmEmulator
 
 __all__ = [
     "ServerHandle",
@@ -87,7 +85,7 @@ def check_loopback(host: str) -> str:
     return str(address)
 
 
-#: The addresses in the generated certificate's subjectAltName (see ``_certs``).
+#: The addresses in the generated certificate's subjectAltName (see ``fronts.certs``).
 _CERT_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
@@ -195,7 +193,7 @@ async def serve(
     bind = check_loopback(host)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigurationError(f"port must be an integer from 0 to 65535; got {port!r}")
-    from ._transport import StaticTokenCredential
+    from wac_azure.testing.fronts.transport import StaticTokenCredential
 
     token = _token_of(emu)
     tmp = tempfile.mkdtemp(prefix="wac-azure-emulator-")

@@ -16,10 +16,10 @@ from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest._http_response_impl_async import AsyncHttpResponseImpl
 from azure.core.utils import case_insensitive_dict
 
-from ._wire import ConnectionReset, EmuRequest
+from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+    from wac_azure.testing._emulator import ArmEmulator
 
 __all__ = ["EmulatorTransport", "StaticTokenCredential"]
 

@@ -6,10 +6,10 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
 if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+    from wac_azure.testing._emulator import ArmEmulator
 
 __all__ = ["base_url", "ok", "page", "rg_id"]
 
