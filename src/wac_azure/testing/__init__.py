@@ -61,10 +61,10 @@ from wac_azure.testing._emulator import (
     ArmEmulator,
     InternalError,
     RequestRecord,
-    VmRuntime,
 )
 from wac_azure.testing.backend.faults import Fault, FaultInjector
 from wac_azure.testing.backend.guest import FirewallRule, GuestModel
+from wac_azure.testing.backend.runtime import VmRuntime
 from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
 from wac_azure.testing.fronts.server import ServerHandle, run_server_forever, serve_in_thread
 from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
