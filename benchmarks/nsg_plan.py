@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from wac_azure import PrivateAccess, PublicAccess, VmTarget, plan_network
-from wac_azure._facts import NicFacts, PublicIpFacts, VmFacts
-from wac_azure.nsg import Flow, NetworkSecurityGroup, evaluate
+from wac_azure._core.facts import NicFacts, PublicIpFacts, VmFacts
+from wac_azure._core.nsg import Flow, NetworkSecurityGroup, evaluate
 
 SUB = "00000000-0000-0000-0000-000000000001"
 NET = f"/subscriptions/{SUB}/resourceGroups/bench/providers/Microsoft.Network"

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from wac_azure import AzureSession, FindingStatus, diagnose
-from wac_azure.testing import ArmEmulator
-from wac_azure.testing._faults import Fault
+from wac_azure.testing import ArmEmulator, Fault
 
 from .test_diagnose import NOW, healthy_vm, nsg_id, run_commands
 

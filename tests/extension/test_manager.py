@@ -25,8 +25,8 @@ from wac_azure import (
     VmNotFoundError,
     VmTarget,
 )
-from wac_azure.testing import ArmEmulator
-from wac_azure.testing._faults import Fault, FaultKind
+from wac_azure.testing import ArmEmulator, Fault
+from wac_azure.testing.backend.faults import FaultKind
 
 EXT = re.compile(r"/extensions/AdminCenter$", re.IGNORECASE)
 GATEWAY_KEY = "HKLM\\SOFTWARE\\Microsoft\\ServerManagementGateway"

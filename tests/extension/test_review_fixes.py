@@ -20,8 +20,7 @@ from wac_azure import (
     VmTarget,
     enable,
 )
-from wac_azure.testing import ArmEmulator
-from wac_azure.testing._faults import Fault
+from wac_azure.testing import ArmEmulator, Fault
 
 EXT = re.compile(r"/extensions/AdminCenter$", re.IGNORECASE)
 

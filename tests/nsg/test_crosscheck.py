@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wac_azure._core.nsg import Access, Flow, NetworkSecurityGroup, evaluate
-from wac_azure.testing._nsgeval import Endpoint, flow_allowed
+from wac_azure.testing.backend.nsgeval import Endpoint, flow_allowed
 
 from ._helpers import NSG_ID, fixture_body
 

@@ -14,8 +14,7 @@ from wac_azure import (
     discover,
     read_vm_facts,
 )
-from wac_azure.testing import ArmEmulator
-from wac_azure.testing._faults import Fault
+from wac_azure.testing import ArmEmulator, Fault
 
 
 async def test_check_read_and_discover_raise_operation_timeout() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from wac_azure import InvalidAccessError, PrivateAccess, PublicAccess, enable_many, plan_network
 from wac_azure.testing import ArmEmulator
-from wac_azure.testing._wire import EmuRequest
+from wac_azure.testing.backend.wire import EmuRequest
 
 BASE = "https://arm.emulator.localhost"
 

@@ -1,6 +1,6 @@
 """Route tests run on both emulator fronts.
 
-In ``test_emulator_compute.py`` and ``test_emulator_network.py`` the ``session``
+In ``test_routes_compute.py`` and ``test_routes_network.py`` the ``session``
 fixture is parametrized: every route test talks to the emulator once through the
 in-process transport and once over HTTPS on loopback (real TLS, real sockets),
 so both fronts are shown to carry every route.
@@ -15,7 +15,7 @@ import pytest
 from wac_azure import AzureSession
 from wac_azure.testing import ArmEmulator
 
-_BOTH_FRONTS = {"test_emulator_compute", "test_emulator_network"}
+_BOTH_FRONTS = {"test_routes_compute", "test_routes_network"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -8,14 +8,14 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from wac_azure.testing import ArmEmulator
-from wac_azure.testing._faults import (
+from wac_azure.testing.backend.faults import (
     PRESETS,
     Fault,
     FaultInjector,
     FaultKind,
     is_operation_poll,
 )
-from wac_azure.testing._wire import EmuRequest
+from wac_azure.testing.backend.wire import EmuRequest
 
 BASE = "https://arm.emulator.localhost"
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"

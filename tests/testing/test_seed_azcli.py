@@ -12,7 +12,7 @@ import pytest
 import wac_azure
 from wac_azure import CheckStatus, RequirementChecker, VmTarget
 from wac_azure.testing import ArmEmulator
-from wac_azure.testing._azcli import AZ_ONLY_KEYS, is_flattened, to_wire
+from wac_azure.testing.backend.azcli import AZ_ONLY_KEYS, is_flattened, to_wire
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "arm"

@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,17 +17,22 @@ from typing import Any
 
 import aiohttp
 import pytest
-from azure.core.exceptions import (
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+import wac_azure.testing as testing_pkg
 from wac_azure import ConfigurationError
-from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator, Fault, ThrottleConfig
+from wac_azure.testing import (
+    DEFAULT_SUBSCRIPTION,
+    ArmEmulator,
+    Fault,
+    ServerHandle,
+    ThrottleConfig,
+    run_server_forever,
+)
 from wac_azure.testing.__main__ import DEMO_VMS, build_emulator
 from wac_azure.testing.__main__ import main as cli_main
-from wac_azure.testing._server import check_loopback, serve_in_thread
+from wac_azure.testing.fronts import server as server_module
+from wac_azure.testing.fronts.server import check_loopback, serve_in_thread
 
 RULE = {
     "properties": {
@@ -319,3 +325,70 @@ async def test_cli_serves_demo_scenario(stop: signal.Signals) -> None:
         code = await asyncio.wait_for(proc.wait(), timeout=30)
     assert code == 0
     assert not Path(info["ca_file"]).exists()  # noqa: ASYNC240
+
+
+# -- the server fronts are public names ----------------------------------------------------
+
+
+def test_server_fronts_are_public_names() -> None:
+    assert testing_pkg.__all__ == sorted(
+        testing_pkg.__all__, key=lambda n: (not n.isupper(), not n[0].isupper(), n)
+    )
+    for name in ("ServerHandle", "serve_in_thread", "run_server_forever", "InternalError"):
+        assert name in testing_pkg.__all__
+    assert ServerHandle is server_module.ServerHandle
+    assert serve_in_thread is server_module.serve_in_thread
+    assert run_server_forever is server_module.run_server_forever
+    docs = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
+    if docs.exists():
+        text = docs.read_text(encoding="utf-8")
+        assert "testing._server" not in text
+        assert "testing.fronts" not in text  # the server's private module since the layout
+
+
+def test_serve_in_thread_through_the_public_name() -> None:
+    emu = ArmEmulator()
+    target = emu.add_windows_vm("vm1")
+    with serve_in_thread(emu) as srv:
+        assert isinstance(srv, ServerHandle)
+        tls = ssl.create_default_context(cafile=srv.ca_file)
+        url = f"{srv.base_url}{target.resource_id}?api-version=2024-07-01"
+        ask = urllib.request.Request(url, headers={"Authorization": f"Bearer {srv.token}"})
+        with urllib.request.urlopen(ask, context=tls, timeout=10) as answer:
+            assert json.loads(answer.read())["name"] == "vm1"
+    assert [(r.method, r.status) for r in emu.requests] == [("GET", 200)]
+
+
+# -- slow faults are slow over HTTPS -------------------------------------------------------
+
+
+async def test_slow_fault_delays_the_https_answer_for_real(emu: ArmEmulator) -> None:
+    t = emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, Fault.slow(3.0), method="GET")
+    async with emu.serve() as srv:
+        url = f"{srv.base_url}{t.resource_id}?api-version=2024-07-01"
+        headers = {"Authorization": f"Bearer {srv.token}"}
+        ctx = ssl.create_default_context(cafile=srv.ca_file)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http:
+            with pytest.raises(asyncio.TimeoutError):
+                async with http.get(url, ssl=ctx, headers=headers) as resp:
+                    await resp.read()
+            start = time.monotonic()
+            async with http.get(url, ssl=ctx, headers=headers) as resp:  # not faulted
+                assert resp.status == 200
+            assert time.monotonic() - start < 0.5
+
+
+# -- loopback addresses the certificate names ----------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "127.1.2.3", "::ffff:127.0.0.1"])
+def test_loopback_outside_the_certificate_is_refused(host: str) -> None:
+    with pytest.raises(ConfigurationError):
+        check_loopback(host)
+
+
+def test_certificate_loopback_addresses_are_accepted() -> None:
+    assert check_loopback("127.0.0.1") == "127.0.0.1"
+    assert check_loopback("::1") == "::1"
+    assert check_loopback("localhost") == "127.0.0.1"

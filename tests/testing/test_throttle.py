@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wac_azure.testing._throttle import Throttle, ThrottleConfig, request_class
+from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig, request_class
 
 SUB = "00000000-0000-0000-0000-000000000001"
 OTHER = "00000000-0000-0000-0000-000000000002"

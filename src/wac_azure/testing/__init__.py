@@ -55,19 +55,19 @@ client's ``polling_interval`` applies: ``emu.session()`` defaults it to 0.05 s t
 
 from __future__ import annotations
 
-from ._emulator import (
+from wac_azure.testing._emulator import (
     DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION,
     ArmEmulator,
     InternalError,
     RequestRecord,
-    VmRuntime,
 )
-from ._faults import Fault, FaultInjector
-from ._guest import FirewallRule, GuestModel
-from ._server import ServerHandle, run_server_forever, serve_in_thread
-from ._throttle import Throttle, ThrottleConfig
-from ._transport import EmulatorTransport, StaticTokenCredential
+from wac_azure.testing.backend.faults import Fault, FaultInjector
+from wac_azure.testing.backend.guest import FirewallRule, GuestModel
+from wac_azure.testing.backend.runtime import VmRuntime
+from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.fronts.server import ServerHandle, run_server_forever, serve_in_thread
+from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
 
 __all__ = [
     "DEFAULT_RESOURCE_GROUP",

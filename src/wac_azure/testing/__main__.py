@@ -13,11 +13,10 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
-    from ._server import ServerHandle
+from wac_azure import WacAzureError
+from wac_azure.testing import ArmEmulator, ServerHandle, ThrottleConfig, run_server_forever
+from wac_azure.testing.fronts.server import check_loopback
 
 __all__ = ["build_emulator", "load_setup", "main"]
 
@@ -106,9 +105,6 @@ def build_emulator(
     fault_rate: float = 0.0,
 ) -> ArmEmulator:
     """The emulator ``serve`` runs, populated for ``scenario`` (``"demo"`` or ``"empty"``)."""
-    from . import ArmEmulator
-    from ._throttle import ThrottleConfig
-
     emu = ArmEmulator(
         seed=seed,
         lro_seconds=lro_seconds,
@@ -160,10 +156,6 @@ def _announce(handle: ServerHandle, *, as_json: bool, scenario: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m wac_azure.testing``; returns the exit code."""
     args = _parser().parse_args(argv)
-    from wac_azure import WacAzureError
-
-    from ._server import check_loopback, run_server_forever
-
     try:
         check_loopback(args.host)
         if not args.time_scale > 0:

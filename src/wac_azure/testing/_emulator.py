@@ -1,4 +1,10 @@
-"""ArmEmulator: the emulator's state, its single request entry point, builders and inspection."""
+"""ArmEmulator: the facade over the backend, the routes and the fronts.
+
+It owns the state (``backend``), answers every request through its single entry point
+(auth, throttling, faults, routing to ``routes``, which it passes itself to as their
+``RouteContext``), builds realistic resources, and hands out the fronts (``fronts``),
+which it passes itself to as their ``EmulatorHost``. Nothing below imports it.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +23,14 @@ import traceback
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from ._builders import (
+from wac_azure import AzureSession, VmTarget
+from wac_azure.testing.backend import netpath
+from wac_azure.testing.backend.builders import (
     OS_CATALOG,
-    SERVICE_TAGS,
-    VM_SIZES,
-    OsSpec,
     make_nic,
     make_nsg,
     make_public_ip,
@@ -33,17 +38,23 @@ from ._builders import (
     make_vm,
     make_vnet,
 )
-from ._faults import Fault, FaultInjector, FaultKind
-from ._guest import GuestModel
-from ._lro import Operation, OperationTable, Outcome
-from ._nsgeval import Endpoint, Verdict, flow_allowed
-from ._router import Router
-from ._state import ArmError, Store, clone, new_etag, parse_id
-from ._throttle import Throttle, ThrottleConfig
-from ._wire import ConnectionReset, EmuRequest, EmuResponse
-
-if TYPE_CHECKING:
-    from wac_azure import AzureSession, VmTarget
+from wac_azure.testing.backend.builders import vm_memory_mib as size_memory_mib
+from wac_azure.testing.backend.faults import Fault, FaultInjector, FaultKind
+from wac_azure.testing.backend.guest import GuestModel
+from wac_azure.testing.backend.nsgeval import Verdict
+from wac_azure.testing.backend.operations import Operation, OperationTable, Outcome
+from wac_azure.testing.backend.runtime import VmRuntime, runtime_of
+from wac_azure.testing.backend.seed import seed_document
+from wac_azure.testing.backend.state import ArmError, Store, clone, new_etag, parse_id
+from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest, EmuResponse
+from wac_azure.testing.fronts.server import serve as serve_https
+from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
+from wac_azure.testing.routes.compute import ROUTES as COMPUTE_ROUTES
+from wac_azure.testing.routes.network import ROUTES as NETWORK_ROUTES
+from wac_azure.testing.routes.network import normalise_rule_props
+from wac_azure.testing.routes.resources import ROUTES as RESOURCE_ROUTES
+from wac_azure.testing.routes.router import Router
 
 __all__ = [
     "DEFAULT_RESOURCE_GROUP",
@@ -51,7 +62,6 @@ __all__ = [
     "ArmEmulator",
     "InternalError",
     "RequestRecord",
-    "VmRuntime",
 ]
 
 _log = logging.getLogger(__name__)
@@ -77,13 +87,6 @@ _LRO_FAULT: contextvars.ContextVar[Fault | None] = contextvars.ContextVar(
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(t: dt.datetime) -> str:
-    """ARM's timestamp form (``2024-05-01T10:00:00.1234567+00:00``)."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.isoformat()
 
 
 @attrs.frozen
@@ -124,20 +127,6 @@ class InternalError:
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}: {self.error_type}: {self.exception}"
-
-
-@attrs.define
-class VmRuntime:
-    """What ARM knows about a VM beyond its JSON: power, agent, OS as reported, the guest."""
-
-    power_state: str = "running"
-    started_at: dt.datetime | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    agent_version: str | None = "2.7.41491.1141"
-    guest: GuestModel = attrs.field(factory=GuestModel)
-    run_command_op: str | None = None
-    instance_view: dict[str, Any] | None = None  # seeded instance view, if any
 
 
 class _NoFaults:
@@ -228,12 +217,8 @@ class ArmEmulator:
                 time_scale=1.0 / self.time_scale,
             )
         self.faults: FaultInjector = faults if faults is not None else FaultInjector(seed)
-        from ._routes_compute import ROUTES as compute_routes
-        from ._routes_network import ROUTES as network_routes
-        from ._routes_resources import ROUTES as resource_routes
-
         self._router = Router()
-        for r in (resource_routes, compute_routes, network_routes):
+        for r in (RESOURCE_ROUTES, COMPUTE_ROUTES, NETWORK_ROUTES):
             self._router.extend(r)
 
     # -- time ---------------------------------------------------------------------
@@ -592,118 +577,38 @@ class ArmEmulator:
     # -- resource-group and lookup helpers -------------------------------------------
 
     def require_rg(self, sub: str, rg: str) -> dict[str, Any]:
-        found = self.store.resource_group(sub, rg)
-        if found is None:
-            raise ArmError(
-                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
-            )
-        return found
+        """The resource group, or ARM's 404 ``ResourceGroupNotFound``."""
+        return self.store.require_rg(sub, rg)
 
     def require(self, resource_id: str) -> dict[str, Any]:
-        info = parse_id(resource_id)
-        self.require_rg(info.get("subscription", ""), info.get("resource_group", ""))
-        doc = self.store.get(resource_id)
-        if doc is None:
-            raise not_found(resource_id)
-        return doc
+        """The resource, or ARM's 404 for it (or for its resource group)."""
+        return self.store.require(resource_id)
 
     def runtime(self, vm_id: str) -> VmRuntime:
-        key = vm_id.lower()
-        rt = self.vms.get(key)
-        if rt is None:
-            rt = VmRuntime(started_at=_utcnow() - dt.timedelta(days=1))
-            doc = self.store.get(vm_id)
-            if doc is not None:
-                spec = _guess_os(doc)
-                if spec is not None:
-                    rt.os_name, rt.os_version = spec.os_name, spec.os_version
-            self.vms[key] = rt
-        return rt
+        """The VM's runtime record (made on first use)."""
+        return runtime_of(self.vms, self.store, vm_id)
 
     # -- the network path of a VM ------------------------------------------------------
 
     def vm_nics(self, vm: dict[str, Any]) -> list[dict[str, Any]]:
-        out = []
-        profile = (vm.get("properties") or {}).get("networkProfile") or {}
-        for ref in profile.get("networkInterfaces") or []:
-            nic = self.store.get(str(ref.get("id", "")))
-            if nic is not None:
-                out.append(nic)
-        return out
+        """The stored NICs of the VM's network profile."""
+        return netpath.vm_nics(self.store, vm)
 
     def primary_nic(self, vm: dict[str, Any]) -> dict[str, Any] | None:
-        """The VM's primary NIC: marked primary in the VM's network profile, else on the
-        NIC itself, else the only/first one (as Azure treats a single-NIC VM)."""
-        profile = (vm.get("properties") or {}).get("networkProfile") or {}
-        refs = profile.get("networkInterfaces") or []
-        for ref in refs:
-            if (ref.get("properties") or {}).get("primary") is True:
-                nic = self.store.get(str(ref.get("id", "")))
-                if nic is not None:
-                    return nic
-        nics = self.vm_nics(vm)
-        for nic in nics:
-            if (nic.get("properties") or {}).get("primary") is True:
-                return nic
-        return nics[0] if nics else None
+        """The VM's primary NIC (see ``backend.netpath.primary_nic``)."""
+        return netpath.primary_nic(self.store, vm)
 
     def subnet(self, subnet_id: str) -> dict[str, Any] | None:
-        vnet_id, _, name = subnet_id.rpartition("/subnets/")
-        vnet = self.store.get(vnet_id)
-        if vnet is None:
-            return None
-        for sn in (vnet.get("properties") or {}).get("subnets") or []:
-            if str(sn.get("name", "")).lower() == name.lower():
-                return dict(sn)
-        return None
+        """The subnet with this ID, as its VNet embeds it, or ``None``."""
+        return netpath.subnet(self.store, subnet_id)
 
     def outbound_verdict(self, vm: dict[str, Any], tag: str, port: int = 443) -> Verdict:
         """Whether the VM's primary NIC path lets TCP ``port`` out to service tag ``tag``."""
-        nic = self.primary_nic(vm)
-        if nic is None:
-            return Verdict(True, None, None)
-        nprops = nic.get("properties") or {}
-        ipconfs = nprops.get("ipConfigurations") or []
-        primary = next(
-            (c for c in ipconfs if (c.get("properties") or {}).get("primary")),
-            ipconfs[0] if ipconfs else {},
-        )
-        cprops = primary.get("properties") or {}
-        subnet_id = str((cprops.get("subnet") or {}).get("id", ""))
-        nsgs: list[dict[str, Any]] = []
-        nic_nsg = (nprops.get("networkSecurityGroup") or {}).get("id")
-        if nic_nsg and self.store.get(nic_nsg) is not None:
-            nsgs.append(self.store.get(nic_nsg) or {})
-        vnet_prefixes: list[str] = []
-        if subnet_id:
-            sn = self.subnet(subnet_id)
-            sn_nsg = ((sn or {}).get("properties") or {}).get("networkSecurityGroup") or {}
-            if sn_nsg.get("id") and self.store.get(sn_nsg["id"]) is not None:
-                nsgs.append(self.store.get(sn_nsg["id"]) or {})
-            vnet = self.store.get(subnet_id.rpartition("/subnets/")[0])
-            vnet_prefixes = list(
-                ((vnet or {}).get("properties") or {})
-                .get("addressSpace", {})
-                .get("addressPrefixes")
-                or []
-            )
-        ip = str(cprops.get("privateIPAddress") or "10.0.0.4").split("/")[0]
-        asgs = tuple(str(a.get("id", "")) for a in cprops.get("applicationSecurityGroups") or [])
-        prefixes = tuple(SERVICE_TAGS.get(tag, ("", "", []))[2])
-        return flow_allowed(
-            nsgs,
-            direction="Outbound",
-            protocol="Tcp",
-            src=Endpoint(ip=ip, asgs=asgs),
-            dst=Endpoint(tag=tag, tag_prefixes=prefixes),
-            dst_port=port,
-            vnet=vnet_prefixes,
-        )
+        return netpath.outbound_verdict(self.store, vm, tag, port)
 
     def vm_memory_mib(self, vm: dict[str, Any]) -> int | None:
-        size = str(((vm.get("properties") or {}).get("hardwareProfile") or {}).get("vmSize", ""))
-        found = VM_SIZES.get(size.lower())
-        return int(found["memoryInMB"]) if found else None
+        """The memory of the VM's size in MiB (``None`` for an unknown size)."""
+        return size_memory_mib(vm)
 
     # -- builders ----------------------------------------------------------------------
 
@@ -746,8 +651,6 @@ class ArmEmulator:
         ``id``); ``report_os=False`` keeps ``osName``/``osVersion`` out of the instance view
         (an agent that does not report them). ``nics`` adds secondary NICs without NSGs.
         """
-        from wac_azure import VmTarget
-
         spec = OS_CATALOG.get(os)
         if spec is None:
             raise ValueError(f"unknown os {os!r}; use one of {', '.join(OS_CATALOG)}")
@@ -921,9 +824,7 @@ class ArmEmulator:
         wire shape are stored as they are. ``powerState`` (``"VM deallocated"``) from
         ``az vm show -d`` sets the VM's power state when no instance view says otherwise.
         """
-        from ._seed import seed_document
-
-        seed_document(self, document)
+        seed_document(self.store, self.vms, document)
 
     def resource(self, resource_id: str) -> dict[str, Any]:
         """The stored JSON of a resource (a copy); :class:`LookupError` if there is none."""
@@ -1003,8 +904,6 @@ class ArmEmulator:
         name = str(rule_json.get("name") or "")
         if not name:
             raise ValueError("rule_json needs a 'name'")
-        from ._routes_network import normalise_rule_props
-
         props = normalise_rule_props(dict(rule_json.get("properties") or {}))
         props.setdefault("provisioningState", "Succeeded")
         rule = {
@@ -1035,14 +934,10 @@ class ArmEmulator:
 
     def transport(self) -> Any:
         """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator."""
-        from ._transport import EmulatorTransport
-
         return EmulatorTransport(self)
 
     def credential(self) -> Any:
         """An async ``TokenCredential`` giving this emulator's valid token."""
-        from ._transport import StaticTokenCredential
-
         return StaticTokenCredential(self.token)
 
     def session(self, **session_kwargs: Any) -> AzureSession:
@@ -1052,8 +947,6 @@ class ArmEmulator:
         for real, so ``polling_interval`` defaults to 0.05 s (azure-core's 30 s fallback
         would otherwise follow every ``Retry-After: 0``); pass it to choose another.
         """
-        from wac_azure import AzureSession
-
         kwargs: dict[str, Any] = {"base_url": IN_PROCESS_BASE_URL}
         if not self.virtual_time:
             kwargs["polling_interval"] = 0.05
@@ -1062,10 +955,8 @@ class ArmEmulator:
         return AzureSession(self.credential(), **kwargs)
 
     def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-        """Serve this emulator over HTTPS on loopback (see ``_server.serve``)."""
-        from ._server import serve
-
-        return serve(self, **kwargs)
+        """Serve this emulator over HTTPS on loopback (see ``fronts.server.serve``)."""
+        return serve_https(self, **kwargs)
 
     def __repr__(self) -> str:
         return (
@@ -1083,62 +974,3 @@ def _base_url(req: EmuRequest) -> str:
     if parts.scheme and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return IN_PROCESS_BASE_URL
-
-
-def not_found(resource_id: str) -> ArmError:
-    """ARM's 404 for a missing resource."""
-    info = parse_id(resource_id)
-    rtype = info.get("type", "")
-    names = _type_and_names(resource_id)
-    return ArmError(
-        404,
-        "ResourceNotFound",
-        f"The Resource '{names or rtype}' under resource group "
-        f"'{info.get('resource_group', '')}' was not found. For more details please go to "
-        "https://aka.ms/ARMResourceNotFoundFix",
-    )
-
-
-def _type_and_names(resource_id: str) -> str:
-    parts = [p for p in resource_id.split("/") if p]
-    low = [p.lower() for p in parts]
-    if "providers" not in low:
-        return ""
-    i = len(low) - 1 - low[::-1].index("providers")
-    return "/".join(parts[i + 1 :])
-
-
-def _guess_os(vm: dict[str, Any]) -> OsSpec | None:
-    props = vm.get("properties") or {}
-    ref = (props.get("storageProfile") or {}).get("imageReference") or {}
-    sku = str(ref.get("sku", "")).lower()
-    offer = str(ref.get("offer", "")).lower()
-    if (
-        "windowsserver" in offer
-        or str(ref.get("publisher", "")).lower() == "microsoftwindowsserver"
-    ):
-        for key in ("2012-R2", "2016", "2019", "2022", "2025"):
-            if sku.startswith(key.lower()):
-                return OS_CATALOG[key]
-    if "windows-11" in offer or "win11" in sku:
-        return OS_CATALOG["windows-11"]
-    if "ubuntu" in offer:
-        return OS_CATALOG["ubuntu-22.04"]
-    return None
-
-
-def json_body(req: EmuRequest) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 ``InvalidRequestContent``."""
-    try:
-        body = req.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArmError(
-            400,
-            "InvalidRequestContent",
-            f"The request content was invalid and could not be deserialized: {exc}",
-        ) from None
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
-    return body

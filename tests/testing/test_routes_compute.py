@@ -11,6 +11,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from wac_azure import AzureSession, VmTarget
 from wac_azure.testing import ArmEmulator
 
+from ._helpers import ADMIN_CENTER, RG, SUB
+
 MARKER_PORT = "# wac-azure-guest-script: port v1"
 MARKER_DIAG = "# wac-azure-guest-script: diagnose v1"
 
@@ -563,3 +565,54 @@ async def test_extension_instance_view_while_installing(
         ("Microsoft.AdminCenter.AdminCenter", "0.31.0.0")
     ]
     assert handlers[0].status.display_status == "Ready"
+
+
+# -- extension DELETE on a VM that is not running ------------------------------------------
+
+
+async def test_extension_delete_on_deallocated_vm_is_refused(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    t = emu.add_windows_vm("vm1")
+    compute = session.compute(SUB)
+    await (
+        await compute.virtual_machine_extensions.begin_create_or_update(
+            RG, "vm1", "AdminCenter", ADMIN_CENTER
+        )
+    ).result()
+    emu.set_power_state(t, "deallocated")
+    with pytest.raises(HttpResponseError) as info:
+        await (
+            await compute.virtual_machine_extensions.begin_delete(RG, "vm1", "AdminCenter")
+        ).result()
+    assert info.value.status_code == 409
+    assert info.value.error is not None
+    assert info.value.error.code == "OperationNotAllowed"
+    ext = await compute.virtual_machine_extensions.get(RG, "vm1", "AdminCenter")
+    assert ext.provisioning_state == "Succeeded"
+    # a missing extension is still a no-op 204 (nothing to change)
+    await (await compute.virtual_machine_extensions.begin_delete(RG, "vm1", "Nope")).result()
+
+
+async def test_extension_delete_and_list_over_https(emu: ArmEmulator) -> None:
+    t = emu.add_windows_vm("vm1")
+    async with emu.serve() as srv, srv.session() as session:
+        compute = session.compute(SUB)
+        await (
+            await compute.virtual_machine_extensions.begin_create_or_update(
+                RG, "vm1", "AdminCenter", ADMIN_CENTER
+            )
+        ).result()
+        listed = await compute.virtual_machine_extensions.list(RG, "vm1")
+        assert [e.name for e in listed.value] == ["AdminCenter"]
+        emu.set_power_state(t, "stopped")
+        with pytest.raises(HttpResponseError, match="OperationNotAllowed"):
+            await (
+                await compute.virtual_machine_extensions.begin_delete(RG, "vm1", "AdminCenter")
+            ).result()
+        emu.set_power_state(t, "running")
+        await (
+            await compute.virtual_machine_extensions.begin_delete(RG, "vm1", "AdminCenter")
+        ).result()
+        listed = await compute.virtual_machine_extensions.list(RG, "vm1")
+        assert listed.value == []

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._builders import vm_sizes_document
-from ._guest import run_script
-from ._http import expand, ok, page, prov_id
-from ._lro import Outcome
-from ._router import Router
-from ._state import ArmError, clone
-from ._wire import EmuRequest, EmuResponse
-
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator, VmRuntime
+from wac_azure.testing.backend import netpath
+from wac_azure.testing.backend.builders import guess_os, vm_memory_mib, vm_sizes_document
+from wac_azure.testing.backend.guest import run_script
+from wac_azure.testing.backend.operations import Outcome
+from wac_azure.testing.backend.runtime import VmRuntime
+from wac_azure.testing.backend.state import ArmError, clone, not_found
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.common import expand, json_body, ok, page, prov_id
+from wac_azure.testing.routes.context import RouteContext
+from wac_azure.testing.routes.router import Router
 
 __all__ = ["ROUTES", "extension_outcome", "vm_instance_view"]
 
@@ -49,7 +49,7 @@ def _iso(t: dt.datetime) -> str:
 # -- instance views ----------------------------------------------------------------
 
 
-def vm_instance_view(emu: ArmEmulator, vm: dict[str, Any]) -> dict[str, Any]:
+def vm_instance_view(emu: RouteContext, vm: dict[str, Any]) -> dict[str, Any]:
     """The VM's instance view, from its runtime record (power, agent, OS)."""
     rt = emu.runtime(vm["id"])
     if rt.instance_view is not None:
@@ -121,7 +121,7 @@ def vm_instance_view(emu: ArmEmulator, vm: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _handlers(emu: ArmEmulator, vm: dict[str, Any]) -> list[dict[str, Any]]:
+def _handlers(emu: RouteContext, vm: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for ext in emu.store.of_type(_EXT_TYPE, parent=vm["id"]):
         iv = (ext.get("properties") or {}).get("instanceView") or {}
@@ -164,7 +164,7 @@ def _set_power(view: dict[str, Any], rt: VmRuntime) -> None:
     view["statuses"] = [prov, power, *statuses]
 
 
-def _vm_out(emu: ArmEmulator, vm: dict[str, Any], *, instance_view: bool) -> dict[str, Any]:
+def _vm_out(emu: RouteContext, vm: dict[str, Any], *, instance_view: bool) -> dict[str, Any]:
     out: dict[str, Any] = clone(vm)
     props = out.setdefault("properties", {})
     props.pop("instanceView", None)
@@ -178,36 +178,36 @@ def _vm_out(emu: ArmEmulator, vm: dict[str, Any], *, instance_view: bool) -> dic
     return out
 
 
-def _vm(emu: ArmEmulator, p: dict[str, str]) -> dict[str, Any]:
-    return emu.require(prov_id(p, _VM_TYPE, p["vm"]))
+def _vm(emu: RouteContext, p: dict[str, str]) -> dict[str, Any]:
+    return emu.store.require(prov_id(p, _VM_TYPE, p["vm"]))
 
 
 # -- virtual machines ------------------------------------------------------------------
 
 
 @ROUTES.route("GET", _VM)
-async def _get_vm(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_vm(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     emu.touch(vm["id"])
     return ok(_vm_out(emu, vm, instance_view=expand(req) == "instanceview"))
 
 
 @ROUTES.route("GET", _VM + "/instanceView")
-async def _get_vm_iv(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_vm_iv(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     emu.touch(vm["id"])
     return ok(vm_instance_view(emu, vm))
 
 
-def _list_vms(emu: ArmEmulator, req: EmuRequest, vms: list[dict[str, Any]]) -> EmuResponse:
+def _list_vms(emu: RouteContext, req: EmuRequest, vms: list[dict[str, Any]]) -> EmuResponse:
     status_only = req.query.get("statusOnly", "").lower() == "true"
     with_view = status_only or expand(req) == "instanceview"
     return page(emu, req, vms, lambda vm: _vm_out(emu, vm, instance_view=with_view))
 
 
 @ROUTES.route("GET", _VMS)
-async def _list_rg_vms(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    emu.require_rg(p["sub"], p["rg"])
+async def _list_rg_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    emu.store.require_rg(p["sub"], p["rg"])
     emu.touch(req.path)
     return _list_vms(
         emu, req, emu.store.of_type(_VM_TYPE, subscription=p["sub"], resource_group=p["rg"])
@@ -215,13 +215,13 @@ async def _list_rg_vms(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> 
 
 
 @ROUTES.route("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachines")
-async def _list_sub_vms(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_sub_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     emu.touch(f"/subscriptions/{p['sub']}")
     return _list_vms(emu, req, emu.store.of_type(_VM_TYPE, subscription=p["sub"]))
 
 
 def _power_action(target: str, transient: str) -> Any:
-    async def handler(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
         vm = _vm(emu, p)
         rt = emu.runtime(vm["id"])
 
@@ -255,12 +255,12 @@ ROUTES.add("POST", _VM + "/restart", _power_action("running", "starting"))
 
 
 @ROUTES.route("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/vmSizes")
-async def _sizes(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _sizes(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return ok(vm_sizes_document())
 
 
 @ROUTES.route("GET", _VM + "/vmSizes")
-async def _vm_sizes(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _vm_sizes(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     _vm(emu, p)
     return ok(vm_sizes_document())
 
@@ -296,7 +296,7 @@ def _build_of(version: str | None) -> int | None:
     return big[0] if big else None
 
 
-def _os_problem(emu: ArmEmulator, vm: dict[str, Any]) -> str | None:
+def _os_problem(emu: RouteContext, vm: dict[str, Any]) -> str | None:
     """Why the AdminCenter extension cannot run on this OS (``None`` when it can)."""
     rt = emu.runtime(vm["id"])
     props = vm.get("properties") or {}
@@ -306,9 +306,7 @@ def _os_problem(emu: ArmEmulator, vm: dict[str, Any]) -> str | None:
         return f"The AdminCenter extension supports Windows only; this VM runs {name or 'Linux'}."
     build = _build_of(rt.os_version)
     if build is None:
-        from ._emulator import _guess_os
-
-        spec = _guess_os(vm)
+        spec = guess_os(vm)
         if spec is not None:
             name, build = spec.os_name, _build_of(spec.os_version)
     if build is not None and build < 14393:
@@ -329,7 +327,7 @@ def _status(code: str, level: str, display: str, message: str) -> dict[str, Any]
     }
 
 
-def extension_outcome(emu: ArmEmulator, ext_id: str, vm: dict[str, Any]) -> Outcome:
+def extension_outcome(emu: RouteContext, ext_id: str, vm: dict[str, Any]) -> Outcome:
     """Finish an extension PUT: decide success, update the extension and the guest."""
     ext = emu.store.get(ext_id)
     if ext is None:
@@ -352,7 +350,7 @@ def extension_outcome(emu: ArmEmulator, ext_id: str, vm: dict[str, Any]) -> Outc
         os_problem = _os_problem(emu, vm)
         if os_problem:
             problems.append(("ComponentStatus/OsCheck/failed", os_problem))
-        mem = emu.vm_memory_mib(vm)
+        mem = vm_memory_mib(vm)
         if mem is not None and mem < 3072:
             size = vm["properties"]["hardwareProfile"]["vmSize"]
             problems.append(
@@ -362,7 +360,7 @@ def extension_outcome(emu: ArmEmulator, ext_id: str, vm: dict[str, Any]) -> Outc
                     "3 GiB (3072 MiB).",
                 )
             )
-        verdict = emu.outbound_verdict(vm, "WindowsAdminCenter", 443)
+        verdict = netpath.outbound_verdict(emu.store, vm, "WindowsAdminCenter", 443)
         if not verdict.allowed or rt.guest.outbound_blocked:
             where = (
                 "blocked inside the VM"
@@ -440,20 +438,18 @@ def _ext_id(p: dict[str, str]) -> str:
 
 
 @ROUTES.route("GET", _VM + "/extensions/{ext}")
-async def _get_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     _vm(emu, p)
     eid = _ext_id(p)
     emu.touch(eid)
     ext = emu.store.get(eid)
     if ext is None:
-        from ._emulator import not_found
-
         raise not_found(eid)
     return ok(_ext_out(ext, instance_view=expand(req) == "instanceview"))
 
 
 @ROUTES.route("GET", _VM + "/extensions")
-async def _list_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     emu.touch(vm["id"] + "/extensions")
     with_view = expand(req) == "instanceview"
@@ -464,16 +460,12 @@ async def _list_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> Emu
 
 
 @ROUTES.route("PUT,PATCH", _VM + "/extensions/{ext}")
-async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
+async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     body = json_body(req)
     eid = _ext_id(p)
     existing = emu.store.get(eid)
     if req.method.upper() == "PATCH" and existing is None:
-        from ._emulator import not_found
-
         raise not_found(eid)
     props_in = dict(body.get("properties") or {})
     if existing is not None and req.method.upper() == "PATCH":
@@ -561,7 +553,7 @@ async def _put_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
     return ok(_ext_out(current, instance_view=False), 200 if existing is not None else 201, headers)
 
 
-def _require_running_for_extensions(emu: ArmEmulator, vm: dict[str, Any]) -> None:
+def _require_running_for_extensions(emu: RouteContext, vm: dict[str, Any]) -> None:
     """Azure refuses extension changes (PUT and DELETE) on a VM that is not running."""
     rt = emu.runtime(vm["id"])
     if rt.power_state != "running":
@@ -574,7 +566,7 @@ def _require_running_for_extensions(emu: ArmEmulator, vm: dict[str, Any]) -> Non
 
 
 @ROUTES.route("DELETE", _VM + "/extensions/{ext}")
-async def _delete_ext(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _delete_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     eid = _ext_id(p)
     ext = emu.store.get(eid)
@@ -625,13 +617,13 @@ def _script_lines(script: Any) -> list[str]:
     return []
 
 
-def _guest_run(emu: ArmEmulator, vm: dict[str, Any], script: Any, parameters: Any) -> Any:
+def _guest_run(emu: RouteContext, vm: dict[str, Any], script: Any, parameters: Any) -> Any:
     rt = emu.runtime(vm["id"])
-    verdict = emu.outbound_verdict(vm, "WindowsAdminCenter", 443)
+    verdict = netpath.outbound_verdict(emu.store, vm, "WindowsAdminCenter", 443)
     return run_script(rt.guest, _script_lines(script), parameters, outbound_allowed=verdict.allowed)
 
 
-def _require_running(emu: ArmEmulator, vm: dict[str, Any]) -> None:
+def _require_running(emu: RouteContext, vm: dict[str, Any]) -> None:
     rt = emu.runtime(vm["id"])
     if rt.power_state != "running":
         raise ArmError(
@@ -642,7 +634,7 @@ def _require_running(emu: ArmEmulator, vm: dict[str, Any]) -> None:
         )
 
 
-def _run_command_busy(emu: ArmEmulator, vm: dict[str, Any]) -> None:
+def _run_command_busy(emu: RouteContext, vm: dict[str, Any]) -> None:
     rt = emu.runtime(vm["id"])
     op = emu.ops.get(rt.run_command_op) if rt.run_command_op else None
     if rt.guest.run_command_busy or (op is not None and not op.done):
@@ -655,9 +647,7 @@ def _run_command_busy(emu: ArmEmulator, vm: dict[str, Any]) -> None:
 
 
 @ROUTES.route("POST", _VM + "/runCommand")
-async def _run_command(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
+async def _run_command(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     body = json_body(req)
     command = str(body.get("commandId") or "")
@@ -729,20 +719,18 @@ def _rc_out(doc: dict[str, Any], *, instance_view: bool) -> dict[str, Any]:
 
 
 @ROUTES.route("GET", _VM + "/runCommands/{name}")
-async def _get_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_rc(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     _vm(emu, p)
     rid = _rc_id(p)
     emu.touch(rid)
     doc = emu.store.get(rid)
     if doc is None:
-        from ._emulator import not_found
-
         raise not_found(rid)
     return ok(_rc_out(doc, instance_view=expand(req) == "instanceview"))
 
 
 @ROUTES.route("GET", _VM + "/runCommands")
-async def _list_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_rc(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     with_view = expand(req) == "instanceview"
     docs = emu.store.of_type(_RC_TYPE, parent=vm["id"])
@@ -750,9 +738,7 @@ async def _list_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
 
 
 @ROUTES.route("PUT", _VM + "/runCommands/{name}")
-async def _put_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
+async def _put_rc(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     body = json_body(req)
     rid = _rc_id(p)
@@ -824,7 +810,7 @@ async def _put_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuRe
 
 
 @ROUTES.route("DELETE", _VM + "/runCommands/{name}")
-async def _delete_rc(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _delete_rc(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     vm = _vm(emu, p)
     rid = _rc_id(p)
     if emu.store.get(rid) is None:

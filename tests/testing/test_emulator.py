@@ -1,75 +1,179 @@
-"""Public server names, throttle-before-faults, seeded operation IDs, emulator bugs as 500s."""
+"""ArmEmulator's entry point and inspection: auth, throttling before faults, fault answers,
+request records, reset, lookups, action names, reproducible IDs, emulator bugs as 500s."""
 
 from __future__ import annotations
 
-import json
 import logging
-import ssl
-import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-import wac_azure.testing as testing_pkg
-from wac_azure import ExtensionManager
+from wac_azure import AzureSession, ExtensionManager
 from wac_azure.testing import (
     DEFAULT_SUBSCRIPTION,
     ArmEmulator,
     FaultInjector,
     InternalError,
     RequestRecord,
-    ServerHandle,
     ThrottleConfig,
-    run_server_forever,
-    serve_in_thread,
 )
-from wac_azure.testing import _server as server_module
-from wac_azure.testing._router import Router
-from wac_azure.testing._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.router import Router
 
-BASE = "https://arm.emulator.localhost"
-SUB = f"/subscriptions/{DEFAULT_SUBSCRIPTION}"
-READS = "x-ms-ratelimit-remaining-subscription-reads"
-WRITES = "x-ms-ratelimit-remaining-subscription-writes"
+from ._helpers import RG, SUB, request, rule_body
+
+SUB_PATH = f"/subscriptions/{DEFAULT_SUBSCRIPTION}"
 
 
-def request(emu: ArmEmulator, method: str, path: str, *, auth: bool = True) -> EmuRequest:
-    headers = {"Authorization": f"Bearer {emu.token}"} if auth else {}
-    return EmuRequest(method, f"{BASE}{path}?api-version=2024-07-01", headers)
+# -- requests, records, lookups ------------------------------------------------------------
 
 
-# -- 2. the server fronts are public ----------------------------------------------------
+async def test_requests_are_recorded(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    compute = session.compute(SUB)
+    await compute.virtual_machines.get(RG, "vm1")
+    with pytest.raises(HttpResponseError):
+        await compute.virtual_machines.get(RG, "missing")
+    records = emu.requests
+    assert [(r.method, r.status) for r in records] == [("GET", 200), ("GET", 404)]
+    assert records[0].subscription_id == SUB
+    assert "api-version" in records[0].query
+    assert records[0].path.endswith("/virtualMachines/vm1")
+    assert emu.writes() == []
 
 
-def test_server_fronts_are_public_names() -> None:
-    assert testing_pkg.__all__ == sorted(
-        testing_pkg.__all__, key=lambda n: (not n.isupper(), not n[0].isupper(), n)
-    )
-    for name in ("ServerHandle", "serve_in_thread", "run_server_forever", "InternalError"):
-        assert name in testing_pkg.__all__
-    assert ServerHandle is server_module.ServerHandle
-    assert serve_in_thread is server_module.serve_in_thread
-    assert run_server_forever is server_module.run_server_forever
-    docs = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
-    if docs.exists():
-        assert "testing._server" not in docs.read_text(encoding="utf-8")
+async def test_reset_forgets_everything(emu: ArmEmulator, session: AzureSession) -> None:
+    target = emu.add_windows_vm("vm1")
+    emu.deny("*")
+    emu.reset()
+    with pytest.raises(LookupError):
+        emu.resource(target.resource_id)
+    assert emu.requests == []
+    with pytest.raises(HttpResponseError) as info:
+        await session.compute(SUB).virtual_machines.get(RG, "vm1")
+    assert info.value.error.code == "ResourceGroupNotFound"
 
 
-def test_serve_in_thread_through_the_public_name() -> None:
+def test_resource_lookup_and_add_rule() -> None:
     emu = ArmEmulator()
     target = emu.add_windows_vm("vm1")
-    with serve_in_thread(emu) as srv:
-        assert isinstance(srv, ServerHandle)
-        tls = ssl.create_default_context(cafile=srv.ca_file)
-        url = f"{srv.base_url}{target.resource_id}?api-version=2024-07-01"
-        ask = urllib.request.Request(url, headers={"Authorization": f"Bearer {srv.token}"})
-        with urllib.request.urlopen(ask, context=tls, timeout=10) as answer:
-            assert json.loads(answer.read())["name"] == "vm1"
-    assert [(r.method, r.status) for r in emu.requests] == [("GET", 200)]
+    vm = emu.resource(target.resource_id.upper().replace("VIRTUALMACHINES", "virtualMachines"))
+    assert vm["name"] == "vm1"
+    vm["name"] = "changed"
+    assert emu.resource(target.resource_id)["name"] == "vm1"  # a copy
+    nsg_id = vm["properties"]["networkProfile"]["networkInterfaces"][0]["id"]
+    nic = emu.resource(nsg_id)
+    nsg_id = nic["properties"]["networkSecurityGroup"]["id"]
+    emu.add_rule(nsg_id, {"name": "pre", **rule_body(300)})
+    assert emu.resource(nsg_id + "/securityRules/pre")["properties"]["priority"] == 300
+    with pytest.raises(LookupError):
+        emu.resource(nsg_id + "/securityRules/none")
+    with pytest.raises(ValueError, match="unknown os"):
+        emu.add_windows_vm("x", os="3000")
 
 
-# -- 3. throttling before faults ----------------------------------------------------------
+def test_action_names() -> None:
+    base = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers"
+    assert ArmEmulator.action_of(
+        "PUT", base + "/Microsoft.Network/networkSecurityGroups/n/securityRules/r"
+    ) == (
+        "Microsoft.Network/networkSecurityGroups/securityRules/write",
+        base + "/Microsoft.Network/networkSecurityGroups/n/securityRules/r",
+    )
+    assert ArmEmulator.action_of("POST", base + "/Microsoft.Compute/virtualMachines/v/runCommand")[
+        0
+    ] == ("Microsoft.Compute/virtualMachines/runCommand/action")
+    assert ArmEmulator.action_of("GET", f"/subscriptions/{SUB}/resourcegroups/{RG}")[0] == (
+        "Microsoft.Resources/subscriptions/resourceGroups/read"
+    )
+
+
+async def test_handle_directly_without_token() -> None:
+    emu = ArmEmulator()
+    url = f"https://x/subscriptions/{SUB}/resourcegroups/{RG}?api-version=1"
+    resp = await emu.handle(EmuRequest("GET", url))
+    assert resp.status == 401
+    assert resp.json()["error"]["code"] == "AuthenticationFailed"
+    resp = await emu.handle(EmuRequest("GET", url, {"Authorization": "Bearer " + emu.token}))
+    assert resp.json()["error"]["code"] == "ResourceGroupNotFound"
+    assert [r.status for r in emu.requests] == [401, 404]
+
+
+# -- faults and throttling inside handle() -------------------------------------------------
+
+
+async def test_status_fault_surfaces_with_arm_code(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, "409", method="PUT", path_regex="/securityRules/")
+    with pytest.raises(HttpResponseError) as info:
+        await session.network(SUB).security_rules.begin_create_or_update(
+            RG, "vm1-nsg", "r", rule_body()
+        )
+    assert info.value.status_code == 409
+    assert info.value.error.code == "RetryableErrorDueToAnotherOperation"
+    assert emu.requests[-1].status == 409
+
+
+async def test_retried_5xx_fault_then_success(emu: ArmEmulator, session: AzureSession) -> None:
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, "503", method="GET")
+    vm = await session.compute(SUB).virtual_machines.get(RG, "vm1")
+    assert vm.name == "vm1"
+    assert [r.status for r in emu.requests] == [503, 200]
+
+
+async def test_lro_failed_fault_leaves_resource_unchanged(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, "OperationPreempted", method="PUT")
+    network = session.network(SUB)
+    poller = await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "r", rule_body())
+    with pytest.raises(HttpResponseError) as info:
+        await poller.result()
+    assert "OperationPreempted" in str(info.value)
+    assert [r.name async for r in network.security_rules.list(RG, "vm1-nsg")] == []
+    # the same write goes through on retry
+    await (
+        await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "r", rule_body())
+    ).result()
+
+
+async def test_throttle_headers_and_429() -> None:
+    emu = ArmEmulator(throttle=ThrottleConfig(reads=(2, 0.0)))
+    emu.add_windows_vm("vm1")
+    async with emu.session(client_kwargs={"retry_total": 0}) as session:
+        compute = session.compute(SUB)
+        raw: list[Any] = []
+        await compute.virtual_machines.get(RG, "vm1", cls=lambda resp, *a: raw.append(resp))
+        headers = raw[0].http_response.headers
+        assert headers["x-ms-ratelimit-remaining-subscription-reads"] == "1"
+        await compute.virtual_machines.get(RG, "vm1")
+        with pytest.raises(HttpResponseError) as info:
+            await compute.virtual_machines.get(RG, "vm1")
+    assert info.value.status_code == 429
+    assert info.value.error.code == "TooManyRequests"
+    assert info.value.response.headers["Retry-After"]
+
+
+async def test_default_throttle_never_refuses_but_sends_headers(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    emu.add_windows_vm("vm1")
+    raw: list[Any] = []
+    await session.network(SUB).network_security_groups.get(
+        RG, "vm1-nsg", cls=lambda resp, *a: raw.append(resp)
+    )
+    assert raw[0].http_response.headers["x-ms-ratelimit-remaining-subscription-reads"] == "250"
+
+
+# -- throttling before faults --------------------------------------------------------------
+
+
+READS = "x-ms-ratelimit-remaining-subscription-reads"
+WRITES = "x-ms-ratelimit-remaining-subscription-writes"
 
 
 async def test_a_fault_answer_carries_rate_headers_and_takes_a_token() -> None:
@@ -120,7 +224,7 @@ async def test_a_request_failing_auth_is_neither_faulted_nor_counted() -> None:
     assert emu.throttle.admitted["reads"] == 0
 
 
-# -- 4. seeded operation IDs ------------------------------------------------------------
+# -- seeded operation and request IDs ------------------------------------------------------
 
 
 def _log(records: list[RequestRecord]) -> list[tuple[str, str, int, tuple[tuple[str, str], ...]]]:
@@ -187,14 +291,14 @@ async def test_operation_ids_and_request_ids_repeat_after_reset() -> None:
     assert second[1] != after[1]
 
 
-# -- 5. emulator bugs -------------------------------------------------------------------
+# -- emulator bugs -------------------------------------------------------------------------
 
 
 async def _explode(emu: ArmEmulator, req: EmuRequest, params: dict[str, str]) -> EmuResponse:
     raise KeyError("properties")
 
 
-def _buggy(emu: ArmEmulator, template: str = f"{SUB}/providers/Test.Emulator/bug") -> str:
+def _buggy(emu: ArmEmulator, template: str = f"{SUB_PATH}/providers/Test.Emulator/bug") -> str:
     """Put a route that raises in front of the emulator's own (a stand-in for a bug)."""
     router = Router()
     router.add("GET", template, _explode)
@@ -258,7 +362,7 @@ def test_the_conftest_guard_fails_a_test_with_emulator_bugs(pytester: pytest.Pyt
     )
     pytester.makepyfile(
         test_inner="""
-        from wac_azure.testing._wire import EmuRequest
+        from wac_azure.testing.backend.wire import EmuRequest
 
         async def explode(emu, req, params):
             raise ValueError("boom")

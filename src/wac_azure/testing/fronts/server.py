@@ -6,7 +6,7 @@
         async with srv.session() as session:  # AzureSession trusting srv.ca_file
             vm = await session.compute(sub).virtual_machines.get("rg", "vm1")
 
-The server turns each request into an :class:`~wac_azure.testing._wire.EmuRequest`
+The server turns each request into an :class:`~wac_azure.testing.backend.wire.EmuRequest`
 (with the URL as the client sent it, so ``nextLink`` and operation URLs point
 back at the server), awaits ``emu.handle`` and writes the answer. A
 ``ConnectionReset`` from the emulator drops the TCP connection with a reset.
@@ -33,18 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wac_azure import ConfigurationError
-
-from ._certs import make_certificates
-from ._wire import ConnectionReset, EmuRequest
+from wac_azure import AzureSession, ConfigurationError
+from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest
+from wac_azure.testing.fronts.certs import make_certificates
+from wac_azure.testing.fronts.host import EmulatorHost
+from wac_azure.testing.fronts.transport import StaticTokenCredential
 
 if TYPE_CHECKING:
     from aiohttp import web
     from azure.core.credentials_async import AsyncTokenCredential
-
-    from wac_azure import AzureSession
-
-    from ._emulator import ArmEmulator
 
 __all__ = [
     "ServerHandle",
@@ -87,11 +84,11 @@ def check_loopback(host: str) -> str:
     return str(address)
 
 
-#: The addresses in the generated certificate's subjectAltName (see ``_certs``).
+#: The addresses in the generated certificate's subjectAltName (see ``fronts.certs``).
 _CERT_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
-def _token_of(emu: ArmEmulator) -> str:
+def _token_of(emu: EmulatorHost) -> str:
     token = getattr(emu, "token", None)
     if not isinstance(token, str) or not token:
         raise ConfigurationError("this ArmEmulator has no bearer token to hand out (emu.token)")
@@ -123,8 +120,6 @@ class ServerHandle:
         when the emulator answers ``Retry-After: 0``). Other keyword
         arguments go to ``AzureSession``.
         """
-        from wac_azure import AzureSession
-
         kwargs.setdefault("polling_interval", 0.05)
         kwargs.setdefault("connection_verify", self.ca_file)
         credential = kwargs.pop("credential", self.credential)
@@ -153,8 +148,8 @@ def _reset(request: web.BaseRequest) -> None:
     transport.abort()
 
 
-def _make_app(emu: ArmEmulator) -> web.Application:
-    from aiohttp import web
+def _make_app(emu: EmulatorHost) -> web.Application:
+    from aiohttp import web  # lazy: aiohttp's server is heavy and only serving needs it
 
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -183,20 +178,18 @@ def _make_app(emu: ArmEmulator) -> web.Application:
 
 @contextlib.asynccontextmanager
 async def serve(
-    emu: ArmEmulator, *, host: str = "127.0.0.1", port: int = 0
+    emu: EmulatorHost, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[ServerHandle]:
     """Serve ``emu`` over HTTPS on loopback while the context is open.
 
     ``port=0`` picks a free port. A fresh CA and server certificate are
     written to a temporary directory, removed on exit.
     """
-    from aiohttp import web
+    from aiohttp import web  # lazy: aiohttp's server is heavy and only serving needs it
 
     bind = check_loopback(host)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigurationError(f"port must be an integer from 0 to 65535; got {port!r}")
-    from ._transport import StaticTokenCredential
-
     token = _token_of(emu)
     tmp = tempfile.mkdtemp(prefix="wac-azure-emulator-")
     try:
@@ -230,7 +223,7 @@ async def serve(
 
 
 def run_server_forever(
-    emu: ArmEmulator,
+    emu: EmulatorHost,
     host: str = "127.0.0.1",
     port: int = 0,
     ready_callback: Callable[[ServerHandle], object] | None = None,
@@ -264,7 +257,7 @@ def run_server_forever(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    emu: ArmEmulator, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0
+    emu: EmulatorHost, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0
 ) -> Iterator[ServerHandle]:
     """Serve ``emu`` from a background thread; for synchronous clients and benchmarks.
 

@@ -1,17 +1,16 @@
-"""Helpers shared by the route modules: answers, paging, IDs."""
+"""Helpers shared by the route modules: answers, paging, IDs, request bodies."""
 
 from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.state import ArmError
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.context import RouteContext
 
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
-
-__all__ = ["base_url", "ok", "page", "rg_id"]
+__all__ = ["base_url", "expand", "json_body", "ok", "page", "prov_id", "rg_id"]
 
 
 def ok(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> EmuResponse:
@@ -24,7 +23,7 @@ def base_url(req: EmuRequest) -> str:
 
 
 def page(
-    emu: ArmEmulator,
+    emu: RouteContext,
     req: EmuRequest,
     items: list[Any],
     render: Callable[[Any], Any] | None = None,
@@ -66,3 +65,20 @@ def expand(req: EmuRequest) -> str:
         if k.lower() in ("$expand", "expand"):
             return v.lower()
     return ""
+
+
+def json_body(req: EmuRequest) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 ``InvalidRequestContent``."""
+    try:
+        body = req.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: {exc}",
+        ) from None
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body

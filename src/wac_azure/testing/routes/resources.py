@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._http import ok, page
-from ._router import Router
-from ._state import ArmError, clone
-from ._wire import EmuRequest, EmuResponse
-
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+from wac_azure.testing.backend.state import ArmError, clone
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.common import json_body, ok, page
+from wac_azure.testing.routes.context import RouteContext
+from wac_azure.testing.routes.router import Router
 
 __all__ = ["ROUTES"]
 
@@ -20,17 +18,17 @@ _SUB = "/subscriptions/{sub}"
 
 
 @ROUTES.route("GET", _SUB + "/providers/{ns}/locations/{loc}/operations/{op}")
-async def _op_status(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _op_status(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return emu.operation_status(req, p["op"])
 
 
 @ROUTES.route("GET", _SUB + "/providers/{ns}/locations/{loc}/operationResults/{op}")
-async def _op_result(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _op_result(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return emu.operation_result(req, p["op"])
 
 
 @ROUTES.route("GET", _SUB + "/resourcegroups")
-async def _list_rgs(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_rgs(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     rgs = [
         clone(rg) for (sub, _), rg in emu.store.resource_groups.items() if sub == p["sub"].lower()
     ]
@@ -38,20 +36,18 @@ async def _list_rgs(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> Emu
 
 
 @ROUTES.route("GET", _SUB + "/resourcegroups/{rg}")
-async def _get_rg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    return ok(clone(emu.require_rg(p["sub"], p["rg"])))
+async def _get_rg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    return ok(clone(emu.store.require_rg(p["sub"], p["rg"])))
 
 
 @ROUTES.route("HEAD", _SUB + "/resourcegroups/{rg}")
-async def _head_rg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _head_rg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     found = emu.store.resource_group(p["sub"], p["rg"]) is not None
     return EmuResponse(204 if found else 404)
 
 
 @ROUTES.route("PUT", _SUB + "/resourcegroups/{rg}")
-async def _put_rg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
+async def _put_rg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     body = json_body(req)
     location = str(body.get("location") or "")
     if not location:
@@ -73,7 +69,7 @@ def _generic(doc: dict[str, Any]) -> dict[str, Any]:
     return clone(out)  # type: ignore[no-any-return]
 
 
-def _listing(emu: ArmEmulator, req: EmuRequest, sub: str, rg: str | None) -> EmuResponse:
+def _listing(emu: RouteContext, req: EmuRequest, sub: str, rg: str | None) -> EmuResponse:
     wanted = None
     flt = req.query.get("$filter")
     if flt:
@@ -89,11 +85,11 @@ def _listing(emu: ArmEmulator, req: EmuRequest, sub: str, rg: str | None) -> Emu
 
 
 @ROUTES.route("GET", _SUB + "/resources")
-async def _list_sub_resources(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_sub_resources(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return _listing(emu, req, p["sub"], None)
 
 
 @ROUTES.route("GET", _SUB + "/resourceGroups/{rg}/resources")
-async def _list_rg_resources(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    emu.require_rg(p["sub"], p["rg"])
+async def _list_rg_resources(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    emu.store.require_rg(p["sub"], p["rg"])
     return _listing(emu, req, p["sub"], p["rg"])

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
-    from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.context import RouteContext
 
 __all__ = ["Handler", "Router"]
 
-Handler = Callable[["ArmEmulator", "EmuRequest", dict[str, str]], Awaitable["EmuResponse"]]
+#: A route handler: ``(emulator, request, path parameters) -> response``.
+Handler = Callable[[RouteContext, EmuRequest, dict[str, str]], Awaitable[EmuResponse]]
 
 
 class Router:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from ._state import new_etag
+from wac_azure.testing.backend.state import new_etag
 
 __all__ = [
     "OS_CATALOG",
@@ -17,6 +17,7 @@ __all__ = [
     "VM_SIZES",
     "OsSpec",
     "default_security_rules",
+    "guess_os",
     "make_nic",
     "make_nsg",
     "make_public_ip",
@@ -24,6 +25,7 @@ __all__ = [
     "make_vm",
     "make_vnet",
     "service_tags_document",
+    "vm_memory_mib",
     "vm_sizes_document",
 ]
 
@@ -109,6 +111,27 @@ OS_CATALOG: dict[str, OsSpec] = {
     ),
 }
 
+
+def guess_os(vm: Doc) -> OsSpec | None:
+    """The catalogue OS a VM's marketplace image reference names (``None`` if none does)."""
+    props = vm.get("properties") or {}
+    ref = (props.get("storageProfile") or {}).get("imageReference") or {}
+    sku = str(ref.get("sku", "")).lower()
+    offer = str(ref.get("offer", "")).lower()
+    if (
+        "windowsserver" in offer
+        or str(ref.get("publisher", "")).lower() == "microsoftwindowsserver"
+    ):
+        for key in ("2012-R2", "2016", "2019", "2022", "2025"):
+            if sku.startswith(key.lower()):
+                return OS_CATALOG[key]
+    if "windows-11" in offer or "win11" in sku:
+        return OS_CATALOG["windows-11"]
+    if "ubuntu" in offer:
+        return OS_CATALOG["ubuntu-22.04"]
+    return None
+
+
 # (name, cores, memoryInMB, maxDataDiskCount, resourceDiskSizeInMB)
 _SIZES: list[tuple[str, int, int, int, int]] = [
     ("Standard_B1s", 1, 1024, 2, 4096),
@@ -141,6 +164,13 @@ VM_SIZES: dict[str, Doc] = {
     }
     for name, cores, mem, disks, disk in _SIZES
 }
+
+
+def vm_memory_mib(vm: Doc) -> int | None:
+    """The memory of the VM's size in MiB (``None`` for a size the emulator does not know)."""
+    size = str(((vm.get("properties") or {}).get("hardwareProfile") or {}).get("vmSize", ""))
+    found = VM_SIZES.get(size.lower())
+    return int(found["memoryInMB"]) if found else None
 
 
 def vm_sizes_document() -> Doc:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from ._wire import EmuRequest, EmuResponse
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
 __all__ = [
     "PRESETS",

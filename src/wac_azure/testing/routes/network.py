@@ -5,17 +5,20 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._builders import SERVICE_TAGS, default_security_rules, service_tags_document
-from ._http import ok, page, prov_id
-from ._lro import Outcome
-from ._router import Router
-from ._state import ArmError, clone, new_etag
-from ._wire import EmuRequest, EmuResponse
-
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+from wac_azure.testing.backend import netpath
+from wac_azure.testing.backend.builders import (
+    SERVICE_TAGS,
+    default_security_rules,
+    service_tags_document,
+)
+from wac_azure.testing.backend.operations import Outcome
+from wac_azure.testing.backend.state import ArmError, clone, new_etag, not_found
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+from wac_azure.testing.routes.common import json_body, ok, page, prov_id
+from wac_azure.testing.routes.context import RouteContext
+from wac_azure.testing.routes.router import Router
 
 __all__ = ["ROUTES", "validate_rule"]
 
@@ -70,11 +73,11 @@ def _nsg_id(p: dict[str, str]) -> str:
     return prov_id(p, _NSG_T, p["nsg"])
 
 
-def _nsg(emu: ArmEmulator, p: dict[str, str]) -> dict[str, Any]:
-    return emu.require(_nsg_id(p))
+def _nsg(emu: RouteContext, p: dict[str, str]) -> dict[str, Any]:
+    return emu.store.require(_nsg_id(p))
 
 
-def _busy_nsg(emu: ArmEmulator, nsg: dict[str, Any], what: str) -> None:
+def _busy_nsg(emu: RouteContext, nsg: dict[str, Any], what: str) -> None:
     op = emu.busy(nsg["id"])
     if op is not None:
         raise ArmError(
@@ -271,7 +274,7 @@ def _rule_doc(nsg_id: str, name: str, props: dict[str, Any], state: str) -> dict
 
 
 def _start_put(
-    emu: ArmEmulator,
+    emu: RouteContext,
     req: EmuRequest,
     rid: str,
     doc: dict[str, Any],
@@ -298,30 +301,28 @@ def _start_put(
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}")
-async def _get_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     emu.touch(_nsg_id(p))
     return ok(clone(_nsg(emu, p)))
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups")
-async def _list_rg_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    emu.require_rg(p["sub"], p["rg"])
+async def _list_rg_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    emu.store.require_rg(p["sub"], p["rg"])
     emu.touch(req.path)
     docs = emu.store.of_type(_NSG_T, subscription=p["sub"], resource_group=p["rg"])
     return page(emu, req, docs, clone)
 
 
 @ROUTES.route("GET", _SUBP + "/networkSecurityGroups")
-async def _list_sub_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_sub_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     docs = emu.store.of_type(_NSG_T, subscription=p["sub"])
     return page(emu, req, docs, clone)
 
 
 @ROUTES.route("PUT", _RG + "/networkSecurityGroups/{nsg}")
-async def _put_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
-    emu.require_rg(p["sub"], p["rg"])
+async def _put_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    emu.store.require_rg(p["sub"], p["rg"])
     body = json_body(req)
     nid = _nsg_id(p)
     existing = emu.store.get(nid)
@@ -380,8 +381,8 @@ async def _put_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuR
 
 
 @ROUTES.route("DELETE", _RG + "/networkSecurityGroups/{nsg}")
-async def _delete_nsg(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    emu.require_rg(p["sub"], p["rg"])
+async def _delete_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    emu.store.require_rg(p["sub"], p["rg"])
     nid = _nsg_id(p)
     nsg = emu.store.get(nid)
     if nsg is None:
@@ -415,46 +416,40 @@ def _find_rule(nsg: dict[str, Any], key: str, name: str) -> dict[str, Any] | Non
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
-async def _get_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
     rid = f"{nsg['id']}/securityRules/{p['rule']}"
     emu.touch(rid)
     rule = _find_rule(nsg, "securityRules", p["rule"])
     if rule is None:
-        from ._emulator import not_found
-
         raise not_found(rid)
     return ok(clone(rule))
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/securityRules")
-async def _list_rules(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_rules(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
     emu.touch(nsg["id"])
     return page(emu, req, [clone(r) for r in nsg["properties"].get("securityRules") or []])
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/defaultSecurityRules/{rule}")
-async def _get_default_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _get_default_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
     rule = _find_rule(nsg, "defaultSecurityRules", p["rule"])
     if rule is None:
-        from ._emulator import not_found
-
         raise not_found(f"{nsg['id']}/defaultSecurityRules/{p['rule']}")
     return ok(clone(rule))
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/defaultSecurityRules")
-async def _list_default_rules(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _list_default_rules(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
     return page(emu, req, [clone(r) for r in nsg["properties"].get("defaultSecurityRules") or []])
 
 
 @ROUTES.route("PUT", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
-async def _put_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
+async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
     body = json_body(req)
     name = p["rule"]
@@ -512,7 +507,7 @@ async def _put_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> Emu
 
 
 @ROUTES.route("DELETE", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
-async def _delete_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
     existing = _find_rule(nsg, "securityRules", p["rule"])
     if existing is None:
@@ -552,9 +547,9 @@ async def _delete_rule(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> 
 
 
 def _simple_get(provider_type: str, key: str) -> Any:
-    async def handler(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
         rid = prov_id(p, provider_type, p[key])
-        doc = emu.require(rid)
+        doc = emu.store.require(rid)
         emu.touch(rid)
         return ok(clone(doc))
 
@@ -562,8 +557,8 @@ def _simple_get(provider_type: str, key: str) -> Any:
 
 
 def _simple_list_rg(provider_type: str) -> Any:
-    async def handler(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-        emu.require_rg(p["sub"], p["rg"])
+    async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+        emu.store.require_rg(p["sub"], p["rg"])
         docs = emu.store.of_type(provider_type, subscription=p["sub"], resource_group=p["rg"])
         return page(emu, req, docs, clone)
 
@@ -571,7 +566,7 @@ def _simple_list_rg(provider_type: str) -> Any:
 
 
 def _simple_list_sub(provider_type: str) -> Any:
-    async def handler(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
         docs = emu.store.of_type(provider_type, subscription=p["sub"])
         return page(emu, req, docs, clone)
 
@@ -594,10 +589,8 @@ for _coll, _type, _key in (
 def _put_passthrough(provider_type: str, key: str) -> Any:
     """PUT of a resource stored as sent (NICs, public IPs, VNets): an LRO like ARM's."""
 
-    async def handler(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-        from ._emulator import json_body
-
-        emu.require_rg(p["sub"], p["rg"])
+    async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+        emu.store.require_rg(p["sub"], p["rg"])
         body = json_body(req)
         rid = prov_id(p, provider_type, p[key])
         existing = emu.store.get(rid)
@@ -699,8 +692,8 @@ def _effective_rules(nsg: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @ROUTES.route("POST", _RG + "/networkInterfaces/{nic}/effectiveNetworkSecurityGroups")
-async def _effective_nsgs(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    nic = emu.require(prov_id(p, _NIC_T, p["nic"]))
+async def _effective_nsgs(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    nic = emu.store.require(prov_id(p, _NIC_T, p["nic"]))
     nprops = nic.get("properties") or {}
     vm_ref = (nprops.get("virtualMachine") or {}).get("id")
     if vm_ref:
@@ -725,7 +718,7 @@ async def _effective_nsgs(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) 
         sid = ((conf.get("properties") or {}).get("subnet") or {}).get("id")
         if not sid:
             continue
-        sn = emu.subnet(sid)
+        sn = netpath.subnet(emu.store, sid)
         sn_nsg = (((sn or {}).get("properties") or {}).get("networkSecurityGroup") or {}).get("id")
         if sn_nsg and emu.store.get(sn_nsg) is not None:
             result.append(
@@ -755,29 +748,25 @@ async def _effective_nsgs(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) 
 
 
 @ROUTES.route("GET", _RG + "/virtualNetworks/{vnet}/subnets/{subnet}")
-async def _get_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    vnet = emu.require(prov_id(p, _VNET_T, p["vnet"]))
+async def _get_subnet(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    vnet = emu.store.require(prov_id(p, _VNET_T, p["vnet"]))
     sid = f"{vnet['id']}/subnets/{p['subnet']}"
     emu.touch(sid)
-    sn = emu.subnet(sid)
+    sn = netpath.subnet(emu.store, sid)
     if sn is None:
-        from ._emulator import not_found
-
         raise not_found(sid)
     return ok(clone(sn))
 
 
 @ROUTES.route("GET", _RG + "/virtualNetworks/{vnet}/subnets")
-async def _list_subnets(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    vnet = emu.require(prov_id(p, _VNET_T, p["vnet"]))
+async def _list_subnets(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    vnet = emu.store.require(prov_id(p, _VNET_T, p["vnet"]))
     return page(emu, req, [clone(s) for s in vnet["properties"].get("subnets") or []])
 
 
 @ROUTES.route("PUT", _RG + "/virtualNetworks/{vnet}/subnets/{subnet}")
-async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
-    from ._emulator import json_body
-
-    vnet = emu.require(prov_id(p, _VNET_T, p["vnet"]))
+async def _put_subnet(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    vnet = emu.store.require(prov_id(p, _VNET_T, p["vnet"]))
     body = json_body(req)
     props = dict(body.get("properties") or {})
     if not props.get("addressPrefix") and not props.get("addressPrefixes"):
@@ -805,7 +794,7 @@ async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
     sid = doc["id"]
 
     def success() -> Outcome:
-        current = emu.subnet(sid)
+        current = netpath.subnet(emu.store, sid)
         if current is not None:
             current.setdefault("properties", {})["provisioningState"] = "Succeeded"
         return Outcome()
@@ -822,7 +811,7 @@ async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
         on_success=success,
         on_abort=abort,
     )
-    current = emu.subnet(sid) or doc
+    current = netpath.subnet(emu.store, sid) or doc
     return ok(clone(current), 200 if existing is not None else 201, headers)
 
 
@@ -830,5 +819,5 @@ async def _put_subnet(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> E
 
 
 @ROUTES.route("GET", _SUBP + "/locations/{loc}/serviceTags")
-async def _service_tags(emu: ArmEmulator, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+async def _service_tags(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return ok(service_tags_document(p["sub"], p["loc"]))

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["ArmError", "Store", "new_etag", "parse_id", "split_type"]
+__all__ = ["ArmError", "Store", "clone", "new_etag", "not_found", "parse_id", "split_type"]
 
 Doc = dict[str, Any]
 
@@ -68,6 +68,29 @@ def parse_id(resource_id: str) -> dict[str, str]:
             break
         i += 2
     return out
+
+
+def not_found(resource_id: str) -> ArmError:
+    """ARM's 404 for a missing resource."""
+    info = parse_id(resource_id)
+    rtype = info.get("type", "")
+    names = _type_and_names(resource_id)
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{names or rtype}' under resource group "
+        f"'{info.get('resource_group', '')}' was not found. For more details please go to "
+        "https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def _type_and_names(resource_id: str) -> str:
+    parts = [p for p in resource_id.split("/") if p]
+    low = [p.lower() for p in parts]
+    if "providers" not in low:
+        return ""
+    i = len(low) - 1 - low[::-1].index("providers")
+    return "/".join(parts[i + 1 :])
 
 
 def split_type(resource_type: str) -> tuple[str, str]:
@@ -185,6 +208,24 @@ class Store:
 
     def resource_group(self, subscription: str, name: str) -> Doc | None:
         return self.resource_groups.get((subscription.lower(), name.lower()))
+
+    def require_rg(self, subscription: str, name: str) -> Doc:
+        """The resource group, or ARM's 404 ``ResourceGroupNotFound``."""
+        found = self.resource_group(subscription, name)
+        if found is None:
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found."
+            )
+        return found
+
+    def require(self, resource_id: str) -> Doc:
+        """The resource (its resource group first), or ARM's 404 for whichever is missing."""
+        info = parse_id(resource_id)
+        self.require_rg(info.get("subscription", ""), info.get("resource_group", ""))
+        doc = self.get(resource_id)
+        if doc is None:
+            raise not_found(resource_id)
+        return doc
 
 
 def clone(doc: Any) -> Any:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wac_azure import AzureSession
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
+from wac_azure.testing.backend.state import ArmError
+from wac_azure.testing.routes.network import validate_rule
+
+from ._helpers import nsg_id, rule_body
+from ._helpers import rule as bare_rule
 
 SUB = DEFAULT_SUBSCRIPTION
 RG = "rg-wac"
@@ -378,3 +387,155 @@ async def test_create_resource_group(emu: ArmEmulator, session: AzureSession) ->
     rg = await resources.resource_groups.create_or_update("rg-new", {"location": "northeurope"})
     assert rg.location == "northeurope"
     assert [g.name async for g in resources.resource_groups.list()] == ["rg-new"]
+
+
+# -- rules come back as Network RP returns them --------------------------------------------
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "arm"
+if not FIXTURES.is_dir():  # pragma: no cover - layout of the project's workspace
+    FIXTURES = Path("/work/shared/fixtures/arm")
+
+
+def _fixture_rule_keys() -> set[str]:
+    doc = json.loads((FIXTURES / "network.DefaultSecurityRuleList.json").read_text())
+    body = doc["responses"]["200"]["body"]["value"][0]
+    return set(body["properties"])
+
+
+async def test_custom_rule_get_has_every_plural_and_envelope(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    emu.add_windows_vm("vm1")
+    network = session.network(SUB)
+    await (
+        await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "r1", bare_rule())
+    ).result()
+    resp: dict[str, Any] = {}
+
+    def hook(pipeline_response: Any) -> None:
+        resp.update(json.loads(pipeline_response.http_response.text()))
+
+    await network.security_rules.get(RG, "vm1-nsg", "r1", raw_response_hook=hook)
+    props = resp["properties"]
+    for plural in (
+        "sourceAddressPrefixes",
+        "destinationAddressPrefixes",
+        "sourcePortRanges",
+        "destinationPortRanges",
+    ):
+        assert props[plural] == []
+    assert props["sourceAddressPrefix"] == "VirtualNetwork"  # singular kept as sent
+    assert props["destinationPortRange"] == "6516"
+    assert props["provisioningState"] == "Succeeded"
+    assert resp["type"] == "Microsoft.Network/networkSecurityGroups/securityRules"
+    assert resp["etag"]
+    # the same property set the real default rules show (minus description, not sent)
+    if FIXTURES.is_dir():
+        assert _fixture_rule_keys() - {"description"} <= set(props)
+    # a plural sent stays as sent; the NSG GET shows the same rule
+    await (
+        await network.security_rules.begin_create_or_update(
+            RG,
+            "vm1-nsg",
+            "r2",
+            bare_rule(
+                300,
+                sourceAddressPrefix=None,
+                sourceAddressPrefixes=["10.1.0.0/16", "10.2.0.0/16"],
+            ),
+        )
+    ).result()
+    nsg = await network.network_security_groups.get(RG, "vm1-nsg")
+    r2 = next(r for r in nsg.security_rules if r.name == "r2")
+    assert r2.source_address_prefixes == ["10.1.0.0/16", "10.2.0.0/16"]
+    assert r2.destination_address_prefixes == []
+    # emu.add_rule stores the same shape
+    added = emu.add_rule(nsg_id("vm1-nsg"), {"name": "pre", **bare_rule(400)})
+    assert added["properties"]["destinationPortRanges"] == []
+
+
+async def test_rule_delete_and_nsg_put_over_https(emu: ArmEmulator) -> None:
+    emu.add_windows_vm("vm1")
+    async with emu.serve() as srv, srv.session() as session:
+        network = session.network(SUB)
+        nsg = await (
+            await network.network_security_groups.begin_create_or_update(
+                RG,
+                "extra-nsg",
+                {
+                    "location": "westeurope",
+                    "properties": {"securityRules": [{"name": "a", **bare_rule()}]},
+                },
+            )
+        ).result()
+        assert nsg.provisioning_state == "Succeeded"
+        assert nsg.security_rules[0].source_port_ranges == []
+        await (await network.security_rules.begin_delete(RG, "extra-nsg", "a")).result()
+        assert [r.name async for r in network.security_rules.list(RG, "extra-nsg")] == []
+        sizes = [
+            s.name async for s in session.compute(SUB).virtual_machine_sizes.list("westeurope")
+        ]
+        assert "Standard_D2s_v3" in sizes
+        tags = await network.service_tags.list("westeurope")
+        assert any(v["name"] == "WindowsAdminCenter" for v in tags.as_dict()["values"])
+
+
+# -- network PUTs report Updating while pending --------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["nic", "pip", "vnet", "subnet"])
+async def test_network_put_is_updating_until_it_completes(kind: str) -> None:
+    emu = ArmEmulator(seed=0, lro_polls=3)
+    emu.add_windows_vm("vm1", public_ip=True)
+    async with emu.session() as session:
+        network = session.network(SUB)
+        rg = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network"
+        if kind == "nic":
+            body = emu.resource(f"{rg}/networkInterfaces/vm1-nic")
+            poller = await network.network_interfaces.begin_create_or_update(RG, "vm1-nic", body)
+            rid = f"{rg}/networkInterfaces/vm1-nic"
+        elif kind == "pip":
+            body = emu.resource(f"{rg}/publicIPAddresses/vm1-ip")
+            poller = await network.public_ip_addresses.begin_create_or_update(RG, "vm1-ip", body)
+            rid = f"{rg}/publicIPAddresses/vm1-ip"
+        elif kind == "vnet":
+            body = emu.resource(f"{rg}/virtualNetworks/vnet-westeurope")
+            poller = await network.virtual_networks.begin_create_or_update(
+                RG, "vnet-westeurope", body
+            )
+            rid = f"{rg}/virtualNetworks/vnet-westeurope"
+        else:
+            body = {"properties": {"addressPrefix": "10.0.9.0/24"}}
+            poller = await network.subnets.begin_create_or_update(
+                RG, "vnet-westeurope", "extra", body
+            )
+            rid = f"{rg}/virtualNetworks/vnet-westeurope/subnets/extra"
+        put = [r for r in emu.requests if r.method == "PUT"][-1]
+        assert put.status in (200, 201)
+        assert emu.resource(rid)["properties"]["provisioningState"] == "Updating"
+        done = await poller.result()
+        assert done.provisioning_state == "Succeeded"
+        assert emu.resource(rid)["properties"]["provisioningState"] == "Succeeded"
+
+
+# -- rule validation -----------------------------------------------------------------------
+
+
+@given(lo=st.integers(-5, 70000), hi=st.integers(-5, 70000), priority=st.integers(0, 5000))
+def test_validator_accepts_exactly_valid_ports_and_priorities(
+    lo: int, hi: int, priority: int
+) -> None:
+    props = dict(rule_body(priority)["properties"])
+    props["destinationPortRange"] = f"{lo}-{hi}"
+    valid_port = 0 <= lo <= hi <= 65535
+    valid_priority = 100 <= priority <= 4096
+    if valid_port and valid_priority:
+        assert validate_rule("r", props)["priority"] == priority
+        return
+    expected = (
+        "SecurityRuleInvalidPriority" if not valid_priority else "SecurityRuleInvalidPortRange"
+    )
+    with pytest.raises(ArmError) as info:
+        validate_rule("r", props)
+    assert info.value.code == expected

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from wac_azure.testing.backend.builders import SERVICE_TAGS
+
 __all__ = ["Endpoint", "Verdict", "flow_allowed"]
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -56,8 +58,6 @@ def _in_any(ip: str, prefixes: Iterable[str]) -> bool:
 
 def _tag_prefixes(name: str) -> list[str] | None:
     """The prefixes of service tag ``name`` (case-insensitive), ``None`` if it is no tag."""
-    from ._builders import SERVICE_TAGS
-
     low = name.lower()
     for tag, (_, _, prefixes) in SERVICE_TAGS.items():
         if tag.lower() == low:

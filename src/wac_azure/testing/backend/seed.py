@@ -1,19 +1,17 @@
 """``emu.seed(document)``: store ARM JSON as GET returns it (fixtures, ``az vm show`` output).
 
 The Azure CLI's flattened output (``az vm show -o json``, ``az network nic show``...)
-is turned back into the wire shape first (see ``_azcli.to_wire``).
+is turned back into the wire shape first (see ``backend.azcli.to_wire``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._azcli import to_wire
-from ._builders import default_security_rules, make_nsg, make_vnet
-from ._state import clone, new_etag, parse_id
-
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+from wac_azure.testing.backend.azcli import to_wire
+from wac_azure.testing.backend.builders import default_security_rules, make_nsg, make_vnet
+from wac_azure.testing.backend.runtime import VmRuntime, runtime_of
+from wac_azure.testing.backend.state import Store, clone, new_etag, parse_id
 
 __all__ = ["seed_document"]
 
@@ -23,7 +21,8 @@ def _canonical_type(doc: dict[str, Any]) -> str:
     return str(doc.get("type") or info.get("type") or "")
 
 
-def seed_document(emu: ArmEmulator, document: dict[str, Any]) -> None:
+def seed_document(store: Store, vms: dict[str, VmRuntime], document: dict[str, Any]) -> None:
+    """Store ``document`` in ``store`` as GET returns it; a VM gets a fresh record in ``vms``."""
     if not isinstance(document, dict) or not isinstance(document.get("id"), str):
         raise ValueError("seed() needs an ARM resource document with an 'id'")
     doc: dict[str, Any] = clone(document)
@@ -37,15 +36,15 @@ def seed_document(emu: ArmEmulator, document: dict[str, Any]) -> None:
             f"seed() needs a resource-group-scoped resource ID; got {document['id']!r}"
         )
     location = str(doc.get("location") or "westus")
-    emu.store.ensure_resource_group(sub, rg, location)
+    store.ensure_resource_group(sub, rg, location)
     rtype = _canonical_type(doc)
     doc.setdefault("type", rtype)
     low = rtype.lower()
     if low == "microsoft.compute/virtualmachines":
-        _seed_vm(emu, doc, power_hint=power_hint if isinstance(power_hint, str) else None)
+        _seed_vm(store, vms, doc, power_hint=power_hint if isinstance(power_hint, str) else None)
     elif low == "microsoft.network/networksecuritygroups/securityrules":
         nsg_id = doc["id"].rsplit("/securityRules/", 1)[0]
-        nsg = _ensure_parent_nsg(emu, nsg_id, location)
+        nsg = _ensure_parent_nsg(store, nsg_id, location)
         rules = [
             r
             for r in nsg["properties"].setdefault("securityRules", [])
@@ -55,11 +54,11 @@ def seed_document(emu: ArmEmulator, document: dict[str, Any]) -> None:
         nsg["properties"]["securityRules"] = rules
     elif low == "microsoft.network/virtualnetworks/subnets":
         vnet_id = doc["id"].rsplit("/subnets/", 1)[0]
-        vnet = emu.store.get(vnet_id)
+        vnet = store.get(vnet_id)
         if vnet is None:
             vinfo = parse_id(vnet_id)
             prefix = str((doc.get("properties") or {}).get("addressPrefix") or "10.0.0.0/16")
-            vnet = emu.store.put(make_vnet(sub, rg, vinfo.get("name", "vnet"), location, [prefix]))
+            vnet = store.put(make_vnet(sub, rg, vinfo.get("name", "vnet"), location, [prefix]))
         subnets = [
             s
             for s in vnet["properties"].setdefault("subnets", [])
@@ -73,13 +72,13 @@ def seed_document(emu: ArmEmulator, document: dict[str, Any]) -> None:
         if not props.get("defaultSecurityRules"):
             props["defaultSecurityRules"] = default_security_rules(doc["id"])
         doc.setdefault("etag", new_etag())
-        emu.store.put(doc)
+        store.put(doc)
     else:
-        emu.store.put(doc)
+        store.put(doc)
 
 
-def _ensure_parent_nsg(emu: ArmEmulator, nsg_id: str, location: str) -> dict[str, Any]:
-    nsg = emu.store.get(nsg_id)
+def _ensure_parent_nsg(store: Store, nsg_id: str, location: str) -> dict[str, Any]:
+    nsg = store.get(nsg_id)
     if nsg is None:
         info = parse_id(nsg_id)
         nsg = make_nsg(
@@ -87,21 +86,23 @@ def _ensure_parent_nsg(emu: ArmEmulator, nsg_id: str, location: str) -> dict[str
         )
         nsg["id"] = nsg_id
         nsg["properties"]["defaultSecurityRules"] = default_security_rules(nsg_id)
-        emu.store.put(nsg)
+        store.put(nsg)
     return nsg
 
 
-def _seed_vm(emu: ArmEmulator, doc: dict[str, Any], *, power_hint: str | None = None) -> None:
+def _seed_vm(
+    store: Store, vms: dict[str, VmRuntime], doc: dict[str, Any], *, power_hint: str | None = None
+) -> None:
     for ext in doc.pop("resources", None) or []:
         if isinstance(ext, dict) and isinstance(ext.get("id"), str):
             ext = clone(ext)
             ext.setdefault("type", "Microsoft.Compute/virtualMachines/extensions")
-            emu.store.put(ext)
+            store.put(ext)
     props = doc.setdefault("properties", {})
     view = props.pop("instanceView", None)
-    emu.store.put(doc)
-    emu.vms.pop(doc["id"].lower(), None)
-    rt = emu.runtime(doc["id"])
+    store.put(doc)
+    vms.pop(doc["id"].lower(), None)
+    rt = runtime_of(vms, store, doc["id"])
     if power_hint and power_hint.lower().startswith("vm "):
         rt.power_state = power_hint[3:].strip().lower()
         if rt.power_state != "running":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ServiceResponseError
@@ -16,10 +16,8 @@ from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest._http_response_impl_async import AsyncHttpResponseImpl
 from azure.core.utils import case_insensitive_dict
 
-from ._wire import ConnectionReset, EmuRequest
-
-if TYPE_CHECKING:
-    from ._emulator import ArmEmulator
+from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest
+from wac_azure.testing.fronts.host import EmulatorHost
 
 __all__ = ["EmulatorTransport", "StaticTokenCredential"]
 
@@ -82,7 +80,7 @@ async def _no_stream(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - bo
 class EmulatorTransport(AsyncHttpTransport[Any, Any]):
     """An ``AsyncHttpTransport`` answering from an :class:`ArmEmulator` in the same process."""
 
-    def __init__(self, emulator: ArmEmulator) -> None:
+    def __init__(self, emulator: EmulatorHost) -> None:
         self._emu = emulator
 
     async def __aenter__(self) -> EmulatorTransport:

@@ -31,6 +31,7 @@ def make_certificates(directory: str | os.PathLike[str]) -> CertificateFiles:
 
     The server certificate names ``localhost``, ``127.0.0.1`` and ``::1``.
     """
+    # lazy: cryptography is heavy to import and only the HTTPS front needs it
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
