@@ -101,7 +101,7 @@ async def test_set_power_state_sets_started_time(emu: ArmEmulator, session: Azur
     import datetime as dt
 
     target = emu.add_windows_vm("vm1")
-    started = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    started = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     emu.set_power_state(target, "running", started_at=started)
     compute = session.compute(target.subscription_id)
     view = await compute.virtual_machines.instance_view(target.resource_group, "vm1")

@@ -86,7 +86,7 @@ _LRO_FAULT: contextvars.ContextVar[Fault | None] = contextvars.ContextVar(
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @attrs.frozen

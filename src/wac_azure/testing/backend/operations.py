@@ -50,7 +50,7 @@ class Operation:
     polls: int = 0
     status: str = "InProgress"
     outcome: Outcome | None = None
-    start_time: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.timezone.utc))
+    start_time: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.UTC))
     end_time: dt.datetime | None = None
 
     @property
@@ -76,7 +76,7 @@ class Operation:
             outcome = Outcome()
         self.outcome = outcome
         self.status = outcome.status
-        self.end_time = dt.datetime.now(dt.timezone.utc)
+        self.end_time = dt.datetime.now(dt.UTC)
 
     def status_path(self) -> str:
         return (

@@ -36,7 +36,7 @@ def runtime_of(vms: dict[str, VmRuntime], store: Store, vm_id: str) -> VmRuntime
     key = vm_id.lower()
     rt = vms.get(key)
     if rt is None:
-        rt = VmRuntime(started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
+        rt = VmRuntime(started_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
         doc = store.get(vm_id)
         if doc is not None:
             spec = guess_os(doc)

@@ -39,7 +39,7 @@ def make_certificates(directory: str | os.PathLike[str]) -> CertificateFiles:
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before = now - datetime.timedelta(minutes=5)
     not_after = now + datetime.timedelta(days=1)
 
