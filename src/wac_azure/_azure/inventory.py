@@ -43,8 +43,13 @@ extension's install time, not this machine. The run is shaped around that:
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.core.rest import HttpRequest
+from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from wac_azure._azure.errors import HttpResponseError
 from wac_azure._azure.session import AzureSession
@@ -162,12 +167,6 @@ async def pages(
     VM: at ten thousand VMs that is the difference between keeping pace with
     ARM and falling behind it.
     """
-    import urllib.parse
-
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-    from azure.core.rest import HttpRequest
-    from azure.mgmt.core.exceptions import ARMErrorFormat
-
     client: Any = session.compute(sub) if kind == "compute" else session.network(sub)
     query = {"api-version": _API[kind], **params}
     url: str | None = f"{session.base_url}{path}?{urllib.parse.urlencode(query)}"

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import attrs
+from azure.core.exceptions import HttpResponseError
 
 from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
 from wac_azure._azure.reader import read_vm_facts
@@ -432,8 +433,6 @@ class NetworkRulePlanner:
 async def _finish(poller: Any) -> Any:
     """Wait for a long-running operation; one that ended Failed becomes OperationFailedError
     (so the retry policy can tell a transient failure such as ``OperationPreempted``)."""
-    from azure.core.exceptions import HttpResponseError
-
     try:
         return await poller.result()
     except HttpResponseError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -43,9 +45,6 @@ _ENDPOINTS = {
 def _one_context_transport(cafile: str) -> Any:
     """An aiohttp transport whose connections all verify with one context loaded from
     ``cafile``, so that connections are reused (see ``connection_verify``)."""
-    import os
-    import ssl
-
     if not os.path.exists(cafile):
         raise ConfigurationError(
             f"connection_verify={cafile!r}: no such file or directory; pass the path of a "
@@ -73,6 +72,7 @@ class _OneContextTransport:
 
     def _get(self) -> Any:
         if self._inner is None:
+            # lazy: aiohttp's client and azure-core's transport load only with a CA path
             import aiohttp
             from azure.core.pipeline.transport import AioHttpTransport
 
@@ -291,6 +291,7 @@ class AzureSession:
         client = self._clients.get(key)
         if client is None:
             cls: Any
+            # lazy: each management SDK takes up to a second to import; load it on first use
             if kind == "compute":
                 from azure.mgmt.compute.aio import ComputeManagementClient
 

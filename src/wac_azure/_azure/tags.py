@@ -16,6 +16,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from azure.core.exceptions import AzureError
+
 from wac_azure._azure.errors import translate
 from wac_azure._core.facts import VmFacts, as_json
 from wac_azure._core.nsg import ServiceTags
@@ -33,8 +35,6 @@ def _key(subscription_id: str, location: str) -> tuple[str, str, str]:
 
 
 async def _read(session: Any, subscription_id: str, location: str) -> ServiceTags | None:
-    from azure.core.exceptions import AzureError
-
     try:
         result = await session.network(subscription_id).service_tags.list(location)
     except AzureError as exc:

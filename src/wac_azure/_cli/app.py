@@ -33,9 +33,12 @@ import json
 import logging
 import sys
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
+
+from azure.core.exceptions import ClientAuthenticationError
 
 import wac_azure
 from wac_azure import (
@@ -60,6 +63,7 @@ from wac_azure import (
 from wac_azure._cli.demo import prepare_cli_emulator, run_demo, run_selfcheck
 from wac_azure._core.extension import normalize_proxy
 from wac_azure._core.validate import check_diagnose_options, check_port, check_timeout
+from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -268,14 +272,13 @@ def _error_doc(exc: BaseException) -> dict[str, Any]:
 @asynccontextmanager
 async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
     if args.emulator:
-        from wac_azure.testing import ArmEmulator
-
         emu = ArmEmulator(seed=0)
         async with emu.session() as session:
             await prepare_cli_emulator(emu, session)
             yield session
         return
     try:
+        # lazy: azure-identity (and msal) load only when signing in to real Azure
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - azure-identity is a dependency
         raise _Usage(f"azure-identity is needed for real Azure: {exc}") from None
@@ -462,8 +465,6 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb:
         if args.all:
             sub = args.subscription
             if not sub and args.emulator:
-                from wac_azure.testing import DEFAULT_SUBSCRIPTION
-
                 sub = DEFAULT_SUBSCRIPTION
             if not sub:
                 raise _Usage("--all needs --subscription ID")
@@ -543,7 +544,6 @@ def _main(
     err: TextIO,
     fail: Callable[[BaseException, str], None],
 ) -> int:
-    from azure.core.exceptions import ClientAuthenticationError
 
     try:
         return asyncio.run(_run(args, out, err))
@@ -572,7 +572,5 @@ def _main(
     except Exception as exc:  # a bug or an unmapped Azure SDK error: say so, exit 1
         fail(exc, f"unexpected {type(exc).__name__}: ")
         if args.verbose:
-            import traceback
-
             traceback.print_exc(file=err)
         return EXIT_FAILED

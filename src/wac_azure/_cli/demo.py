@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import attrs
 
@@ -37,9 +37,7 @@ from wac_azure import (
     enable,
 )
 from wac_azure._core.decide import PLANNABLE_CHECKS
-
-if TYPE_CHECKING:
-    from wac_azure.testing import ArmEmulator
+from wac_azure.testing import ArmEmulator
 
 #: The management machine the public-IP VM is opened to (RFC 5737 documentation range).
 DEMO_CLIENT_IP = "203.0.113.10"
@@ -214,7 +212,6 @@ async def _one(session: Any, vm: DemoVm, out: TextIO | None) -> dict[str, Any]:
 
 async def run_demo(out: TextIO | None = None, *, json_output: bool = False) -> int:
     """Run the lifecycle demo on a fresh in-process emulator; 0 when it went as scripted."""
-    from wac_azure.testing import ArmEmulator
 
     out = out or sys.stdout
     start = time.monotonic()
@@ -248,7 +245,6 @@ async def run_demo(out: TextIO | None = None, *, json_output: bool = False) -> i
 
 async def run_selfcheck(out: TextIO | None = None) -> int:
     """Create a VM on the in-process emulator and print what the real SDK reads back."""
-    from wac_azure.testing import ArmEmulator
 
     out = out or sys.stdout
     emu = ArmEmulator(seed=0)

@@ -12,6 +12,7 @@ import enum
 import functools
 import html
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -521,8 +522,6 @@ def rescoped(rule: SecurityRule, values: Iterable[str]) -> SecurityRule:
 
 def fingerprint(nsg: NetworkSecurityGroup) -> str:
     """A stable text of an NSG's custom rules (what apply compares after re-reading)."""
-    import json
-
     return json.dumps([r.to_arm() for r in nsg.rules], sort_keys=True)
 
 
