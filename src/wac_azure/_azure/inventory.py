@@ -49,7 +49,6 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.core.rest import HttpRequest
-from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from wac_azure._azure.errors import HttpResponseError
 from wac_azure._azure.session import AzureSession
@@ -174,6 +173,9 @@ async def pages(
         response = await client.send_request(HttpRequest("GET", url))
         if response.status_code != 200:
             cls = ResourceNotFoundError if response.status_code == 404 else HttpResponseError
+            # lazy: azure.mgmt.* stays out of `import wac_azure` (tests/docs/test_public_api.py)
+            from azure.mgmt.core.exceptions import ARMErrorFormat
+
             raise cls(response=response, error_format=ARMErrorFormat)
         body = response.json()
         for item in body.get("value") or []:
