@@ -1,11 +1,17 @@
-"""Requirement checks: can this VM run Windows Admin Center, and if not, why.
+"""What checks find: one status vocabulary for requirement reports and diagnoses.
 
-:func:`evaluate_requirements` is pure: a function of a :class:`VmFacts`
-snapshot and the caller's choices (access mode, port, the region's service
-tags, the time). :class:`RequirementChecker` reads the facts (and the
-service tags of the VM's region, cached for the session) and evaluates.
+:class:`Status` is the outcome of any check, requirement or troubleshooting
+step: ``PASS``, ``FAIL``, ``WARN`` or ``UNKNOWN`` (never a pass). Its public
+names are :class:`~wac_azure.CheckStatus` and :class:`~wac_azure.FindingStatus`
+(the same enum: ``FindingStatus.OK`` *is* ``CheckStatus.PASS`` and
+``FindingStatus.PROBLEM`` *is* ``CheckStatus.FAIL``).
 
-Check codes are stable; docs/requirements.md describes each one.
+A requirement check answers a :class:`Check` and a VM's checks make a
+:class:`RequirementReport`; a troubleshooting step answers a :class:`Finding`
+(with its step number and structured details) and they make a
+:class:`Diagnosis`. Both reports render the status the way their readers know
+it: requirement reports say ``pass``/``fail``, diagnoses say ``ok``/``problem``
+(:attr:`Status.finding_word`), as they always have.
 """
 
 from __future__ import annotations
@@ -23,16 +29,45 @@ from wac_azure._core.facts import VmFacts, str_tuple
 from wac_azure._core.ids import VmTarget
 
 
-class CheckStatus(str, enum.Enum):
-    """The outcome of one check. ``UNKNOWN`` never counts as a pass."""
+class Status(str, enum.Enum):
+    """The outcome of one check or finding. ``UNKNOWN`` never counts as a pass.
+
+    ``OK`` and ``PROBLEM`` are the diagnosis words for ``PASS`` and ``FAIL``
+    (aliases: the same members), and ``Status("ok")`` / ``Status("problem")``
+    find them too.
+    """
 
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
     UNKNOWN = "unknown"
+    OK = "pass"
+    PROBLEM = "fail"
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> Status | None:
+        return {"ok": cls.PASS, "problem": cls.FAIL}.get(str(value).lower())
+
+    @property
+    def finding_word(self) -> str:
+        """The word a diagnosis uses: ``ok``, ``problem``, ``warn`` or ``unknown``."""
+        return _FINDING_WORDS[self]
+
+
+_FINDING_WORDS = {
+    Status.PASS: "ok",
+    Status.FAIL: "problem",
+    Status.WARN: "warn",
+    Status.UNKNOWN: "unknown",
+}
+
+#: The public name of :class:`Status` in requirement reports.
+CheckStatus = Status
+#: The public name of :class:`Status` in diagnoses.
+FindingStatus = Status
 
 
 #: Every check code, in report order, with its short title: filled by
@@ -194,15 +229,6 @@ class RequirementReport:
         return "".join(out)
 
 
-class FindingStatus(enum.Enum):
-    """The outcome of one check: fine, wrong, worth a look, or could not be told."""
-
-    OK = "ok"
-    PROBLEM = "problem"
-    WARN = "warn"
-    UNKNOWN = "unknown"
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -242,7 +268,7 @@ class Finding:
         return {
             "step": self.step,
             "code": self.code,
-            "status": self.status.value,
+            "status": self.status.finding_word,
             "title": self.title,
             "evidence": list(self.evidence),
             "remedy": self.remedy,
@@ -250,7 +276,7 @@ class Finding:
         }
 
     def __str__(self) -> str:
-        lines = [f"[{self.status.value}] {self.step}. {self.code}: {self.title}"]
+        lines = [f"[{self.status.finding_word}] {self.step}. {self.code}: {self.title}"]
         lines += [f"    - {e}" for e in self.evidence]
         if self.remedy:
             lines.append(f"    remedy: {self.remedy}")
@@ -308,7 +334,7 @@ class Diagnosis:
 
     def counts(self) -> dict[str, int]:
         """How many findings have each status."""
-        return {s.value: len(self._with(s)) for s in FindingStatus}
+        return {s.finding_word: len(self._with(s)) for s in FindingStatus}
 
     def summary(self) -> str:
         """One line: the VM, the port and the counts."""
