@@ -14,6 +14,7 @@ from wac_azure._azure.retry import RetryConfig
 from wac_azure._azure.rules import NetworkRulePlanner
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.access import AccessMode, PrivateAccess, PublicAccess
+from wac_azure._core.decide import PlanBlockedError, RequirementsNotMetError
 from wac_azure._core.errors import (
     AuthorizationError,
     AzureRequestError,
@@ -30,8 +31,6 @@ from wac_azure._core.errors import (
     NotFoundError,
     OperationFailedError,
     OperationTimeoutError,
-    PlanBlockedError,
-    RequirementsNotMetError,
     ResourceGroupNotFoundError,
     ThrottledError,
     VmNotFoundError,
@@ -70,7 +69,7 @@ from wac_azure._workflows.diagnose import diagnose
 from wac_azure._workflows.enable import DisableResult, EnableResult, disable, enable
 from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
-from wac_azure._workflows.progress import TqdmProgress
+from wac_azure._workflows.progress import ProgressBar, TqdmProgress
 
 __version__ = "0.1.0.dev0"
 
@@ -121,6 +120,7 @@ __all__ = [
     "PortInfo",
     "PortSource",
     "PrivateAccess",
+    "ProgressBar",
     "ProgressCallback",
     "ProgressEvent",
     "ProgressStage",

@@ -45,14 +45,13 @@ from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.checks import evaluate_requirements
-from wac_azure._core.decide import blocking_checks
+from wac_azure._core.decide import RequirementsNotMetError, blocking_checks
 from wac_azure._core.errors import (
     ExtensionError,
     ExtensionInstallError,
     ExtensionNotInstalledError,
     InvalidInputError,
     OperationFailedError,
-    RequirementsNotMetError,
 )
 from wac_azure._core.extension import (
     LOG_LOCATIONS,

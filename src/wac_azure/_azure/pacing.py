@@ -92,7 +92,7 @@ def request_class(method: str) -> str:
     return "reads"
 
 
-def _bucket(value: Any) -> tuple[int, float]:
+def _bucket(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
     try:
         size, refill = value
         size_i, refill_f = int(size), float(refill)

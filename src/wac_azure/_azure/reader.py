@@ -17,8 +17,10 @@ from typing import Any
 
 import attrs
 
+from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import SDK_ERRORS, translate
+from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import (
     VmFacts,
     as_json,
@@ -39,8 +41,10 @@ from wac_azure._core.validate import check_timeout
 # --------------------------------------------------------------------------- the reader
 
 _log = logging.getLogger(__name__)
-_SIZES_KEY = "wac_azure.facts.vm_sizes"
-_INFLIGHT_KEY = "wac_azure.facts.inflight"
+#: The VM sizes of a subscription and location: name -> (memory MiB, vCPUs).
+VM_SIZES: CacheSlot[Mapping[str, tuple[int | None, int | None]]] = CacheSlot("vm sizes")
+#: A network resource read in flight (shared by VMs that share an NSG or a VNet).
+_IN_FLIGHT: CacheSlot[object] = CacheSlot("network read in flight")
 _NIC_READ = "Microsoft.Network/networkInterfaces/read"
 _PIP_READ = "Microsoft.Network/publicIPAddresses/read"
 _VNET_READ = "Microsoft.Network/virtualNetworks/read"
@@ -53,41 +57,10 @@ def _status_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-async def _shared(session: Any, key: tuple[Any, ...], factory: Any, *, keep: bool) -> Any:
-    """Run ``factory()`` once for concurrent callers sharing ``key`` in ``session.cache``.
-
-    With ``keep`` the result stays cached for the session; otherwise only the
-    in-flight read is shared (so later callers see fresh data). A failed read
-    is never cached.
-    """
-    cache: dict[Any, Any] = session.cache
-    loop = asyncio.get_running_loop()
-    entry = cache.get(key)
-    if isinstance(entry, asyncio.Future):
-        if entry.get_loop() is loop:
-            return await asyncio.shield(entry)
-        entry = None
-    elif entry is not None and keep:
-        return entry
-    task = loop.create_task(factory())
-
-    def _done(t: asyncio.Future[Any]) -> None:
-        if cache.get(key) is not t:
-            return
-        if keep and not t.cancelled() and t.exception() is None:
-            cache[key] = t.result()
-        else:
-            cache.pop(key, None)
-
-    cache[key] = task
-    task.add_done_callback(_done)
-    return await asyncio.shield(task)
-
-
 class _Reader:
     """One :func:`read_vm_facts` call: its reads, its notes."""
 
-    def __init__(self, session: Any, target: VmTarget) -> None:
+    def __init__(self, session: AzureSession, target: VmTarget) -> None:
         self.session = session
         self.target = target
         self.notes: list[str] = []
@@ -129,8 +102,8 @@ class _Reader:
             return parse_vm_sizes([as_json(item) async for item in pager])
 
         try:
-            result: Mapping[str, tuple[int | None, int | None]] = await _shared(
-                self.session, (_SIZES_KEY, sub.lower(), location), _list, keep=True
+            result = await self.session.cache.once(
+                VM_SIZES, (sub.lower(), location), _list, keep=True
             )
         except SDK_ERRORS as exc:
             _log.info("the VM size list of %s could not be read: %s", location, exc)
@@ -164,10 +137,9 @@ class _Reader:
             return None
         if kind in ("vnet", "nsg"):
             # Share the in-flight read with concurrent readers (VMs sharing an NSG).
-            key = (_INFLIGHT_KEY, kind, resource_id.lower())
-            result = await _shared(
-                self.session,
-                key,
+            result = await self.session.cache.once(
+                _IN_FLIGHT,
+                (kind, resource_id.lower()),
                 lambda: self.get(what, action, resource_id, call),
                 keep=False,
             )
@@ -186,7 +158,7 @@ async def _gather(*aws: Any) -> list[Any]:
 
 
 async def read_vm_facts(
-    session: Any, target: VmTarget | str, *, timeout: float | None = None
+    session: AzureSession, target: VmTarget | str, *, timeout: float | None = None
 ) -> VmFacts:
     """Read one VM and what surrounds it into a :class:`VmFacts` snapshot.
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from typing import Any
 
 from wac_azure._azure.deadline import within
 from wac_azure._azure.reader import read_vm_facts
+from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import read_service_tags
+from wac_azure._core.access import AccessMode
 from wac_azure._core.checks import evaluate_requirements
 from wac_azure._core.facts import (
     DEFAULT_PORT,
@@ -42,7 +43,7 @@ class RequirementChecker:
             print(report)
     """
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: AzureSession) -> None:
         self._session = session
 
     async def check(
@@ -50,7 +51,7 @@ class RequirementChecker:
         target: VmTarget | str,
         *,
         facts: VmFacts | None = None,
-        access: Any = None,
+        access: AccessMode | None = None,
         port: int = DEFAULT_PORT,
         timeout: float | None = 300,
     ) -> RequirementReport:

@@ -12,18 +12,15 @@ from typing import Any, TypeVar
 import attrs
 from azure.core.exceptions import HttpResponseError
 
+from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import read_service_tags, service_tags_for
 from wac_azure._core.access import AccessMode
-from wac_azure._core.errors import (
-    AzureRequestError,
-    ConfigurationError,
-    OperationTimeoutError,
-    PlanBlockedError,
-)
+from wac_azure._core.decide import PlanBlockedError
+from wac_azure._core.errors import AzureRequestError, ConfigurationError, OperationTimeoutError
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
 from wac_azure._core.ids import VmTarget
@@ -41,7 +38,8 @@ from wac_azure._core.plan import (
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_LOCK_KEY = "wac_azure._planner.nsg_lock"
+#: The lock that serializes writes to one NSG within a session.
+NSG_LOCKS: CacheSlot[asyncio.Lock] = CacheSlot("nsg write lock")
 _WRITE = "Microsoft.Network/networkSecurityGroups/securityRules/write"
 _DELETE = "Microsoft.Network/networkSecurityGroups/securityRules/delete"
 #: ARM codes that mean another writer took a rule's priority or name in between.
@@ -166,11 +164,10 @@ class NetworkRulePlanner:
 
     def nsg_lock(self, nsg_id: str) -> asyncio.Lock:
         """The session-wide lock that serializes writes to one NSG (fleets share it)."""
-        key = (_LOCK_KEY, nsg_id.lower())
-        lock = self._session.cache.get(key)
-        if not isinstance(lock, asyncio.Lock):
+        lock = self._session.cache.get(NSG_LOCKS, nsg_id.lower())
+        if lock is None:
             lock = asyncio.Lock()
-            self._session.cache[key] = lock
+            self._session.cache.set(NSG_LOCKS, nsg_id.lower(), lock)
         return lock
 
     async def read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core import AzureClouds
 
+from wac_azure._azure.cache import SessionCache
 from wac_azure._azure.pacing import Pacer, PacingConfig, PacingPolicy
 from wac_azure._azure.redact import RedactingNetworkTraceLoggingPolicy
 from wac_azure._azure.retry import RetryConfig
@@ -220,7 +221,7 @@ class AzureSession:
         self._closed = False
         #: Session-wide caches (VM sizes per location, service tags...), keyed by the
         #: modules that fill them. Cleared on close.
-        self.cache: dict[Any, Any] = {}
+        self.cache: SessionCache = SessionCache()
 
     # -- properties ---------------------------------------------------------------
 
@@ -300,7 +301,7 @@ class AzureSession:
                 from azure.mgmt.network.aio import NetworkManagementClient
 
                 cls = NetworkManagementClient
-            else:
+            else:  # lazy, as above
                 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
                 cls = ResourceManagementClient

@@ -12,29 +12,40 @@ be read (403, network failure...) is ``None``: the checks then answer
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.errors import translate
+from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import VmFacts, as_json
 from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.servicetags import merge_service_tags
 
 _log = logging.getLogger(__name__)
 
-_KEY = "wac_azure.service_tags"
-#: Cached for a tag list that could not be read (not retried within the session).
-_MISS = object()
+
+class _Miss(enum.Enum):
+    """Cached for a tag list that could not be read (not retried within the session)."""
+
+    MISS = "miss"
 
 
-def _key(subscription_id: str, location: str) -> tuple[str, str, str]:
-    return (_KEY, subscription_id.lower(), location.replace(" ", "").lower())
+_MISS = _Miss.MISS
+#: A region's service tags: the list, a miss, or the read in flight.
+SERVICE_TAGS: CacheSlot[ServiceTags | _Miss | asyncio.Future[ServiceTags | None]] = CacheSlot(
+    "service tags"
+)
 
 
-async def _read(session: Any, subscription_id: str, location: str) -> ServiceTags | None:
+def _key(subscription_id: str, location: str) -> tuple[str, str]:
+    return (subscription_id.lower(), location.replace(" ", "").lower())
+
+
+async def _read(session: AzureSession, subscription_id: str, location: str) -> ServiceTags | None:
     try:
         result = await session.network(subscription_id).service_tags.list(location)
     except AzureError as exc:
@@ -46,7 +57,7 @@ async def _read(session: Any, subscription_id: str, location: str) -> ServiceTag
 
 
 async def read_service_tags(
-    session: Any, subscription_id: str, location: str, *, timeout: float | None = None
+    session: AzureSession, subscription_id: str, location: str, *, timeout: float | None = None
 ) -> ServiceTags | None:
     """The service tags of ``location``, or ``None`` when they cannot be read.
 
@@ -57,23 +68,24 @@ async def read_service_tags(
     the others.
     """
     key = _key(subscription_id, location)
-    entry = session.cache.get(key)
+    cache = session.cache
+    entry = cache.get(SERVICE_TAGS, key)
     if isinstance(entry, ServiceTags):
         return entry
     if entry is _MISS:
         return None
     if not isinstance(entry, asyncio.Future) or entry.cancelled():
         entry = asyncio.ensure_future(_read(session, subscription_id, location))
-        session.cache[key] = entry
+        cache.set(SERVICE_TAGS, key, entry)
 
-        def _settle(fut: asyncio.Future[ServiceTags | None], key: Any = key) -> None:
-            if session.cache.get(key) is not fut:
+        def _settle(fut: asyncio.Future[ServiceTags | None], key: tuple[str, str] = key) -> None:
+            if cache.get(SERVICE_TAGS, key) is not fut:
                 return
             if fut.cancelled() or fut.exception() is not None:
-                del session.cache[key]  # not an Azure answer: the next caller tries again
+                cache.pop(SERVICE_TAGS, key)  # not an Azure answer: the next caller tries again
                 return
             found = fut.result()
-            session.cache[key] = _MISS if found is None else found
+            cache.set(SERVICE_TAGS, key, _MISS if found is None else found)
 
         entry.add_done_callback(_settle)
     try:
@@ -86,14 +98,14 @@ async def read_service_tags(
 
 
 async def service_tags_for(
-    session: Any, facts: Sequence[VmFacts], *, timeout: float | None = None
+    session: AzureSession, facts: Sequence[VmFacts], *, timeout: float | None = None
 ) -> tuple[ServiceTags, list[str]]:
     """The merged service tags of the VMs' locations, and a warning per unreadable list."""
     wanted: dict[tuple[str, str], tuple[str, str]] = {}
     for f in facts:
         if f.location:
             sub = f.target.subscription_id
-            wanted.setdefault(_key(sub, f.location)[1:], (sub, f.location))
+            wanted.setdefault(_key(sub, f.location), (sub, f.location))
     pairs = list(wanted.values())
     found = await asyncio.gather(
         *(read_service_tags(session, sub, loc, timeout=timeout) for sub, loc in pairs)

@@ -35,11 +35,7 @@ import attrs
 
 from wac_azure._core.access import AccessMode, PrivateAccess
 from wac_azure._core.checks import evaluate_requirements
-from wac_azure._core.errors import (
-    InvalidInputError,
-    PlanBlockedError,
-    RequirementsNotMetError,
-)
+from wac_azure._core.errors import InvalidInputError, WacAzureError
 from wac_azure._core.extension import desired_extension, url_for
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts
 from wac_azure._core.findings import Check, RequirementReport
@@ -50,6 +46,8 @@ __all__ = [
     "CONNECT_ONLY_CHECKS",
     "PLANNABLE_CHECKS",
     "EnableDecision",
+    "PlanBlockedError",
+    "RequirementsNotMetError",
     "VmDecision",
     "blocking_checks",
     "conflict_blocks",
@@ -57,6 +55,34 @@ __all__ = [
     "first_blocking_conflict",
     "unfixed_network_failures",
 ]
+
+# The two refusals of the decision live here, with the types they carry (the
+# errors module is below findings and plans); docs: the tree in errors.py.
+
+
+class RequirementsNotMetError(WacAzureError):
+    """The VM does not meet Windows Admin Center's requirements.
+
+    ``report`` is the :class:`~wac_azure.RequirementReport` that failed (``None``
+    only when the error was made without one).
+    """
+
+    def __init__(self, message: str, *, report: RequirementReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class PlanBlockedError(WacAzureError):
+    """A network plan cannot be applied: it has blocking conflicts.
+
+    ``plan`` is the :class:`~wac_azure.NetworkPlan` (``None`` only when the error
+    was made without one).
+    """
+
+    def __init__(self, message: str, *, plan: NetworkPlan | None = None) -> None:
+        super().__init__(message)
+        self.plan = plan
+
 
 #: Failed checks that the network plan repairs (a deny rule the planner routes
 #: around): ``enable`` / ``enable_many`` apply the plan instead of refusing.

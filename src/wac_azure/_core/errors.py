@@ -32,8 +32,6 @@ Messages never include bearer tokens, protected settings or passwords.
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class WacAzureError(Exception):
     """Base class of every error wac_azure raises on purpose."""
@@ -141,28 +139,6 @@ class ThrottledError(AzureRequestError):
 
 class OperationFailedError(AzureRequestError):
     """A long-running operation ended ``Failed`` or ``Canceled``."""
-
-
-class RequirementsNotMetError(WacAzureError):
-    """The VM does not meet Windows Admin Center's requirements.
-
-    ``report`` is the :class:`~wac_azure.RequirementReport` that failed.
-    """
-
-    def __init__(self, message: str, *, report: Any = None) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-class PlanBlockedError(WacAzureError):
-    """A network plan cannot be applied: it has blocking conflicts.
-
-    ``plan`` is the :class:`~wac_azure.NetworkPlan`.
-    """
-
-    def __init__(self, message: str, *, plan: Any = None) -> None:
-        super().__init__(message)
-        self.plan = plan
 
 
 class ExtensionError(WacAzureError):

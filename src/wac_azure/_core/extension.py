@@ -56,7 +56,9 @@ from wac_azure._core.facts import (
     VmFacts,
     parse_extension_resource,
 )
+from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.plan import ApplyResult
 from wac_azure._core.validate import check_port
 
 #: ``typeHandlerVersion`` written; ``autoUpgradeMinorVersion`` carries real builds.
@@ -115,7 +117,9 @@ def format_url(address: str, port: int) -> str:
     return f"https://{ip}:{port}"
 
 
-def install_hints(messages: Sequence[str], *, report: Any = None) -> tuple[str, ...]:
+def install_hints(
+    messages: Sequence[str], *, report: RequirementReport | None = None
+) -> tuple[str, ...]:
     """The troubleshooting steps that match an install failure's messages.
 
     Follows the product's "extension failed to install" guide: requirements
@@ -356,16 +360,16 @@ class UninstallResult:
     target: VmTarget
     removed: bool
     previous: ExtensionState
-    rules: Any = None
+    rules: ApplyResult | None = None
 
     @property
     def changed(self) -> bool:
         """Anything was written."""
-        return self.removed or bool(getattr(self.rules, "changed", False))
+        return self.removed or (self.rules is not None and self.rules.changed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
-        rules = self.rules.to_dict() if hasattr(self.rules, "to_dict") else None
+        rules = self.rules.to_dict() if self.rules is not None else None
         return {
             "target": str(self.target),
             "removed": self.removed,

@@ -13,7 +13,7 @@ import copy
 import datetime as _dt
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -32,7 +32,7 @@ DEFAULT_PORT = 6516
 _EMPTY: Mapping[str, Any] = types.MappingProxyType({})
 
 
-def _frozen_mapping(value: Any) -> Mapping[str, Any]:
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """A read-only copy of ``value`` (``{}`` for anything that is not a mapping)."""
     if isinstance(value, types.MappingProxyType):
         return value
@@ -41,14 +41,17 @@ def _frozen_mapping(value: Any) -> Mapping[str, Any]:
     return types.MappingProxyType(copy.deepcopy(dict(value)))
 
 
-def _lower_keys(value: Any) -> Mapping[str, Any]:
+def _lower_keys(
+    value: Mapping[str, NetworkSecurityGroup] | None,
+) -> Mapping[str, NetworkSecurityGroup]:
     """A read-only mapping with lower-cased string keys."""
     if not isinstance(value, Mapping):
-        return _EMPTY
+        return types.MappingProxyType({})
     return types.MappingProxyType({str(k).lower(): v for k, v in value.items()})
 
 
-def str_tuple(value: Any) -> tuple[str, ...]:
+def str_tuple(value: str | Iterable[object] | None) -> tuple[str, ...]:
+    """``value`` as a tuple of strings: ``None`` is empty, one string is one item."""
     if value is None:
         return ()
     if isinstance(value, str):

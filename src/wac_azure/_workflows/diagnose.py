@@ -42,6 +42,7 @@ import asyncio
 import datetime as _dt
 import logging
 
+from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.guest import run_guest_script
 from wac_azure._azure.probe import probe_tls
 from wac_azure._azure.reader import read_vm_facts
@@ -75,7 +76,8 @@ from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.validate import check_diagnose_options
 
 _log = logging.getLogger(__name__)
-_ETAGS_KEY = "wac_azure.diagnose.nsg_etags"
+#: Each NSG's etag as a diagnosis in this session last saw it, and when.
+NSG_ETAGS: CacheSlot[dict[str, tuple[str | None, _dt.datetime]]] = CacheSlot("nsg etags seen")
 
 
 async def _service_tags(session: AzureSession, facts: VmFacts) -> ServiceTags | None:
@@ -287,7 +289,7 @@ def _address(facts: VmFacts | None, via: str) -> str | None:
 
 
 def _recent_nsg(session: AzureSession, facts: VmFacts, now: _dt.datetime) -> Finding:
-    seen: dict[str, tuple[str | None, _dt.datetime]] = session.cache.setdefault(_ETAGS_KEY, {})
+    seen = session.cache.setdefault(NSG_ETAGS, None, {})
     changed: list[tuple[str, _dt.datetime]] = []
     first: list[str] = []
     for key, nsg in sorted(facts.nsgs.items()):

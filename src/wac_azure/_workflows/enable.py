@@ -50,7 +50,9 @@ from wac_azure._core.extension import (
     url_for,
 )
 from wac_azure._core.facts import DEFAULT_PORT
+from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
+from wac_azure._core.plan import ApplyResult, NetworkPlan
 from wac_azure._core.progress import (
     ProgressCallback,
     ProgressStage,
@@ -95,9 +97,9 @@ class EnableResult:
     """
 
     target: VmTarget
-    report: Any
-    plan: Any
-    apply: Any
+    report: RequirementReport
+    plan: NetworkPlan
+    apply: ApplyResult | None
     extension: ExtensionState | None
     port: PortInfo | None
     url: str | None
@@ -128,7 +130,7 @@ class EnableResult:
 
     def _report_line(self) -> str:
         line = _line(self.report)
-        repaired = [c.code for c in getattr(self.report, "failures", ())]
+        repaired = [c.code for c in self.report.failures]
         if repaired:
             line += f"; repaired by the network plan: {', '.join(repaired)}"
         return line
@@ -184,7 +186,8 @@ class DisableResult:
         return self.uninstall.removed
 
     @property
-    def rules(self) -> Any:
+    def rules(self) -> ApplyResult | None:
+        """The NSG rule removals (``None`` when rules were not asked to be removed)."""
         return self.uninstall.rules
 
     @property

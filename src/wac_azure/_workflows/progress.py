@@ -15,10 +15,23 @@ raised by a callback is logged and ignored — progress never stops a batch.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 from wac_azure._core.errors import ConfigurationError
 from wac_azure._core.progress import ProgressEvent
+
+
+@runtime_checkable
+class ProgressBar(Protocol):
+    """What :class:`TqdmProgress` needs of a bar: ``update(n)`` (a ``tqdm.tqdm`` has it).
+
+    A writable ``total``, ``set_postfix_str(text)`` and ``refresh()`` are used
+    when the bar has them.
+    """
+
+    def update(self, n: int = 1) -> object:
+        """Advance the bar by ``n`` steps."""
+        ...
 
 
 class TqdmProgress:
@@ -37,7 +50,7 @@ class TqdmProgress:
     shows the counts so far. ``counts`` holds them too.
     """
 
-    def __init__(self, bar: Any) -> None:
+    def __init__(self, bar: ProgressBar) -> None:
         if not callable(getattr(bar, "update", None)):
             raise ConfigurationError(
                 "TqdmProgress needs a tqdm-like bar with an update(n) method, "
@@ -52,7 +65,7 @@ class TqdmProgress:
             self._seen_total = True
             if getattr(self.bar, "total", None) in (None, 0):
                 with contextlib.suppress(AttributeError):  # a read-only total
-                    self.bar.total = event.total
+                    setattr(self.bar, "total", event.total)  # noqa: B010 (optional attribute)
         if not event.stage.terminal:
             return
         self.counts[event.stage.value] += 1

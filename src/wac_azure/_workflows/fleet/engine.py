@@ -62,6 +62,7 @@ from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.access import AccessMode, PrivateAccess, check_access
 from wac_azure._core.decide import (
+    PlanBlockedError,
     VmDecision,
     blocking_checks,
     decide_enable,
@@ -74,7 +75,6 @@ from wac_azure._core.errors import (
     NoPublicIpError,
     NotFoundError,
     OperationTimeoutError,
-    PlanBlockedError,
     VmNotFoundError,
 )
 from wac_azure._core.extension import LOG_LOCATIONS, install_hints, url_for

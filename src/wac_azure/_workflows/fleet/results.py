@@ -50,6 +50,7 @@ from typing import Any
 
 import attrs
 
+from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
 
 # ============================================================================ results
@@ -87,7 +88,7 @@ class VmOutcome:
     url: str | None = None
     rules: tuple[str, ...] = ()
     message: str = ""
-    report: Any = attrs.field(default=None, eq=False, repr=False)
+    report: RequirementReport | None = attrs.field(default=None, eq=False, repr=False)
     error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
     elapsed: float = attrs.field(default=0.0, eq=False)
 
