@@ -21,10 +21,11 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff: the linter and the formatter's check."""
+    """Ruff (the linter and the formatter's check) and the layer contracts (lint-imports)."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)

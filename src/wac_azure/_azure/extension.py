@@ -15,14 +15,14 @@ Facts this module relies on are in AZURE_FACTS.md §1 (extension) and §4
   kept as it is); ``proxy=False`` removes it; a URL or ``{mode, address}``
   sets it (only that argument is validated).
 * **Requirements.** A failed check that matters to installing
-  (``_requirements.blocking_checks(report, purpose="install")``: every
+  (``_core.decide.blocking_checks(report, purpose="install")``: every
   failure except ``network.inbound_path`` and ``network.exposure``) refuses
   the install before any write (:class:`~wac_azure.RequirementsNotMetError`);
   an *unknown* check (a custom image whose OS cannot be told...) is reported
   (log and progress) and the install goes on: Azure is the final judge.
   ``skip_checks=True`` skips them.
 * **Retries.** azure-core retries 408/429/5xx; the library's policy
-  (:func:`wac_azure._retry.retrying`) retries 409 "in progress" answers and
+  (``_azure.retry.retrying``) retries 409 "in progress" answers and
   operations that ended ``Failed`` with a transient code
   (``OperationPreempted``...). Everything else fails at once.
 * **Timeouts.** Every public call takes ``timeout=`` (seconds) bounding all of

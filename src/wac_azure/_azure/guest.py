@@ -1,19 +1,10 @@
-"""PowerShell scripts the library runs inside a VM through Run Command, and their parsers.
+"""Running the guest scripts (``_core.guest``) inside a VM through Run Command.
 
-Protocol (the emulator's guest model answers the same scripts):
-
-* a script goes through ``POST .../virtualMachines/{vm}/runCommand`` with
-  ``{"commandId": "RunPowerShellScript", "script": [lines], "parameters": [...]}``;
-* its first line is the marker ``# wac-azure-guest-script: <name> v1``;
-* it prints exactly one JSON document on stdout and nothing else.
-
-Scripts are real PowerShell (Windows PowerShell 5.1, the one Run Command
-uses): read the ``SmePort`` registry value, the Windows Admin Center
-services, the ``SmeInboundOpenException`` firewall rule, and whether
-``https://localhost:<port>`` and the service endpoint answer.
-
-Only one Run Command runs on a VM at a time; a second gets 409 "execution is
-in progress", which :func:`run_guest_script` retries (the library's policy).
+One ``POST .../virtualMachines/{vm}/runCommand`` per script, waited for as a
+long-running operation; its output is parsed by the pure parsers of
+``_core.guest``. Only one Run Command runs on a VM at a time: a second gets
+409 "execution is in progress", which :func:`run_guest_script` retries (the
+library's retry policy).
 """
 
 from __future__ import annotations

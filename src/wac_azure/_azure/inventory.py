@@ -1,43 +1,10 @@
-"""Fleets: :func:`enable_many`, :func:`disable_many` and :func:`discover`.
+"""Fleet reads: whole resource groups listed page by page, shared by a run.
 
-What bounds a fleet run is Azure Resource Manager's throttling (AZURE_FACTS
-§6: per subscription, writes 200 + 10/s, reads 250 + 25/s) and the
-extension's install time, not this machine. The run is shaped around that:
-
-* **Reads scale with resource groups and pages, not VMs.** Per resource
-  group: one list of VMs (``$expand=instanceView``), network interfaces,
-  virtual networks, NSGs and — only when a NIC has one — public IPs, each
-  following ``nextLink``; VM sizes once per location; resources outside the
-  listed groups (an NSG in a shared networking group) read once each. Each
-  VM's :class:`~wac_azure.VmFacts` is assembled from those lists
-  (:func:`wac_azure._facts.facts_from_arm`).
-* **Act per resource group, as soon as it is read.** Its VMs are checked and
-  planned purely (:func:`~wac_azure._requirements.evaluate_requirements`,
-  :func:`~wac_azure._plan.plan_many`: an NSG shared by many VMs gets each
-  rule once); groups that share an NSG do not wait for each other: their
-  writes to it queue, and what queued during one write is re-planned
-  together against the NSG as read under its lock and written once.
-* **Writes are the unavoidable ones.** Rules are PUT one by one, serialized
-  per NSG (NSGs in parallel), each waited for through its operation-status
-  resource; the extension is PUT once per VM that needs it as soon as its
-  outbound path is in place (the install needs no inbound rule), ahead of the
-  rule writes no install waits for in the write bucket. A VM is done when its
-  install and its rules are both in force.
-* **Waiting costs pages, not polls.** Extension PUTs are not polled one by
-  one: the run lists each resource group's VMs with ``$expand=instanceView``
-  and reads every pending install's state from that one list (see
-  :class:`_RgWaiter` for when).
-* **Pacing.** The session's :class:`~wac_azure._pacing.Pacer` keeps each
-  subscription below ARM's buckets (from the
-  ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
-  parallel, each at its own pace; 429s that still come are retried by
-  azure-core and counted in the result.
-* **Failures stay local.** A VM that fails the requirements is *skipped*
-  (with its report), one whose write or install fails is *failed* (with the
-  error); the rest of the batch carries on.
-* **Cancellation.** Cancelling the run never leaves half a rule: each
-  security-rule PUT is shielded and finishes. Running the same batch again
-  writes only what is still missing and waits for installs still running.
+A fleet run reads per resource group, not per VM: one list of VMs, network
+interfaces, virtual networks, NSGs and public IPs each, following
+``nextLink``, through the SDK clients' pipelines (auth, retries, pacing) but
+without their model deserialization. :class:`Inventory` keeps what a run has
+read and reads each resource at most once; :func:`pages` is the raw paged GET.
 """
 
 from __future__ import annotations

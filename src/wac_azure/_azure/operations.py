@@ -18,7 +18,7 @@ async def wait_for_operation(client: Any, headers: Any, session: AzureSession) -
     accepting the PUT (201, ``Updating``) is not enough, the operation can still
     end ``Failed`` (``OperationPreempted``) and roll the rule back. ``Failed``
     raises azure-core's ``HttpResponseError`` carrying the operation's error,
-    which :func:`~wac_azure._retry.retrying` retries when its code is transient.
+    which ``_azure.retry.retrying`` retries when its code is transient.
     ``headers`` are those of ARM's answer to the PUT.
     """
     url = headers.get("Azure-AsyncOperation") or headers.get("Location")

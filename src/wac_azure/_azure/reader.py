@@ -1,10 +1,12 @@
-"""VmFacts: an immutable snapshot of one VM, read once by :func:`read_vm_facts`.
+"""Reading one VM's facts: :func:`read_vm_facts`.
 
 Everything the requirement checks, the network planner and the extension
 manager need to know about a VM is read here, once, concurrently where
-possible, and frozen. Parsing is defensive: ARM JSON with missing fields,
-``null`` values or unexpected case produces *unknown* values (``None``),
-never ``KeyError``/``TypeError``/``AttributeError``.
+possible (VM with instance view, sizes, NICs, public IPs, subnets, VNets,
+NSGs), and turned into an immutable :class:`~wac_azure.VmFacts` by the pure
+parsers of ``_core.facts``. Reads that VMs share (an NSG, a VNet, a location's
+sizes) go through the session cache. A resource that cannot be read becomes a
+note on the facts, not an exception, unless it is the VM itself.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""Requirement checks: can this VM run Windows Admin Center, and if not, why.
+"""Checking one VM against the requirements: :class:`RequirementChecker`.
 
-:func:`evaluate_requirements` is pure: a function of a :class:`VmFacts`
-snapshot and the caller's choices (access mode, port, the region's service
-tags, the time). :class:`RequirementChecker` reads the facts (and the
-service tags of the VM's region, cached for the session) and evaluates.
-
-Check codes are stable; docs/requirements.md describes each one.
+It reads the VM's facts and its region's service tags (cached for the session)
+and runs the pure, registered checks of ``_core.checks``.
 """
 
 from __future__ import annotations

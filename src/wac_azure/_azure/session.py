@@ -210,7 +210,7 @@ class AzureSession:
         self._polling_interval = polling_interval
         self.retry = retry or RetryConfig()
         self._client_kwargs = dict(client_kwargs or {})
-        #: Client-side pacing per subscription (see :mod:`wac_azure._pacing`). It waits
+        #: Client-side pacing per subscription (see ``_azure.pacing``). It waits
         #: and tells time the way the transport does (a ``clock()`` method, if it has
         #: one: virtual time on the in-process emulator), never faster or slower.
         clock = getattr(transport, "clock", None)

@@ -1,22 +1,10 @@
-"""A TLS probe: can the caller reach ``https://<ip>:<port>``, and what answers there?
+"""What the TLS probe reports, and the certificate parser it uses (pure).
 
-:func:`probe_tls` reports three results separately, the way a person would
-check them one after the other:
-
-1. **connect** – does a TCP connection open within the timeout (refused,
-   timed out and unreachable are told apart);
-2. **handshake** – does a TLS handshake complete on it (with verification
-   off, so that a certificate problem is not mistaken for a network one);
-3. **certificate** – the certificate the server sent: subject, issuer,
-   validity, names, whether it is self-signed (subject equals issuer) and
-   whether its chain verifies against the system's CAs (checked on a second
-   connection with verification on; the host name is compared separately,
-   because Windows Admin Center's certificate is issued for a DNS name while
-   the probe usually dials an IP address).
-
-Only :mod:`asyncio` and :mod:`ssl` are used; the certificate fields are read
-from the DER bytes by a small parser here, so no cryptography package is
-needed. Nothing but the one host and port is contacted.
+:class:`ProbeResult` holds the three results of a probe (connect, handshake,
+certificate) with a :class:`ProbeStatus` each; :func:`parse_certificate`
+reads a certificate's subject, issuer, validity and names from its DER bytes
+with a small parser, so no cryptography package is needed. The probe itself
+(``_azure.probe``) does the network part.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 :func:`evaluate_requirements` is pure: a function of a :class:`VmFacts`
 snapshot and the caller's choices (access mode, port, the region's service
-tags, the time). :class:`RequirementChecker` reads the facts (and the
-service tags of the VM's region, cached for the session) and evaluates.
+tags, the time). It runs every check registered with :func:`register_check`,
+in registration order: adding a check is one function and its decorator.
+:class:`~wac_azure.RequirementChecker` (``_azure.requirements``) reads the
+facts and the region's service tags, then evaluates.
 
 Check codes are stable; docs/requirements.md describes each one.
 """

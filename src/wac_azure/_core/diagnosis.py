@@ -1,39 +1,9 @@
-"""``diagnose()``: the product's troubleshooting guide, run as code.
+"""The troubleshooting guide's findings, as pure functions of what ``diagnose`` read.
 
-One call walks the checklist a person would otherwise do by hand over RDP
-and in the portal, and says which step is wrong:
-
-1. ``extension`` – is the ``AdminCenter`` extension installed, in what
-   provisioning state, with which handler version and substatus messages;
-2. ``inbound`` – does the Windows Admin Center port get through the subnet
-   and NIC NSGs from ``client_ip`` (or from the virtual network), and if not,
-   which rule stops it;
-3. ``outbound.windows_admin_center`` / ``outbound.azure_active_directory`` –
-   is TCP 443 to those service tags allowed, and if not, which rule stops it;
-4. ``guest.*`` – inside the VM, through **one** Run Command: the service
-   state, the ``SmeInboundOpenException`` firewall rule (Private and Public),
-   ``https://localhost:<port>``, the service endpoint, and ``SmePort``;
-5. ``recent.vm_started`` / ``recent.nsg_changed`` – a VM started or an NSG
-   changed within the last two minutes ("wait a minute and retry");
-6. ``probe`` (only with ``probe=True``) – a TLS connection from the caller
-   to ``https://<ip>:<port>``;
-7. ``support`` – where the logs are and what to attach to a support request.
-
-A diagnosis only reads. Its one request that is not a GET is the Run Command
-``POST .../runCommand`` of step 4, which runs a read-only script and changes
-no Azure resource. It is made once, never retried: a busy VM (409) makes the
-guest findings ``unknown`` rather than making the caller wait. Any step that
-cannot run (VM stopped, Run Command busy, permission refused, timeout) is
-``unknown`` with the reason, and the other steps still run.
-
-About step 5's NSG half: ARM keeps no modification time on NSGs or rules,
-and the activity log is out of scope here. What a diagnosis can know is
-what *this session* has seen: every diagnosis remembers each NSG's ``etag``
-(in ``session.cache``) with the time it was read. When a later diagnosis in
-the same session sees a different ``etag``, the NSG changed between those two
-reads; if the earlier read is less than two minutes old, the change is
-certainly recent (``warn``), otherwise it may be (``warn`` with the window).
-With no earlier read the finding is ``unknown`` and says so.
+Each function turns facts (the VM, its NSGs, the extension, the guest
+script's answer, a probe result) into one :class:`~wac_azure.Finding` of a
+troubleshooting step; ``_workflows.diagnose`` does the reading and puts the
+findings in step order (see :func:`wac_azure.diagnose` for the steps).
 """
 
 from __future__ import annotations

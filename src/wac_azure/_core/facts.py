@@ -1,10 +1,10 @@
-"""VmFacts: an immutable snapshot of one VM, read once by :func:`read_vm_facts`.
+"""VmFacts: an immutable snapshot of one VM, and its parsing from ARM wire JSON.
 
 Everything the requirement checks, the network planner and the extension
-manager need to know about a VM is read here, once, concurrently where
-possible, and frozen. Parsing is defensive: ARM JSON with missing fields,
-``null`` values or unexpected case produces *unknown* values (``None``),
-never ``KeyError``/``TypeError``/``AttributeError``.
+manager need to know about a VM is a field here (``_azure.reader`` reads it,
+fleets assemble it from resource-group lists). Parsing is defensive: ARM JSON
+with missing fields, ``null`` values or unexpected case produces *unknown*
+values (``None``), never ``KeyError``/``TypeError``/``AttributeError``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pure network planning: which NSG rules Windows Admin Center needs, and where.
 
 :func:`plan_network` (one VM) and :func:`plan_many` (many VMs, shared NSGs
-planned once) turn :class:`~wac_azure._facts.VmFacts` into a
+planned once) turn :class:`~wac_azure.VmFacts` into a
 :class:`NetworkPlan`. No I/O: :class:`~wac_azure.NetworkRulePlanner` reads
 and writes.
 """

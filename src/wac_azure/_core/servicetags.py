@@ -1,13 +1,4 @@
-"""Reading a region's service tags: once per session, shared by every reader.
-
-The planner, the requirement checker, ``diagnose`` and the fleet all compare
-NSG rules that name address ranges with service tags such as
-``WindowsAdminCenter``. They all read the tag list through
-:func:`read_service_tags`, which asks Azure once per subscription and location
-per session (concurrent callers wait for the same request). A list that cannot
-be read (403, network failure...) is ``None``: the checks then answer
-*unknown* where a rule's CIDR meets a service tag, instead of failing.
-"""
+"""Merging the service tag lists of several regions into one (pure)."""
 
 from __future__ import annotations
 

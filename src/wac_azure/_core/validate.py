@@ -1,32 +1,7 @@
-"""ExtensionManager: install, inspect, locate and uninstall the ``AdminCenter`` VM extension.
+"""Argument checks shared by the public calls and the CLI (pure).
 
-Facts this module relies on are in AZURE_FACTS.md §1 (extension) and §4
-(inside the VM). Decisions:
-
-* **Idempotent.** ``install`` writes only when the deployed extension differs
-  from what is asked (port, salt, proxy) or ended ``Failed``; a second call
-  with the same settings performs no write and returns ``changed=False``.
-* **Salt.** The salt hashes the VM's IP into its public DNS record, so it
-  must stay stable: a deployed salt is always reused; a VM without one gets a
-  fresh random ``secrets.token_hex(16)`` (32 hex characters). Pass ``salt=``
-  to choose it, e.g. to keep the same salt across an uninstall/reinstall
-  (``(await manager.status(t)).salt`` gives it).
-* **Proxy.** ``proxy=None`` keeps the proxy already deployed (compared and
-  kept as it is); ``proxy=False`` removes it; a URL or ``{mode, address}``
-  sets it (only that argument is validated).
-* **Requirements.** A failed check that matters to installing
-  (``_requirements.blocking_checks(report, purpose="install")``: every
-  failure except ``network.inbound_path`` and ``network.exposure``) refuses
-  the install before any write (:class:`~wac_azure.RequirementsNotMetError`);
-  an *unknown* check (a custom image whose OS cannot be told...) is reported
-  (log and progress) and the install goes on: Azure is the final judge.
-  ``skip_checks=True`` skips them.
-* **Retries.** azure-core retries 408/429/5xx; the library's policy
-  (:func:`wac_azure._retry.retrying`) retries 409 "in progress" answers and
-  operations that ended ``Failed`` with a transient code
-  (``OperationPreempted``...). Everything else fails at once.
-* **Timeouts.** Every public call takes ``timeout=`` (seconds) bounding all of
-  its waits; past it, :class:`~wac_azure.OperationTimeoutError`.
+Each raises :class:`~wac_azure.InvalidInputError` (or a subclass) naming the
+argument and what it accepts, before anything is read or written.
 """
 
 from __future__ import annotations

@@ -10,13 +10,14 @@ extension's install time, not this machine. The run is shaped around that:
   following ``nextLink``; VM sizes once per location; resources outside the
   listed groups (an NSG in a shared networking group) read once each. Each
   VM's :class:`~wac_azure.VmFacts` is assembled from those lists
-  (:func:`wac_azure._facts.facts_from_arm`).
+  (``_core.facts.facts_from_arm``).
 * **Act per resource group, as soon as it is read.** Its VMs are checked and
-  planned purely (:func:`~wac_azure._requirements.evaluate_requirements`,
-  :func:`~wac_azure._plan.plan_many`: an NSG shared by many VMs gets each
-  rule once); groups that share an NSG do not wait for each other: their
-  writes to it queue, and what queued during one write is re-planned
-  together against the NSG as read under its lock and written once.
+  decided purely by the one decision :func:`wac_azure.enable` makes too
+  (``_core.decide.decide_enable``: the checks, then one plan for the group,
+  where an NSG shared by many VMs gets each rule once); groups that share
+  an NSG do not wait for each other: their writes to it queue, and what
+  queued during one write is re-planned together against the NSG as read
+  under its lock and written once.
 * **Writes are the unavoidable ones.** Rules are PUT one by one, serialized
   per NSG (NSGs in parallel), each waited for through its operation-status
   resource; the extension is PUT once per VM that needs it as soon as its
@@ -27,7 +28,7 @@ extension's install time, not this machine. The run is shaped around that:
   one: the run lists each resource group's VMs with ``$expand=instanceView``
   and reads every pending install's state from that one list (see
   :class:`RgWaiter` for when).
-* **Pacing.** The session's :class:`~wac_azure._pacing.Pacer` keeps each
+* **Pacing.** The session's :class:`~wac_azure.Pacer` keeps each
   subscription below ARM's buckets (from the
   ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
   parallel, each at its own pace; 429s that still come are retried by
