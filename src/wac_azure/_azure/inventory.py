@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -41,7 +41,9 @@ class Inventory:
         self._once: dict[Any, asyncio.Future[Any]] = {}
         self.parsed_nsgs: dict[str, Any] = {}
 
-    async def _shared(self, key: Any, factory: Callable[[], Awaitable[Any]]) -> Any:
+    async def once(self, key: Hashable, factory: Callable[[], Awaitable[Any]]) -> Any:
+        """``factory()``'s result, run once per ``key`` for the whole run (concurrent
+        callers share it; a failure is shared too: the run does not read it again)."""
         fut = self._once.get(key)
         if fut is None:
             fut = self._once[key] = asyncio.ensure_future(factory())
@@ -68,7 +70,7 @@ class Inventory:
                     self.docs[rid.lower()] = doc
             self.listed.add((kind, sub.lower(), rg.lower()))
 
-        await self._shared(("list", kind, sub.lower(), rg.lower()), go)
+        await self.once(("list", kind, sub.lower(), rg.lower()), go)
 
     async def get(self, kind: str, resource_id: str) -> None:
         """GET one resource into :attr:`docs` (absent when it does not exist)."""
@@ -88,7 +90,7 @@ class Inventory:
                 raise
             self.docs[resource_id.lower()] = _json(doc)
 
-        await self._shared(("get", resource_id.lower()), go)
+        await self.once(("get", resource_id.lower()), go)
 
     async def ensure(self, kind: str, ids: Iterable[str]) -> None:
         """Make sure every id of ``kind`` has been read (listed or got)."""

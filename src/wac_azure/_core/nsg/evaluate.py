@@ -396,10 +396,10 @@ def _rule_match(rule: SecurityRule, flow: Flow, ctx: _Context) -> Match:
     if sport is Match.NONE:
         return Match.NONE
     outbound = flow.direction is Direction.OUTBOUND
-    src = _side_match(rule._source, rule.source_asgs, flow._src, outbound, ctx)
+    src = _side_match(rule.parsed_sources, rule.source_asgs, flow._src, outbound, ctx)
     if src is Match.NONE:
         return Match.NONE
-    dst = _side_match(rule._destination, rule.destination_asgs, flow._dst, not outbound, ctx)
+    dst = _side_match(rule.parsed_destinations, rule.destination_asgs, flow._dst, not outbound, ctx)
     if dst is Match.NONE:
         return Match.NONE
     results = (dport, sport, src, dst)

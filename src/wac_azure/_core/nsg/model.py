@@ -131,6 +131,16 @@ class SecurityRule:
         return _parse_prefixes(self.destination_prefixes, self.name, "destinationAddressPrefix")
 
     @property
+    def parsed_sources(self) -> tuple[Prefix, ...]:
+        """The source prefixes, parsed once (CIDRs, addresses, service tags, ``*``)."""
+        return self._source
+
+    @property
+    def parsed_destinations(self) -> tuple[Prefix, ...]:
+        """The destination prefixes, parsed once."""
+        return self._destination
+
+    @property
     def is_managed(self) -> bool:
         """Whether wac_azure created the rule (its description says so)."""
         return self.description == MANAGED_DESCRIPTION

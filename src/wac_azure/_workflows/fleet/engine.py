@@ -49,25 +49,18 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-import attrs
-
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import HttpResponseError, translate
 from wac_azure._azure.extension import new_salt
-from wac_azure._azure.inventory import Inventory, gather_all, list_vms, pages
-from wac_azure._azure.operations import wait_for_operation
-from wac_azure._azure.pacing import pacing_priority
+from wac_azure._azure.inventory import gather_all, pages
 from wac_azure._azure.retry import retrying
-from wac_azure._azure.rules import NetworkRulePlanner
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.access import AccessMode, PrivateAccess, check_access
 from wac_azure._core.decide import (
-    PlanBlockedError,
     VmDecision,
     blocking_checks,
     decide_enable,
-    first_blocking_conflict,
 )
 from wac_azure._core.errors import (
     ConfigurationError,
@@ -84,35 +77,19 @@ from wac_azure._core.facts import EXTENSION_NAME as _EXTENSION_NAME
 from wac_azure._core.facts import (
     VmFacts,
     dig,
-    facts_from_arm,
-    id_of,
-    mappings,
-    normalize_location,
     parse_extensions,
     parse_os,
-    parse_vm_sizes,
 )
-from wac_azure._core.facts import as_json as _json
 from wac_azure._core.ids import VmTarget
-from wac_azure._core.nsg import Direction
-from wac_azure._core.nsg.evaluate import ServiceTags
-from wac_azure._core.plan import ChangeAction, removal_plan
-from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage, emit
+from wac_azure._core.plan import removal_plan
+from wac_azure._core.progress import ProgressCallback, ProgressStage
 from wac_azure._core.validate import check_timeout
-from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
-from wac_azure._workflows.fleet.state import FleetVm
-from wac_azure._workflows.fleet.watcher import RgWaiter
+from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
+from wac_azure._workflows.fleet.rules import RuleWriter
+from wac_azure._workflows.fleet.run import Run, counters, ext_state
+from wac_azure._workflows.fleet.state import Decision, FleetVm
 
 _log = logging.getLogger(__name__)
-
-#: Extension writes in flight per subscription when ``concurrency`` is None (rule
-#: writes have a quarter of it on top, and as much again for those installs wait for).
-DEFAULT_CONCURRENCY = 16
-#: Resource groups read at once per subscription, and over all subscriptions.
-_RG_PARALLEL = 8
-#: ARM codes that mean another writer took a rule's name or priority in between.
-_RULE_CONFLICTS = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
-_READ_PARALLEL = 16
 
 
 # ============================================================================ helpers
@@ -146,18 +123,7 @@ def _check_options(port: int, concurrency: int | None, timeout: float, poll: flo
         raise ConfigurationError(f"poll_interval must be >= 0 seconds, got {poll!r}")
 
 
-def _error_message(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__
-
-
 # ============================================================================ the run
-
-
-_Then = Callable[[FleetVm], Awaitable[None]]
-#: What a batch decided: rule changes to write, the VMs to go on with, what to do next.
-_Decision = tuple[Sequence[Any], list[FleetVm], _Then]
-_Decide = Callable[[list[FleetVm]], Awaitable[_Decision]]
 
 
 def _skip_reason(d: VmDecision) -> str:
@@ -168,656 +134,19 @@ def _skip_reason(d: VmDecision) -> str:
     return str(d.error).partition("\n")[0]
 
 
-class _Run:
-    """One fleet run over every subscription."""
-
-    def __init__(
-        self,
-        session: AzureSession,
-        targets: Sequence[VmTarget],
-        *,
-        operation: str,
-        access: Any,
-        port: int,
-        progress: ProgressCallback | None,
-        concurrency: int | None,
-        poll_interval: float,
-        remove_rules: bool = True,
-    ) -> None:
-        self.session = session
-        self.operation = operation
-        self.access = access
-        self.port = port
-        self.progress = progress
-        self.concurrency = concurrency or DEFAULT_CONCURRENCY
-        self.poll_interval = poll_interval
-        self.remove_rules = remove_rules
-        now = time.monotonic()
-        self.vms = {t: FleetVm(t, now) for t in targets}
-        self.total = len(targets)
-        self.inv = Inventory(
-            session,
-            {(t.subscription_id.lower(), t.resource_group.lower()) for t in targets},
-        )
-        #: Resource groups being read at once, over every subscription (each read
-        #: group's JSON is in memory until its facts are built).
-        self.read_gate = asyncio.Semaphore(_READ_PARALLEL)
-        #: Security-rule writes in flight (shielded from cancellation).
-        self.inflight: set[asyncio.Future[Any]] = set()
-        #: The shortest time an extension operation of this run is known to have
-        #: needed at least (None until one has been seen to end).
-        self.op_floor: float | None = None
-
-    # -- events and outcomes ------------------------------------------------------
-
-    def stage(self, vm: FleetVm, stage: ProgressStage, message: str | None = None) -> None:
-        if vm.outcome is not None:
-            return
-        vm.stage = stage
-        emit(self.progress, ProgressEvent(vm.target, stage, self.total, message))
-
-    def finish(self, vm: FleetVm, status: OutcomeStatus, **kwargs: Any) -> None:
-        """Record the VM's outcome and emit its terminal event (once)."""
-        if vm.outcome is not None:
-            return
-        kwargs.setdefault("rules", tuple(vm.rules))
-        kwargs.setdefault("changed", vm.changed)
-        vm.outcome = VmOutcome(vm.target, status, elapsed=time.monotonic() - vm.started, **kwargs)
-        stage = {
-            OutcomeStatus.SKIPPED: ProgressStage.SKIPPED,
-            OutcomeStatus.FAILED: ProgressStage.FAILED,
-        }.get(status, ProgressStage.DONE)
-        vm.stage = stage
-        vm.facts = None  # free the snapshot: ten thousand of them add up
-        vm.body = None
-        detail = vm.outcome.reason or vm.outcome.url or None
-        emit(self.progress, ProgressEvent(vm.target, stage, self.total, detail))
-
-    def fail(self, vm: FleetVm, exc: BaseException, *, what: str | None = None) -> None:
-        err = exc
-        if isinstance(exc, HttpResponseError):
-            err = translate(
-                exc,
-                what=what or f"working on {vm.target.name}",
-                vm_id=vm.target.resource_id,
-                resource_group=vm.target.resource_group,
-            )
-        _log.info("%s failed: %s", vm.target.name, err)
-        self.finish(vm, OutcomeStatus.FAILED, message=_error_message(err), error=err)
-
-    def result(self, started: float, before: tuple[int, int, int, int]) -> FleetResult:
-        pacer = self.session.pacer
-        outcomes: list[VmOutcome] = []
-        for vm in self.vms.values():
-            if vm.outcome is None:
-                self.finish(vm, OutcomeStatus.FAILED, message="the run ended before this VM")
-            assert vm.outcome is not None
-            outcomes.append(vm.outcome)
-        return FleetResult(
-            operation=self.operation,
-            outcomes=tuple(outcomes),
-            elapsed=time.monotonic() - started,
-            subscriptions=len({t.subscription_id.lower() for t in self.vms}),
-            reads=pacer.requests("reads") - before[0],
-            writes=pacer.requests("writes") - before[1],
-            deletes=pacer.requests("deletes") - before[2],
-            throttled=pacer.throttled - before[3],
-        )
-
-
-def _counters(session: AzureSession) -> tuple[int, int, int, int]:
-    p = session.pacer
-    return (p.requests("reads"), p.requests("writes"), p.requests("deletes"), p.throttled)
-
-
-def _ext_state(ext: Any) -> str:
-    """The extension's provisioning state, lower-cased ("" when unknown)."""
-    if ext is None:
-        return ""
-    state = (ext.provisioning_state or "").lower()
-    if state:
-        return state
-    for status in ext.statuses:
-        code = (status.code or "").lower()
-        if code.startswith("provisioningstate/"):
-            return code.split("/", 2)[1]
-    return ""
-
-
-class _Subscription:
-    """One subscription's part of a run: read, decide, write, wait."""
-
-    def __init__(self, run: _Run, sub: str, vms: list[FleetVm]) -> None:
-        self.run = run
-        self.session = run.session
-        self.sub = sub
-        self.vms = vms
-        self.limit = asyncio.Semaphore(run.concurrency)
-        self.waiters: dict[str, RgWaiter] = {}
-        self.tasks: set[asyncio.Future[Any]] = set()
-        #: Rule writes in flight, apart from ``limit``: a rule write nothing waits for
-        #: queues behind the extension writes in the pacer and must not hold their slots.
-        self.rule_limit = asyncio.Semaphore(max(1, run.concurrency // 4))
-        #: The same for the rule writes an install waits for, so that they never queue
-        #: behind rule writes that wait in the pacer for every extension write to leave.
-        self.urgent_rule_limit = asyncio.Semaphore(max(1, run.concurrency // 4))
-        #: Per NSG (lower id): the batches waiting for their rule writes to that NSG.
-        self.nsg_queues: dict[str, _NsgQueue] = {}
-
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        """Run ``coro`` as a task that :meth:`drain` waits for."""
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    # -- reading ------------------------------------------------------------------
-
-    async def read_rg(self, vms: list[FleetVm]) -> None:
-        """List the group's resources and build each VM's facts (failures are per VM)."""
-        run = self.run
-        for vm in vms:
-            run.stage(vm, ProgressStage.READING)
-        rg = vms[0].target.resource_group
-        try:
-            vm_docs, _ = await asyncio.gather(
-                list_vms(self.session, self.sub, rg), run.inv.list("nic", self.sub, rg)
-            )
-        except Exception as exc:
-            for vm in vms:
-                run.fail(vm, self._translate(exc, f"listing the VMs of resource group {rg}", rg))
-            return
-        by_name = {str(d.get("name") or "").lower(): d for d in vm_docs}
-        found: list[tuple[FleetVm, dict[str, Any]]] = []
-        for vm in vms:
-            doc = by_name.get(vm.target.name.lower())
-            if doc is None:
-                run.fail(
-                    vm,
-                    VmNotFoundError(
-                        f"virtual machine {vm.target.resource_id} was not found (check its "
-                        "name, resource group and subscription)",
-                        status=404,
-                        code="ResourceNotFound",
-                        target=vm.target.resource_id,
-                    ),
-                )
-            else:
-                found.append((vm, doc))
-        del by_name, vm_docs
-        if not found:
-            return
-        try:
-            await self._read_network([d for _, d in found])
-        except Exception as exc:
-            err = self._translate(exc, f"reading the network of resource group {rg}", rg)
-            for vm, _ in found:
-                run.fail(vm, err)
-            return
-
-        for vm, doc in found:
-            try:
-                location = normalize_location(doc.get("location"))
-                sizes = await self.sizes(location) if location else None
-                vm.facts = facts_from_arm(
-                    vm.target,
-                    doc,
-                    resources=run.inv.docs,
-                    sizes=sizes,
-                    session_cloud=getattr(self.session, "cloud", None),
-                    parsed_nsgs=run.inv.parsed_nsgs,
-                )
-            except Exception as exc:
-                run.fail(vm, exc)
-        # The batch's NIC JSON has served its purpose and parsed NSGs stand in for
-        # their JSON: drop both (a ten-thousand-VM run would otherwise keep it all).
-        docs = run.inv.docs
-        for vm, _ in found:
-            for nic in vm.facts.nics if vm.facts is not None else ():
-                docs.pop(nic.id.lower(), None)
-        for key in run.inv.parsed_nsgs:
-            docs.pop(key, None)
-
-    def _translate(self, exc: BaseException, what: str, rg: str) -> BaseException:
-        if not isinstance(exc, HttpResponseError):
-            return exc
-
-        return translate(exc, what=what, resource_group=rg)
-
-    async def _read_network(self, vm_docs: list[dict[str, Any]]) -> None:
-        """Read what the VMs' NICs reference, in dependency order, by lists."""
-
-        inv = self.run.inv
-        nic_ids = [
-            i
-            for d in vm_docs
-            for i in (
-                id_of(r)
-                for r in mappings(dig(d, "properties", "networkProfile", "networkInterfaces"))
-            )
-            if i
-        ]
-        await inv.ensure("nic", nic_ids)
-        pip_ids: set[str] = set()
-        subnet_ids: set[str] = set()
-        nsg_ids: set[str] = set()
-        for nid in nic_ids:
-            nic = inv.docs.get(nid.lower())
-            if nic is None:
-                continue
-            nsg = id_of(dig(nic, "properties", "networkSecurityGroup"))
-            if nsg:
-                nsg_ids.add(nsg)
-            for cfg in mappings(dig(nic, "properties", "ipConfigurations")):
-                pip = id_of(dig(cfg, "properties", "publicIPAddress"))
-                if pip:
-                    pip_ids.add(pip)
-                sn = id_of(dig(cfg, "properties", "subnet"))
-                if sn and "/subnets/" in sn.lower():
-                    subnet_ids.add(sn)
-        vnet_ids = {s[: s.lower().rfind("/subnets/")] for s in subnet_ids}
-        await asyncio.gather(inv.ensure("pip", pip_ids), inv.ensure("vnet", vnet_ids))
-        wanted = {s.lower() for s in subnet_ids}
-        for vid in vnet_ids:
-            vnet = inv.docs.get(vid.lower())
-            for subnet in mappings(dig(vnet, "properties", "subnets")) if vnet else []:
-                if str(subnet.get("id") or "").lower() in wanted:
-                    nsg = id_of(dig(subnet, "properties", "networkSecurityGroup"))
-                    if nsg:
-                        nsg_ids.add(nsg)
-        await inv.ensure("nsg", nsg_ids)
-
-    async def sizes(self, location: str) -> Any:
-
-        async def go() -> Any:
-            try:
-                pager = self.session.compute(self.sub).virtual_machine_sizes.list(location)
-                return parse_vm_sizes([_json(item) async for item in pager])
-            except HttpResponseError as exc:
-                _log.info("VM sizes of %s could not be read: %s", location, exc)
-                return None
-
-        return await self.run.inv._shared(("sizes", self.sub.lower(), location), go)
-
-    async def service_tags(self, facts: Sequence[VmFacts]) -> ServiceTags:
-        """The service tags of the VMs' locations (one read per location and session)."""
-        tags, _warnings = await service_tags_for(self.session, facts)
-        return tags
-
-    # -- waiting ------------------------------------------------------------------
-
-    def waiter(
-        self, vm: FleetVm, check: Callable[[FleetVm, dict[str, Any] | None], bool]
-    ) -> RgWaiter:
-        key = vm.target.resource_group.lower()
-        w = self.waiters.get(key)
-        if w is None:
-            w = self.waiters[key] = RgWaiter(self, vm.target.resource_group, check)
-        return w
-
-
-@attrs.define(eq=False)
-class _NsgJob:
-    """One batch's planned changes to one NSG and the VMs they serve."""
-
-    changes: list[Any]
-    served: list[FleetVm]
-    then: _Then
-
-
-@attrs.define(eq=False)
-class _NsgQueue:
-    """The batches waiting to write one NSG (a write cycle takes them all)."""
-
-    jobs: list[_NsgJob] = attrs.field(factory=list)
-    running: bool = False
-
-
-def _outbound(change: Any) -> bool:
-    """Whether an install must wait for ``change``: anything but an inbound rule."""
-
-    return bool(change.direction is not Direction.INBOUND)
-
-
 # ============================================================================ enable / disable
 
 
-class _Fleet(_Subscription):
-    """The write side of one subscription's run: rules, extension writes, waits."""
-
-    async def drain(self) -> None:
-        """Wait until every spawned task (and what they spawn) is done."""
-        try:
-            while self.tasks:
-                await asyncio.gather(*list(self.tasks))
-        except BaseException:
-            for task in list(self.tasks):
-                task.cancel()
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-            raise
-
-    async def run_batches(self, decide: _Decide) -> None:
-        """Read each resource group and act on it as soon as it is read.
-
-        A batch (one resource group's VMs) is decided, planned and written
-        while other groups are still being read. Batches that share an NSG
-        never wait for each other to plan: their rule writes to that NSG are
-        queued, and whatever queued up while one write was in progress is
-        re-planned together against the NSG as read under its lock, so a
-        shared NSG still gets each rule once and a hub NSG shared by a hundred
-        groups is not written a hundred times in a row.
-        """
-        groups: dict[str, list[FleetVm]] = {}
-        for vm in self.vms:
-            groups.setdefault(vm.target.resource_group.lower(), []).append(vm)
-        gate = asyncio.Semaphore(_RG_PARALLEL)
-
-        async def one(vms: list[FleetVm]) -> None:
-            async with gate, self.run.read_gate:
-                await self.read_rg(vms)
-            batch = [vm for vm in vms if vm.facts is not None and vm.outcome is None]
-            if batch:
-                changes, eligible, then = await decide(batch)
-                self.schedule_rules(changes, eligible, then)
-
-        for vms in groups.values():
-            self.spawn(one(vms))
-        await self.drain()
-
-    def served(self, nsg_key: str, vms: Sequence[FleetVm]) -> list[FleetVm]:
-        return [vm for vm in vms if vm.facts is not None and nsg_key in vm.facts.nsgs]
-
-    # -- rules ----------------------------------------------------------------------
-
-    def schedule_rules(self, changes: Sequence[Any], vms: list[FleetVm], then: _Then) -> None:
-        """Queue ``changes`` (serialized per NSG, NSGs in parallel) and start ``then(vm)``
-        for each VM once the writes it must wait for are done (see :attr:`FleetVm.gating`).
-
-        ``enable`` installs as soon as the VM's outbound path is in place: the install
-        needs no inbound rule, so extension writes leave while inbound rules are still
-        being written. A VM is reported done only when both are.
-        """
-        by_nsg: dict[str, list[Any]] = {}
-        for change in changes:
-            by_nsg.setdefault(change.nsg_id.lower(), []).append(change)
-        gate_all = self.run.operation != "enable"
-        gating = {
-            key for key, group in by_nsg.items() if gate_all or any(_outbound(c) for c in group)
-        }
-        for vm in vms:
-            keys = {key for key in by_nsg if vm.facts is not None and key in vm.facts.nsgs}
-            vm.waiting_nsgs = len(keys)
-            vm.gating = keys & gating
-        for vm in vms:
-            if vm.waiting_nsgs == 0:
-                self._rules_done(vm)
-            if not vm.gating:
-                self.spawn(then(vm))
-        for key, group in by_nsg.items():
-            queue = self.nsg_queues.get(key)
-            if queue is None:
-                queue = self.nsg_queues[key] = _NsgQueue()
-            queue.jobs.append(_NsgJob(group, self.served(key, vms), then))
-            if not queue.running:
-                queue.running = True
-                self.spawn(self._drain_nsg(key, queue))
-
-    def _rules_done(self, vm: FleetVm) -> None:
-        """Every rule write on the VM's path is done: report it; finish the VM if its
-        install already ended."""
-        run = self.run
-        vm.rules_done = True
-        if vm.outcome is not None:
-            return
-        if run.operation == "enable":
-            run.stage(
-                vm,
-                ProgressStage.RULES_APPLIED,
-                f"{len(vm.rules)} rule(s) written" if vm.rules else None,
-            )
-            if vm.installing is not None:
-                run.stage(vm, ProgressStage.INSTALLING, vm.installing)
-            if vm.ext_done is not None:
-                self._enabled(vm, vm.ext_done)
-            else:
-                self._slim(vm)
-        elif run.remove_rules:
-            done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
-            run.stage(vm, ProgressStage.RULES_REMOVED, done)
-
-    def _nsg_written(self, vm: FleetVm, key: str, then: _Then) -> None:
-        """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
-        vm.waiting_nsgs -= 1
-        gated = key in vm.gating
-        vm.gating.discard(key)
-        if vm.outcome is not None:
-            return
-        if vm.waiting_nsgs == 0:
-            self._rules_done(vm)
-        if gated and not vm.gating:  # the last write it waited for: start it
-            self.spawn(then(vm))
-
-    async def _drain_nsg(self, key: str, queue: _NsgQueue) -> None:
-        """Write the queued batches' changes to one NSG, one write cycle at a time.
-
-        A cycle takes every batch queued so far: one batch's changes are written as
-        planned (unless the NSG changed since it was listed); several batches are
-        re-planned together against the NSG as read under its lock.
-        """
-        try:
-            while queue.jobs:
-                jobs, queue.jobs = queue.jobs, []
-                served = [vm for job in jobs for vm in job.served]
-                try:
-                    await self._write_nsg(key, jobs[0].changes, served, merged=len(jobs) > 1)
-                except asyncio.CancelledError:
-                    raise  # the run is being cancelled: start nothing more
-                except Exception as exc:  # a bug: fail the VMs it concerns, keep the rest
-                    _log.exception("writing the rules of NSG %s failed", key)
-                    for vm in served:
-                        self.run.fail(vm, exc)
-                for job in jobs:
-                    for vm in job.served:
-                        self._nsg_written(vm, key, job.then)
-        finally:
-            queue.running = False
-
-    async def _write_nsg(
-        self, key: str, changes: list[Any], served: list[FleetVm], *, merged: bool = False
-    ) -> None:
-
-        planner = NetworkRulePlanner(self.session)
-        lock = planner.nsg_lock(changes[0].nsg_id)
-        models = self.run.inv.parsed_nsgs
-        async with lock:
-            # The changes were planned from the resource group's lists, read a while
-            # ago: read the NSG once more now (one GET per NSG written) and re-plan it
-            # if its rules changed, so a rule someone else wrote meanwhile (the
-            # portal's "PortForWAC", say) is never overwritten. Batches merged into one
-            # write are always re-planned together.
-            pending = await self._fresh_changes(planner, key, changes, served, force=merged)
-            replanned = False
-            while pending:
-                change = pending.pop(0)
-                # Every write is waited for, the last one too: ARM accepting a rule PUT
-                # (201, "Updating") is not the rule in force; its operation can still
-                # end Failed (OperationPreempted) and roll the rule back, and a VM must
-                # not be reported enabled behind a rule that is not there.
-                deleting = change.action is ChangeAction.DELETE
-                # An install waiting for this NSG goes first; otherwise the write queues
-                # behind the extension writes in the subscription's write bucket.
-                urgent = any(key in vm.gating for vm in served if vm.outcome is None)
-                try:
-                    await self._write_rule(change, urgent=urgent)
-                except Exception as exc:
-                    if not replanned and getattr(exc, "code", None) in _RULE_CONFLICTS:
-                        # another writer took the name or priority in between: re-plan once
-                        replanned = True
-                        _log.info("%s writing %s; re-planning", exc, change.rule_name)
-                        pending = await self._fresh_changes(
-                            planner, key, [change, *pending], served, force=True
-                        )
-                        continue
-                    for vm in served:
-                        self.run.fail(vm, exc, what=f"writing {change.rule_name}")
-                    continue
-                nsg = models.get(key)
-                if nsg is not None and change.rule is not None:
-                    name = change.rule.name.lower()
-                    kept = tuple(r for r in nsg.rules if r.name.lower() != name)
-                    extra = () if deleting else (change.rule,)
-                    models[key] = attrs.evolve(nsg, rules=kept + extra)
-                rid = f"{change.nsg_id}/securityRules/{change.rule_name}"
-                for vm in served:
-                    vm.rules.append(rid)
-                    vm.changed = True
-
-    async def _fresh_changes(
-        self,
-        planner: Any,
-        key: str,
-        changes: list[Any],
-        served: list[FleetVm],
-        *,
-        force: bool = False,
-    ) -> list[Any]:
-        """GET the NSG (the caller holds its lock) and return the changes still to write:
-        ``changes`` when the NSG is as planned, else a re-plan of the served VMs against it.
-
-        The served VMs fail when the NSG cannot be read or the re-plan is blocked.
-        """
-        nsg_id = changes[0].nsg_id
-        live = [vm for vm in served if vm.outcome is None and vm.facts is not None]
-        planned = next(
-            (vm.facts.nsgs[key] for vm in live if vm.facts and key in vm.facts.nsgs), None
-        )
-        try:
-            now = await planner.read_nsg(nsg_id)
-        except Exception as exc:
-            for vm in served:
-                self.run.fail(vm, exc, what=f"reading the NSG {changes[0].nsg_name}")
-            return []
-        if now is None:
-            for vm in served:
-                self.run.fail(
-                    vm,
-                    ConfigurationError(
-                        f"the NSG {nsg_id} was deleted while the run was planning its rules; "
-                        "run the batch again"
-                    ),
-                )
-            return []
-        same = planned is not None and not planner.nsg_changed(now, planned)
-        if not live or (same and not force):
-            return list(changes)
-        _log.info("NSG %s changed since it was listed; re-planning it", changes[0].nsg_name)
-        self.run.inv.parsed_nsgs[key] = now
-        for vm in live:
-            assert vm.facts is not None
-            vm.facts = attrs.evolve(vm.facts, nsgs={**vm.facts.nsgs, key: now})
-        facts = [vm.facts for vm in live if vm.facts is not None]
-        enabling = self.run.operation == "enable"
-        try:
-            tags = await self.service_tags(facts) if enabling else None
-            plan = planner.replan_nsg(
-                facts,
-                now,
-                kind="enable" if enabling else "remove",
-                access=self.run.access,
-                port=self.run.port,
-                service_tags=tags,
-            )
-        except Exception as exc:
-            for vm in live:
-                self.run.fail(vm, exc)
-            return []
-        for vm in live:
-            assert vm.facts is not None
-            conflict = first_blocking_conflict(plan, vm.facts)
-            if conflict is not None:
-                self.run.fail(
-                    vm,
-                    PlanBlockedError(
-                        f"{vm.target.name}: the network plan is blocked: {conflict.reason}",
-                        plan=plan,
-                    ),
-                )
-        return list(plan.changes)
-
-    async def _write_rule(self, change: Any, *, urgent: bool) -> None:
-        """One security-rule PUT or DELETE, waited for until its operation ends; shielded
-        so cancelling never cuts it in half.
-
-        A write that is not ``urgent`` (no install waits for it) leaves the
-        subscription's write bucket to the extension writes first (pacing priority 1).
-        """
-
-        if change.action is ChangeAction.CREATE_NSG:
-            raise ConfigurationError("fleets do not create NSGs (create_nsg is not supported)")
-        parts = [p for p in change.nsg_id.split("/") if p]
-        sub, rg, nsg_name = parts[1], parts[3], parts[-1]
-        client: Any = self.session.network(sub).security_rules
-        name = change.rule_name or ""
-        deleting = change.action is ChangeAction.DELETE
-
-        # A rule-write slot is held for the request only, not while the operation
-        # runs: rule operations must not starve the other rule writes.
-        held = True
-
-        def release(*_: object) -> None:
-            nonlocal held
-            if held:
-                held = False
-                slots.release()
-
-        async def once() -> None:
-            answer: list[Any] = []  # ARM's answer to the PUT (azure-core's response hook)
-            try:
-                with pacing_priority(0 if urgent else 1):
-                    if deleting:
-                        poller = await client.begin_delete(rg, nsg_name, name)
-                    else:
-                        poller = await client.begin_create_or_update(
-                            rg,
-                            nsg_name,
-                            name,
-                            change.body,
-                            polling=False,
-                            raw_response_hook=answer.append,
-                        )
-            finally:
-                release()
-            if deleting:
-                await poller.result()
-            else:
-                headers = answer[-1].http_response.headers if answer else {}
-                await wait_for_operation(self.session.network(sub), headers, self.session)
-
-        verb = {ChangeAction.DELETE: "deleting", ChangeAction.UPDATE: "updating"}.get(
-            change.action, "creating"
-        )
-        what = f"{verb} the security rule {name} in NSG {nsg_name}"
-        slots = self.urgent_rule_limit if urgent else self.rule_limit
-        await slots.acquire()  # cancelled here: nothing was sent
-        task = asyncio.ensure_future(
-            retrying(once, config=self.session.retry, sleep=self.session.sleep, what=what)
-        )
-        task.add_done_callback(release)
-        self.run.inflight.add(task)
-        task.add_done_callback(self.run.inflight.discard)
-        try:
-            await asyncio.shield(task)
-        except HttpResponseError as exc:
-            action = "Microsoft.Network/networkSecurityGroups/securityRules/" + (
-                "delete" if deleting else "write"
-            )
-            raise translate(exc, what=what, action=action) from exc
+class _Fleet(RuleWriter):
+    """One subscription's run: ``enable`` and ``disable`` on top of the rule writer
+    (extension writes and install watching)."""
 
     # -- enable ---------------------------------------------------------------------
 
     async def enable(self) -> None:
         await self.run_batches(self._decide_enable)
 
-    async def _decide_enable(self, batch: list[FleetVm]) -> _Decision:
+    async def _decide_enable(self, batch: list[FleetVm]) -> Decision:
         run = self.run
         facts: list[VmFacts] = []
         for vm in batch:
@@ -863,8 +192,8 @@ class _Fleet(_Subscription):
         facts = vm.facts
         assert facts is not None
         if vm.body is None:
-            if _ext_state(facts.extension) == "succeeded":
-                self._enabled(vm, facts.extension)
+            if ext_state(facts.extension) == "succeeded":
+                self.enabled(vm, facts.extension)
             else:  # an install still running (an earlier, interrupted run): wait for it
                 self._installing(vm, "waiting for the running install")
                 self.waiter(vm, self._check_enabled).add(vm)
@@ -877,7 +206,7 @@ class _Fleet(_Subscription):
         vm.installing = message
         if vm.rules_done:
             self.run.stage(vm, ProgressStage.INSTALLING, message)
-            self._slim(vm)
+            self.slim(vm)
 
     async def _put_extension(self, vm: FleetVm) -> None:
 
@@ -903,7 +232,7 @@ class _Fleet(_Subscription):
         self._installing(vm, f"port {run.port}")  # ARM accepted the PUT
         self.waiter(vm, self._check_enabled).add(vm)
 
-    def _enabled(self, vm: FleetVm, ext: Any) -> None:
+    def enabled(self, vm: FleetVm, ext: Any) -> None:
         if not vm.rules_done:  # installed before its inbound rules are in: finish with them
             vm.ext_done = ext
             return
@@ -920,7 +249,7 @@ class _Fleet(_Subscription):
         except (NoPublicIpError, NotFoundError):
             return None
 
-    def _slim(self, vm: FleetVm) -> None:
+    def slim(self, vm: FleetVm) -> None:
         """Its install is under way and its rules are in: of its facts only its URL is
         still needed (ten thousand snapshots held through minutes-long installs add up)."""
         if vm.outcome is None and vm.facts is not None and vm.rules_done and vm.installing:
@@ -961,9 +290,9 @@ class _Fleet(_Subscription):
                 ),
             )
             return True
-        state = _ext_state(ext)
+        state = ext_state(ext)
         if state == "succeeded":
-            self._enabled(vm, ext)
+            self.enabled(vm, ext)
             return True
         if state in ("failed", "canceled"):
             messages = tuple(
@@ -991,7 +320,7 @@ class _Fleet(_Subscription):
     async def disable(self) -> None:
         await self.run_batches(self._decide_disable)
 
-    async def _decide_disable(self, batch: list[FleetVm]) -> _Decision:
+    async def _decide_disable(self, batch: list[FleetVm]) -> Decision:
         run = self.run
         changes: Sequence[Any] = ()
         if run.remove_rules:
@@ -1015,7 +344,7 @@ class _Fleet(_Subscription):
         if ext is None:
             run.finish(vm, OutcomeStatus.DISABLED)
             return
-        if _ext_state(ext) != "deleting":
+        if ext_state(ext) != "deleting":
             await self._delete_extension(vm, ext.name)
             return
         self.waiter(vm, self._check_disabled).add(vm)
@@ -1056,7 +385,7 @@ class _Fleet(_Subscription):
         if ext is None:
             self.run.finish(vm, OutcomeStatus.DISABLED)
             return True
-        state = _ext_state(ext)
+        state = ext_state(ext)
         if state in ("succeeded", "canceled", "failed"):
             # Settled and still there: the accepted DELETE's operation ended Failed (ARM
             # undid it, or the extension shows Failed, as one whose install failed does).
@@ -1082,10 +411,10 @@ class _Fleet(_Subscription):
 
 
 async def _execute(
-    run: _Run, work: Callable[[_Fleet], Awaitable[None]], timeout: float
+    run: Run, work: Callable[[_Fleet], Awaitable[None]], timeout: float
 ) -> FleetResult:
     started = time.monotonic()
-    before = _counters(run.session)
+    before = counters(run.session)
     subs: dict[str, list[FleetVm]] = {}
     for vm in run.vms.values():
         subs.setdefault(vm.target.subscription_id.lower(), []).append(vm)
@@ -1166,7 +495,7 @@ async def enable_many(
     """
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
-    run = _Run(
+    run = Run(
         session,
         _targets(targets),
         operation="enable",
@@ -1196,7 +525,7 @@ async def disable_many(
     NSG keep their access). Options as for :func:`enable_many`.
     """
     _check_options(_DEFAULT_PORT, concurrency, timeout, poll_interval)
-    run = _Run(
+    run = Run(
         session,
         _targets(targets),
         operation="disable",

@@ -1,7 +1,9 @@
-"""What a fleet run keeps per VM while it works (:class:`FleetVm`)."""
+"""What a fleet run keeps while it works: per VM (:class:`FleetVm`), per NSG
+(:class:`NsgQueue` of :class:`NsgJob`), and the shapes of a batch's decision."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -39,3 +41,30 @@ class FleetVm:
     body: dict[str, Any] | None = None
     accepted: float = 0.0  # when ARM accepted its extension write (time.monotonic())
     reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
+
+
+Then = Callable[[FleetVm], Awaitable[None]]
+
+
+#: What a batch decided: rule changes to write, the VMs to go on with, what to do next.
+Decision = tuple[Sequence[Any], list[FleetVm], Then]
+
+
+Decide = Callable[[list[FleetVm]], Awaitable[Decision]]
+
+
+@attrs.define(eq=False)
+class NsgJob:
+    """One batch's planned changes to one NSG and the VMs they serve."""
+
+    changes: list[Any]
+    served: list[FleetVm]
+    then: Then
+
+
+@attrs.define(eq=False)
+class NsgQueue:
+    """The batches waiting to write one NSG (a write cycle takes them all)."""
+
+    jobs: list[NsgJob] = attrs.field(factory=list)
+    running: bool = False

@@ -1,0 +1,379 @@
+"""A fleet's rule writes: per NSG, queued while a write is in flight, re-planned
+against the NSG as read under its lock, written one rule per request and waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from wac_azure._azure.errors import HttpResponseError, translate
+from wac_azure._azure.operations import wait_for_operation
+from wac_azure._azure.pacing import pacing_priority
+from wac_azure._azure.retry import retrying
+from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
+from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.nsg.model import Direction
+from wac_azure._core.plan import ChangeAction
+from wac_azure._core.progress import ProgressStage
+from wac_azure._workflows.fleet.run import RG_PARALLEL, Subscription
+from wac_azure._workflows.fleet.state import Decide, FleetVm, NsgJob, NsgQueue, Then
+
+#: ARM codes that mean another writer took a rule's name or priority in between.
+_log = logging.getLogger(__name__)
+
+
+RULE_CONFLICTS = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
+
+
+def is_outbound(change: Any) -> bool:
+    """Whether an install must wait for ``change``: anything but an inbound rule."""
+
+    return bool(change.direction is not Direction.INBOUND)
+
+
+class RuleWriter(Subscription):
+    """The rule side of one subscription's run: batches read and decided per resource
+    group, rule writes queued and coalesced per NSG, each waited for until in force."""
+
+    def enabled(self, vm: FleetVm, ext: Any) -> None:
+        """Hook: the VM's install ended (``ext`` its extension); finish it once its rules
+        are in. The engine implements it."""
+        raise NotImplementedError
+
+    def slim(self, vm: FleetVm) -> None:
+        """Hook: the VM's install is under way and its rules are in; let go of what it no
+        longer needs. The engine implements it."""
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """Wait until every spawned task (and what they spawn) is done."""
+        try:
+            while self.tasks:
+                await asyncio.gather(*list(self.tasks))
+        except BaseException:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            raise
+
+    async def run_batches(self, decide: Decide) -> None:
+        """Read each resource group and act on it as soon as it is read.
+
+        A batch (one resource group's VMs) is decided, planned and written
+        while other groups are still being read. Batches that share an NSG
+        never wait for each other to plan: their rule writes to that NSG are
+        queued, and whatever queued up while one write was in progress is
+        re-planned together against the NSG as read under its lock, so a
+        shared NSG still gets each rule once and a hub NSG shared by a hundred
+        groups is not written a hundred times in a row.
+        """
+        groups: dict[str, list[FleetVm]] = {}
+        for vm in self.vms:
+            groups.setdefault(vm.target.resource_group.lower(), []).append(vm)
+        gate = asyncio.Semaphore(RG_PARALLEL)
+
+        async def one(vms: list[FleetVm]) -> None:
+            async with gate, self.run.read_gate:
+                await self.read_rg(vms)
+            batch = [vm for vm in vms if vm.facts is not None and vm.outcome is None]
+            if batch:
+                changes, eligible, then = await decide(batch)
+                self.schedule_rules(changes, eligible, then)
+
+        for vms in groups.values():
+            self.spawn(one(vms))
+        await self.drain()
+
+    def served(self, nsg_key: str, vms: Sequence[FleetVm]) -> list[FleetVm]:
+        return [vm for vm in vms if vm.facts is not None and nsg_key in vm.facts.nsgs]
+
+    # -- rules ----------------------------------------------------------------------
+
+    def schedule_rules(self, changes: Sequence[Any], vms: list[FleetVm], then: Then) -> None:
+        """Queue ``changes`` (serialized per NSG, NSGs in parallel) and start ``then(vm)``
+        for each VM once the writes it must wait for are done (see :attr:`FleetVm.gating`).
+
+        ``enable`` installs as soon as the VM's outbound path is in place: the install
+        needs no inbound rule, so extension writes leave while inbound rules are still
+        being written. A VM is reported done only when both are.
+        """
+        by_nsg: dict[str, list[Any]] = {}
+        for change in changes:
+            by_nsg.setdefault(change.nsg_id.lower(), []).append(change)
+        gate_all = self.run.operation != "enable"
+        gating = {
+            key for key, group in by_nsg.items() if gate_all or any(is_outbound(c) for c in group)
+        }
+        for vm in vms:
+            keys = {key for key in by_nsg if vm.facts is not None and key in vm.facts.nsgs}
+            vm.waiting_nsgs = len(keys)
+            vm.gating = keys & gating
+        for vm in vms:
+            if vm.waiting_nsgs == 0:
+                self._rules_done(vm)
+            if not vm.gating:
+                self.spawn(then(vm))
+        for key, group in by_nsg.items():
+            queue = self.nsg_queues.get(key)
+            if queue is None:
+                queue = self.nsg_queues[key] = NsgQueue()
+            queue.jobs.append(NsgJob(group, self.served(key, vms), then))
+            if not queue.running:
+                queue.running = True
+                self.spawn(self._drain_nsg(key, queue))
+
+    def _rules_done(self, vm: FleetVm) -> None:
+        """Every rule write on the VM's path is done: report it; finish the VM if its
+        install already ended."""
+        run = self.run
+        vm.rules_done = True
+        if vm.outcome is not None:
+            return
+        if run.operation == "enable":
+            run.stage(
+                vm,
+                ProgressStage.RULES_APPLIED,
+                f"{len(vm.rules)} rule(s) written" if vm.rules else None,
+            )
+            if vm.installing is not None:
+                run.stage(vm, ProgressStage.INSTALLING, vm.installing)
+            if vm.ext_done is not None:
+                self.enabled(vm, vm.ext_done)
+            else:
+                self.slim(vm)
+        elif run.remove_rules:
+            done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
+            run.stage(vm, ProgressStage.RULES_REMOVED, done)
+
+    def _nsg_written(self, vm: FleetVm, key: str, then: Then) -> None:
+        """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
+        vm.waiting_nsgs -= 1
+        gated = key in vm.gating
+        vm.gating.discard(key)
+        if vm.outcome is not None:
+            return
+        if vm.waiting_nsgs == 0:
+            self._rules_done(vm)
+        if gated and not vm.gating:  # the last write it waited for: start it
+            self.spawn(then(vm))
+
+    async def _drain_nsg(self, key: str, queue: NsgQueue) -> None:
+        """Write the queued batches' changes to one NSG, one write cycle at a time.
+
+        A cycle takes every batch queued so far: one batch's changes are written as
+        planned (unless the NSG changed since it was listed); several batches are
+        re-planned together against the NSG as read under its lock.
+        """
+        try:
+            while queue.jobs:
+                jobs, queue.jobs = queue.jobs, []
+                served = [vm for job in jobs for vm in job.served]
+                try:
+                    await self._write_nsg(key, jobs[0].changes, served, merged=len(jobs) > 1)
+                except asyncio.CancelledError:
+                    raise  # the run is being cancelled: start nothing more
+                except Exception as exc:  # a bug: fail the VMs it concerns, keep the rest
+                    _log.exception("writing the rules of NSG %s failed", key)
+                    for vm in served:
+                        self.run.fail(vm, exc)
+                for job in jobs:
+                    for vm in job.served:
+                        self._nsg_written(vm, key, job.then)
+        finally:
+            queue.running = False
+
+    async def _write_nsg(
+        self, key: str, changes: list[Any], served: list[FleetVm], *, merged: bool = False
+    ) -> None:
+
+        planner = NetworkRulePlanner(self.session)
+        lock = planner.nsg_lock(changes[0].nsg_id)
+        models = self.run.inv.parsed_nsgs
+        async with lock:
+            # The changes were planned from the resource group's lists, read a while
+            # ago: read the NSG once more now (one GET per NSG written) and re-plan it
+            # if its rules changed, so a rule someone else wrote meanwhile (the
+            # portal's "PortForWAC", say) is never overwritten. Batches merged into one
+            # write are always re-planned together.
+            pending = await self._fresh_changes(planner, key, changes, served, force=merged)
+            replanned = False
+            while pending:
+                change = pending.pop(0)
+                # Every write is waited for, the last one too: ARM accepting a rule PUT
+                # (201, "Updating") is not the rule in force; its operation can still
+                # end Failed (OperationPreempted) and roll the rule back, and a VM must
+                # not be reported enabled behind a rule that is not there.
+                deleting = change.action is ChangeAction.DELETE
+                # An install waiting for this NSG goes first; otherwise the write queues
+                # behind the extension writes in the subscription's write bucket.
+                urgent = any(key in vm.gating for vm in served if vm.outcome is None)
+                try:
+                    await self._write_rule(change, urgent=urgent)
+                except Exception as exc:
+                    if not replanned and getattr(exc, "code", None) in RULE_CONFLICTS:
+                        # another writer took the name or priority in between: re-plan once
+                        replanned = True
+                        _log.info("%s writing %s; re-planning", exc, change.rule_name)
+                        pending = await self._fresh_changes(
+                            planner, key, [change, *pending], served, force=True
+                        )
+                        continue
+                    for vm in served:
+                        self.run.fail(vm, exc, what=f"writing {change.rule_name}")
+                    continue
+                nsg = models.get(key)
+                if nsg is not None and change.rule is not None:
+                    name = change.rule.name.lower()
+                    kept = tuple(r for r in nsg.rules if r.name.lower() != name)
+                    extra = () if deleting else (change.rule,)
+                    models[key] = attrs.evolve(nsg, rules=kept + extra)
+                rid = f"{change.nsg_id}/securityRules/{change.rule_name}"
+                for vm in served:
+                    vm.rules.append(rid)
+                    vm.changed = True
+
+    async def _fresh_changes(
+        self,
+        planner: Any,
+        key: str,
+        changes: list[Any],
+        served: list[FleetVm],
+        *,
+        force: bool = False,
+    ) -> list[Any]:
+        """GET the NSG (the caller holds its lock) and return the changes still to write:
+        ``changes`` when the NSG is as planned, else a re-plan of the served VMs against it.
+
+        The served VMs fail when the NSG cannot be read or the re-plan is blocked.
+        """
+        nsg_id = changes[0].nsg_id
+        live = [vm for vm in served if vm.outcome is None and vm.facts is not None]
+        planned = next(
+            (vm.facts.nsgs[key] for vm in live if vm.facts and key in vm.facts.nsgs), None
+        )
+        try:
+            now = await planner.read_nsg(nsg_id)
+        except Exception as exc:
+            for vm in served:
+                self.run.fail(vm, exc, what=f"reading the NSG {changes[0].nsg_name}")
+            return []
+        if now is None:
+            for vm in served:
+                self.run.fail(
+                    vm,
+                    ConfigurationError(
+                        f"the NSG {nsg_id} was deleted while the run was planning its rules; "
+                        "run the batch again"
+                    ),
+                )
+            return []
+        same = planned is not None and not planner.nsg_changed(now, planned)
+        if not live or (same and not force):
+            return list(changes)
+        _log.info("NSG %s changed since it was listed; re-planning it", changes[0].nsg_name)
+        self.run.inv.parsed_nsgs[key] = now
+        for vm in live:
+            assert vm.facts is not None
+            vm.facts = attrs.evolve(vm.facts, nsgs={**vm.facts.nsgs, key: now})
+        facts = [vm.facts for vm in live if vm.facts is not None]
+        enabling = self.run.operation == "enable"
+        try:
+            tags = await self.service_tags(facts) if enabling else None
+            plan = planner.replan_nsg(
+                facts,
+                now,
+                kind="enable" if enabling else "remove",
+                access=self.run.access,
+                port=self.run.port,
+                service_tags=tags,
+            )
+        except Exception as exc:
+            for vm in live:
+                self.run.fail(vm, exc)
+            return []
+        for vm in live:
+            assert vm.facts is not None
+            conflict = first_blocking_conflict(plan, vm.facts)
+            if conflict is not None:
+                self.run.fail(
+                    vm,
+                    PlanBlockedError(
+                        f"{vm.target.name}: the network plan is blocked: {conflict.reason}",
+                        plan=plan,
+                    ),
+                )
+        return list(plan.changes)
+
+    async def _write_rule(self, change: Any, *, urgent: bool) -> None:
+        """One security-rule PUT or DELETE, waited for until its operation ends; shielded
+        so cancelling never cuts it in half.
+
+        A write that is not ``urgent`` (no install waits for it) leaves the
+        subscription's write bucket to the extension writes first (pacing priority 1).
+        """
+
+        if change.action is ChangeAction.CREATE_NSG:
+            raise ConfigurationError("fleets do not create NSGs (create_nsg is not supported)")
+        parts = [p for p in change.nsg_id.split("/") if p]
+        sub, rg, nsg_name = parts[1], parts[3], parts[-1]
+        client: Any = self.session.network(sub).security_rules
+        name = change.rule_name or ""
+        deleting = change.action is ChangeAction.DELETE
+
+        # A rule-write slot is held for the request only, not while the operation
+        # runs: rule operations must not starve the other rule writes.
+        held = True
+
+        def release(*_: object) -> None:
+            nonlocal held
+            if held:
+                held = False
+                slots.release()
+
+        async def once() -> None:
+            answer: list[Any] = []  # ARM's answer to the PUT (azure-core's response hook)
+            try:
+                with pacing_priority(0 if urgent else 1):
+                    if deleting:
+                        poller = await client.begin_delete(rg, nsg_name, name)
+                    else:
+                        poller = await client.begin_create_or_update(
+                            rg,
+                            nsg_name,
+                            name,
+                            change.body,
+                            polling=False,
+                            raw_response_hook=answer.append,
+                        )
+            finally:
+                release()
+            if deleting:
+                await poller.result()
+            else:
+                headers = answer[-1].http_response.headers if answer else {}
+                await wait_for_operation(self.session.network(sub), headers, self.session)
+
+        verb = {ChangeAction.DELETE: "deleting", ChangeAction.UPDATE: "updating"}.get(
+            change.action, "creating"
+        )
+        what = f"{verb} the security rule {name} in NSG {nsg_name}"
+        slots = self.urgent_rule_limit if urgent else self.rule_limit
+        await slots.acquire()  # cancelled here: nothing was sent
+        task = asyncio.ensure_future(
+            retrying(once, config=self.session.retry, sleep=self.session.sleep, what=what)
+        )
+        task.add_done_callback(release)
+        self.run.inflight.add(task)
+        task.add_done_callback(self.run.inflight.discard)
+        try:
+            await asyncio.shield(task)
+        except HttpResponseError as exc:
+            action = "Microsoft.Network/networkSecurityGroups/securityRules/" + (
+                "delete" if deleting else "write"
+            )
+            raise translate(exc, what=what, action=action) from exc
