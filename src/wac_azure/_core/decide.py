@@ -28,6 +28,7 @@ Pure: no I/O, no clock, no randomness (``new_salt`` is the caller's).
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -123,16 +124,20 @@ def unfixed_network_failures(
     for every flow of the plan) stays denied once the plan is applied; none
     otherwise.
     """
-    failed = [c.code for c in report.failures if c.code in PLANNABLE_CHECKS]
-    if not failed:
+    denied = _denied_vms(plan)
+    still_denied = bool(denied) if vm is None else vm.lower() in denied
+    return _unfixed(report, still_denied)
+
+
+def _denied_vms(plan: NetworkPlan) -> set[str]:
+    """The keys (lower case) of the VMs a needed flow stays denied for once ``plan`` is applied."""
+    return {chk.vm.lower() for chk in plan.checks if chk.after.access is Access.DENY}
+
+
+def _unfixed(report: RequirementReport, still_denied: bool) -> list[str]:
+    if not still_denied:
         return []
-    key = vm.lower() if vm is not None else None
-    denied = [
-        chk
-        for chk in plan.checks
-        if chk.after.access is Access.DENY and (key is None or chk.vm.lower() == key)
-    ]
-    return failed if denied else []
+    return [c.code for c in report.failures if c.code in PLANNABLE_CHECKS]
 
 
 @attrs.frozen
@@ -178,6 +183,8 @@ class EnableDecision:
 
     plan: NetworkPlan
     vms: tuple[VmDecision, ...]
+    #: How many of the plan's changes each NSG gets (lower-case NSG id).
+    changes_per_nsg: Mapping[str, int] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def going(self) -> tuple[VmDecision, ...]:
@@ -186,8 +193,7 @@ class EnableDecision:
 
     def changes_for(self, vm: VmDecision) -> int:
         """How many of the plan's changes are on an NSG on ``vm``'s path."""
-        nsgs = vm.facts.nsgs
-        return sum(1 for c in self.plan.changes if c.nsg_id.lower() in nsgs)
+        return sum(self.changes_per_nsg.get(key, 0) for key in vm.facts.nsgs)
 
 
 def decide_enable(
@@ -226,7 +232,8 @@ def decide_enable(
         going = [d for d in going if d.key not in stopped]
         plan = _plan(going, chosen, port, service_tags, warnings)
     final = [attrs.evolve(d, plan=plan) if d.go else d for d in decisions]
-    return EnableDecision(plan=plan, vms=tuple(final))
+    per_nsg = collections.Counter(c.nsg_id.lower() for c in plan.changes)
+    return EnableDecision(plan=plan, vms=tuple(final), changes_per_nsg=dict(per_nsg))
 
 
 def _precheck(
@@ -297,6 +304,7 @@ def first_blocking_conflict(plan: NetworkPlan, facts: VmFacts) -> BlockingConfli
 def _stopped_by(plan: NetworkPlan, going: Sequence[VmDecision]) -> dict[str, VmDecision]:
     """Step 4: the VMs ``plan`` stops, each with its error (keyed by VM key)."""
     stopped: dict[str, VmDecision] = {}
+    denied = _denied_vms(plan)
     for d in going:
         name = d.facts.target.name
         conflicts = [c for c in plan.blocking if conflict_blocks(c, d.facts)]
@@ -312,7 +320,7 @@ def _stopped_by(plan: NetworkPlan, going: Sequence[VmDecision]) -> dict[str, VmD
             stopped[d.key] = attrs.evolve(d, error=error, stage="network", plan=plan)
             continue
         assert d.report is not None  # a VM without a report never reaches the plan
-        unfixed = unfixed_network_failures(d.report, plan, d.key)
+        unfixed = _unfixed(d.report, d.key.lower() in denied)
         if unfixed:
             error = RequirementsNotMetError(
                 f"{name}: the network plan does not fix {', '.join(unfixed)}; "
