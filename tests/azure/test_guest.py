@@ -1,4 +1,4 @@
-"""Run Command on the emulator's guest model: the guest scripts round-trip, unknown ones fail."""
+"""Run Command on the emulator: scripts round-trip, unknown ones fail, retry=False asks once."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 from wac_azure import AzureSession, GuestCommandError
 from wac_azure._core.guest import parse_port, run_command_output
 from wac_azure.testing import ArmEmulator
+
+from tests.workflows.test_diagnose import healthy_vm, run_commands
 
 
 async def test_scripts_round_trip_through_run_command(
@@ -46,3 +48,19 @@ async def test_an_unknown_script_is_an_error(emu: ArmEmulator, session: AzureSes
     assert stdout == ""
     with pytest.raises(GuestCommandError, match="unknown script"):
         parse_port(stdout, stderr)
+
+
+@pytest.mark.parametrize("retry", [False])
+async def test_run_guest_script_retry_false_sends_one_request(
+    emu: ArmEmulator, session: AzureSession, retry: bool
+) -> None:
+    from wac_azure import AzureRequestError
+    from wac_azure._azure.guest import run_guest_script
+
+    target = await healthy_vm(emu, session)
+    emu.requests.clear()
+    emu.guest(target).run_command_busy = True
+    with pytest.raises(AzureRequestError) as info:
+        await run_guest_script(session, target, "port", retry=retry)
+    assert info.value.status == 409
+    assert len(run_commands(emu)) == 1
