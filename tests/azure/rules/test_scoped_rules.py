@@ -1,4 +1,4 @@
-"""Regressions: managed rules are scoped to the enabled VMs' private IPs (emulator + real SDK).
+"""Managed rules are scoped to the enabled VMs' private IPs (emulator + real SDK).
 
 A shared (subnet) NSG must never open the port to a VM that was not enabled,
 removing one VM must not cut off the others, and a port change updates our rule
