@@ -1,13 +1,16 @@
-"""Shared pytest fixtures: a fresh ARM emulator and an AzureSession wired to it."""
+"""Shared pytest fixtures: a fresh ARM emulator, an AzureSession wired to it, a TLS certificate."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from wac_azure import AzureSession
 from wac_azure.testing import ArmEmulator
+
+from tests._tls import make_self_signed
 
 
 @pytest.fixture
@@ -39,3 +42,9 @@ def _no_emulator_bugs(request: pytest.FixtureRequest) -> Iterator[None]:
     if bugs:
         details = "\n".join(f"  {bug}\n{bug.traceback}" for bug in bugs)
         pytest.fail(f"{len(bugs)} emulator bug(s) during the test:\n{details}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for wac-probe.test and 127.0.0.1 and its key (PEM files)."""
+    return make_self_signed(tmp_path_factory.mktemp("tls"))

@@ -1,6 +1,6 @@
 """Fuzz the whole pure pipeline on mutated, *coherent* ARM documents.
 
-tests/facts/test_fuzz.py feeds the individual parsers junk, and tests/nsg the rule parser
+tests/core/facts feeds the individual parsers junk, and tests/core/nsg the rule parser
 mutated rules; here the seeds are a coherent VM (its NIC, public IP, VNet and two NSGs,
 read through the SDK from the emulator) with the real NSG fixture's rules spliced in,
 and the mutations (missing fields, nulls, wrong types, key and value case, singular and

@@ -1,7 +1,7 @@
 """Fuzz what users type: access sources, ports, resource IDs and portal URLs.
 
 (tests/core/test_ids.py fuzzes VmTarget.parse with free text and a round trip of plain IDs;
-tests/nsg/test_access.py lists refused sources. Here: portal-URL variants of generated
+tests/core/test_access.py lists refused sources. Here: portal-URL variants of generated
 IDs must parse to exactly that VM; generated source lists — IPv4/IPv6, CIDRs, netmasks,
 tags, junk, padding — must give a typed error or a normalized, never-everyone access whose
 plan opens exactly those sources; ports of every type are checked the same everywhere.)

@@ -1,4 +1,6 @@
-"""Secrets never leak: not in logs (any logger, DEBUG, azure-core's network trace on), not in
+"""Secrets never leak: not in logs, not in results, not in exception messages.
+
+Not in logs (any logger, DEBUG, azure-core's network trace on), not in
 ``repr``/``str``/``to_dict()``/``_repr_html_()`` of any result, not in exception messages.
 
 Sentinels: the emulator's bearer token, a wrong bearer token, a proxy password, an

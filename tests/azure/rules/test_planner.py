@@ -23,7 +23,7 @@ from wac_azure import (
 from wac_azure._core.nsg import Access, Flow, evaluate
 from wac_azure.testing import ArmEmulator, Fault
 
-from ._helpers import rule
+from tests.core.nsg._helpers import rule
 
 NET = "/providers/Microsoft.Network/networkSecurityGroups/"
 

@@ -20,6 +20,7 @@ from wac_azure import (
     OperationHandle,
     OperationTimeoutError,
     PortSource,
+    RequirementChecker,
     RequirementsNotMetError,
     RetryConfig,
     VmNotFoundError,
@@ -509,3 +510,47 @@ async def test_slow_operations_are_polled_to_the_end() -> None:
         assert removed.removed
     polls = [r for r in emu.requests if r.is_poll]
     assert len(polls) >= 8
+
+
+# -- what an install needs, and errors on the way --------------------------------------------
+
+
+async def test_inbound_deny_does_not_block_install(emu: ArmEmulator, session: AzureSession) -> None:
+    target = emu.add_windows_vm("vm1")
+    emu.add_rule(
+        _nsg_id(target),
+        {
+            "name": "DenyWacIn",
+            "properties": {
+                "priority": 100,
+                "direction": "Inbound",
+                "access": "Deny",
+                "protocol": "*",
+                "sourceAddressPrefix": "*",
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": "*",
+                "destinationPortRange": "6516",
+            },
+        },
+    )
+    report = await RequirementChecker(session).check(target)
+    assert report.check("network.inbound_path").status.value == "fail"
+    state = await ExtensionManager(session).install(target)
+    assert state.succeeded
+    assert state.changed
+
+
+async def test_connection_reset_is_a_typed_error(emu: ArmEmulator) -> None:
+    target = emu.add_windows_vm("vm1")
+    async with emu.session(client_kwargs={"retry_total": 0}) as session:
+        manager = ExtensionManager(session)
+        emu.faults.add_scripted(1, Fault.reset(), method="GET", path_regex="/extensions/")
+        with pytest.raises(AzureRequestError, match="could not reach"):
+            await manager.status(target)
+        await manager.install(target)
+        emu.faults.add_scripted(1, Fault.reset(), method="DELETE", path_regex="/extensions/")
+        with pytest.raises(AzureRequestError, match="could not reach"):
+            await manager.uninstall(target)
+        emu.faults.add_scripted(1, Fault.reset(), method="POST", path_regex="/runCommand$")
+        with pytest.raises(AzureRequestError, match="could not reach"):
+            await manager.locate_port(target)

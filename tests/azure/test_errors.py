@@ -1,4 +1,4 @@
-"""Translating azure-core errors into wac_azure's typed errors."""
+"""Translating azure-core errors and failed operations into wac_azure's typed errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from wac_azure import (
     ThrottledError,
     VmNotFoundError,
 )
-from wac_azure._azure.errors import translate
+from wac_azure._azure.errors import lro_failure, translate
 
 from .armerr import http_error
 
@@ -64,3 +64,30 @@ def test_429_and_other_errors() -> None:
     assert isinstance(translate(ServiceRequestError("boom"), what="x"), AzureRequestError)
     plain = ValueError("x")
     assert translate(plain, what="x") is plain
+
+
+class _FakeError:
+    """The shape of an azure-core ODataV4Format error (code, message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+class _PollerFailure(Exception):
+    def __init__(self, status: int, error: _FakeError | None) -> None:
+        super().__init__("poll failed")
+        self.status_code = status
+        self.error = error
+
+
+def test_lro_failure_maps_failed_operations_and_keeps_request_errors() -> None:
+    mapped = lro_failure(
+        _PollerFailure(200, _FakeError("OperationPreempted", "preempted")), what="installing"
+    )
+    assert mapped.code == "OperationPreempted"  # type: ignore[attr-defined]
+    assert "preempted" in str(mapped)
+    unnamed = lro_failure(_PollerFailure(200, None), what="installing")
+    assert unnamed.code == "OperationFailed"  # type: ignore[attr-defined]
+    request_error = _PollerFailure(404, None)
+    assert lro_failure(request_error, what="x") is request_error

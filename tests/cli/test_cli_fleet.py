@@ -1,4 +1,4 @@
-"""``wac-azure enable-many`` / ``disable-many`` against the embedded emulator."""
+"""The fleet verbs (``enable-many``, ``disable-many``, ``enable --all``) on the emulator."""
 
 from __future__ import annotations
 
@@ -61,3 +61,24 @@ def test_usage_errors() -> None:
     code, _, err = run("enable-many", "not-an-id", "--emulator")
     assert code == 2
     assert "usage error" in err
+
+
+def test_enable_all_runs_the_fleet_path() -> None:
+    code, out, err = run(
+        "enable", "--all", "--subscription", DEFAULT_SUBSCRIPTION, "--emulator", "--json"
+    )
+    doc = json.loads(out)
+    assert doc["operation"] == "enable"
+    assert doc["counts"]["total"] == len(doc["outcomes"]) > 1
+    assert doc["counts"]["enabled"] >= 1
+    assert code == (0 if doc["counts"]["failed"] == 0 else 1)
+    assert "VMs" in err  # the fleet progress bar
+
+
+def test_enable_all_with_a_resource_group_and_quiet() -> None:
+    code, out, err = run(
+        "enable", "--all", "--resource-group", DEFAULT_RESOURCE_GROUP, "--emulator", "--json", "-q"
+    )
+    assert json.loads(out)["operation"] == "enable"
+    assert err == ""
+    assert code in (0, 1)

@@ -1,19 +1,13 @@
-"""Regressions from the review: enable/enable_many share one blocking rule (unknowns never
-block), keep a deployed proxy, and default to PrivateAccess() (emulator + real SDK)."""
+"""enable_many decides like enable: unknown checks never block a VM, a deployed proxy is kept."""
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any
 
-import pytest
-
 from wac_azure import (
     AzureSession,
-    InvalidAccessError,
     OutcomeStatus,
-    PrivateAccess,
     RequirementChecker,
     enable,
     enable_many,
@@ -49,16 +43,3 @@ async def test_enable_many_keeps_a_deployed_proxy(emu: ArmEmulator, session: Azu
     assert _ext_puts(emu) == []  # nothing to rewrite: the proxy is kept
     ext = emu.resource(f"{target.resource_id}/extensions/AdminCenter")
     assert ext["properties"]["settings"]["proxy"]["address"] == "http://proxy.example:3128"
-
-
-def test_access_defaults_are_private_access() -> None:
-    for fn in (enable, enable_many):
-        default = inspect.signature(fn).parameters["access"].default
-        assert default == PrivateAccess()
-
-
-async def test_enable_refuses_a_wrong_access_type(emu: ArmEmulator, session: AzureSession) -> None:
-    target = emu.add_windows_vm("vm1")
-    with pytest.raises(InvalidAccessError):
-        await enable(session, target, access="public")  # type: ignore[arg-type]
-    assert [r for r in emu.requests if r.method != "GET"] == []

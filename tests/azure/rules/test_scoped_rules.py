@@ -1,4 +1,4 @@
-"""Regressions: managed rules are scoped to the enabled VMs' private IPs (emulator + real SDK).
+"""Managed rules are scoped to the enabled VMs' private IPs (emulator + real SDK).
 
 A shared (subnet) NSG must never open the port to a VM that was not enabled,
 removing one VM must not cut off the others, and a port change updates our rule
@@ -21,7 +21,7 @@ from wac_azure import (
 from wac_azure._core.nsg import Access, Flow, evaluate
 from wac_azure.testing import ArmEmulator
 
-from ._helpers import rule
+from tests.core.nsg._helpers import rule
 
 NET = "/providers/Microsoft.Network/networkSecurityGroups/"
 ONPREM = PrivateAccess(sources=("10.10.0.0/16",))  # denied by default: every NSG needs a rule

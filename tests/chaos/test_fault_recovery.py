@@ -1,4 +1,4 @@
-"""Regression tests for the bugs the chaos run found (each one deterministic and fast)."""
+"""The fleet converges through what the chaos run found: rolled-back writes, bursts, 429s."""
 
 from __future__ import annotations
 

@@ -9,21 +9,15 @@ import pytest
 
 from wac_azure import ConfigurationError
 from wac_azure._azure.probe import probe_tls
-from wac_azure._core.certificate import ProbeStatus, parse_certificate
+from wac_azure._core.certificate import ProbeStatus
 
-from ._tls import (
+from tests._tls import (
     NOT_AFTER,
     closed_port,
     expected_subject,
-    make_self_signed,
     silent_listener,
     tls_listener,
 )
-
-
-@pytest.fixture(scope="module")
-def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_self_signed(tmp_path_factory.mktemp("tls"))
 
 
 async def test_self_signed_listener_reports_every_stage(cert_files: tuple[Path, Path]) -> None:
@@ -102,17 +96,3 @@ async def test_listener_that_never_handshakes_times_out() -> None:
 async def test_non_positive_timeout_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="timeout"):
         await probe_tls("127.0.0.1", 1, timeout=0)
-
-
-def test_parse_certificate_never_raises_on_junk() -> None:
-    info = parse_certificate(b"\x30\x03\x02\x01")
-    assert info.subject is None
-    assert info.self_signed is None
-
-
-def test_parse_certificate_hostname_mismatch(cert_files: tuple[Path, Path]) -> None:
-    import ssl
-
-    der = ssl.PEM_cert_to_DER_cert(cert_files[0].read_text())
-    assert parse_certificate(der, host="10.0.0.4").hostname_matches is False
-    assert parse_certificate(der, host="WAC-PROBE.test").hostname_matches is True

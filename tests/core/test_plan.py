@@ -19,7 +19,7 @@ from wac_azure._core.facts import NicFacts, PublicIpFacts, VmFacts
 from wac_azure._core.nsg import Access, NetworkSecurityGroup
 from wac_azure._core.plan import plan_many
 
-from ._helpers import rule
+from tests.core.nsg._helpers import rule
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network"

@@ -1,4 +1,4 @@
-"""A self-signed certificate and TLS listeners on 127.0.0.1 for the probe tests."""
+"""A self-signed certificate and TLS listeners on 127.0.0.1 for the TLS tests."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""When fleet writes leave: installs before inbound rules, outbound rules before installs,
-extension writes ahead of rule writes in the bucket, shared NSGs written in few cycles."""
+"""When fleet writes leave: each write waits for what it needs, and shared NSGs take few cycles.
+
+Installs before inbound rules, outbound rules before installs, extension writes ahead of
+rule writes in the bucket, shared NSGs written in few cycles.
+"""
 
 from __future__ import annotations
 

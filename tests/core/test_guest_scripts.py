@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wac_azure import AzureSession, GuestCommandError
-from wac_azure._azure.errors import lro_failure
+from wac_azure import GuestCommandError
 from wac_azure._core.guest import (
     DIAGNOSE_SCRIPT,
     MARKER_PREFIX,
@@ -22,7 +20,6 @@ from wac_azure._core.guest import (
     run_command_output,
     script_lines,
 )
-from wac_azure.testing import ArmEmulator
 
 
 def test_scripts_start_with_their_marker_and_print_one_json_document() -> None:
@@ -144,70 +141,3 @@ def test_parse_diagnosis_reads_every_field() -> None:
     assert not found.service_endpoint.ok
     assert found.service_endpoint.error == "timed out"
     assert found.to_dict()["firewall_rule"]["profiles"]["Public"] is False
-
-
-class _FakeError:
-    """The shape of an azure-core ODataV4Format error (code, message)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        self.message = message
-
-
-class _PollerFailure(Exception):
-    def __init__(self, status: int, error: _FakeError | None) -> None:
-        super().__init__("poll failed")
-        self.status_code = status
-        self.error = error
-
-
-def test_lro_failure_maps_failed_operations_and_keeps_request_errors() -> None:
-    mapped = lro_failure(
-        _PollerFailure(200, _FakeError("OperationPreempted", "preempted")), what="installing"
-    )
-    assert mapped.code == "OperationPreempted"  # type: ignore[attr-defined]
-    assert "preempted" in str(mapped)
-    unnamed = lro_failure(_PollerFailure(200, None), what="installing")
-    assert unnamed.code == "OperationFailed"  # type: ignore[attr-defined]
-    request_error = _PollerFailure(404, None)
-    assert lro_failure(request_error, what="x") is request_error
-
-
-# -- against the emulator's guest model ------------------------------------------------------
-
-
-async def test_scripts_round_trip_through_run_command(
-    emu: ArmEmulator, session: AzureSession
-) -> None:
-    from wac_azure import ExtensionManager
-    from wac_azure._azure.guest import read_guest_diagnosis, read_guest_port
-
-    target = emu.add_windows_vm("vm1")
-    assert (await read_guest_port(session, target)).sme_port is None
-    await ExtensionManager(session).install(target, port=6600)
-    assert (await read_guest_port(session, target)).sme_port == 6600
-    found = await read_guest_diagnosis(session, target, port=6600)
-    assert found.sme_port == 6600
-    gateway = found.service("ServerManagementGateway")
-    assert gateway is not None
-    assert gateway.status == "Running"
-    assert found.firewall_rule_found
-    assert all(found.firewall_profiles.values())
-    assert found.localhost.ok
-    assert found.service_endpoint.ok
-    emu.guest(target).services["ServerManagementGateway"] = "Stopped"
-    stopped = await read_guest_diagnosis(session, target, port=6600)
-    assert not stopped.localhost.ok
-
-
-async def test_an_unknown_script_is_an_error(emu: ArmEmulator, session: AzureSession) -> None:
-    target = emu.add_windows_vm("vm1")
-    body: Any = {"commandId": "RunPowerShellScript", "script": ["Get-Date"]}
-    compute = session.compute(target.subscription_id)
-    poller = await compute.virtual_machines.begin_run_command(
-        target.resource_group, target.name, body
-    )
-    stdout, stderr = run_command_output(await poller.result())
-    assert stdout == ""
-    with pytest.raises(GuestCommandError, match="unknown script"):
-        parse_port(stdout, stderr)

@@ -24,7 +24,7 @@ from wac_azure import (
 from wac_azure._azure.extension import ExtensionManager
 from wac_azure.testing import ArmEmulator
 
-from ._tls import NOT_AFTER, closed_port, make_self_signed, tls_listener
+from tests._tls import NOT_AFTER, closed_port, make_self_signed, tls_listener
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 LONG_AGO = NOW - dt.timedelta(hours=3)

@@ -1,0 +1,66 @@
+"""Run Command on the emulator: scripts round-trip, unknown ones fail, retry=False asks once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wac_azure import AzureSession, GuestCommandError
+from wac_azure._core.guest import parse_port, run_command_output
+from wac_azure.testing import ArmEmulator
+
+from tests.workflows.test_diagnose import healthy_vm, run_commands
+
+
+async def test_scripts_round_trip_through_run_command(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    from wac_azure import ExtensionManager
+    from wac_azure._azure.guest import read_guest_diagnosis, read_guest_port
+
+    target = emu.add_windows_vm("vm1")
+    assert (await read_guest_port(session, target)).sme_port is None
+    await ExtensionManager(session).install(target, port=6600)
+    assert (await read_guest_port(session, target)).sme_port == 6600
+    found = await read_guest_diagnosis(session, target, port=6600)
+    assert found.sme_port == 6600
+    gateway = found.service("ServerManagementGateway")
+    assert gateway is not None
+    assert gateway.status == "Running"
+    assert found.firewall_rule_found
+    assert all(found.firewall_profiles.values())
+    assert found.localhost.ok
+    assert found.service_endpoint.ok
+    emu.guest(target).services["ServerManagementGateway"] = "Stopped"
+    stopped = await read_guest_diagnosis(session, target, port=6600)
+    assert not stopped.localhost.ok
+
+
+async def test_an_unknown_script_is_an_error(emu: ArmEmulator, session: AzureSession) -> None:
+    target = emu.add_windows_vm("vm1")
+    body: Any = {"commandId": "RunPowerShellScript", "script": ["Get-Date"]}
+    compute = session.compute(target.subscription_id)
+    poller = await compute.virtual_machines.begin_run_command(
+        target.resource_group, target.name, body
+    )
+    stdout, stderr = run_command_output(await poller.result())
+    assert stdout == ""
+    with pytest.raises(GuestCommandError, match="unknown script"):
+        parse_port(stdout, stderr)
+
+
+@pytest.mark.parametrize("retry", [False])
+async def test_run_guest_script_retry_false_sends_one_request(
+    emu: ArmEmulator, session: AzureSession, retry: bool
+) -> None:
+    from wac_azure import AzureRequestError
+    from wac_azure._azure.guest import run_guest_script
+
+    target = await healthy_vm(emu, session)
+    emu.requests.clear()
+    emu.guest(target).run_command_busy = True
+    with pytest.raises(AzureRequestError) as info:
+        await run_guest_script(session, target, "port", retry=retry)
+    assert info.value.status == 409
+    assert len(run_commands(emu)) == 1
