@@ -73,7 +73,7 @@ from wac_azure._workflows.progress import ProgressBar, TqdmProgress
 
 __version__ = "0.1.0.dev0"
 
-# Keep sorted; tests/test_public_api.py checks it against docs/api.md.
+# Keep sorted; tests/docs/test_public_api.py checks it (sorted, documented, rendered).
 __all__ = [
     "DEFAULT_PORT",
     "AccessMode",
