@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,9 @@ from wac_azure import (
 from wac_azure._core.access import PublicAccess
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
 
-FIXTURES = Path("/work/shared/fixtures/arm")
+from tests._shared import ARM_FIXTURES
+
+FIXTURES = ARM_FIXTURES
 
 
 def body(name: str, **replace: str) -> dict[str, Any]:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import copy
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from tests._shared import ARM_FIXTURES
+
 EXAMPLES = int(os.environ.get("WAC_AZURE_FUZZ_EXAMPLES", "200"))
-FIXTURES = Path("/work/shared/fixtures/arm")
+FIXTURES = ARM_FIXTURES
 
 
 def fuzz_settings(scale: float = 1.0) -> Any:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from wac_azure._core.facts import parse_os
 
-FIXTURES = Path("/work/shared/fixtures/arm")
+from tests._shared import ARM_FIXTURES
+
+FIXTURES = ARM_FIXTURES
 
 
 def vm(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import types
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -25,7 +24,9 @@ from wac_azure._core.facts import (
     split_resource_id,
 )
 
-FIXTURES = Path("/work/shared/fixtures/arm")
+from tests._shared import ARM_FIXTURES
+
+FIXTURES = ARM_FIXTURES
 SUB = "00000000-0000-0000-0000-000000000001"
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from wac_azure._core.nsg import NetworkSecurityGroup
 
-FIXTURES = Path("/work/shared/fixtures/arm")
+from tests._shared import ARM_FIXTURES
+
+FIXTURES = ARM_FIXTURES
 NSG_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
     "/providers/Microsoft.Network/networkSecurityGroups/nsg1"
