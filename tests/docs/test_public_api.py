@@ -8,6 +8,8 @@ import inspect
 import re
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 from types import ModuleType
 
@@ -75,6 +77,8 @@ def _undocumented(module: ModuleType) -> list[str]:
         obj = getattr(module, name)
         if name.startswith("__") or not (inspect.isclass(obj) or callable(obj)):
             continue  # __version__, constants: documented by the module's docstring
+        if isinstance(obj, types.GenericAlias | typing._GenericAlias):  # type: ignore[attr-defined]
+            continue  # a type alias (ProgressCallback): its `#:` comment is its documentation
         doc = obj.__doc__ if inspect.isclass(obj) else inspect.getdoc(obj)
         if inspect.isclass(obj) and issubclass(obj, enum.Enum) and doc == "An enumeration.":
             doc = None  # Python < 3.11 gives every enum this docstring

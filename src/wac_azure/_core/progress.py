@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -58,10 +59,9 @@ class ProgressEvent:
         return f"{self.target.name} {self.stage.value}{tail}"
 
 
-class ProgressCallback(Protocol):
-    """Anything called with each :class:`ProgressEvent` (a function will do)."""
-
-    def __call__(self, event: ProgressEvent) -> None: ...  # pragma: no cover
+#: Anything called with each :class:`ProgressEvent`: ``print``, ``events.append``, a
+#: ``def cb(ev) -> None``, a :class:`~wac_azure.TqdmProgress`. What it returns is ignored.
+ProgressCallback = Callable[[ProgressEvent], object]
 
 
 def emit(callback: ProgressCallback | None, event: ProgressEvent) -> None:
