@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import wac_azure
 from wac_azure._cli.app import main
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, ArmEmulator
 
@@ -215,3 +216,11 @@ def test_authentication_failure_is_explained_without_secrets(
     assert "could not authenticate to Azure" in err
     assert json.loads(out)["error"]["type"] == "ClientAuthenticationError"
     assert secret not in out + err
+
+
+def test_version_prints_the_package_version() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wac_azure", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"wac-azure {wac_azure.__version__}"
