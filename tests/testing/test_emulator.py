@@ -154,7 +154,7 @@ async def test_throttle_headers_and_429() -> None:
         with pytest.raises(HttpResponseError) as info:
             await compute.virtual_machines.get(RG, "vm1")
     assert info.value.status_code == 429
-    assert info.value.error.code == "TooManyRequests"
+    assert info.value.error.code == "SubscriptionRequestsThrottled"
     assert info.value.response.headers["Retry-After"]
 
 

@@ -46,7 +46,7 @@ from wac_azure.testing.backend.operations import Operation, OperationTable, Outc
 from wac_azure.testing.backend.runtime import VmRuntime, runtime_of
 from wac_azure.testing.backend.seed import seed_document
 from wac_azure.testing.backend.state import ArmError, Store, clone, new_etag, parse_id
-from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig, request_class
 from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest, EmuResponse
 from wac_azure.testing.fronts.server import serve as serve_https
 from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
@@ -161,6 +161,9 @@ class ArmEmulator:
       refuses but still sends the ``x-ms-ratelimit-remaining-*`` headers.
     * ``faults`` – a :class:`FaultInjector`; by default an empty one seeded with ``seed``.
     * ``page_size`` – items per page of list answers (``nextLink`` beyond).
+    * ``lro_retry_after`` – send ``Retry-After`` on long-running-operation answers (201/202
+      and in-progress polls). Off by default: real ARM seldom sends it (AZURE_FACTS §6, no
+      recording has one), so clients poll at their own ``polling_interval``.
     """
 
     def __init__(
@@ -174,6 +177,7 @@ class ArmEmulator:
         throttle: ThrottleConfig | Throttle | None = None,
         faults: FaultInjector | None = None,
         page_size: int = 50,
+        lro_retry_after: bool = False,
     ) -> None:
         if lro_polls < 0:
             raise ValueError("lro_polls must be >= 0")
@@ -191,6 +195,7 @@ class ArmEmulator:
         self.extension_seconds = extension_seconds
         self.time_scale = float(time_scale)
         self.page_size = page_size
+        self.lro_retry_after = bool(lro_retry_after)
         #: The bearer token requests must carry (a random test value, not a secret).
         self.token = secrets.token_urlsafe(24)
         self.store = Store()
@@ -290,14 +295,19 @@ class ArmEmulator:
         ok, rate_headers, retry_after = self.throttle.admit(sub, req.method)
         if not ok:
             wait = max(1, int(retry_after))
+            # errors.json "arm-429-subscriptionrequeststhrottled-read" (AZURE_FACTS §6).
+            kind = {"reads": "read", "writes": "write", "deletes": "delete"}[
+                request_class(req.method)
+            ]
             resp = EmuResponse.of_json(
                 429,
                 {
                     "error": {
-                        "code": "TooManyRequests",
-                        "message": "The request is being throttled as the limit has been "
-                        f"reached for operation type - {req.method.title()}. Please retry "
-                        f"after {wait} seconds.",
+                        "code": "SubscriptionRequestsThrottled",
+                        "message": f"Number of '{kind}' requests for subscription '{sub}' "
+                        f"actor '{_PRINCIPAL_ID}' exceeded. Please try again after '{wait}' "
+                        "seconds after additional tokens are available. Refer to "
+                        "https://aka.ms/arm-throttling for additional information.",
                     }
                 },
                 {"Retry-After": str(wait)},
@@ -506,12 +516,17 @@ class ArmEmulator:
         api = urllib.parse.quote(req.query.get("api-version", "2024-01-01"))
         status_url = urllib.parse.quote(op.status_path())
         result_url = urllib.parse.quote(op.result_path())
-        headers = {
-            "Azure-AsyncOperation": f"{base}{status_url}?api-version={api}",
-            "Retry-After": self._retry_after(op),
-        }
+        headers = {"Azure-AsyncOperation": f"{base}{status_url}?api-version={api}"}
+        if self.lro_retry_after:
+            headers["Retry-After"] = self._retry_after(op)
         if kind != "put":
-            headers["Location"] = f"{base}{result_url}?api-version={api}"
+            if namespace.lower() == "microsoft.compute":
+                # Compute: both headers point at operations/{id}; Location adds
+                # ?monitor=true (recordings: test_vm_extensions, test_vm_run_command_e2e).
+                headers["Location"] = f"{base}{status_url}?monitor=true&api-version={api}"
+            else:
+                # Network: Location is .../operationResults/{id} (test_network_security_groups).
+                headers["Location"] = f"{base}{result_url}?api-version={api}"
         return op, headers
 
     @staticmethod
@@ -534,13 +549,19 @@ class ArmEmulator:
         return "1" if self.time_scale >= 1 else "0"
 
     def operation_status(self, req: EmuRequest, op_id: str) -> EmuResponse:
+        if str(req.query.get("monitor", "")).lower() == "true":
+            # Compute's Location URL: operations/{id}?monitor=true answers as a Location poll.
+            return self.operation_result(req, op_id)
         op = self._op(op_id)
         if not op.done:
             op.polls += 1
             if op.due(self.clock()):
                 op.finish()
-        headers = {} if op.done else {"Retry-After": self._retry_after(op)}
+        headers = {} if op.done or not self.lro_retry_after else self._retry_header(op)
         return EmuResponse.of_json(200, op.status_body(), headers)
+
+    def _retry_header(self, op: Operation) -> dict[str, str]:
+        return {"Retry-After": self._retry_after(op)} if self.lro_retry_after else {}
 
     def operation_result(self, req: EmuRequest, op_id: str) -> EmuResponse:
         op = self._op(op_id)
@@ -549,9 +570,7 @@ class ArmEmulator:
             if op.due(self.clock()):
                 op.finish()
         if not op.done:
-            return EmuResponse(
-                202, {"Location": req.url, "Retry-After": self._retry_after(op)}, b""
-            )
+            return EmuResponse(202, {"Location": req.url, **self._retry_header(op)}, b"")
         outcome = op.outcome or Outcome()
         if outcome.status != "Succeeded":
             err = outcome.error or {"code": "InternalServerError", "message": "failed"}
@@ -932,9 +951,12 @@ class ArmEmulator:
 
     # -- fronts -----------------------------------------------------------------------
 
-    def transport(self) -> Any:
-        """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator."""
-        return EmulatorTransport(self)
+    def transport(self, *, base_url: str = IN_PROCESS_BASE_URL) -> Any:
+        """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator.
+
+        ``base_url`` is where links in answers (``nextLink``, operation URLs) point.
+        """
+        return EmulatorTransport(self, base_url=base_url)
 
     def credential(self) -> Any:
         """An async ``TokenCredential`` giving this emulator's valid token."""
@@ -951,7 +973,7 @@ class ArmEmulator:
         if not self.virtual_time:
             kwargs["polling_interval"] = 0.05
         kwargs.update(session_kwargs)
-        kwargs.setdefault("transport", self.transport())
+        kwargs.setdefault("transport", self.transport(base_url=str(kwargs["base_url"])))
         return AzureSession(self.credential(), **kwargs)
 
     def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -970,6 +992,8 @@ def _loc(location: str) -> str:
 
 
 def _base_url(req: EmuRequest) -> str:
+    if req.base_url:
+        return req.link_base()
     parts = urllib.parse.urlsplit(req.url)
     if parts.scheme and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"

@@ -18,8 +18,8 @@ def ok(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def base_url(req: EmuRequest) -> str:
-    parts = urllib.parse.urlsplit(req.url)
-    return f"{parts.scheme}://{parts.netloc}"
+    """The base URL links point at: the front's configured one (never the ``Host`` header)."""
+    return req.link_base()
 
 
 def page(

@@ -154,13 +154,13 @@ def _set_power(view: dict[str, Any], rt: VmRuntime) -> None:
         "displayStatus": "Provisioning succeeded",
         "time": _iso(rt.started_at or _now() - dt.timedelta(days=7)),
     }
+    # PowerState/* carries no "time" in Azure (AZURE_FACTS §6; spec example
+    # VirtualMachine_Get_InstanceView.json, recording test_vm_run_command_e2e).
     power: dict[str, Any] = {
         "code": f"PowerState/{rt.power_state}",
         "level": "Info",
         "displayStatus": _POWER_DISPLAY.get(rt.power_state, f"VM {rt.power_state}"),
     }
-    if rt.started_at is not None:
-        power["time"] = _iso(rt.started_at)
     view["statuses"] = [prov, power, *statuses]
 
 

@@ -1,0 +1,172 @@
+"""The emulator answers as real Azure does: each test names its source (docs/emulator.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from wac_azure.testing import ArmEmulator, ThrottleConfig
+from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
+
+from tests.testing._helpers import ADMIN_CENTER, RG, SUB, nsg_id, rule
+
+BASE = "https://arm.emulator.localhost"
+_VMS = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines"
+
+
+async def call(
+    emu: ArmEmulator,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    query: str = "api-version=2024-07-01",
+    raw: bytes | None = None,
+    base_url: str = "",
+    url_base: str = BASE,
+) -> EmuResponse:
+    headers = {"Authorization": f"Bearer {emu.token}", "Content-Type": "application/json"}
+    data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    sep = "&" if "?" in path else "?"
+    return await emu.handle(
+        EmuRequest(method, f"{url_base}{path}{sep}{query}", headers, data, base_url=base_url)
+    )
+
+
+def _headers(resp: EmuResponse) -> dict[str, str]:
+    return {k.lower(): v for k, v in resp.headers.items()}
+
+
+# -- 3. ARM throttling: SubscriptionRequestsThrottled --------------------------------------
+
+
+async def test_arm_throttle_uses_subscription_requests_throttled() -> None:
+    """errors.json arm-429-subscriptionrequeststhrottled-read."""
+    emu = ArmEmulator(throttle=ThrottleConfig(reads=(1, 0.0)))
+    emu.add_windows_vm("vm1")
+    assert (await call(emu, "GET", f"{_VMS}/vm1")).status == 200
+    resp = await call(emu, "GET", f"{_VMS}/vm1")
+    assert resp.status == 429
+    err = resp.json()["error"]
+    assert err["code"] == "SubscriptionRequestsThrottled"
+    assert err["message"].startswith(f"Number of 'read' requests for subscription '{SUB}'")
+    assert "https://aka.ms/arm-throttling" in err["message"]
+    assert int(_headers(resp)["retry-after"]) >= 1
+
+
+# -- 4. long-running-operation headers as recorded ------------------------------------------
+
+
+async def test_compute_delete_location_is_operations_monitor_true() -> None:
+    """Recording test_vm_extensions: DELETE extension -> 202, Location .../operations/{id}?monitor=true."""
+    emu = ArmEmulator(lro_polls=2)
+    emu.add_windows_vm("vm1")
+    put = await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
+    assert put.status == 201
+    h = _headers(put)
+    assert "location" not in h and "retry-after" not in h
+    assert (
+        "/providers/Microsoft.Compute/locations/westeurope/operations/"
+        in (h["azure-asyncoperation"])
+    )
+    for _ in range(2):
+        await call(emu, "GET", h["azure-asyncoperation"].removeprefix(BASE).split("?")[0])
+    delete = await call(emu, "DELETE", f"{_VMS}/vm1/extensions/AdminCenter")
+    assert delete.status == 202
+    h = _headers(delete)
+    assert "retry-after" not in h
+    op_url = h["azure-asyncoperation"].split("?")[0]
+    assert op_url.split("/operations/")[0].endswith("/Microsoft.Compute/locations/westeurope")
+    assert h["location"].startswith(op_url + "?monitor=true&api-version=")
+    # the monitor URL answers as a Location poll: 202 while running, then the final answer
+    path, _, query = h["location"].removeprefix(BASE).partition("?")
+    first = await call(emu, "GET", path, query=query)
+    assert first.status == 202
+    second = await call(emu, "GET", path, query=query)
+    assert second.status in (200, 204)
+
+
+async def test_network_delete_location_is_operation_results() -> None:
+    """Recording test_network_security_groups: rule DELETE -> Location .../operationResults/{id}."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.add_rule(nsg_id("vm1-nsg"), {"name": "r1", **rule(300)})
+    resp = await call(emu, "DELETE", f"{nsg_id('vm1-nsg')}/securityRules/r1")
+    assert resp.status == 202
+    h = _headers(resp)
+    assert (
+        "/providers/Microsoft.Network/locations/westeurope/operations/"
+        in (h["azure-asyncoperation"])
+    )
+    assert "/providers/Microsoft.Network/locations/westeurope/operationResults/" in h["location"]
+    assert "retry-after" not in h
+
+
+async def test_retry_after_on_operations_is_an_option() -> None:
+    emu = ArmEmulator(lro_retry_after=True)
+    emu.add_windows_vm("vm1")
+    resp = await call(emu, "PUT", f"{nsg_id('vm1-nsg')}/securityRules/r1", rule(300))
+    assert "retry-after" in _headers(resp)
+
+
+# -- 6. nextLink from the configured base URL ----------------------------------------------
+
+
+async def test_next_link_uses_the_served_base_url_not_the_host_header() -> None:
+    emu = ArmEmulator(page_size=1)
+    emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2")
+    resp = await call(
+        emu, "GET", _VMS, url_base="https://evil.example:1234", base_url="https://127.0.0.1:5"
+    )
+    assert resp.json()["nextLink"].startswith(f"https://127.0.0.1:5{_VMS}?")
+    put = await call(
+        emu,
+        "PUT",
+        f"{nsg_id('vm1-nsg')}/securityRules/r1",
+        rule(300),
+        url_base="https://evil.example:1234",
+        base_url="https://127.0.0.1:5",
+    )
+    assert _headers(put)["azure-asyncoperation"].startswith("https://127.0.0.1:5/")
+
+
+async def test_next_link_over_https_points_at_the_server() -> None:
+    emu = ArmEmulator(page_size=1)
+    emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2")
+    async with emu.serve() as srv, srv.session() as session:
+        compute = session.compute(SUB)
+        names = [v.name async for v in compute.virtual_machines.list(RG)]
+    assert sorted(names) == ["vm1", "vm2"]
+
+
+async def test_in_process_transport_links_point_at_the_in_process_base() -> None:
+    emu = ArmEmulator(page_size=1)
+    emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2")
+    transport = emu.transport()
+    assert transport.base_url == BASE
+
+
+# -- 7. PowerState has no time ------------------------------------------------------------
+
+
+async def test_power_state_status_has_no_time() -> None:
+    """AZURE_FACTS §6; spec example VirtualMachine_Get_InstanceView.json."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    resp = await call(
+        emu, "GET", f"{_VMS}/vm1", query="api-version=2024-07-01&$expand=instanceView"
+    )
+    statuses = resp.json()["properties"]["instanceView"]["statuses"]
+    power = [s for s in statuses if s["code"].startswith("PowerState/")]
+    prov = [s for s in statuses if s["code"].startswith("ProvisioningState/")]
+    assert power and "time" not in power[0]
+    assert prov and "time" in prov[0]
+
+
+_ = (pytest, HttpResponseError)
