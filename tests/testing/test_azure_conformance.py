@@ -11,7 +11,7 @@ from azure.core.exceptions import HttpResponseError
 from wac_azure.testing import ArmEmulator, ThrottleConfig
 from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
-from tests.testing._helpers import ADMIN_CENTER, RG, SUB, nsg_id, rule
+from ._helpers import ADMIN_CENTER, RG, SUB, nsg_id, rule
 
 BASE = "https://arm.emulator.localhost"
 _VMS = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines"
@@ -170,4 +170,120 @@ async def test_power_state_status_has_no_time() -> None:
     assert "time" in prov[0]
 
 
-_ = (pytest, HttpResponseError)
+# -- 1. $expand=instanceView on a VM list needs a valid $filter ---------------------------
+
+
+@pytest.mark.parametrize(
+    "path", [_VMS, f"/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines"]
+)
+async def test_list_with_instance_view_without_filter_is_400(path: str) -> None:
+    """azure-mgmt-compute 39 VirtualMachinesOperations.list/list_all docstrings; AZURE_FACTS §7."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    resp = await call(emu, "GET", path, query="api-version=2024-07-01&$expand=instanceView")
+    assert resp.status == 400
+    err = resp.json()["error"]
+    assert err["code"] == "InvalidParameter"
+    assert "can only be specified if a valid $filter option is specified" in err["message"]
+    bad = await call(
+        emu, "GET", path, query="api-version=2024-07-01&$expand=instanceView&$filter=name eq 'x'"
+    )
+    assert bad.status == 400
+
+
+async def test_list_with_instance_view_and_vmss_filter_is_legal() -> None:
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    vmss = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/vmss/ss"
+    flt = f"virtualMachineScaleSet/id eq '{vmss}'"
+    query = f"api-version=2024-07-01&$expand=instanceView&$filter={flt}"
+    resp = await call(emu, "GET", _VMS, query=query)
+    assert resp.status == 200
+    assert resp.json()["value"] == []
+
+
+async def test_list_all_status_only_answers_only_statuses() -> None:
+    """AZURE_FACTS §7: a live statusOnly answer holds id, name, type, location and statuses."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
+    async with emu.session() as session:
+        compute = session.compute(SUB)
+        vms = [vm async for vm in compute.virtual_machines.list_all(status_only="true")]
+        with pytest.raises(HttpResponseError) as info:
+            [vm async for vm in compute.virtual_machines.list(RG, expand="instanceView")]
+    assert info.value.status_code == 400
+    resp = await call(
+        emu,
+        "GET",
+        f"/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines",
+        query="api-version=2024-07-01&statusOnly=true",
+    )
+    (doc,) = resp.json()["value"]
+    assert sorted(doc) == ["id", "location", "name", "properties", "type"]
+    assert list(doc["properties"]) == ["instanceView"]
+    assert list(doc["properties"]["instanceView"]) == ["statuses"]
+    codes = [s["code"] for s in doc["properties"]["instanceView"]["statuses"]]
+    assert codes == ["ProvisioningState/succeeded", "PowerState/running"]
+    assert [vm.name for vm in vms] == ["vm1"]
+
+
+# -- 11. resource SKUs ----------------------------------------------------------------------
+
+
+async def test_resource_skus_for_a_region() -> None:
+    """Spec example compute.ListAvailableResourceSkusForARegion.json."""
+    emu = ArmEmulator()
+    resp = await call(
+        emu,
+        "GET",
+        f"/subscriptions/{SUB}/providers/Microsoft.Compute/skus",
+        query="api-version=2021-07-01&$filter=location eq 'westeurope'",
+    )
+    assert resp.status == 200
+    skus = {s["name"]: s for s in resp.json()["value"]}
+    d2 = skus["Standard_D2s_v3"]
+    assert d2["resourceType"] == "virtualMachines"
+    assert d2["locations"] == ["westeurope"]
+    caps = {c["name"]: c["value"] for c in d2["capabilities"]}
+    assert caps["MemoryGB"] == "8"
+    assert caps["vCPUs"] == "2"
+    assert {c["name"]: c["value"] for c in skus["Standard_DS1_v2"]["capabilities"]}[
+        "MemoryGB"
+    ] == "3.5"
+    assert all(isinstance(c["value"], str) for s in skus.values() for c in s["capabilities"])
+    # the deprecated vmSizes route still answers
+    sizes = await call(
+        emu, "GET", f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westeurope/vmSizes"
+    )
+    assert any(v["name"] == "Standard_D2s_v3" for v in sizes.json()["value"])
+
+
+async def test_resource_skus_through_the_sdk() -> None:
+    emu = ArmEmulator()
+    async with emu.session() as session:
+        compute = session.compute(SUB)
+        skus = [s async for s in compute.resource_skus.list(filter="location eq 'westeurope'")]
+    d2 = next(s for s in skus if s.name == "Standard_D2s_v3")
+    assert {c.name: c.value for c in d2.capabilities}["MemoryGB"] == "8"
+
+
+# -- 12. the VM's extension list with instance views ------------------------------------------
+
+
+async def test_extension_list_with_instance_view() -> None:
+    """AZURE_FACTS §7 (documented); spec example VirtualMachineExtension_List_MaximumSet_Gen."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    async with emu.session() as session:
+        compute = session.compute(SUB)
+        poller = await compute.virtual_machine_extensions.begin_create_or_update(
+            RG, "vm1", "AdminCenter", ADMIN_CENTER
+        )
+        await poller.result()
+        listed = await compute.virtual_machine_extensions.list(RG, "vm1", expand="instanceView")
+        bare = await compute.virtual_machine_extensions.list(RG, "vm1")
+    (ext,) = listed.value
+    assert ext.provisioning_state == "Succeeded"
+    assert ext.instance_view.statuses[0].code == "ProvisioningState/succeeded"
+    assert bare.value[0].instance_view is None

@@ -7,7 +7,12 @@ import re
 from typing import Any
 
 from wac_azure.testing.backend import netpath
-from wac_azure.testing.backend.builders import guess_os, vm_memory_mib, vm_sizes_document
+from wac_azure.testing.backend.builders import (
+    guess_os,
+    vm_memory_mib,
+    vm_sizes_document,
+    vm_skus_document,
+)
 from wac_azure.testing.backend.guest import run_script
 from wac_azure.testing.backend.operations import Outcome
 from wac_azure.testing.backend.runtime import VmRuntime
@@ -199,9 +204,61 @@ async def _get_vm_iv(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> E
     return ok(vm_instance_view(emu, vm))
 
 
+_VMSS_FILTER = re.compile(r"^\s*'?virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+
+
+def _query(req: EmuRequest, name: str) -> str:
+    for k, v in req.query.items():
+        if k.lower() in (name.lower(), name.lower().lstrip("$")):
+            return v
+    return ""
+
+
+def _status_only(emu: RouteContext, vm: dict[str, Any]) -> dict[str, Any]:
+    """``statusOnly=true``: only id, name, type, location and statuses (AZURE_FACTS §7)."""
+    out = {k: vm[k] for k in ("id", "name", "type", "location") if k in vm}
+    view = vm_instance_view(emu, vm)
+    out["properties"] = {"instanceView": {"statuses": view.get("statuses") or []}}
+    return clone(out)  # type: ignore[no-any-return]
+
+
 def _list_vms(emu: RouteContext, req: EmuRequest, vms: list[dict[str, Any]]) -> EmuResponse:
     status_only = req.query.get("statusOnly", "").lower() == "true"
-    with_view = status_only or expand(req) == "instanceview"
+    flt = _query(req, "$filter")
+    vmss = None
+    if flt:
+        m = _VMSS_FILTER.match(flt)
+        if m is None:
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"The value '{flt}' of parameter '$filter' is invalid. Allowed value is "
+                "'virtualMachineScaleSet/id' eq '/subscriptions/{subId}/resourceGroups/"
+                "{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/"
+                "{vmssName}'.",
+                details=[],
+            )
+        vmss = m.group(1).lower()
+    if expand(req) == "instanceview" and vmss is None:
+        # azure-mgmt-compute VirtualMachinesOperations.list / list_all docstrings (AZURE_FACTS §7).
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            "'instanceView' enables fetching run time status of all Virtual Machines, this can "
+            "only be specified if a valid $filter option is specified.",
+        )
+    if vmss is not None:
+        vms = [
+            vm
+            for vm in vms
+            if str(((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id", ""))
+            .lower()
+            .rstrip("/")
+            == vmss.rstrip("/")
+        ]
+    if status_only:
+        return page(emu, req, vms, lambda vm: _status_only(emu, vm))
+    with_view = expand(req) == "instanceview"
     return page(emu, req, vms, lambda vm: _vm_out(emu, vm, instance_view=with_view))
 
 
@@ -257,6 +314,25 @@ ROUTES.add("POST", _VM + "/restart", _power_action("running", "starting"))
 @ROUTES.route("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/vmSizes")
 async def _sizes(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return ok(vm_sizes_document())
+
+
+@ROUTES.route("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/skus")
+async def _skus(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    """Resource SKUs (spec example ListAvailableResourceSkusForARegion.json)."""
+    flt = _query(req, "$filter")
+    m = re.fullmatch(r"\s*location\s+eq\s+'([^']+)'\s*", flt) if flt else None
+    if flt and m is None:
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The value '{flt}' of parameter '$filter' is invalid. Only \"location eq "
+            "'<location>'\" is supported.",
+        )
+    locations = [m.group(1)] if m else ["westeurope", "northeurope", "eastus", "westus"]
+    value: list[dict[str, Any]] = []
+    for loc in locations:
+        value.extend(vm_skus_document(loc.replace(" ", "").lower())["value"])
+    return ok({"value": value})
 
 
 @ROUTES.route("GET", _VM + "/vmSizes")
