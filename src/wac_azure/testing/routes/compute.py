@@ -216,7 +216,7 @@ def _query(req: EmuRequest, name: str) -> str:
 
 def _status_only(emu: RouteContext, vm: dict[str, Any]) -> dict[str, Any]:
     """``statusOnly=true``: only id, name, type, location and statuses (AZURE_FACTS §7)."""
-    out = {k: vm[k] for k in ("id", "name", "type", "location") if k in vm}
+    out: dict[str, Any] = {k: vm[k] for k in ("id", "name", "type", "location") if k in vm}
     view = vm_instance_view(emu, vm)
     out["properties"] = {"instanceView": {"statuses": view.get("statuses") or []}}
     return clone(out)  # type: ignore[no-any-return]
