@@ -287,3 +287,46 @@ async def test_extension_list_with_instance_view() -> None:
     assert ext.provisioning_state == "Succeeded"
     assert ext.instance_view.statuses[0].code == "ProvisioningState/succeeded"
     assert bare.value[0].instance_view is None
+
+
+# -- 5. wrong-shape bodies are 400 InvalidRequestContent, not 500 ----------------------------
+
+
+_BAD_BODIES = [
+    b"{not json",
+    b"[1, 2, 3]",
+    b'"just a string"',
+    b'{"properties": "Tcp 6516"}',
+    b'{"properties": [1, 2]}',
+    b'{"location": {"x": 1}, "properties": {}}',
+    b'{"properties": {"securityRules": {"name": "r"}}}',
+    b'{"properties": {"securityRules": ["r1"]}}',
+    b'{"properties": {"settings": "port=6516", "publisher": "p", "type": "t", '
+    b'"typeHandlerVersion": "1.0"}}',
+]
+
+
+@pytest.mark.parametrize("raw", _BAD_BODIES)
+@pytest.mark.parametrize(
+    "path",
+    [
+        nsg_id("vm1-nsg") + "/securityRules/r1",
+        nsg_id("vm1-nsg"),
+        f"{_VMS}/vm1/extensions/AdminCenter",
+        f"{_VMS}/vm1/runCommand",
+        f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/v",
+    ],
+)
+async def test_wrong_shape_bodies_are_400_invalid_request_content(raw: bytes, path: str) -> None:
+    """ARM's 400 InvalidRequestContent ("could not be deserialized", Azure/acs-engine#2938)."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    method = "POST" if path.endswith("/runCommand") else "PUT"
+    resp = await call(emu, method, path, raw=raw)
+    assert resp.status == 400, resp.json()
+    err = resp.json()["error"]
+    assert err["code"] == "InvalidRequestContent"
+    assert err["message"].startswith(
+        "The request content was invalid and could not be deserialized"
+    )
+    assert emu.internal_errors == []
