@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from wac_azure.testing import ArmEmulator, ThrottleConfig
+from wac_azure.testing import ArmEmulator, Fault, ThrottleConfig
 from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
 from ._helpers import ADMIN_CENTER, RG, SUB, nsg_id, rule
@@ -330,3 +330,69 @@ async def test_wrong_shape_bodies_are_400_invalid_request_content(raw: bytes, pa
         "The request content was invalid and could not be deserialized"
     )
     assert emu.internal_errors == []
+
+
+# -- 10. verbatim faults: Fault.recorded and Fault.operation_result -------------------------
+
+
+def _errors() -> dict[str, dict[str, Any]]:
+    path = "/work/shared/fixtures/errors/errors.json"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return {e["id"]: e for e in json.load(fh)}
+    except OSError:
+        pytest.skip("the shared errors.json fixture is not on this machine")
+
+
+async def test_recorded_fault_answers_verbatim() -> None:
+    entry = _errors()["compute-429-throttle-docs-example"]
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, Fault.recorded(entry["status"], entry["body"], entry["headers"]))
+    resp = await call(emu, "GET", f"{_VMS}/vm1")
+    assert resp.status == 429
+    assert resp.json() == entry["body"]
+    h = _headers(resp)
+    assert h["retry-after"] == "1200"
+    assert h["x-ms-ratelimit-remaining-resource"] == (
+        "Microsoft.Compute/HighCostGet3Min;46,Microsoft.Compute/HighCostGet30Min;0"
+    )
+    assert emu.faults.counts == {"OperationNotAllowed": 1}
+    assert (await call(emu, "GET", f"{_VMS}/vm1")).status == 200
+
+
+async def test_recorded_fault_with_add_random() -> None:
+    entry = _errors()["net-429-retryable-anotherop-putsubnet"]
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.faults.add_random(1.0, [Fault.recorded(429, entry["body"])], methods=["PUT"])
+    resp = await call(emu, "PUT", f"{nsg_id('vm1-nsg')}/securityRules/r1", rule(300))
+    assert resp.status == 429
+    assert resp.json() == entry["body"]
+
+
+async def test_operation_result_fault_ends_the_operation_verbatim() -> None:
+    entry = _errors()["net-lro-canceled-superseded-putsecurityrule"]
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, Fault.operation_result(entry["body"]), method="PUT")
+    async with emu.session() as session:
+        rules = session.network(SUB).security_rules
+        poller = await rules.begin_create_or_update(RG, "vm1-nsg", "r1", rule(300))
+        with pytest.raises(HttpResponseError) as info:
+            await poller.result()
+    assert "Canceled" in str(info.value)
+    names = [r["name"] for r in emu.resource(nsg_id("vm1-nsg"))["properties"]["securityRules"]]
+    assert "r1" not in names  # the canceled write did not stick
+    op = next(iter(emu.ops.ops.values()))
+    assert op.status_body() == entry["body"]
+
+
+async def test_operation_preempted_preset_is_canceled() -> None:
+    """errors.json compute-lro-canceled-operationpreempted: Canceled, not Failed."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, "OperationPreempted", method="PUT")
+    resp = await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
+    poll = await call(emu, "GET", _headers(resp)["azure-asyncoperation"].removeprefix(BASE))
+    assert poll.json() == _errors()["compute-lro-canceled-operationpreempted"]["body"]

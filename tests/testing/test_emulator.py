@@ -112,7 +112,7 @@ async def test_status_fault_surfaces_with_arm_code(emu: ArmEmulator, session: Az
             RG, "vm1-nsg", "r", rule_body()
         )
     assert info.value.status_code == 409
-    assert info.value.error.code == "RetryableErrorDueToAnotherOperation"
+    assert info.value.error.code == "AnotherOperationInProgress"  # Network's real 409 pair
     assert emu.requests[-1].status == 409
 
 

@@ -318,6 +318,10 @@ class ArmEmulator:
         lro_fault: Fault | None = None
         if fault is not None:
             kind = FaultKind(fault.kind)
+            if kind is FaultKind.RECORDED:
+                resp = fault.to_response(rate_headers)
+                resp.headers.setdefault("x-ms-request-id", self._new_uuid(self._request_ids))
+                return resp
             if kind is FaultKind.STATUS:
                 headers = dict(rate_headers)
                 if fault.retry_after is not None:
@@ -335,7 +339,7 @@ class ArmEmulator:
                     await asyncio.sleep(fault.delay)
                 else:
                     await self.clock_sleep(fault.delay)
-            elif kind is FaultKind.LRO_FAILED:
+            elif kind in (FaultKind.LRO_FAILED, FaultKind.OPERATION_RESULT):
                 lro_fault = fault
         token_ = _LRO_FAULT.set(lro_fault)
         try:
@@ -507,7 +511,12 @@ class ArmEmulator:
             polls_needed=self.lro_polls,
             on_success=on_success,
             on_abort=on_abort,
-            forced_failure=(fault.code, fault.message) if fault is not None else None,
+            forced_failure=(fault.code, fault.message)
+            if fault is not None and fault.kind is FaultKind.LRO_FAILED
+            else None,
+            forced_result=fault.body_json()
+            if fault is not None and fault.kind is FaultKind.OPERATION_RESULT
+            else None,
         )
         self.ops.add(op)
         if op.due(self.clock()):
