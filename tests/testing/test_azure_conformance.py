@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from wac_azure.testing import ArmEmulator, Fault, ThrottleConfig
+from wac_azure.testing import ArmEmulator, ComputePolicy, Fault, ThrottleConfig
 from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
 from ._helpers import ADMIN_CENTER, RG, SUB, nsg_id, rule
@@ -45,7 +45,7 @@ def _headers(resp: EmuResponse) -> dict[str, str]:
 
 async def test_arm_throttle_uses_subscription_requests_throttled() -> None:
     """errors.json arm-429-subscriptionrequeststhrottled-read."""
-    emu = ArmEmulator(throttle=ThrottleConfig(reads=(1, 0.0)))
+    emu = ArmEmulator(throttle=ThrottleConfig(reads=(1, 0.0), compute=None))
     emu.add_windows_vm("vm1")
     assert (await call(emu, "GET", f"{_VMS}/vm1")).status == 200
     resp = await call(emu, "GET", f"{_VMS}/vm1")
@@ -396,3 +396,83 @@ async def test_operation_preempted_preset_is_canceled() -> None:
     resp = await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
     poll = await call(emu, "GET", _headers(resp)["azure-asyncoperation"].removeprefix(BASE))
     assert poll.json() == _errors()["compute-lro-canceled-operationpreempted"]["body"]
+
+
+# -- 2. Compute throttling on top of ARM's buckets -------------------------------------------
+
+
+async def test_every_compute_answer_carries_the_resource_rate_limit_header() -> None:
+    """Recordings test_vm_extensions, test_vm_run_command_e2e: x-ms-ratelimit-remaining-resource."""
+    emu = ArmEmulator(throttle=ThrottleConfig())
+    emu.add_windows_vm("vm1")
+    get = _headers(await call(emu, "GET", f"{_VMS}/vm1"))
+    assert get["x-ms-ratelimit-remaining-resource"] == (
+        "Microsoft.Compute/LowCostGet3Min;23999,Microsoft.Compute/LowCostGet30Min;239999"
+    )
+    assert get["x-ms-ratelimit-remaining-subscription-reads"] == "249"
+    put = _headers(await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER))
+    assert put["x-ms-ratelimit-remaining-resource"].startswith(
+        "Microsoft.Compute/UpdateVM3Min;1499,Microsoft.Compute/UpdateVM30Min;"
+    )
+    listed = _headers(await call(emu, "GET", _VMS))
+    assert listed["x-ms-ratelimit-remaining-resource"].startswith(
+        "Microsoft.Compute/HighCostGet3Min;899,"
+    )
+    network = _headers(await call(emu, "GET", nsg_id("vm1-nsg")))
+    assert "x-ms-ratelimit-remaining-resource" not in network
+
+
+async def test_update_vm_allows_twelve_writes_per_vm_then_429() -> None:
+    """AZURE_FACTS §6: Update VM per resource 4/min, cap 12; errors.json compute-429 shape."""
+    emu = ArmEmulator(throttle=ThrottleConfig(), lro_polls=0)
+    emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2")
+    for _ in range(12):
+        resp = await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
+        assert resp.status in (200, 201)
+    refused = await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
+    assert refused.status == 429
+    err = refused.json()["error"]
+    assert err["code"] == "OperationNotAllowed"
+    assert err["details"][0]["code"] == "TooManyRequests"
+    assert err["details"][0]["target"] == "UpdateVM3Min"
+    detail = json.loads(err["details"][0]["message"])
+    assert detail["operationGroup"] == "UpdateVM3Min"
+    assert detail["allowedRequestCount"] == 12
+    assert int(_headers(refused)["retry-after"]) == 15  # 4 a minute: one back in 15 s
+    # another VM of the subscription is not affected
+    other = await call(emu, "PUT", f"{_VMS}/vm2/extensions/AdminCenter", ADMIN_CENTER)
+    assert other.status == 201
+    assert emu.throttle.compute_rejected == {"UpdateVM": 1}
+
+
+async def test_high_cost_get_per_subscription() -> None:
+    policies = (ComputePolicy("HighCostGet", per_subscription=(300, 2)),)
+    emu = ArmEmulator(throttle=ThrottleConfig(compute=policies))
+    emu.add_windows_vm("vm1")
+    assert (await call(emu, "GET", _VMS)).status == 200
+    assert (await call(emu, "GET", _VMS)).status == 200
+    resp = await call(emu, "GET", _VMS)
+    assert resp.status == 429
+    assert resp.json()["error"]["details"][0]["target"] == "HighCostGet3Min"
+    assert (await call(emu, "GET", f"{_VMS}/vm1")).status == 200  # not configured: admitted
+
+
+async def test_compute_throttling_can_be_turned_off() -> None:
+    emu = ArmEmulator(throttle=ThrottleConfig(compute=None), lro_polls=0)
+    emu.add_windows_vm("vm1")
+    for _ in range(20):
+        resp = await call(emu, "PUT", f"{_VMS}/vm1/extensions/AdminCenter", ADMIN_CENTER)
+        assert resp.status in (200, 201)
+    assert "x-ms-ratelimit-remaining-resource" not in _headers(resp)
+
+
+async def test_compute_429_reaches_the_sdk_after_its_retries() -> None:
+    emu = ArmEmulator(throttle=ThrottleConfig())
+    emu.add_windows_vm("vm1")
+    emu.throttle.drain_compute(SUB, "LowCostGet", f"{_VMS}/vm1")
+    async with emu.session(client_kwargs={"retry_total": 0}) as session:
+        with pytest.raises(HttpResponseError) as info:
+            await session.compute(SUB).virtual_machines.get(RG, "vm1")
+    assert info.value.status_code == 429
+    assert info.value.error.code == "OperationNotAllowed"

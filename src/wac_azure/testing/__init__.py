@@ -65,7 +65,7 @@ from wac_azure.testing._emulator import (
 from wac_azure.testing.backend.faults import Fault, FaultInjector
 from wac_azure.testing.backend.guest import FirewallRule, GuestModel
 from wac_azure.testing.backend.runtime import VmRuntime
-from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.backend.throttle import ComputePolicy, Throttle, ThrottleConfig
 from wac_azure.testing.fronts.server import ServerHandle, run_server_forever, serve_in_thread
 from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
 
@@ -73,6 +73,7 @@ __all__ = [
     "DEFAULT_RESOURCE_GROUP",
     "DEFAULT_SUBSCRIPTION",
     "ArmEmulator",
+    "ComputePolicy",
     "EmulatorTransport",
     "Fault",
     "FaultInjector",

@@ -314,6 +314,17 @@ class ArmEmulator:
             )
             resp.headers.update(rate_headers)
             return resp
+        # Compute's own throttling, behind ARM's (AZURE_FACTS §6, [CTL]).
+        admit_compute = getattr(self.throttle, "admit_compute", None)
+        if admit_compute is not None:
+            c_ok, c_headers, c_wait, c_body = admit_compute(sub, req.method, req.path)
+            rate_headers.update(c_headers)
+            if not c_ok:
+                resp = EmuResponse.of_json(
+                    429, c_body, {"Retry-After": str(max(1, int(c_wait))), **rate_headers}
+                )
+                resp.headers.setdefault("x-ms-request-id", self._new_uuid(self._request_ids))
+                return resp
         fault = self.faults.pick(req)
         lro_fault: Fault | None = None
         if fault is not None:
