@@ -476,3 +476,81 @@ async def test_compute_429_reaches_the_sdk_after_its_retries() -> None:
             await session.compute(SUB).virtual_machines.get(RG, "vm1")
     assert info.value.status_code == 429
     assert info.value.error.code == "OperationNotAllowed"
+
+
+# -- 8. overlapping writes to one NSG ---------------------------------------------------------
+
+
+async def _start_rule(emu: ArmEmulator, name: str, priority: int) -> EmuResponse:
+    return await call(emu, "PUT", f"{nsg_id('vm1-nsg')}/securityRules/{name}", rule(priority))
+
+
+async def test_nsg_overlap_429_by_default() -> None:
+    """errors.json net-429-retryable-anotherop-putsecurityrule-2016 (body shape)."""
+    emu = ArmEmulator(lro_polls=5)
+    emu.add_windows_vm("vm1")
+    first = await _start_rule(emu, "a", 200)
+    assert first.status == 201
+    second = await _start_rule(emu, "b", 201)
+    assert second.status == 429
+    err = second.json()["error"]
+    assert (err["code"], err["message"]) == ("RetryableError", "A retryable error occurred.")
+    (detail,) = err["details"]
+    assert detail["code"] == "RetryableErrorDueToAnotherOperation"
+    assert detail["message"].startswith("Operation PutSecurityRuleOperation (")
+    assert f"is updating resource {nsg_id('vm1-nsg')}." in detail["message"]
+    assert "retry-after" in _headers(second)
+    assert emu.nsg_conflicts.counts == {"429": 1}
+
+
+async def test_nsg_overlap_409_is_another_operation_in_progress() -> None:
+    """errors.json net-409-anotheroperationinprogress-subnet."""
+    emu = ArmEmulator(lro_polls=5, nsg_conflicts="409")
+    emu.add_windows_vm("vm1")
+    await _start_rule(emu, "a", 200)
+    second = await _start_rule(emu, "b", 201)
+    assert second.status == 409
+    err = second.json()["error"]
+    assert err["code"] == "AnotherOperationInProgress"
+    assert err["details"] == []
+    assert "To retrieve status of the operation use uri: https://" in err["message"]
+
+
+async def test_nsg_overlap_supersede_cancels_and_undoes_the_first_write() -> None:
+    """errors.json net-lro-canceled-superseded-putsecurityrule."""
+    emu = ArmEmulator(lro_polls=2, nsg_conflicts="supersede")
+    emu.add_windows_vm("vm1")
+    first = await _start_rule(emu, "a", 200)
+    second = await _start_rule(emu, "b", 201)
+    assert second.status == 201
+    poll_a = _headers(first)["azure-asyncoperation"].removeprefix(BASE)
+    body = (await call(emu, "GET", poll_a)).json()
+    assert body["status"] == "Canceled"
+    assert body["error"]["code"] == "Canceled"
+    assert body["error"]["message"] == "Operation was canceled."
+    (detail,) = body["error"]["details"]
+    assert detail["code"] == "CanceledAndSupersededDueToAnotherOperation"
+    b_id = _headers(second)["azure-asyncoperation"].split("/operations/")[1].split("?")[0]
+    a_id = poll_a.split("/operations/")[1].split("?")[0]
+    assert detail["message"] == (
+        f"Operation PutSecurityRuleOperation ({a_id}) was canceled and superseded by "
+        f"operation PutSecurityRuleOperation ({b_id})."
+    )
+    poll_b = _headers(second)["azure-asyncoperation"].removeprefix(BASE)
+    for _ in range(2):
+        done = (await call(emu, "GET", poll_b)).json()
+    assert done["status"] == "Succeeded"
+    names = [r["name"] for r in emu.resource(nsg_id("vm1-nsg"))["properties"]["securityRules"]]
+    assert names == ["b"]  # the superseded rule write did not stick
+
+
+async def test_nsg_overlap_policy_is_seeded() -> None:
+    async def outcomes(seed: int) -> list[int]:
+        emu = ArmEmulator(seed=seed, lro_polls=50, nsg_conflicts={"429": 1, "409": 1})
+        emu.add_windows_vm("vm1")
+        await _start_rule(emu, "a", 200)
+        return [(await _start_rule(emu, f"r{i}", 300 + i)).status for i in range(12)]
+
+    first, again = await outcomes(3), await outcomes(3)
+    assert first == again
+    assert set(first) == {409, 429}

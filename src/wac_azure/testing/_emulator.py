@@ -39,6 +39,7 @@ from wac_azure.testing.backend.builders import (
     make_vnet,
 )
 from wac_azure.testing.backend.builders import vm_memory_mib as size_memory_mib
+from wac_azure.testing.backend.conflicts import NSG_OUTCOMES, VM_OUTCOMES, ConflictPolicy
 from wac_azure.testing.backend.faults import Fault, FaultInjector, FaultKind
 from wac_azure.testing.backend.guest import GuestModel
 from wac_azure.testing.backend.nsgeval import Verdict
@@ -161,6 +162,14 @@ class ArmEmulator:
       refuses but still sends the ``x-ms-ratelimit-remaining-*`` headers.
     * ``faults`` – a :class:`FaultInjector`; by default an empty one seeded with ``seed``.
     * ``page_size`` – items per page of list answers (``nextLink`` beyond).
+    * ``nsg_conflicts`` – how Network answers a write to an NSG while another write to it
+      runs: ``"429"`` (``RetryableErrorDueToAnotherOperation``, the default),
+      ``"supersede"`` (accept it; the running one ends ``Canceled`` and its write is undone),
+      ``"409"`` (``AnotherOperationInProgress``), or a mapping of them to weights, chosen
+      per conflict from ``seed`` (AZURE_FACTS §5).
+    * ``vm_conflicts`` – the same for a second extension write on a VM while one runs:
+      ``"409"`` (Compute's ``Conflict``, the default) or ``"preempt"`` (accept it; the
+      running one ends ``Canceled`` / ``OperationPreempted``), or weights of both.
     * ``lro_retry_after`` – send ``Retry-After`` on long-running-operation answers (201/202
       and in-progress polls). Off by default: real ARM seldom sends it (AZURE_FACTS §6, no
       recording has one), so clients poll at their own ``polling_interval``.
@@ -178,6 +187,8 @@ class ArmEmulator:
         faults: FaultInjector | None = None,
         page_size: int = 50,
         lro_retry_after: bool = False,
+        nsg_conflicts: str | dict[str, float] = "429",
+        vm_conflicts: str | dict[str, float] = "409",
     ) -> None:
         if lro_polls < 0:
             raise ValueError("lro_polls must be >= 0")
@@ -196,6 +207,10 @@ class ArmEmulator:
         self.time_scale = float(time_scale)
         self.page_size = page_size
         self.lro_retry_after = bool(lro_retry_after)
+        #: How overlapping NSG writes are answered (seeded; ``counts`` per outcome).
+        self.nsg_conflicts = ConflictPolicy(nsg_conflicts, seed=seed, allowed=NSG_OUTCOMES)
+        #: How overlapping VM extension writes are answered (seeded).
+        self.vm_conflicts = ConflictPolicy(vm_conflicts, seed=seed, allowed=VM_OUTCOMES)
         #: The bearer token requests must carry (a random test value, not a secret).
         self.token = secrets.token_urlsafe(24)
         self.store = Store()
@@ -605,6 +620,14 @@ class ArmEmulator:
             raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
         return op
 
+    def nsg_conflict(self, resource_id: str) -> str:
+        """How to answer a write overlapping a running one on this NSG (seeded choice)."""
+        return self.nsg_conflicts.choose(resource_id)
+
+    def vm_conflict(self, resource_id: str) -> str:
+        """How to answer a VM extension write overlapping a running one (seeded choice)."""
+        return self.vm_conflicts.choose(resource_id)
+
     def busy(self, resource_id: str) -> Operation | None:
         """A pending operation on ``resource_id`` or anything under it."""
         return self.ops.first_under(resource_id)
@@ -901,6 +924,8 @@ class ArmEmulator:
         self._ip_counter.clear()
         self._pip_counter = 0
         self.internal_errors.clear()
+        self.nsg_conflicts.reset()
+        self.vm_conflicts.reset()
         self._operation_ids.seed(f"wac_azure.testing:operations:{self.random_seed}")
         self._request_ids.seed(f"wac_azure.testing:requests:{self.random_seed}")
         clear = getattr(self.faults, "clear", None)

@@ -236,7 +236,6 @@ def _list_vms(emu: RouteContext, req: EmuRequest, vms: list[dict[str, Any]]) -> 
                 "'virtualMachineScaleSet/id' eq '/subscriptions/{subId}/resourceGroups/"
                 "{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/"
                 "{vmssName}'.",
-                details=[],
             )
         vmss = m.group(1).lower()
     if expand(req) == "instanceview" and vmss is None:
