@@ -554,3 +554,73 @@ async def test_nsg_overlap_policy_is_seeded() -> None:
     first, again = await outcomes(3), await outcomes(3)
     assert first == again
     assert set(first) == {409, 429}
+
+
+# -- 9. concurrent VM operations preempt; scripted extension failures --------------------------
+
+
+_EXT = f"{_VMS}/vm1/extensions/AdminCenter"
+
+
+async def test_second_extension_write_conflicts_by_default() -> None:
+    """errors.json compute-409-conflict-concurrent-request."""
+    emu = ArmEmulator(lro_polls=3)
+    emu.add_windows_vm("vm1")
+    assert (await call(emu, "PUT", _EXT, ADMIN_CENTER)).status == 201
+    second = await call(emu, "DELETE", _EXT)
+    assert second.status == 409
+    assert second.json()["error"]["code"] == "Conflict"
+    assert second.json()["error"]["message"].startswith(
+        "The request failed due to conflict with a concurrent request."
+    )
+
+
+async def test_second_extension_write_can_preempt_the_first() -> None:
+    """errors.json compute-lro-canceled-operationpreempted."""
+    emu = ArmEmulator(lro_polls=2, vm_conflicts="preempt")
+    emu.add_windows_vm("vm1")
+    first = await call(emu, "PUT", _EXT, ADMIN_CENTER)
+    other = {**ADMIN_CENTER, "properties": {**ADMIN_CENTER["properties"], "settings": {}}}
+    second = await call(emu, "PUT", f"{_VMS}/vm1/extensions/Other", other)
+    assert second.status == 201
+    poll = _headers(first)["azure-asyncoperation"].removeprefix(BASE)
+    body = (await call(emu, "GET", poll)).json()
+    assert body["status"] == "Canceled"
+    assert body["error"] == {
+        "code": "OperationPreempted",
+        "message": "The operation has been preempted by a more recent operation.",
+    }
+    with pytest.raises(LookupError):
+        emu.resource(_EXT)  # the preempted install did not stick
+    assert emu.vm_conflicts.counts == {"preempt": 1}
+
+
+@pytest.mark.parametrize(
+    "code", ["VMExtensionProvisioningTimeout", "VMExtensionHandlerNonTransientError"]
+)
+async def test_scripted_extension_failure_keeps_the_extension_failed(code: str) -> None:
+    """errors.json compute-ext-provisioningtimeout / compute-ext-handler-nontransient-*."""
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.faults.add_scripted(1, code, method="PUT")
+    async with emu.session() as session:
+        compute = session.compute(SUB)
+        # an NSG rule write is not an extension write: it is not faulted
+        await (
+            await session.network(SUB).security_rules.begin_create_or_update(
+                RG, "vm1-nsg", "r1", rule(300)
+            )
+        ).result()
+        poller = await compute.virtual_machine_extensions.begin_create_or_update(
+            RG, "vm1", "AdminCenter", ADMIN_CENTER
+        )
+        with pytest.raises(HttpResponseError) as info:
+            await poller.result()
+        ext = await compute.virtual_machine_extensions.get(
+            RG, "vm1", "AdminCenter", expand="instanceView"
+        )
+    assert code in str(info.value)
+    assert ext.provisioning_state == "Failed"
+    assert ext.instance_view.statuses[0].code == "ProvisioningState/failed/0"
+    assert "AdminCenter" in ext.instance_view.statuses[0].message
+    assert emu.faults.counts == {code: 1}

@@ -518,6 +518,7 @@ class ArmEmulator:
         on_success: Callable[[], Outcome] | None = None,
         on_abort: Callable[[], None] | None = None,
         duration: float | None = None,
+        on_fail: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[Operation, dict[str, str]]:
         """Start an operation; returns it and the headers announcing it.
 
@@ -543,6 +544,8 @@ class ArmEmulator:
             forced_result=fault.body_json()
             if fault is not None and fault.kind is FaultKind.OPERATION_RESULT
             else None,
+            keep_on_failure=fault is not None and fault.keep,
+            on_fail=on_fail,
         )
         self.ops.add(op)
         if op.due(self.clock()):

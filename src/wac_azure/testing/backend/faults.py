@@ -126,6 +126,13 @@ class Fault:
     body: str = ""
     #: a ``recorded`` fault's verbatim headers
     headers: tuple[tuple[str, str], ...] = ()
+    #: an ``operation_result`` fault that fails keeps the resource (marked ``Failed``)
+    #: instead of undoing the write
+    keep: bool = False
+    #: only requests whose path matches this regex (case-insensitive) can get the fault
+    only_path: str = ""
+    #: only these methods can get the fault (empty: any)
+    only_methods: tuple[str, ...] = ()
     name: str = attrs.field()
 
     @name.default
@@ -293,6 +300,45 @@ class Fault:
         )
 
     @classmethod
+    def extension_failed(
+        cls, code: str = "VMExtensionProvisioningTimeout", message: str | None = None
+    ) -> Fault:
+        """An extension PUT is accepted, then its operation ends ``Failed`` with ``code``.
+
+        ``VMExtensionProvisioningTimeout`` or ``VMExtensionHandlerNonTransientError`` (or any
+        code), in the shape of errors.json ``compute-ext-provisioningtimeout`` /
+        ``compute-ext-handler-nontransient-msi-1009``. The extension stays on the VM with
+        ``provisioningState: Failed`` (it does not disappear). ``{extension}`` and
+        ``{handler}`` in ``message`` become the extension's name and ``publisher.type``.
+        Only extension PUT/PATCH requests get it.
+        """
+        if message is None:
+            message = {
+                "VMExtensionProvisioningTimeout": "Provisioning of VM extension {extension} "
+                "has timed out. Extension provisioning has taken too long to complete. The "
+                'extension last reported "Plugin enabled".',
+                "VMExtensionHandlerNonTransientError": "Handler '{handler}' has reported "
+                "failure for VM Extension '{extension}' with terminal error code '1009' and "
+                "error message: 'Enable failed for plugin (name: {handler}) with exception "
+                "(injected fault)'",
+            }.get(code, "VM has reported a failure when processing extension '{extension}'.")
+        body = {
+            "status": "Failed",
+            "error": {
+                "code": "ResourceDeploymentFailure",
+                "message": "The resource operation completed with terminal provisioning state "
+                "'Failed'.",
+                "details": [{"code": code, "message": message}],
+            },
+        }
+        return attrs.evolve(
+            cls.operation_result(body, name=code),
+            keep=True,
+            only_path=r"/virtualMachines/[^/]+/extensions/[^/]+/?$",
+            only_methods=("PUT", "PATCH"),
+        )
+
+    @classmethod
     def operation_preempted(cls) -> Fault:
         """The operation is accepted, then ends ``Canceled`` / ``OperationPreempted``.
 
@@ -373,6 +419,10 @@ PRESETS: Mapping[str, Fault] = {
     "compute-429": Fault.compute_throttled(),
     "reset": Fault.reset(),
     "OperationPreempted": Fault.operation_preempted(),
+    "VMExtensionProvisioningTimeout": Fault.extension_failed("VMExtensionProvisioningTimeout"),
+    "VMExtensionHandlerNonTransientError": Fault.extension_failed(
+        "VMExtensionHandlerNonTransientError"
+    ),
     "InternalExecutionError": Fault.lro_failed("InternalExecutionError"),
     "slow": Fault.slow(),
 }
@@ -421,6 +471,10 @@ def writes_only(fault: Fault) -> bool:
 
 
 def _applies(fault: Fault, req: EmuRequest) -> bool:
+    if fault.only_methods and req.method.upper() not in fault.only_methods:
+        return False
+    if fault.only_path and re.search(fault.only_path, req.path, re.IGNORECASE) is None:
+        return False
     return not writes_only(fault) or req.method.upper() in _WRITE_METHODS
 
 

@@ -49,6 +49,10 @@ class Operation:
     forced_failure: tuple[str, str] | None = None
     #: a verbatim operation-status body to end with (``Fault.operation_result``)
     forced_result: dict[str, Any] | None = None
+    #: keep the resource when ``forced_result`` fails: call ``on_fail`` instead of ``on_abort``
+    keep_on_failure: bool = False
+    #: marks the resource failed (given the error) for ``keep_on_failure``
+    on_fail: Callable[[dict[str, Any]], None] | None = None
     polls: int = 0
     status: str = "InProgress"
     outcome: Outcome | None = None
@@ -69,12 +73,14 @@ class Operation:
             return
         if self.forced_result is not None:
             status = str(self.forced_result.get("status", "Failed"))
+            error = self.forced_result.get("error")
             if status == "Succeeded":
                 if self.on_success is not None:
                     self.on_success()
+            elif self.keep_on_failure and self.on_fail is not None:
+                self.on_fail(error if isinstance(error, dict) else {})
             elif self.on_abort is not None:
                 self.on_abort()
-            error = self.forced_result.get("error")
             outcome = Outcome(status, error if isinstance(error, dict) else None)
         elif self.forced_failure is not None:
             code, message = self.forced_failure

@@ -565,14 +565,8 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
                     f"Changing property '{key}' is not allowed.",
                     details=[{"code": "PropertyChangeNotAllowed", "target": key}],
                 )
-    busy = emu.busy(eid)
-    if busy is not None:
-        raise ArmError(
-            409,
-            "Conflict",
-            f"An operation on extension '{p['ext']}' of VM '{vm['name']}' is in progress; "
-            "retry after it completes.",
-        )
+    if _vm_busy(emu, vm):
+        existing = emu.store.get(eid)
     before = clone(existing) if existing is not None else None
     props_in.pop("protectedSettings", None)
     props_in.pop("protectedSettingsFromKeyVault", None)
@@ -614,6 +608,30 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
 
     abort = emu.restorer(eid, before)
 
+    def failed(error: dict[str, Any]) -> None:
+        # a scripted extension failure: the extension stays, marked Failed (errors.json
+        # compute-ext-instanceview-failed-docs shape)
+        current = emu.store.get(eid)
+        if current is None:
+            return
+        cprops = current["properties"]
+        detail = (error.get("details") or [error])[0] if error else {}
+        name = current["name"]
+        handler = f"{cprops.get('publisher', '')}.{cprops.get('type', '')}"
+
+        def fill(text: object) -> str:
+            return str(text).replace("{extension}", name).replace("{handler}", handler)
+
+        message = fill(detail.get("message", ""))
+        for d in error.get("details") or []:
+            d["message"] = fill(d.get("message", ""))
+        cprops["provisioningState"] = "Failed"
+        view = cprops.setdefault("instanceView", {"name": name})
+        view["statuses"] = [
+            _status("ProvisioningState/failed/0", "Error", "Provisioning failed", message)
+        ]
+        view["substatuses"] = []
+
     _, headers = emu.start_operation(
         req,
         namespace="Microsoft.Compute",
@@ -623,9 +641,39 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
         duration=emu.extension_seconds,
         on_success=success,
         on_abort=abort,
+        on_fail=failed,
     )
     current = emu.store.get(eid) or ext
     return ok(_ext_out(current, instance_view=False), 200 if existing is not None else 201, headers)
+
+
+def _vm_busy(emu: RouteContext, vm: dict[str, Any]) -> bool:
+    """Answer an extension write while another extension operation runs on the VM.
+
+    Per ``emu.vm_conflict``: ``"409"`` raises Compute's ``Conflict`` (errors.json
+    ``compute-409-conflict-concurrent-request``); ``"preempt"`` ends the running operations
+    ``Canceled`` / ``OperationPreempted`` (errors.json
+    ``compute-lro-canceled-operationpreempted``), undoing their writes, and returns ``True``
+    (the caller re-reads what it changed).
+    """
+    running = emu.ops.under(vm["id"] + "/extensions")
+    if not running:
+        return False
+    if emu.vm_conflict(vm["id"]) == "preempt":
+        for op in running:
+            op.cancel(
+                {
+                    "code": "OperationPreempted",
+                    "message": "The operation has been preempted by a more recent operation.",
+                }
+            )
+        return True
+    raise ArmError(
+        409,
+        "Conflict",
+        "The request failed due to conflict with a concurrent request. To resolve it, please "
+        "refer to https://aka.ms/activitylog to get more details on the conflicting requests.",
+    )
 
 
 def _require_running_for_extensions(emu: RouteContext, vm: dict[str, Any]) -> None:
@@ -648,13 +696,10 @@ async def _delete_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
     if ext is None:
         return EmuResponse(204)
     _require_running_for_extensions(emu, vm)
-    if emu.busy(eid) is not None:
-        raise ArmError(
-            409,
-            "Conflict",
-            f"An operation on extension '{p['ext']}' of VM '{vm['name']}' is in progress; "
-            "retry after it completes.",
-        )
+    if _vm_busy(emu, vm):
+        ext = emu.store.get(eid)
+        if ext is None:
+            return EmuResponse(204)
     before = clone(ext)
     ext["properties"]["provisioningState"] = "Deleting"
     vm_id = vm["id"]

@@ -77,6 +77,7 @@ class RouteContext(Protocol):
         on_success: Callable[[], Outcome] | None = None,
         on_abort: Callable[[], None] | None = None,
         duration: float | None = None,
+        on_fail: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[Operation, dict[str, str]]:
         """Start a long-running operation; returns it and the headers announcing it."""
         ...
