@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 from ._helpers import ADMIN_CENTER, RG, SUB, nsg_id, rule
 
 BASE = "https://arm.emulator.localhost"
+#: Real Azure material (copies of the shared fixtures; see data/azure/README.md).
+DATA = Path(__file__).parent / "data" / "azure"
 _VMS = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines"
 
 
@@ -336,12 +340,8 @@ async def test_wrong_shape_bodies_are_400_invalid_request_content(raw: bytes, pa
 
 
 def _errors() -> dict[str, dict[str, Any]]:
-    path = "/work/shared/fixtures/errors/errors.json"
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return {e["id"]: e for e in json.load(fh)}
-    except OSError:
-        pytest.skip("the shared errors.json fixture is not on this machine")
+    with open(DATA / "errors.json", encoding="utf-8") as fh:
+        return {e["id"]: e for e in json.load(fh)}
 
 
 async def test_recorded_fault_answers_verbatim() -> None:
@@ -624,3 +624,38 @@ async def test_scripted_extension_failure_keeps_the_extension_failed(code: str) 
     assert ext.instance_view.statuses[0].code == "ProvisioningState/failed/0"
     assert "AdminCenter" in ext.instance_view.statuses[0].message
     assert emu.faults.counts == {code: 1}
+
+
+# -- 13. seeding recorded documents serves them back as recorded ------------------------------
+
+
+def _recorded_gets() -> list[dict[str, Any]]:
+    with open(DATA / "recorded_gets.json", encoding="utf-8") as fh:
+        entries: list[dict[str, Any]] = json.load(fh)
+    return entries
+
+
+@pytest.mark.parametrize(
+    "entry",
+    _recorded_gets(),
+    ids=lambda e: f"{e['recording'].split('.test_')[-1][:40]}#{e['interaction']}",
+)
+async def test_seeded_recordings_are_served_as_recorded(entry: dict[str, Any]) -> None:
+    """Every resource GET in the recordings (RECORDINGS_SOURCES.md), instance view included."""
+    emu = ArmEmulator()
+    # the recording's resources as they were up to this request (a VM before its extension)
+    for other in _recorded_gets():
+        if other["recording"] == entry["recording"] and other["interaction"] < entry["interaction"]:
+            emu.seed(json.loads(other["body"]))
+    recorded = json.loads(entry["body"])
+    emu.seed(recorded)
+    url = urllib.parse.urlsplit(entry["uri"])
+    resp = await emu.handle(
+        EmuRequest(
+            "GET",
+            f"{BASE}{url.path}?{url.query}",
+            {"Authorization": f"Bearer {emu.token}"},
+        )
+    )
+    assert resp.status == 200
+    assert resp.json() == recorded

@@ -148,6 +148,14 @@ def _handlers(emu: RouteContext, vm: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _set_power(view: dict[str, Any], rt: VmRuntime) -> None:
+    seeded_power = [
+        str(st.get("code", ""))
+        for st in view.get("statuses") or []
+        if str(st.get("code", "")).lower().startswith("powerstate/")
+    ]
+    if seeded_power and seeded_power[0].lower() == f"powerstate/{rt.power_state}".lower():
+        # a seeded instance view whose power state still holds: served as recorded
+        return
     statuses = [
         s
         for s in view.get("statuses") or []
