@@ -659,3 +659,22 @@ async def test_seeded_recordings_are_served_as_recorded(entry: dict[str, Any]) -
     )
     assert resp.status == 200
     assert resp.json() == recorded
+
+
+async def test_list_by_location_is_a_high_cost_get() -> None:
+    """FACTS §6/§7: VM lists by location count as High Cost Get."""
+    emu = ArmEmulator(throttle=ThrottleConfig())
+    emu.add_windows_vm("vm1", location="westeurope")
+    emu.add_windows_vm("vm2", location="northeurope")
+    async with emu.session() as session:
+        compute = session.compute(SUB)
+        names = [vm.name async for vm in compute.virtual_machines.list_by_location("westeurope")]
+    assert names == ["vm1"]
+    resp = await call(
+        emu,
+        "GET",
+        f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westeurope/virtualMachines",
+    )
+    assert _headers(resp)["x-ms-ratelimit-remaining-resource"].startswith(
+        "Microsoft.Compute/HighCostGet3Min;898,"
+    )

@@ -284,6 +284,21 @@ async def _list_sub_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -
     return _list_vms(emu, req, emu.store.of_type(_VM_TYPE, subscription=p["sub"]))
 
 
+@ROUTES.route(
+    "GET", "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/virtualMachines"
+)
+async def _list_loc_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    """VMs of one location (``virtual_machines.list_by_location``; a High Cost Get)."""
+    emu.touch(f"/subscriptions/{p['sub']}")
+    loc = p["loc"].replace(" ", "").lower()
+    vms = [
+        vm
+        for vm in emu.store.of_type(_VM_TYPE, subscription=p["sub"])
+        if str(vm.get("location", "")).replace(" ", "").lower() == loc
+    ]
+    return page(emu, req, vms, lambda vm: _vm_out(emu, vm, instance_view=False))
+
+
 def _power_action(target: str, transient: str) -> Any:
     async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
         vm = _vm(emu, p)
