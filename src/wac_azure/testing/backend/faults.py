@@ -13,7 +13,9 @@ shared random stream — so the same seed and the same requests give the same
 faults even when concurrent requests to *different* resources interleave
 differently from run to run. Scripted rules count the requests they match, in
 arrival order. Faults that only make sense on writes (409 "another operation
-is in progress", an operation ending ``Failed``) never hit reads.
+is in progress", an operation ending ``Failed`` or ``Canceled``) never hit reads.
+``Fault.recorded`` answers with a verbatim Azure error (errors.json bodies) and
+``Fault.operation_result`` ends the operation with a verbatim status body.
 
 Operation-status polls (the ``Azure-AsyncOperation`` / ``Location`` URLs a
 client polls) can be faulted too, as in Azure; ``include_polls=False`` keeps
