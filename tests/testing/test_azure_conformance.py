@@ -678,3 +678,28 @@ async def test_list_by_location_is_a_high_cost_get() -> None:
     assert _headers(resp)["x-ms-ratelimit-remaining-resource"].startswith(
         "Microsoft.Compute/HighCostGet3Min;898,"
     )
+
+
+async def test_operation_result_fault_with_add_random() -> None:
+    entry = _errors()["compute-lro-canceled-operationpreempted"]
+    emu = ArmEmulator()
+    emu.add_windows_vm("vm1")
+    emu.faults.add_random(1.0, [Fault.operation_result(entry["body"])], methods=["PUT"])
+    # reads are never given a write-only fault
+    assert (await call(emu, "GET", f"{_VMS}/vm1")).status == 200
+    resp = await call(emu, "PUT", _EXT, ADMIN_CENTER)
+    assert resp.status == 201
+    poll = await call(emu, "GET", _headers(resp)["azure-asyncoperation"].removeprefix(BASE))
+    assert poll.json() == entry["body"]
+    with pytest.raises(LookupError):
+        emu.resource(_EXT)  # not kept: the write is undone
+
+
+def test_verbatim_fault_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="HTTP status"):
+        Fault.recorded(42, {})
+    with pytest.raises(ValueError, match="terminal 'status'"):
+        Fault.operation_result({"status": "InProgress"})
+    f = Fault.recorded(429, '{"error": {"code": "X"}}', {"a": ["1", "2"]})
+    assert f.headers == (("a", "1,2"),)
+    assert f.name == "X"
