@@ -112,7 +112,7 @@ async def test_status_fault_surfaces_with_arm_code(emu: ArmEmulator, session: Az
             RG, "vm1-nsg", "r", rule_body()
         )
     assert info.value.status_code == 409
-    assert info.value.error.code == "RetryableErrorDueToAnotherOperation"
+    assert info.value.error.code == "AnotherOperationInProgress"  # Network's real 409 pair
     assert emu.requests[-1].status == 409
 
 
@@ -154,7 +154,7 @@ async def test_throttle_headers_and_429() -> None:
         with pytest.raises(HttpResponseError) as info:
             await compute.virtual_machines.get(RG, "vm1")
     assert info.value.status_code == 429
-    assert info.value.error.code == "TooManyRequests"
+    assert info.value.error.code == "SubscriptionRequestsThrottled"
     assert info.value.response.headers["Retry-After"]
 
 

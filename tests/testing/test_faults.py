@@ -49,7 +49,7 @@ def test_presets() -> None:
     assert (f.kind, f.status, f.code, f.retry_after, f.name) == (
         FaultKind.STATUS,
         429,
-        "TooManyRequests",
+        "SubscriptionRequestsThrottled",
         1,
         "429",
     )
@@ -57,8 +57,15 @@ def test_presets() -> None:
     assert Fault.internal_error().code == "InternalServerError"
     assert Fault.unavailable().code == "ServiceUnavailable"
     c = Fault.conflict_in_progress()
-    assert (c.status, c.code) == (409, "RetryableErrorDueToAnotherOperation")
+    assert (c.status, c.code) == (409, "AnotherOperationInProgress")
     assert "Another operation on this or dependent resource is in progress" in c.message
+    r = Fault.retryable_another_operation()
+    assert (r.kind, r.status, r.name) == (FaultKind.RECORDED, 429, "429-anotheroperation")
+    assert r.body_json()["error"]["code"] == "RetryableError"
+    assert r.body_json()["error"]["details"][0]["code"] == "RetryableErrorDueToAnotherOperation"
+    p = Fault.operation_preempted()
+    assert p.body_json()["status"] == "Canceled"
+    assert p.body_json()["error"]["code"] == "OperationPreempted"
     assert Fault.reset().kind == "reset"
     lro = Fault.lro_failed("InternalExecutionError")
     assert (lro.kind, lro.code, lro.name) == (
@@ -77,7 +84,10 @@ def test_status_fault_response() -> None:
     assert answer.headers["Retry-After"] == "3"
     assert answer.headers["x-extra"] == "1"
     assert answer.json() == {
-        "error": {"code": "TooManyRequests", "message": Fault.throttled().message}
+        "error": {
+            "code": "SubscriptionRequestsThrottled",
+            "message": Fault.throttled(retry_after=3).message,
+        }
     }
     assert "Retry-After" not in Fault.internal_error().to_response().headers
     with pytest.raises(ValueError, match="no HTTP answer"):
@@ -318,7 +328,7 @@ async def test_status_faults_reach_the_sdk(emu: ArmEmulator) -> None:
             await rules.begin_create_or_update(target.resource_group, "vm1-nsg", "wac", RULE)
         assert second.value.status_code == 409
         assert second.value.error is not None
-        assert second.value.error.code == "RetryableErrorDueToAnotherOperation"
+        assert second.value.error.code == "AnotherOperationInProgress"
     assert [r.status for r in emu.requests] == [500, 200, 409]
     assert emu.faults.counts == {"500": 1, "409": 1}
 
@@ -331,7 +341,7 @@ async def test_throttled_fault_carries_retry_after(emu: ArmEmulator) -> None:
     answer = await emu.handle(EmuRequest("GET", url, headers))
     assert answer.status == 429
     assert answer.headers["Retry-After"] == "7"
-    assert answer.json()["error"]["code"] == "TooManyRequests"
+    assert answer.json()["error"]["code"] == "SubscriptionRequestsThrottled"
     assert (await emu.handle(EmuRequest("GET", url, headers))).status == 200
     # a request that fails authentication is never faulted, and does not count
     emu.faults.add_scripted(2, "503")  # counts from now: 401 skipped, 200, then 503

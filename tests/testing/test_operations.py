@@ -61,8 +61,9 @@ async def test_resource_get_counts_as_poll(emu: ArmEmulator, session: AzureSessi
         },
     }
     await compute.virtual_machine_extensions.begin_create_or_update(RG, "vm1", "AdminCenter", body)
-    # waiting by listing VMs with their instance views, not by polling the operation
-    vms = [vm async for vm in compute.virtual_machines.list(RG, expand="instanceView")]
+    # waiting by listing VMs, not by polling the operation (a list with $expand=instanceView
+    # and no $filter is refused, as Azure does)
+    vms = [vm async for vm in compute.virtual_machines.list(RG)]
     assert vms[0].resources[0].provisioning_state == "Succeeded"
     assert emu.guest(target).sme_port == "6516"
 
@@ -130,7 +131,7 @@ async def _put_rule_raw(emu: ArmEmulator, name: str) -> dict[str, str]:
 async def test_retry_after_is_whole_seconds(
     lro_seconds: float, time_scale: float, expected: str
 ) -> None:
-    emu = ArmEmulator(seed=0, lro_seconds=lro_seconds, time_scale=time_scale)
+    emu = ArmEmulator(seed=0, lro_seconds=lro_seconds, time_scale=time_scale, lro_retry_after=True)
     emu.add_windows_vm("vm1")
     headers = await _put_rule_raw(emu, "r1")
     assert headers["retry-after"] == expected
@@ -152,6 +153,19 @@ async def test_sub_second_operation_finishes_promptly_with_default_session(
         poller = await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "r1", rule())
         await asyncio.wait_for(poller.result(), timeout=10)
     assert time.monotonic() - start < 5  # not azure-core's 30 s fallback
+
+
+async def test_no_retry_after_on_operation_answers_by_default() -> None:
+    """Real ARM seldom sends Retry-After on 201/202 (AZURE_FACTS §6: no recording has one)."""
+    emu = ArmEmulator(seed=0, lro_seconds=5.0)
+    emu.add_windows_vm("vm1")
+    headers = await _put_rule_raw(emu, "r1")
+    assert "retry-after" not in headers
+    poll = await emu.handle(
+        EmuRequest("GET", headers["azure-asyncoperation"], {"Authorization": f"Bearer {emu.token}"})
+    )
+    assert poll.json()["status"] == "InProgress"
+    assert "Retry-After" not in poll.headers
 
 
 # -- pending operations are indexed --------------------------------------------------------

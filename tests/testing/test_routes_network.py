@@ -184,14 +184,18 @@ async def test_rule_conflict_same_priority_and_direction(
     await put_rule(session, "vm1-nsg", "first", rule(200, destinationPortRange="7000"))
 
 
-async def test_second_write_while_nsg_busy_is_409(emu: ArmEmulator, session: AzureSession) -> None:
+async def test_second_write_while_nsg_busy_is_429(emu: ArmEmulator, session: AzureSession) -> None:
+    """Network's 429 RetryableError / RetryableErrorDueToAnotherOperation (AZURE_FACTS §5)."""
     emu.add_windows_vm("vm1")
     network = session.network(SUB)
     first = await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "a", rule(200))
     with pytest.raises(HttpResponseError) as info:
-        await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "b", rule(201))
-    assert info.value.status_code == 409
-    assert info.value.error.code == "RetryableErrorDueToAnotherOperation"
+        await network.security_rules.begin_create_or_update(
+            RG, "vm1-nsg", "b", rule(201), retry_total=0
+        )
+    assert info.value.status_code == 429
+    assert info.value.error.code == "RetryableError"
+    assert info.value.error.details[0].code == "RetryableErrorDueToAnotherOperation"
     await first.result()
     await put_rule(session, "vm1-nsg", "b", rule(201))
     names = sorted([r.name async for r in network.security_rules.list(RG, "vm1-nsg")])

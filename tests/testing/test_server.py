@@ -392,3 +392,21 @@ def test_certificate_loopback_addresses_are_accepted() -> None:
     assert check_loopback("127.0.0.1") == "127.0.0.1"
     assert check_loopback("::1") == "::1"
     assert check_loopback("localhost") == "127.0.0.1"
+
+
+async def test_next_link_ignores_a_forged_host_header() -> None:
+    """nextLink is built from the URL the server is served on, not the Host header."""
+    emu = ArmEmulator(page_size=1)
+    target = emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2")
+    async with emu.serve() as srv, aiohttp.ClientSession() as http:
+        url = (
+            f"{srv.base_url}/subscriptions/{target.subscription_id}/resourceGroups/"
+            f"{target.resource_group}/providers/Microsoft.Compute/virtualMachines"
+            "?api-version=2024-07-01"
+        )
+        headers = {"Authorization": f"Bearer {srv.token}", "Host": "evil.example:443"}
+        async with http.get(url, ssl=_ssl(srv.ca_file), headers=headers) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+    assert body["nextLink"].startswith(f"{srv.base_url}/subscriptions/")

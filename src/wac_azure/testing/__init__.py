@@ -23,7 +23,10 @@ automation (the library's, or yours) can be tested without a subscription::
   back into the wire shape); :meth:`~ArmEmulator.resource` reads it back.
 * Behaviour, not a key-value store: long-running operations (complete after
   ``lro_polls`` polls or ``lro_seconds`` emulated seconds), NSG rule validation and
-  conflicts, 409s while an NSG or Run Command is busy, extension installs that fail the
+  conflicts, overlapping writes answered as Azure does (an NSG: 429
+  ``RetryableErrorDueToAnotherOperation``, supersede or 409, per ``nsg_conflicts``; a VM's
+  extensions: 409 ``Conflict`` or ``OperationPreempted``, per ``vm_conflicts``; one Run
+  Command at a time), extension installs that fail the
   way the real ``AdminCenter`` extension does (VM not running, OS older than Windows
   Server 2016, less than 3 GiB, outbound TCP 443 to ``WindowsAdminCenter`` blocked by
   the NSGs — judged by the emulator's own evaluator — or inside the guest).
@@ -34,7 +37,9 @@ automation (the library's, or yours) can be tested without a subscription::
 * Inspection: :attr:`~ArmEmulator.requests` records every request
   (:class:`RequestRecord`), :meth:`~ArmEmulator.writes` the writes;
   :meth:`~ArmEmulator.deny` makes an action answer 403 ``AuthorizationFailed``;
-  ``emu.faults`` injects faults and ``emu.throttle`` applies ARM's token buckets.
+  ``emu.faults`` injects faults (presets, or verbatim Azure answers with
+  :meth:`Fault.recorded` / :meth:`Fault.operation_result`) and ``emu.throttle`` applies
+  ARM's token buckets and Compute's policies (:class:`ComputePolicy`).
 * Fronts: :meth:`~ArmEmulator.session` (in-process azure-core transport, virtual
   sleeps) and :meth:`~ArmEmulator.serve` (HTTPS on loopback, a :class:`ServerHandle`);
   :func:`serve_in_thread` and :func:`run_server_forever` serve from a background thread
@@ -48,9 +53,11 @@ instance view whatever ``typeHandlerVersion`` was written), which also supports
 Windows 10/11 clients: an install on ``os="windows-11"`` succeeds. Time: with
 ``lro_seconds=None`` (the default) operations count polls and the in-process
 transport's sleeps are instant; with ``lro_seconds=T`` an operation takes ``T``
-emulated seconds, that is ``T * time_scale`` real seconds, and ``Retry-After`` is sent
-in whole real seconds (at least 1 in real time; 0 under a compressed clock, when the
-client's ``polling_interval`` applies: ``emu.session()`` defaults it to 0.05 s then).
+emulated seconds, that is ``T * time_scale`` real seconds. Like real ARM, operation
+answers carry no ``Retry-After`` unless ``lro_retry_after=True`` (then in whole real
+seconds: at least 1 in real time, 0 under a compressed clock); clients poll at their
+``polling_interval``, which ``emu.session()`` defaults to 0.05 s when operations are
+timed. docs/emulator.md lists every behaviour with its Azure source.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ from wac_azure.testing._emulator import (
 from wac_azure.testing.backend.faults import Fault, FaultInjector
 from wac_azure.testing.backend.guest import FirewallRule, GuestModel
 from wac_azure.testing.backend.runtime import VmRuntime
-from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.backend.throttle import ComputePolicy, Throttle, ThrottleConfig
 from wac_azure.testing.fronts.server import ServerHandle, run_server_forever, serve_in_thread
 from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
 
@@ -73,6 +80,7 @@ __all__ = [
     "DEFAULT_RESOURCE_GROUP",
     "DEFAULT_SUBSCRIPTION",
     "ArmEmulator",
+    "ComputePolicy",
     "EmulatorTransport",
     "Fault",
     "FaultInjector",

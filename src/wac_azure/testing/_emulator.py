@@ -39,6 +39,7 @@ from wac_azure.testing.backend.builders import (
     make_vnet,
 )
 from wac_azure.testing.backend.builders import vm_memory_mib as size_memory_mib
+from wac_azure.testing.backend.conflicts import NSG_OUTCOMES, VM_OUTCOMES, ConflictPolicy
 from wac_azure.testing.backend.faults import Fault, FaultInjector, FaultKind
 from wac_azure.testing.backend.guest import GuestModel
 from wac_azure.testing.backend.nsgeval import Verdict
@@ -46,7 +47,7 @@ from wac_azure.testing.backend.operations import Operation, OperationTable, Outc
 from wac_azure.testing.backend.runtime import VmRuntime, runtime_of
 from wac_azure.testing.backend.seed import seed_document
 from wac_azure.testing.backend.state import ArmError, Store, clone, new_etag, parse_id
-from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig
+from wac_azure.testing.backend.throttle import Throttle, ThrottleConfig, request_class
 from wac_azure.testing.backend.wire import ConnectionReset, EmuRequest, EmuResponse
 from wac_azure.testing.fronts.server import serve as serve_https
 from wac_azure.testing.fronts.transport import EmulatorTransport, StaticTokenCredential
@@ -161,6 +162,17 @@ class ArmEmulator:
       refuses but still sends the ``x-ms-ratelimit-remaining-*`` headers.
     * ``faults`` – a :class:`FaultInjector`; by default an empty one seeded with ``seed``.
     * ``page_size`` – items per page of list answers (``nextLink`` beyond).
+    * ``nsg_conflicts`` – how Network answers a write to an NSG while another write to it
+      runs: ``"429"`` (``RetryableErrorDueToAnotherOperation``, the default),
+      ``"supersede"`` (accept it; the running one ends ``Canceled`` and its write is undone),
+      ``"409"`` (``AnotherOperationInProgress``), or a mapping of them to weights, chosen
+      per conflict from ``seed`` (AZURE_FACTS §5).
+    * ``vm_conflicts`` – the same for a second extension write on a VM while one runs:
+      ``"409"`` (Compute's ``Conflict``, the default) or ``"preempt"`` (accept it; the
+      running one ends ``Canceled`` / ``OperationPreempted``), or weights of both.
+    * ``lro_retry_after`` – send ``Retry-After`` on long-running-operation answers (201/202
+      and in-progress polls). Off by default: real ARM seldom sends it (AZURE_FACTS §6, no
+      recording has one), so clients poll at their own ``polling_interval``.
     """
 
     def __init__(
@@ -174,6 +186,9 @@ class ArmEmulator:
         throttle: ThrottleConfig | Throttle | None = None,
         faults: FaultInjector | None = None,
         page_size: int = 50,
+        lro_retry_after: bool = False,
+        nsg_conflicts: str | dict[str, float] = "429",
+        vm_conflicts: str | dict[str, float] = "409",
     ) -> None:
         if lro_polls < 0:
             raise ValueError("lro_polls must be >= 0")
@@ -191,6 +206,11 @@ class ArmEmulator:
         self.extension_seconds = extension_seconds
         self.time_scale = float(time_scale)
         self.page_size = page_size
+        self.lro_retry_after = bool(lro_retry_after)
+        #: How overlapping NSG writes are answered (seeded; ``counts`` per outcome).
+        self.nsg_conflicts = ConflictPolicy(nsg_conflicts, seed=seed, allowed=NSG_OUTCOMES)
+        #: How overlapping VM extension writes are answered (seeded).
+        self.vm_conflicts = ConflictPolicy(vm_conflicts, seed=seed, allowed=VM_OUTCOMES)
         #: The bearer token requests must carry (a random test value, not a secret).
         self.token = secrets.token_urlsafe(24)
         self.store = Store()
@@ -290,24 +310,44 @@ class ArmEmulator:
         ok, rate_headers, retry_after = self.throttle.admit(sub, req.method)
         if not ok:
             wait = max(1, int(retry_after))
+            # errors.json "arm-429-subscriptionrequeststhrottled-read" (AZURE_FACTS §6).
+            kind = {"reads": "read", "writes": "write", "deletes": "delete"}[
+                request_class(req.method)
+            ]
             resp = EmuResponse.of_json(
                 429,
                 {
                     "error": {
-                        "code": "TooManyRequests",
-                        "message": "The request is being throttled as the limit has been "
-                        f"reached for operation type - {req.method.title()}. Please retry "
-                        f"after {wait} seconds.",
+                        "code": "SubscriptionRequestsThrottled",
+                        "message": f"Number of '{kind}' requests for subscription '{sub}' "
+                        f"actor '{_PRINCIPAL_ID}' exceeded. Please try again after '{wait}' "
+                        "seconds after additional tokens are available. Refer to "
+                        "https://aka.ms/arm-throttling for additional information.",
                     }
                 },
                 {"Retry-After": str(wait)},
             )
             resp.headers.update(rate_headers)
             return resp
+        # Compute's own throttling, behind ARM's (AZURE_FACTS §6, [CTL]).
+        admit_compute = getattr(self.throttle, "admit_compute", None)
+        if admit_compute is not None:
+            c_ok, c_headers, c_wait, c_body = admit_compute(sub, req.method, req.path)
+            rate_headers.update(c_headers)
+            if not c_ok:
+                resp = EmuResponse.of_json(
+                    429, c_body, {"Retry-After": str(max(1, int(c_wait))), **rate_headers}
+                )
+                resp.headers.setdefault("x-ms-request-id", self._new_uuid(self._request_ids))
+                return resp
         fault = self.faults.pick(req)
         lro_fault: Fault | None = None
         if fault is not None:
             kind = FaultKind(fault.kind)
+            if kind is FaultKind.RECORDED:
+                resp = fault.to_response(rate_headers)
+                resp.headers.setdefault("x-ms-request-id", self._new_uuid(self._request_ids))
+                return resp
             if kind is FaultKind.STATUS:
                 headers = dict(rate_headers)
                 if fault.retry_after is not None:
@@ -325,7 +365,7 @@ class ArmEmulator:
                     await asyncio.sleep(fault.delay)
                 else:
                     await self.clock_sleep(fault.delay)
-            elif kind is FaultKind.LRO_FAILED:
+            elif kind in (FaultKind.LRO_FAILED, FaultKind.OPERATION_RESULT):
                 lro_fault = fault
         token_ = _LRO_FAULT.set(lro_fault)
         try:
@@ -478,6 +518,7 @@ class ArmEmulator:
         on_success: Callable[[], Outcome] | None = None,
         on_abort: Callable[[], None] | None = None,
         duration: float | None = None,
+        on_fail: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[Operation, dict[str, str]]:
         """Start an operation; returns it and the headers announcing it.
 
@@ -497,7 +538,14 @@ class ArmEmulator:
             polls_needed=self.lro_polls,
             on_success=on_success,
             on_abort=on_abort,
-            forced_failure=(fault.code, fault.message) if fault is not None else None,
+            forced_failure=(fault.code, fault.message)
+            if fault is not None and fault.kind is FaultKind.LRO_FAILED
+            else None,
+            forced_result=fault.body_json()
+            if fault is not None and fault.kind is FaultKind.OPERATION_RESULT
+            else None,
+            keep_on_failure=fault is not None and fault.keep,
+            on_fail=on_fail,
         )
         self.ops.add(op)
         if op.due(self.clock()):
@@ -506,12 +554,17 @@ class ArmEmulator:
         api = urllib.parse.quote(req.query.get("api-version", "2024-01-01"))
         status_url = urllib.parse.quote(op.status_path())
         result_url = urllib.parse.quote(op.result_path())
-        headers = {
-            "Azure-AsyncOperation": f"{base}{status_url}?api-version={api}",
-            "Retry-After": self._retry_after(op),
-        }
+        headers = {"Azure-AsyncOperation": f"{base}{status_url}?api-version={api}"}
+        if self.lro_retry_after:
+            headers["Retry-After"] = self._retry_after(op)
         if kind != "put":
-            headers["Location"] = f"{base}{result_url}?api-version={api}"
+            if namespace.lower() == "microsoft.compute":
+                # Compute: both headers point at operations/{id}; Location adds
+                # ?monitor=true (recordings: test_vm_extensions, test_vm_run_command_e2e).
+                headers["Location"] = f"{base}{status_url}?monitor=true&api-version={api}"
+            else:
+                # Network: Location is .../operationResults/{id} (test_network_security_groups).
+                headers["Location"] = f"{base}{result_url}?api-version={api}"
         return op, headers
 
     @staticmethod
@@ -534,13 +587,19 @@ class ArmEmulator:
         return "1" if self.time_scale >= 1 else "0"
 
     def operation_status(self, req: EmuRequest, op_id: str) -> EmuResponse:
+        if str(req.query.get("monitor", "")).lower() == "true":
+            # Compute's Location URL: operations/{id}?monitor=true answers as a Location poll.
+            return self.operation_result(req, op_id)
         op = self._op(op_id)
         if not op.done:
             op.polls += 1
             if op.due(self.clock()):
                 op.finish()
-        headers = {} if op.done else {"Retry-After": self._retry_after(op)}
+        headers = {} if op.done or not self.lro_retry_after else self._retry_header(op)
         return EmuResponse.of_json(200, op.status_body(), headers)
+
+    def _retry_header(self, op: Operation) -> dict[str, str]:
+        return {"Retry-After": self._retry_after(op)} if self.lro_retry_after else {}
 
     def operation_result(self, req: EmuRequest, op_id: str) -> EmuResponse:
         op = self._op(op_id)
@@ -549,9 +608,7 @@ class ArmEmulator:
             if op.due(self.clock()):
                 op.finish()
         if not op.done:
-            return EmuResponse(
-                202, {"Location": req.url, "Retry-After": self._retry_after(op)}, b""
-            )
+            return EmuResponse(202, {"Location": req.url, **self._retry_header(op)}, b"")
         outcome = op.outcome or Outcome()
         if outcome.status != "Succeeded":
             err = outcome.error or {"code": "InternalServerError", "message": "failed"}
@@ -565,6 +622,14 @@ class ArmEmulator:
         if op is None:
             raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
         return op
+
+    def nsg_conflict(self, resource_id: str) -> str:
+        """How to answer a write overlapping a running one on this NSG (seeded choice)."""
+        return self.nsg_conflicts.choose(resource_id)
+
+    def vm_conflict(self, resource_id: str) -> str:
+        """How to answer a VM extension write overlapping a running one (seeded choice)."""
+        return self.vm_conflicts.choose(resource_id)
 
     def busy(self, resource_id: str) -> Operation | None:
         """A pending operation on ``resource_id`` or anything under it."""
@@ -862,6 +927,8 @@ class ArmEmulator:
         self._ip_counter.clear()
         self._pip_counter = 0
         self.internal_errors.clear()
+        self.nsg_conflicts.reset()
+        self.vm_conflicts.reset()
         self._operation_ids.seed(f"wac_azure.testing:operations:{self.random_seed}")
         self._request_ids.seed(f"wac_azure.testing:requests:{self.random_seed}")
         clear = getattr(self.faults, "clear", None)
@@ -932,9 +999,12 @@ class ArmEmulator:
 
     # -- fronts -----------------------------------------------------------------------
 
-    def transport(self) -> Any:
-        """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator."""
-        return EmulatorTransport(self)
+    def transport(self, *, base_url: str = IN_PROCESS_BASE_URL) -> Any:
+        """A fresh in-process azure-core ``AsyncHttpTransport`` over this emulator.
+
+        ``base_url`` is where links in answers (``nextLink``, operation URLs) point.
+        """
+        return EmulatorTransport(self, base_url=base_url)
 
     def credential(self) -> Any:
         """An async ``TokenCredential`` giving this emulator's valid token."""
@@ -951,7 +1021,7 @@ class ArmEmulator:
         if not self.virtual_time:
             kwargs["polling_interval"] = 0.05
         kwargs.update(session_kwargs)
-        kwargs.setdefault("transport", self.transport())
+        kwargs.setdefault("transport", self.transport(base_url=str(kwargs["base_url"])))
         return AzureSession(self.credential(), **kwargs)
 
     def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -970,6 +1040,8 @@ def _loc(location: str) -> str:
 
 
 def _base_url(req: EmuRequest) -> str:
+    if req.base_url:
+        return req.link_base()
     parts = urllib.parse.urlsplit(req.url)
     if parts.scheme and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"

@@ -27,6 +27,7 @@ __all__ = [
     "service_tags_document",
     "vm_memory_mib",
     "vm_sizes_document",
+    "vm_skus_document",
 ]
 
 Doc = dict[str, Any]
@@ -175,6 +176,54 @@ def vm_memory_mib(vm: Doc) -> int | None:
 
 def vm_sizes_document() -> Doc:
     return {"value": [dict(v) for v in VM_SIZES.values()]}
+
+
+def _sku_family(name: str) -> str:
+    # Standard_D2s_v3 -> standardDSv3Family (Azure's naming, close enough for tests)
+    core = name.split("_", 1)[1] if "_" in name else name
+    letters = "".join(c for c in core.split("_")[0] if c.isalpha())
+    version = core.split("_")[1] if "_" in core else ""
+    return f"standard{letters.upper()}{version}Family"
+
+
+def vm_skus_document(location: str) -> Doc:
+    """Resource SKUs of the known VM sizes in ``location`` (``Microsoft.Compute/skus``).
+
+    Shape of the spec example ``ListAvailableResourceSkusForARegion.json``: capabilities
+    are ``{name, value}`` pairs whose values are all strings (``MemoryGB`` ``"0.75"``).
+    """
+    value = []
+    for name, cores, mem, disks, disk in _SIZES:
+        caps = [
+            ("MaxResourceVolumeMB", str(disk)),
+            ("OSVhdSizeMB", "1047552"),
+            ("vCPUs", str(cores)),
+            ("HyperVGenerations", "V1,V2"),
+            ("MemoryGB", f"{mem / 1024:g}"),
+            ("MaxDataDiskCount", str(disks)),
+            ("LowPriorityCapable", "True"),
+            ("PremiumIO", "True" if "s" in name.split("_")[1].lower()[1:] else "False"),
+            ("vCPUsAvailable", str(cores)),
+            ("vCPUsPerCore", "1"),
+            ("EphemeralOSDiskSupported", "False"),
+            ("AcceleratedNetworkingEnabled", "True"),
+            ("RdmaEnabled", "False"),
+            ("MaxNetworkInterfaces", "2"),
+        ]
+        value.append(
+            {
+                "resourceType": "virtualMachines",
+                "locations": [location],
+                "capabilities": [{"name": k, "value": v} for k, v in caps],
+                "locationInfo": [{"location": location, "zones": ["1", "2", "3"]}],
+                "name": name,
+                "tier": "Standard",
+                "size": name.split("_", 1)[1],
+                "family": _sku_family(name),
+                "restrictions": [],
+            }
+        )
+    return {"value": value}
 
 
 #: Service tags (global entries and a few regional ones), as ``serviceTags`` lists them.

@@ -13,7 +13,9 @@ shared random stream — so the same seed and the same requests give the same
 faults even when concurrent requests to *different* resources interleave
 differently from run to run. Scripted rules count the requests they match, in
 arrival order. Faults that only make sense on writes (409 "another operation
-is in progress", an operation ending ``Failed``) never hit reads.
+is in progress", an operation ending ``Failed`` or ``Canceled``) never hit reads.
+``Fault.recorded`` answers with a verbatim Azure error (errors.json bodies) and
+``Fault.operation_result`` ends the operation with a verbatim status body.
 
 Operation-status polls (the ``Azure-AsyncOperation`` / ``Location`` URLs a
 client polls) can be faulted too, as in Azure; ``include_polls=False`` keeps
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -55,9 +59,26 @@ class FaultKind(str, enum.Enum):
     LRO_FAILED = "lro_failed"
     #: the answer is normal but comes ``delay`` seconds late
     SLOW = "slow"
+    #: a verbatim HTTP answer (``status``, ``body``, ``headers``), e.g. from errors.json
+    RECORDED = "recorded"
+    #: the request is accepted, then its long-running operation ends with the verbatim
+    #: operation-status ``body`` (``{"status": "Canceled", "error": {...}}``)
+    OPERATION_RESULT = "operation_result"
 
     def __str__(self) -> str:
         return self.value
+
+
+def _error_code(body: str) -> str:
+    try:
+        doc = json.loads(body) if body else None
+    except ValueError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    err = doc.get("error") if isinstance(doc.get("error"), dict) else doc
+    code = err.get("code") if isinstance(err, dict) else None
+    return str(code) if code else ""
 
 
 def _default_name(fault: Fault) -> str:
@@ -65,7 +86,28 @@ def _default_name(fault: Fault) -> str:
         return str(fault.status)
     if fault.kind is FaultKind.LRO_FAILED:
         return fault.code or "lro_failed"
+    if fault.kind is FaultKind.RECORDED:
+        return _error_code(fault.body) or str(fault.status)
+    if fault.kind is FaultKind.OPERATION_RESULT:
+        return _error_code(fault.body) or "operation_result"
     return str(fault.kind.value)
+
+
+def _body_text(body: Any) -> str:
+    if isinstance(body, bytes):
+        return body.decode()
+    if isinstance(body, str):
+        return body
+    return json.dumps(body)
+
+
+def _header_pairs(headers: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for key, value in (headers or {}).items():
+        # a header recorded on several lines (errors.json keeps them as a list) is joined
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        out.append((str(key), text))
+    return tuple(out)
 
 
 @attrs.frozen
@@ -82,6 +124,17 @@ class Fault:
     message: str = ""
     delay: float = 0.0
     retry_after: float | None = None
+    #: a ``recorded`` / ``operation_result`` fault's verbatim body (JSON text)
+    body: str = ""
+    #: a ``recorded`` fault's verbatim headers
+    headers: tuple[tuple[str, str], ...] = ()
+    #: an ``operation_result`` fault that fails keeps the resource (marked ``Failed``)
+    #: instead of undoing the write
+    keep: bool = False
+    #: only requests whose path matches this regex (case-insensitive) can get the fault
+    only_path: str = ""
+    #: only these methods can get the fault (empty: any)
+    only_methods: tuple[str, ...] = ()
     name: str = attrs.field()
 
     @name.default
@@ -92,14 +145,123 @@ class Fault:
 
     @classmethod
     def throttled(cls, retry_after: float = 1) -> Fault:
-        """429 ``TooManyRequests`` with ``Retry-After`` (azure-core retries it)."""
+        """429 ``SubscriptionRequestsThrottled`` with ``Retry-After`` (azure-core retries it).
+
+        ARM's throttling code (errors.json ``arm-429-subscriptionrequeststhrottled-read``).
+        """
         return cls(
             FaultKind.STATUS,
             status=429,
-            code="TooManyRequests",
-            message="The request is being throttled (injected fault).",
+            code="SubscriptionRequestsThrottled",
+            message="Number of 'read' requests for subscription exceeded. Please try again "
+            f"after '{int(retry_after)}' seconds after additional tokens are available. "
+            "Refer to https://aka.ms/arm-throttling for additional information. "
+            "(injected fault)",
             retry_after=retry_after,
         )
+
+    @classmethod
+    def recorded(
+        cls,
+        status: int,
+        body: Any,
+        headers: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Fault:
+        """Answer with a verbatim error: ``status``, ``body`` (JSON value or text), ``headers``.
+
+        For bodies recorded from real Azure (``errors.json`` entries:
+        ``Fault.recorded(e["status"], e["body"], e["headers"])``). Header values given as
+        lists (a header sent on several lines) are joined with commas. ``name`` defaults to
+        the body's error code.
+        """
+        if not 100 <= int(status) <= 599:
+            raise ValueError(f"status must be an HTTP status code; got {status!r}")
+        fault = cls(
+            FaultKind.RECORDED,
+            status=int(status),
+            body=_body_text(body),
+            headers=_header_pairs(headers),
+        )
+        return fault if name is None else attrs.evolve(fault, name=name)
+
+    @classmethod
+    def operation_result(cls, body: Any, *, name: str | None = None) -> Fault:
+        """Accept the write, then end its operation with the verbatim status ``body``.
+
+        ``body`` is an operation-status document such as errors.json's
+        ``{"status": "Canceled", "error": {"code": "Canceled", ...}}``; polls answer it as
+        given, the resource goes back to what it was (the write does not stick) unless the
+        status is ``Succeeded``. Only writes that start an operation are faulted.
+        """
+        text = _body_text(body)
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("status") not in (
+            "Succeeded",
+            "Failed",
+            "Canceled",
+        ):
+            raise ValueError(
+                "an operation result needs a terminal 'status' (Succeeded, Failed or Canceled)"
+            )
+        fault = cls(FaultKind.OPERATION_RESULT, body=text)
+        return fault if name is None else attrs.evolve(fault, name=name)
+
+    def body_json(self) -> Any:
+        """The verbatim body parsed as JSON (``None`` when there is none)."""
+        return json.loads(self.body) if self.body else None
+
+    @classmethod
+    def retryable_another_operation(cls, operation: str = "PutSecurityRuleOperation") -> Fault:
+        """Network's 429 ``RetryableError`` / ``RetryableErrorDueToAnotherOperation``, on writes.
+
+        Body shape of errors.json ``net-429-retryable-anotherop-putsubnet``.
+        """
+        body = {
+            "error": {
+                "code": "RetryableError",
+                "message": "A retryable error occurred.",
+                "details": [
+                    {
+                        "code": "RetryableErrorDueToAnotherOperation",
+                        "message": f"Operation {operation} (00000000-0000-0000-0000-000000000000)"
+                        " is updating resource (injected fault). The call can be retried in 10 "
+                        "seconds.",
+                    }
+                ],
+            }
+        }
+        return cls.recorded(429, body, {"Retry-After": "10"}, name="429-anotheroperation")
+
+    @classmethod
+    def compute_throttled(cls, retry_after: float = 60) -> Fault:
+        """Compute's 429 ``OperationNotAllowed`` / ``TooManyRequests`` (errors.json shape)."""
+        body = {
+            "error": {
+                "code": "OperationNotAllowed",
+                "message": "The server rejected the request because too many requests have "
+                "been received for this subscription.",
+                "details": [
+                    {
+                        "code": "TooManyRequests",
+                        "target": "LowCostGet3Min",
+                        "message": json.dumps(
+                            {
+                                "operationGroup": "LowCostGet3Min",
+                                "startTime": "2026-01-01T00:00:00+00:00",
+                                "endTime": "2026-01-01T00:03:00+00:00",
+                                "allowedRequestCount": 36,
+                                "measuredRequestCount": 37,
+                            },
+                            separators=(",", ":"),
+                        ),
+                    }
+                ],
+                "innerError": {"internalErrorCode": "TooManyRequestsReceived"},
+            }
+        }
+        return cls.recorded(429, body, {"Retry-After": str(int(retry_after))}, name="compute-429")
 
     @classmethod
     def internal_error(cls) -> Fault:
@@ -124,13 +286,75 @@ class Fault:
 
     @classmethod
     def conflict_in_progress(cls) -> Fault:
-        """409 ``RetryableErrorDueToAnotherOperation``, on writes (azure-core never retries 409)."""
+        """409 ``AnotherOperationInProgress``, on writes (azure-core never retries 409).
+
+        Network's real 409 pair (errors.json ``net-409-anotheroperationinprogress-subnet``);
+        ``RetryableErrorDueToAnotherOperation`` comes with 429: see
+        :meth:`retryable_another_operation`.
+        """
         return cls(
             FaultKind.STATUS,
             status=409,
-            code="RetryableErrorDueToAnotherOperation",
-            message="Another operation on this or dependent resource is in progress.",
+            code="AnotherOperationInProgress",
+            message="Another operation on this or dependent resource is in progress. "
+            "(injected fault)",
             name="409",
+        )
+
+    @classmethod
+    def extension_failed(
+        cls, code: str = "VMExtensionProvisioningTimeout", message: str | None = None
+    ) -> Fault:
+        """An extension PUT is accepted, then its operation ends ``Failed`` with ``code``.
+
+        ``VMExtensionProvisioningTimeout`` or ``VMExtensionHandlerNonTransientError`` (or any
+        code), in the shape of errors.json ``compute-ext-provisioningtimeout`` /
+        ``compute-ext-handler-nontransient-msi-1009``. The extension stays on the VM with
+        ``provisioningState: Failed`` (it does not disappear). ``{extension}`` and
+        ``{handler}`` in ``message`` become the extension's name and ``publisher.type``.
+        Only extension PUT/PATCH requests get it.
+        """
+        if message is None:
+            message = {
+                "VMExtensionProvisioningTimeout": "Provisioning of VM extension {extension} "
+                "has timed out. Extension provisioning has taken too long to complete. The "
+                'extension last reported "Plugin enabled".',
+                "VMExtensionHandlerNonTransientError": "Handler '{handler}' has reported "
+                "failure for VM Extension '{extension}' with terminal error code '1009' and "
+                "error message: 'Enable failed for plugin (name: {handler}) with exception "
+                "(injected fault)'",
+            }.get(code, "VM has reported a failure when processing extension '{extension}'.")
+        body = {
+            "status": "Failed",
+            "error": {
+                "code": "ResourceDeploymentFailure",
+                "message": "The resource operation completed with terminal provisioning state "
+                "'Failed'.",
+                "details": [{"code": code, "message": message}],
+            },
+        }
+        return attrs.evolve(
+            cls.operation_result(body, name=code),
+            keep=True,
+            only_path=r"/virtualMachines/[^/]+/extensions/[^/]+/?$",
+            only_methods=("PUT", "PATCH"),
+        )
+
+    @classmethod
+    def operation_preempted(cls) -> Fault:
+        """The operation is accepted, then ends ``Canceled`` / ``OperationPreempted``.
+
+        Verbatim errors.json ``compute-lro-canceled-operationpreempted``.
+        """
+        return cls.operation_result(
+            {
+                "status": "Canceled",
+                "error": {
+                    "code": "OperationPreempted",
+                    "message": "The operation has been preempted by a more recent operation.",
+                },
+            },
+            name="OperationPreempted",
         )
 
     @classmethod
@@ -160,7 +384,19 @@ class Fault:
     # -- applying -----------------------------------------------------------------
 
     def to_response(self, headers: Mapping[str, str] | None = None) -> EmuResponse:
-        """The ARM error answer of a ``status`` fault (with ``Retry-After`` if set)."""
+        """The ARM error answer of a ``status`` or ``recorded`` fault.
+
+        ``headers`` (the rate-limit headers...) come first; a recorded fault's own headers
+        win over them.
+        """
+        if self.kind is FaultKind.RECORDED:
+            hdrs = {"Content-Type": "application/json; charset=utf-8", **dict(headers or {})}
+            for key, value in self.headers:
+                for existing in [k for k in hdrs if k.lower() == key.lower()]:
+                    del hdrs[existing]
+                hdrs[key] = value
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-length"}
+            return EmuResponse(self.status, hdrs, self.body.encode())
         if self.kind is not FaultKind.STATUS:
             raise ValueError(f"a {self.kind.value} fault has no HTTP answer of its own")
         hdrs = dict(headers or {})
@@ -181,8 +417,14 @@ PRESETS: Mapping[str, Fault] = {
     "500": Fault.internal_error(),
     "503": Fault.unavailable(),
     "409": Fault.conflict_in_progress(),
+    "429-anotheroperation": Fault.retryable_another_operation(),
+    "compute-429": Fault.compute_throttled(),
     "reset": Fault.reset(),
-    "OperationPreempted": Fault.lro_failed("OperationPreempted"),
+    "OperationPreempted": Fault.operation_preempted(),
+    "VMExtensionProvisioningTimeout": Fault.extension_failed("VMExtensionProvisioningTimeout"),
+    "VMExtensionHandlerNonTransientError": Fault.extension_failed(
+        "VMExtensionHandlerNonTransientError"
+    ),
     "InternalExecutionError": Fault.lro_failed("InternalExecutionError"),
     "slow": Fault.slow(),
 }
@@ -223,12 +465,18 @@ def writes_only(fault: Fault) -> bool:
     An operation can only fail on a request that starts one, and ARM answers
     409 "another operation is in progress" to writes, never to reads.
     """
-    return fault.kind is FaultKind.LRO_FAILED or (
-        fault.kind is FaultKind.STATUS and fault.status == 409
-    )
+    if fault.kind in (FaultKind.LRO_FAILED, FaultKind.OPERATION_RESULT):
+        return True
+    if fault.name == "429-anotheroperation":
+        return True
+    return fault.kind in (FaultKind.STATUS, FaultKind.RECORDED) and fault.status == 409
 
 
 def _applies(fault: Fault, req: EmuRequest) -> bool:
+    if fault.only_methods and req.method.upper() not in fault.only_methods:
+        return False
+    if fault.only_path and re.search(fault.only_path, req.path, re.IGNORECASE) is None:
+        return False
     return not writes_only(fault) or req.method.upper() in _WRITE_METHODS
 
 

@@ -47,6 +47,12 @@ class Operation:
     on_success: Callable[[], Outcome] | None = None
     on_abort: Callable[[], None] | None = None
     forced_failure: tuple[str, str] | None = None
+    #: a verbatim operation-status body to end with (``Fault.operation_result``)
+    forced_result: dict[str, Any] | None = None
+    #: keep the resource when ``forced_result`` fails: call ``on_fail`` instead of ``on_abort``
+    keep_on_failure: bool = False
+    #: marks the resource failed (given the error) for ``keep_on_failure``
+    on_fail: Callable[[dict[str, Any]], None] | None = None
     polls: int = 0
     status: str = "InProgress"
     outcome: Outcome | None = None
@@ -65,7 +71,18 @@ class Operation:
     def finish(self) -> None:
         if self.done:
             return
-        if self.forced_failure is not None:
+        if self.forced_result is not None:
+            status = str(self.forced_result.get("status", "Failed"))
+            error = self.forced_result.get("error")
+            if status == "Succeeded":
+                if self.on_success is not None:
+                    self.on_success()
+            elif self.keep_on_failure and self.on_fail is not None:
+                self.on_fail(error if isinstance(error, dict) else {})
+            elif self.on_abort is not None:
+                self.on_abort()
+            outcome = Outcome(status, error if isinstance(error, dict) else None)
+        elif self.forced_failure is not None:
             code, message = self.forced_failure
             if self.on_abort is not None:
                 self.on_abort()
@@ -90,7 +107,19 @@ class Operation:
             f"/locations/{self.location}/operationResults/{self.id}"
         )
 
+    def cancel(self, error: dict[str, Any]) -> None:
+        """End the operation ``Canceled`` with ``error`` now, undoing its write (superseded)."""
+        if self.done:
+            return
+        if self.on_abort is not None:
+            self.on_abort()
+        self.outcome = Outcome("Canceled", error)
+        self.status = "Canceled"
+        self.end_time = dt.datetime.now(dt.UTC)
+
     def status_body(self) -> dict[str, Any]:
+        if self.forced_result is not None and self.done:
+            return dict(self.forced_result)
         body: dict[str, Any] = {
             "name": self.id,
             "status": self.status,

@@ -29,11 +29,12 @@ class ArmError(Exception):
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
-        self.details = list(details or [])
+        #: ``None``: no ``details`` key; a list (even empty, as Network sends) is answered.
+        self.details = None if details is None else list(details)
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
+        if self.details is not None:
             err["details"] = self.details
         return {"error": err}
 

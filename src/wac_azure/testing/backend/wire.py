@@ -28,6 +28,9 @@ class EmuRequest:
     maps each query parameter (keys as sent) to its value, ``headers`` has
     lower-case keys. ``front`` says which front received it: ``"in-process"`` (the
     azure-core transport) or ``"https"`` (the server, where sockets and clocks are real).
+    ``base_url`` is the URL the front is served on (``https://127.0.0.1:<port>``), which
+    links in answers (``nextLink``, operation URLs) point at; empty, they fall back to the
+    request URL's scheme and host.
     """
 
     method: str
@@ -35,6 +38,7 @@ class EmuRequest:
     headers: dict[str, str] = attrs.field(converter=_lower_keys, factory=dict)
     body: bytes = b""
     front: str = "in-process"
+    base_url: str = ""
     path: str = attrs.field(init=False)
     query: dict[str, str] = attrs.field(init=False)
 
@@ -51,6 +55,13 @@ class EmuRequest:
         if not self.body:
             return None
         return json.loads(self.body)
+
+    def link_base(self) -> str:
+        """Scheme and host that links in answers use: the front's ``base_url``, else the URL's."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        parts = urllib.parse.urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
 
 
 @attrs.define

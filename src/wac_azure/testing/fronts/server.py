@@ -148,13 +148,18 @@ def _reset(request: web.BaseRequest) -> None:
     transport.abort()
 
 
-def _make_app(emu: EmulatorHost) -> web.Application:
+def _make_app(emu: EmulatorHost, served: dict[str, str] | None = None) -> web.Application:
     from aiohttp import web  # lazy: aiohttp's server is heavy and only serving needs it
 
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         url = f"{request.scheme}://{request.host}{request.raw_path}"
-        req = EmuRequest(request.method, url, dict(request.headers), body, front="https")
+        # Links in answers point at the URL the server is served on, not at whatever
+        # Host header the client sent (ARM builds nextLink from its own host name).
+        base = (served or {}).get("base_url", "")
+        req = EmuRequest(
+            request.method, url, dict(request.headers), body, front="https", base_url=base
+        )
         try:
             answer = await emu.handle(req)
         except ConnectionReset:
@@ -196,7 +201,8 @@ async def serve(
         files = make_certificates(tmp)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(files.cert_file), str(files.key_file))
-        runner = web.AppRunner(_make_app(emu), access_log=None, handle_signals=False)
+        served: dict[str, str] = {}
+        runner = web.AppRunner(_make_app(emu, served), access_log=None, handle_signals=False)
         await runner.setup()
         try:
             site = web.TCPSite(runner, bind, port, ssl_context=ctx, reuse_address=True)
@@ -214,6 +220,7 @@ async def serve(
                 host=bind,
                 port=bound_port,
             )
+            served["base_url"] = handle.base_url
             _log.info("ARM emulator serving on %s", handle.base_url)
             yield handle
         finally:

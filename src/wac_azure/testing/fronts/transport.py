@@ -80,8 +80,10 @@ async def _no_stream(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - bo
 class EmulatorTransport(AsyncHttpTransport[Any, Any]):
     """An ``AsyncHttpTransport`` answering from an :class:`ArmEmulator` in the same process."""
 
-    def __init__(self, emulator: EmulatorHost) -> None:
+    def __init__(self, emulator: EmulatorHost, *, base_url: str = "") -> None:
         self._emu = emulator
+        #: The base URL links in answers point at (empty: the request URL's host).
+        self.base_url = base_url
 
     async def __aenter__(self) -> EmulatorTransport:
         return self
@@ -104,7 +106,9 @@ class EmulatorTransport(AsyncHttpTransport[Any, Any]):
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         body = _body_bytes(request)
-        emu_req = EmuRequest(request.method, request.url, dict(request.headers), body)
+        emu_req = EmuRequest(
+            request.method, request.url, dict(request.headers), body, base_url=self.base_url
+        )
         try:
             answer = await self._emu.handle(emu_req)
         except ConnectionReset as exc:

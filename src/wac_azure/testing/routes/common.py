@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +19,8 @@ def ok(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def base_url(req: EmuRequest) -> str:
-    parts = urllib.parse.urlsplit(req.url)
-    return f"{parts.scheme}://{parts.netloc}"
+    """The base URL links point at: the front's configured one (never the ``Host`` header)."""
+    return req.link_base()
 
 
 def page(
@@ -67,18 +68,135 @@ def expand(req: EmuRequest) -> str:
     return ""
 
 
+#: Keys whose values must be JSON objects (or null) wherever they appear in a request body.
+_OBJECT_KEYS = frozenset(
+    {
+        "properties",
+        "tags",
+        "settings",
+        "sku",
+        "hardwareProfile",
+        "storageProfile",
+        "osProfile",
+        "networkProfile",
+        "imageReference",
+        "osDisk",
+        "source",
+        "networkSecurityGroup",
+        "subnet",
+        "publicIPAddress",
+        "addressSpace",
+        "dhcpOptions",
+        "virtualMachine",
+        "instanceView",
+        "proxy",
+    }
+)
+#: Keys whose values must be JSON arrays (or null) wherever they appear.
+_ARRAY_KEYS = frozenset(
+    {
+        "securityRules",
+        "defaultSecurityRules",
+        "subnets",
+        "ipConfigurations",
+        "networkInterfaces",
+        "addressPrefixes",
+        "sourceAddressPrefixes",
+        "destinationAddressPrefixes",
+        "sourcePortRanges",
+        "destinationPortRanges",
+        "sourceApplicationSecurityGroups",
+        "destinationApplicationSecurityGroups",
+        "parameters",
+        "protectedParameters",
+        "dataDisks",
+        "resources",
+    }
+)
+#: Keys whose values must be JSON strings (or null).
+_STRING_KEYS = frozenset(
+    {"location", "name", "publisher", "type", "typeHandlerVersion", "commandId", "vmSize"}
+)
+#: Arrays whose items must be JSON objects.
+_ARRAYS_OF_OBJECTS = frozenset(
+    {
+        "securityRules",
+        "defaultSecurityRules",
+        "subnets",
+        "ipConfigurations",
+        "networkInterfaces",
+        "sourceApplicationSecurityGroups",
+        "destinationApplicationSecurityGroups",
+        "parameters",
+        "protectedParameters",
+        "dataDisks",
+        "resources",
+    }
+)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array (e.g. [1,2,3])"
+    if isinstance(value, dict):
+        return 'object (e.g. {"name":"value"})'
+    if isinstance(value, str):
+        return f'value "{value[:40]}"'
+    return f"value {json.dumps(value)}"
+
+
+def _not_deserializable(path: str, value: Any, wanted: str) -> ArmError:
+    # ARM's wording (Azure/acs-engine#2938): 400 InvalidRequestContent, "The request content
+    # was invalid and could not be deserialized: 'Cannot deserialize ... Path '...'.'."
+    return ArmError(
+        400,
+        "InvalidRequestContent",
+        "The request content was invalid and could not be deserialized: 'Cannot deserialize "
+        f"the current JSON {_json_kind(value)} into type '{wanted}' because the type requires "
+        f"a JSON {wanted.lower()} to deserialize correctly. Path '{path}'.'.",
+    )
+
+
+def _check_shape(value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if item is None:
+                continue
+            if key in _OBJECT_KEYS and not isinstance(item, dict):
+                raise _not_deserializable(sub, item, "Object")
+            if key in _ARRAY_KEYS and not isinstance(item, list):
+                raise _not_deserializable(sub, item, "Array")
+            if key in _STRING_KEYS and not isinstance(item, str):
+                raise _not_deserializable(sub, item, "String")
+            if key in _ARRAYS_OF_OBJECTS:
+                for i, element in enumerate(item):
+                    if not isinstance(element, dict):
+                        raise _not_deserializable(f"{sub}[{i}]", element, "Object")
+            _check_shape(item, sub)
+    elif isinstance(value, list):
+        for i, element in enumerate(value):
+            _check_shape(element, f"{path}[{i}]")
+
+
 def json_body(req: EmuRequest) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 ``InvalidRequestContent``."""
+    """The request body as a JSON object of the right shape, or 400 ``InvalidRequestContent``.
+
+    Invalid JSON, a body that is not an object, and known fields of the wrong JSON type (a
+    string for ``properties``, an object for ``securityRules``...) are all refused as ARM
+    refuses them, before any route reads the body.
+    """
     try:
         body = req.json()
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArmError(
             400,
             "InvalidRequestContent",
-            f"The request content was invalid and could not be deserialized: {exc}",
+            f"The request content was invalid and could not be deserialized: '{exc}'.",
         ) from None
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        raise _not_deserializable("", body, "Object")
+    _check_shape(body, "")
     return body

@@ -7,7 +7,12 @@ import re
 from typing import Any
 
 from wac_azure.testing.backend import netpath
-from wac_azure.testing.backend.builders import guess_os, vm_memory_mib, vm_sizes_document
+from wac_azure.testing.backend.builders import (
+    guess_os,
+    vm_memory_mib,
+    vm_sizes_document,
+    vm_skus_document,
+)
 from wac_azure.testing.backend.guest import run_script
 from wac_azure.testing.backend.operations import Outcome
 from wac_azure.testing.backend.runtime import VmRuntime
@@ -143,6 +148,14 @@ def _handlers(emu: RouteContext, vm: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _set_power(view: dict[str, Any], rt: VmRuntime) -> None:
+    seeded_power = [
+        str(st.get("code", ""))
+        for st in view.get("statuses") or []
+        if str(st.get("code", "")).lower().startswith("powerstate/")
+    ]
+    if seeded_power and seeded_power[0].lower() == f"powerstate/{rt.power_state}".lower():
+        # a seeded instance view whose power state still holds: served as recorded
+        return
     statuses = [
         s
         for s in view.get("statuses") or []
@@ -154,13 +167,13 @@ def _set_power(view: dict[str, Any], rt: VmRuntime) -> None:
         "displayStatus": "Provisioning succeeded",
         "time": _iso(rt.started_at or _now() - dt.timedelta(days=7)),
     }
+    # PowerState/* carries no "time" in Azure (AZURE_FACTS §6; spec example
+    # VirtualMachine_Get_InstanceView.json, recording test_vm_run_command_e2e).
     power: dict[str, Any] = {
         "code": f"PowerState/{rt.power_state}",
         "level": "Info",
         "displayStatus": _POWER_DISPLAY.get(rt.power_state, f"VM {rt.power_state}"),
     }
-    if rt.started_at is not None:
-        power["time"] = _iso(rt.started_at)
     view["statuses"] = [prov, power, *statuses]
 
 
@@ -199,9 +212,60 @@ async def _get_vm_iv(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> E
     return ok(vm_instance_view(emu, vm))
 
 
+_VMSS_FILTER = re.compile(r"^\s*'?virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+
+
+def _query(req: EmuRequest, name: str) -> str:
+    for k, v in req.query.items():
+        if k.lower() in (name.lower(), name.lower().lstrip("$")):
+            return v
+    return ""
+
+
+def _status_only(emu: RouteContext, vm: dict[str, Any]) -> dict[str, Any]:
+    """``statusOnly=true``: only id, name, type, location and statuses (AZURE_FACTS §7)."""
+    out: dict[str, Any] = {k: vm[k] for k in ("id", "name", "type", "location") if k in vm}
+    view = vm_instance_view(emu, vm)
+    out["properties"] = {"instanceView": {"statuses": view.get("statuses") or []}}
+    return clone(out)  # type: ignore[no-any-return]
+
+
 def _list_vms(emu: RouteContext, req: EmuRequest, vms: list[dict[str, Any]]) -> EmuResponse:
     status_only = req.query.get("statusOnly", "").lower() == "true"
-    with_view = status_only or expand(req) == "instanceview"
+    flt = _query(req, "$filter")
+    vmss = None
+    if flt:
+        m = _VMSS_FILTER.match(flt)
+        if m is None:
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"The value '{flt}' of parameter '$filter' is invalid. Allowed value is "
+                "'virtualMachineScaleSet/id' eq '/subscriptions/{subId}/resourceGroups/"
+                "{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/"
+                "{vmssName}'.",
+            )
+        vmss = m.group(1).lower()
+    if expand(req) == "instanceview" and vmss is None:
+        # azure-mgmt-compute VirtualMachinesOperations.list / list_all docstrings (AZURE_FACTS §7).
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            "'instanceView' enables fetching run time status of all Virtual Machines, this can "
+            "only be specified if a valid $filter option is specified.",
+        )
+    if vmss is not None:
+        vms = [
+            vm
+            for vm in vms
+            if str(((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id", ""))
+            .lower()
+            .rstrip("/")
+            == vmss.rstrip("/")
+        ]
+    if status_only:
+        return page(emu, req, vms, lambda vm: _status_only(emu, vm))
+    with_view = expand(req) == "instanceview"
     return page(emu, req, vms, lambda vm: _vm_out(emu, vm, instance_view=with_view))
 
 
@@ -218,6 +282,21 @@ async def _list_rg_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) ->
 async def _list_sub_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     emu.touch(f"/subscriptions/{p['sub']}")
     return _list_vms(emu, req, emu.store.of_type(_VM_TYPE, subscription=p["sub"]))
+
+
+@ROUTES.route(
+    "GET", "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/virtualMachines"
+)
+async def _list_loc_vms(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    """VMs of one location (``virtual_machines.list_by_location``; a High Cost Get)."""
+    emu.touch(f"/subscriptions/{p['sub']}")
+    loc = p["loc"].replace(" ", "").lower()
+    vms = [
+        vm
+        for vm in emu.store.of_type(_VM_TYPE, subscription=p["sub"])
+        if str(vm.get("location", "")).replace(" ", "").lower() == loc
+    ]
+    return page(emu, req, vms, lambda vm: _vm_out(emu, vm, instance_view=False))
 
 
 def _power_action(target: str, transient: str) -> Any:
@@ -257,6 +336,25 @@ ROUTES.add("POST", _VM + "/restart", _power_action("running", "starting"))
 @ROUTES.route("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/vmSizes")
 async def _sizes(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     return ok(vm_sizes_document())
+
+
+@ROUTES.route("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/skus")
+async def _skus(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    """Resource SKUs (spec example ListAvailableResourceSkusForARegion.json)."""
+    flt = _query(req, "$filter")
+    m = re.fullmatch(r"\s*location\s+eq\s+'([^']+)'\s*", flt) if flt else None
+    if flt and m is None:
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The value '{flt}' of parameter '$filter' is invalid. Only \"location eq "
+            "'<location>'\" is supported.",
+        )
+    locations = [m.group(1)] if m else ["westeurope", "northeurope", "eastus", "westus"]
+    value: list[dict[str, Any]] = []
+    for loc in locations:
+        value.extend(vm_skus_document(loc.replace(" ", "").lower())["value"])
+    return ok({"value": value})
 
 
 @ROUTES.route("GET", _VM + "/vmSizes")
@@ -490,14 +588,8 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
                     f"Changing property '{key}' is not allowed.",
                     details=[{"code": "PropertyChangeNotAllowed", "target": key}],
                 )
-    busy = emu.busy(eid)
-    if busy is not None:
-        raise ArmError(
-            409,
-            "Conflict",
-            f"An operation on extension '{p['ext']}' of VM '{vm['name']}' is in progress; "
-            "retry after it completes.",
-        )
+    if _vm_busy(emu, vm):
+        existing = emu.store.get(eid)
     before = clone(existing) if existing is not None else None
     props_in.pop("protectedSettings", None)
     props_in.pop("protectedSettingsFromKeyVault", None)
@@ -539,6 +631,30 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
 
     abort = emu.restorer(eid, before)
 
+    def failed(error: dict[str, Any]) -> None:
+        # a scripted extension failure: the extension stays, marked Failed (errors.json
+        # compute-ext-instanceview-failed-docs shape)
+        current = emu.store.get(eid)
+        if current is None:
+            return
+        cprops = current["properties"]
+        detail = (error.get("details") or [error])[0] if error else {}
+        name = current["name"]
+        handler = f"{cprops.get('publisher', '')}.{cprops.get('type', '')}"
+
+        def fill(text: object) -> str:
+            return str(text).replace("{extension}", name).replace("{handler}", handler)
+
+        message = fill(detail.get("message", ""))
+        for d in error.get("details") or []:
+            d["message"] = fill(d.get("message", ""))
+        cprops["provisioningState"] = "Failed"
+        view = cprops.setdefault("instanceView", {"name": name})
+        view["statuses"] = [
+            _status("ProvisioningState/failed/0", "Error", "Provisioning failed", message)
+        ]
+        view["substatuses"] = []
+
     _, headers = emu.start_operation(
         req,
         namespace="Microsoft.Compute",
@@ -548,9 +664,39 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
         duration=emu.extension_seconds,
         on_success=success,
         on_abort=abort,
+        on_fail=failed,
     )
     current = emu.store.get(eid) or ext
     return ok(_ext_out(current, instance_view=False), 200 if existing is not None else 201, headers)
+
+
+def _vm_busy(emu: RouteContext, vm: dict[str, Any]) -> bool:
+    """Answer an extension write while another extension operation runs on the VM.
+
+    Per ``emu.vm_conflict``: ``"409"`` raises Compute's ``Conflict`` (errors.json
+    ``compute-409-conflict-concurrent-request``); ``"preempt"`` ends the running operations
+    ``Canceled`` / ``OperationPreempted`` (errors.json
+    ``compute-lro-canceled-operationpreempted``), undoing their writes, and returns ``True``
+    (the caller re-reads what it changed).
+    """
+    running = emu.ops.under(vm["id"] + "/extensions")
+    if not running:
+        return False
+    if emu.vm_conflict(vm["id"]) == "preempt":
+        for op in running:
+            op.cancel(
+                {
+                    "code": "OperationPreempted",
+                    "message": "The operation has been preempted by a more recent operation.",
+                }
+            )
+        return True
+    raise ArmError(
+        409,
+        "Conflict",
+        "The request failed due to conflict with a concurrent request. To resolve it, please "
+        "refer to https://aka.ms/activitylog to get more details on the conflicting requests.",
+    )
 
 
 def _require_running_for_extensions(emu: RouteContext, vm: dict[str, Any]) -> None:
@@ -573,13 +719,10 @@ async def _delete_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
     if ext is None:
         return EmuResponse(204)
     _require_running_for_extensions(emu, vm)
-    if emu.busy(eid) is not None:
-        raise ArmError(
-            409,
-            "Conflict",
-            f"An operation on extension '{p['ext']}' of VM '{vm['name']}' is in progress; "
-            "retry after it completes.",
-        )
+    if _vm_busy(emu, vm):
+        ext = emu.store.get(eid)
+        if ext is None:
+            return EmuResponse(204)
     before = clone(ext)
     ext["properties"]["provisioningState"] = "Deleting"
     vm_id = vm["id"]

@@ -42,6 +42,14 @@ class RouteContext(Protocol):
         """How long extension installs and removals take (emulated seconds), if timed."""
         ...
 
+    def nsg_conflict(self, resource_id: str) -> str:
+        """The answer to an overlapping NSG write: ``"409"``, ``"429"`` or ``"supersede"``."""
+        ...
+
+    def vm_conflict(self, resource_id: str) -> str:
+        """How to answer a VM write overlapping a running one: ``"409"`` or ``"preempt"``."""
+        ...
+
     def runtime(self, vm_id: str) -> VmRuntime:
         """The VM's runtime record (made on first use)."""
         ...
@@ -69,6 +77,7 @@ class RouteContext(Protocol):
         on_success: Callable[[], Outcome] | None = None,
         on_abort: Callable[[], None] | None = None,
         duration: float | None = None,
+        on_fail: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[Operation, dict[str, str]]:
         """Start a long-running operation; returns it and the headers announcing it."""
         ...

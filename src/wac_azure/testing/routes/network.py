@@ -13,7 +13,7 @@ from wac_azure.testing.backend.builders import (
     default_security_rules,
     service_tags_document,
 )
-from wac_azure.testing.backend.operations import Outcome
+from wac_azure.testing.backend.operations import Operation, Outcome
 from wac_azure.testing.backend.state import ArmError, clone, new_etag, not_found
 from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 from wac_azure.testing.routes.common import json_body, ok, page, prov_id
@@ -77,16 +77,83 @@ def _nsg(emu: RouteContext, p: dict[str, str]) -> dict[str, Any]:
     return emu.store.require(_nsg_id(p))
 
 
-def _busy_nsg(emu: RouteContext, nsg: dict[str, Any], what: str) -> None:
-    op = emu.busy(nsg["id"])
-    if op is not None:
+def _op_name(op: Operation) -> str:
+    """Network's name for an operation (``PutSecurityRuleOperation``...)."""
+    verb = "Delete" if op.kind == "delete" else "Put"
+    if "/securityrules/" in op.resource_id.lower():
+        return f"{verb}SecurityRuleOperation"
+    return f"{verb}NetworkSecurityGroupOperation"
+
+
+def _busy_nsg(
+    emu: RouteContext, req: EmuRequest, nsg: dict[str, Any], what: str
+) -> list[Operation]:
+    """Answer a write to an NSG that another running write holds, per ``emu.nsg_conflict``.
+
+    ``"429"`` and ``"409"`` raise Network's answers (errors.json
+    ``net-429-retryable-anotherop-*``, ``net-409-anotheroperationinprogress-subnet``);
+    ``"supersede"`` cancels the running operations (their writes are undone) and returns
+    them, so that the caller names the superseding operation in their error
+    (:func:`_superseded_by`).
+    """
+    running = emu.ops.under(nsg["id"])
+    if not running:
+        return []
+    op = running[0]
+    outcome = emu.nsg_conflict(nsg["id"])
+    if outcome == "supersede" and all(o.kind in ("put", "delete") for o in running):
+        if not any(
+            o.kind == "delete" and o.resource_id.lower() == nsg["id"].lower() for o in running
+        ):
+            for other in running:
+                other.cancel(
+                    {
+                        "code": "Canceled",
+                        "message": "Operation was canceled.",
+                        "details": [
+                            {
+                                "code": "CanceledAndSupersededDueToAnotherOperation",
+                                "message": f"Operation {_op_name(other)} ({other.id}) was "
+                                f"canceled and superseded by operation {what} (pending).",
+                            }
+                        ],
+                    }
+                )
+            return running
+        outcome = "429"
+    if outcome == "409":
         raise ArmError(
             409,
-            "RetryableErrorDueToAnotherOperation",
-            f"Operation {what} (on {nsg['id']}) failed. Another operation on this or dependent "
-            f"resource is in progress. To retrieve status of the operation use uri: "
-            f"https://management.azure.com{op.status_path()}. Please retry the operation later.",
+            "AnotherOperationInProgress",
+            "Another operation on this or dependent resource is in progress. To retrieve "
+            f"status of the operation use uri: {req.link_base()}{op.status_path()}"
+            f"?api-version={req.query.get('api-version', '')}.",
+            details=[],
         )
+    wait = 10
+    raise ArmError(
+        429,
+        "RetryableError",
+        "A retryable error occurred.",
+        details=[
+            {
+                "code": "RetryableErrorDueToAnotherOperation",
+                "message": f"Operation {_op_name(op)} ({op.id}) is updating resource "
+                f"{nsg['id']}. The call can be retried in {wait} seconds.",
+            }
+        ],
+        headers={"Retry-After": "1"},
+    )
+
+
+def _superseded_by(canceled: list[Operation], what: str, new_op: Operation) -> None:
+    for op in canceled:
+        err = (op.outcome.error if op.outcome is not None else None) or {}
+        for detail in err.get("details") or []:
+            detail["message"] = (
+                f"Operation {_op_name(op)} ({op.id}) was canceled and superseded by "
+                f"operation {what} ({new_op.id})."
+            )
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -288,7 +355,30 @@ def _start_put(
 
     Aborting the operation puts ``before`` back (or deletes what was new).
     """
-    _, headers = emu.start_operation(
+    return _start_put_op(
+        emu,
+        req,
+        rid,
+        doc,
+        existing=existing,
+        before=before,
+        location=location,
+        success=success,
+    )[0]
+
+
+def _start_put_op(
+    emu: RouteContext,
+    req: EmuRequest,
+    rid: str,
+    doc: dict[str, Any],
+    *,
+    existing: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    location: object,
+    success: Callable[[], Outcome],
+) -> tuple[EmuResponse, Operation]:
+    op, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
         location=str(location),
@@ -297,7 +387,8 @@ def _start_put(
         on_success=success,
         on_abort=emu.restorer(rid, before),
     )
-    return ok(clone(emu.store.get(rid) or doc), 200 if existing is not None else 201, headers)
+    answer = ok(clone(emu.store.get(rid) or doc), 200 if existing is not None else 201, headers)
+    return answer, op
 
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}")
@@ -326,8 +417,10 @@ async def _put_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
     body = json_body(req)
     nid = _nsg_id(p)
     existing = emu.store.get(nid)
+    canceled: list[Operation] = []
     if existing is not None:
-        _busy_nsg(emu, existing, "PutNetworkSecurityGroupOperation")
+        canceled = _busy_nsg(emu, req, existing, "PutNetworkSecurityGroupOperation")
+        existing = emu.store.get(nid)
     location = body.get("location") or (existing or {}).get("location")
     if not location:
         raise _bad("LocationRequired", "The location property is required for this definition.")
@@ -375,9 +468,11 @@ async def _put_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
                 r["properties"]["provisioningState"] = "Succeeded"
         return Outcome()
 
-    return _start_put(
+    resp, op = _start_put_op(
         emu, req, nid, doc, existing=existing, before=before, location=location, success=success
     )
+    _superseded_by(canceled, "PutNetworkSecurityGroupOperation", op)
+    return resp
 
 
 @ROUTES.route("DELETE", _RG + "/networkSecurityGroups/{nsg}")
@@ -387,13 +482,14 @@ async def _delete_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
     nsg = emu.store.get(nid)
     if nsg is None:
         return EmuResponse(204)
-    _busy_nsg(emu, nsg, "DeleteNetworkSecurityGroupOperation")
+    canceled = _busy_nsg(emu, req, nsg, "DeleteNetworkSecurityGroupOperation")
+    nsg = emu.store.get(nid) or nsg
 
     def success() -> Outcome:
         emu.store.delete(nid)
         return Outcome()
 
-    _, headers = emu.start_operation(
+    op, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
         location=str(nsg.get("location", "")),
@@ -401,6 +497,7 @@ async def _delete_nsg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
         kind="delete",
         on_success=success,
     )
+    _superseded_by(canceled, "DeleteNetworkSecurityGroupOperation", op)
     return EmuResponse(202, headers)
 
 
@@ -454,6 +551,9 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
     body = json_body(req)
     name = p["rule"]
     props = validate_rule(name, dict(body.get("properties") or {}))
+    # an overlapping write is answered first; a superseded one is undone before we look
+    canceled = _busy_nsg(emu, req, nsg, "PutSecurityRuleOperation")
+    nsg = _nsg(emu, p)
     rules = nsg["properties"].setdefault("securityRules", [])
     existing = _find_rule(nsg, "securityRules", name)
     rule_name = existing["name"] if existing is not None else name
@@ -470,7 +570,6 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
                 f"Security rule {rule_name} conflicts with rule {other['name']}. Rules cannot "
                 "have the same Priority and Direction. To learn more, see aka.ms/nsgrules.",
             )
-    _busy_nsg(emu, nsg, "PutSecurityRuleOperation")
     before = clone(nsg)
     rule = _rule_doc(nsg["id"], rule_name, props, "Updating")
     if existing is not None:
@@ -492,7 +591,7 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
     def abort() -> None:
         emu.store.put(before)
 
-    _, headers = emu.start_operation(
+    op, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
         location=str(nsg.get("location", "")),
@@ -501,6 +600,7 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
         on_success=success,
         on_abort=abort,
     )
+    _superseded_by(canceled, "PutSecurityRuleOperation", op)
     current_nsg = emu.store.get(nid) or nsg
     out = _find_rule(current_nsg, "securityRules", rule_name) or rule
     return ok(clone(out), 200 if existing is not None else 201, headers)
@@ -509,10 +609,13 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
 @ROUTES.route("DELETE", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
 async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
+    canceled: list[Operation] = []
+    if _find_rule(nsg, "securityRules", p["rule"]) is not None:
+        canceled = _busy_nsg(emu, req, nsg, "DeleteSecurityRuleOperation")
+        nsg = _nsg(emu, p)
     existing = _find_rule(nsg, "securityRules", p["rule"])
     if existing is None:
         return EmuResponse(204)
-    _busy_nsg(emu, nsg, "DeleteSecurityRuleOperation")
     before = clone(nsg)
     existing["properties"]["provisioningState"] = "Deleting"
     nid, name = nsg["id"], existing["name"]
@@ -531,7 +634,7 @@ async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) ->
     def abort() -> None:
         emu.store.put(before)
 
-    _, headers = emu.start_operation(
+    op, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
         location=str(nsg.get("location", "")),
@@ -540,6 +643,7 @@ async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) ->
         on_success=success,
         on_abort=abort,
     )
+    _superseded_by(canceled, "DeleteSecurityRuleOperation", op)
     return EmuResponse(202, headers)
 
 
@@ -594,11 +698,16 @@ def _put_passthrough(provider_type: str, key: str) -> Any:
         body = json_body(req)
         rid = prov_id(p, provider_type, p[key])
         existing = emu.store.get(rid)
-        if existing is not None and emu.busy(rid) is not None:
+        running = emu.busy(rid) if existing is not None else None
+        if running is not None:
+            # errors.json net-409-anotheroperationinprogress-subnet
             raise ArmError(
                 409,
-                "RetryableErrorDueToAnotherOperation",
-                f"Another operation on this or dependent resource ({rid}) is in progress.",
+                "AnotherOperationInProgress",
+                "Another operation on this or dependent resource is in progress. To retrieve "
+                f"status of the operation use uri: {req.link_base()}{running.status_path()}"
+                f"?api-version={req.query.get('api-version', '')}.",
+                details=[],
             )
         location = body.get("location") or (existing or {}).get("location")
         if not location:
