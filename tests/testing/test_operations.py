@@ -64,7 +64,7 @@ async def test_resource_get_counts_as_poll(emu: ArmEmulator, session: AzureSessi
     # waiting by listing VMs with their instance views, not by polling the operation
     vms = [vm async for vm in compute.virtual_machines.list(RG, expand="instanceView")]
     assert vms[0].resources[0].provisioning_state == "Succeeded"
-    assert emu.guest(target).sme_port == "6516"
+    assert emu.guest(target).port == "6516"
 
 
 async def test_extension_seconds_times_installs_only() -> None:
@@ -93,7 +93,7 @@ async def test_extension_seconds_times_installs_only() -> None:
         await (
             await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "r", rule_body())
         ).result()
-    assert emu.guest(target).sme_port == "6516"
+    assert emu.guest(target).port == "6516"
     rule_polls = [r for r in emu.requests if r.is_poll and "Microsoft.Network" in r.path]
     assert len(rule_polls) == 1
 

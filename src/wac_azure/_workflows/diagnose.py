@@ -10,9 +10,13 @@ and in the portal, and says which step is wrong:
    which rule stops it;
 3. ``outbound.windows_admin_center`` / ``outbound.azure_active_directory`` –
    is TCP 443 to those service tags allowed, and if not, which rule stops it;
-4. ``guest.*`` – inside the VM, through **one** Run Command: the service
-   state, the ``SmeInboundOpenException`` firewall rule (Private and Public),
-   ``https://localhost:<port>``, the service endpoint, and ``SmePort``;
+4. ``guest.*`` – inside the VM, through **one** Run Command: which gateway
+   is installed (the modernized ``WindowsAdminCenter`` or the legacy
+   ``ServerManagementGateway``), that gateway's service, its firewall rule
+   (``WacInboundOpenException`` or ``SmeInboundOpenException``, Private and
+   Public), ``https://localhost:<port>``, the service endpoint
+   ``https://<region>.service.waconazure.com``, and the port
+   (appsettings.json or ``SmePort``);
 5. ``recent.vm_started`` / ``recent.nsg_changed`` – a VM started or an NSG
    changed within the last two minutes ("wait a minute and retry");
 6. ``probe`` (only with ``probe=True``) – a TLS connection from the caller
@@ -87,12 +91,14 @@ async def _service_tags(session: AzureSession, facts: VmFacts) -> ServiceTags | 
 
 
 async def _run_guest(
-    session: AzureSession, target: VmTarget, *, port: int
+    session: AzureSession, target: VmTarget, *, port: int, region: str | None
 ) -> tuple[GuestDiagnosis | None, str | None, str | None]:
     """One Run Command with the ``diagnose`` script, never retried: (result, reason, remedy)."""
 
     try:
-        stdout, stderr = await run_guest_script(session, target, "diagnose", port=port, retry=False)
+        stdout, stderr = await run_guest_script(
+            session, target, "diagnose", port=port, region=region, retry=False
+        )
         return parse_diagnosis(stdout, stderr), None, None
     except WacAzureError as exc:
         if getattr(exc, "status", None) == 409 and "in progress" in str(exc).lower():
@@ -188,7 +194,13 @@ async def diagnose(
     if run_commands:
         try:
             guest, guest_reason, guest_remedy = await asyncio.wait_for(
-                _run_guest(session, target, port=settings_port or DEFAULT_PORT), left()
+                _run_guest(
+                    session,
+                    target,
+                    port=settings_port or DEFAULT_PORT,
+                    region=facts.location if facts is not None else None,
+                ),
+                left(),
             )
         except TimeoutError as exc:
             guest_reason = f"the Run Command: {reason_text(exc)}"
@@ -197,7 +209,7 @@ async def diagnose(
             if tags_task is not None:
                 tags_task.cancel()
             raise
-    port = (guest.sme_port if guest else None) or settings_port or DEFAULT_PORT
+    port = (guest.port if guest else None) or settings_port or DEFAULT_PORT
 
     # 2, 3. network rules (pure, from the facts)
     tags: ServiceTags | None = None

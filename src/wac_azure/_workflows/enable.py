@@ -45,6 +45,7 @@ from wac_azure._core.extension import (
     ExtensionState,
     PortInfo,
     UninstallResult,
+    guest_port_info,
     normalize_proxy,
     port_info,
     url_for,
@@ -300,8 +301,7 @@ async def enable(
         )
         if state.changed:
             say(progress, t, ProgressStage.INSTALLING, "reading the port inside the VM")
-            registry = (await read_guest_port(session, t)).sme_port
-            where = port_info(t, state.port, registry)
+            where = guest_port_info(t, state.port, await read_guest_port(session, t))
         else:
             where = port_info(t, state.port, None)
         url = url_for(facts, where.port, via=via)
