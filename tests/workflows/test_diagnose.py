@@ -205,6 +205,31 @@ async def test_failed_extension_names_its_substatus(
     assert "inside the VM" in endpoint.remedy
 
 
+# --------------------------------------------------------------------------- step 1
+
+
+async def test_a_linux_vm_leads_with_the_unsupported_os(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = emu.add_windows_vm("tux", os="ubuntu-22.04")
+    emu.set_power_state(target, "running", started_at=LONG_AGO)
+    d = await diagnose(session, target, now=NOW)
+    assert d.findings[0].code == "os"
+    assert d.problems[0].code == "os"
+    assert "Windows Admin Center runs only on Windows" in d.problems[0].title
+    assert "ubuntu" in d.problems[0].title.lower()
+    assert d.finding("extension").status is FindingStatus.PROBLEM
+    assert "only on Windows" in (d.finding("extension").remedy or "")
+    assert d.run_commands == 0
+    assert "Windows" in d.finding("guest.service").evidence[0]
+
+
+async def test_a_windows_vm_has_no_os_finding(emu: ArmEmulator, session: AzureSession) -> None:
+    target = await healthy_vm(emu, session)
+    d = await diagnose(session, target, now=NOW)
+    assert "os" not in [f.code for f in d.findings]
+
+
 # --------------------------------------------------------------------------- step 2
 
 

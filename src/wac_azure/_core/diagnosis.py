@@ -153,7 +153,9 @@ def extension_finding(facts: VmFacts) -> Finding:
             FindingStatus.PROBLEM,
             "The Windows Admin Center extension is not installed",
             evidence,
-            "Install it: await ExtensionManager(session).install(target), or `wac-azure enable`.",
+            "Install it: await ExtensionManager(session).install(target), or `wac-azure enable`."
+            if facts.os.family in (None, "windows")
+            else "It installs only on Windows: see the os finding.",
         )
     state = ext.provisioning_state or "unknown"
     evidence = [
@@ -770,6 +772,24 @@ def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
         evidence,
         None,
         {"started_at": started},
+    )
+
+
+def os_finding(facts: VmFacts) -> Finding | None:
+    """Step 1's first finding on a VM whose OS is known not to be Windows, else ``None``."""
+    os = facts.os
+    if os.family is None or os.family == "windows":
+        return None
+    where = f" (from {os.source})" if os.source != "unknown" else ""
+    return Finding(
+        1,
+        "os",
+        FindingStatus.PROBLEM,
+        f"The VM runs {os.describe()}{where}: Windows Admin Center runs only on Windows",
+        os.evidence,
+        "Use a Windows Server 2016, 2019, 2022 or 2025 VM (or Windows 10/11 with a current "
+        "extension); the AdminCenter extension cannot be installed on this VM.",
+        {"family": os.family, "name": os.name, "source": os.source},
     )
 
 

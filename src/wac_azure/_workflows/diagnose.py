@@ -3,7 +3,8 @@
 One call walks the checklist a person would otherwise do by hand over RDP
 and in the portal, and says which step is wrong:
 
-1. ``extension`` – is the ``AdminCenter`` extension installed, in what
+1. ``os`` (only on a VM known not to run Windows: the first problem) and
+   ``extension`` – is the ``AdminCenter`` extension installed, in what
    provisioning state, with which handler version and substatus messages;
 2. ``inbound`` – does the Windows Admin Center port get through the subnet
    and NIC NSGs from ``client_ip`` (or from the virtual network), and if not,
@@ -61,6 +62,7 @@ from wac_azure._core.diagnosis import (
     guest_findings,
     guest_unknown,
     inbound_finding,
+    os_finding,
     outbound_findings,
     probe_finding,
     reason_text,
@@ -162,7 +164,10 @@ async def diagnose(
         facts_error = f"the VM could not be read: {reason_text(exc)}"
     _log.debug("diagnosing %s via %s", target, via)
 
-    # 1. extension
+    # 1. operating system (only when it is not Windows), then the extension
+    wrong_os = os_finding(facts) if facts is not None else None
+    if wrong_os is not None:
+        findings.append(wrong_os)
     findings.append(
         extension_finding(facts)
         if facts is not None
@@ -178,8 +183,11 @@ async def diagnose(
     if facts is not None and facts.power_state not in (None, "running"):
         guest_reason = f"the VM is {facts.power_state}: Run Command needs a running VM"
         guest_remedy = "Start the VM, wait a minute, then diagnose again."
-    elif facts is not None and facts.os.family == "linux":
-        guest_reason = "the VM runs Linux; Windows Admin Center needs Windows Server"
+    elif wrong_os is not None:
+        guest_reason = (
+            f"the VM runs {facts.os.describe() if facts else 'another OS'}; "
+            "Windows Admin Center needs Windows"
+        )
     elif facts is not None and facts.extension is None:
         guest_reason = "the extension is not installed, so there is nothing to check inside"
         guest_remedy = "Install the extension first (step 1)."
