@@ -733,7 +733,17 @@ def _port_finding(guest: GuestDiagnosis, facts: VmFacts | None) -> Finding:
 
 
 def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
-    started = facts.started_at
+    """Step 5, VM half: judged from the time Azure really reports.
+
+    A VM's ``PowerState/*`` status carries no time, so Azure does not say when
+    the VM started. What it does report is the time of the VM's last
+    succeeded operation (its ``ProvisioningState/*`` status, which
+    ``facts.started_at`` holds for a running VM). A start is such an
+    operation, so the VM has been running at least since then: long enough
+    ago is ``ok``; recent means the VM *may* just have started (or something
+    else changed), a ``warn`` that says so; no time at all is ``unknown``.
+    """
+    last = facts.started_at
     state = facts.power_state or "unknown"
     if state != "running":
         return unknown_finding(
@@ -743,26 +753,35 @@ def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
             f"power state: {state}",
             "Start the VM, wait a minute, then diagnose again.",
         )
-    if started is None:
+    if last is None:
         return unknown_finding(
             5,
             "recent.vm_started",
             "When the VM started is not known",
-            "the instance view gives no start time",
+            "the instance view gives no start time (its PowerState status has no time) and "
+            "no time of a last operation (ProvisioningState status)",
+            "The subscription's activity log has the VM's start operations "
+            "(Microsoft.Compute/virtualMachines/start/action) with their times.",
         )
-    started = as_utc(started)
-    evidence = [f"started at {format_hms(started)} ({_ago(now, started)})"]
-    if now - started < RECENT:
-        ready = started + _dt.timedelta(minutes=1)
+    last = as_utc(last)
+    evidence = [
+        f"the VM's last operation finished at {format_hms(last)} ({_ago(now, last)}), "
+        "so it has been running at least since then",
+        "Azure reports no start time: the PowerState status carries no time",
+    ]
+    details = {"last_operation_at": last}
+    if now - last < RECENT:
+        ready = last + _dt.timedelta(minutes=1)
         return Finding(
             5,
             "recent.vm_started",
             FindingStatus.WARN,
-            f"The VM started at {format_hms(started)}, less than two minutes ago",
+            f"An operation on the VM finished at {format_hms(last)}, less than two minutes "
+            "ago: the VM may just have started",
             evidence,
-            "Its address takes about a minute to register with Windows Admin "
-            f"Center: wait a minute (until about {format_hms(ready)}) and retry.",
-            {"started_at": started},
+            "If it was a start, the VM's address takes about a minute to register with "
+            f"Windows Admin Center: wait a minute (until about {format_hms(ready)}) and retry.",
+            details,
         )
     return Finding(
         5,
@@ -771,7 +790,7 @@ def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
         "The VM has been running for more than two minutes",
         evidence,
         None,
-        {"started_at": started},
+        details,
     )
 
 

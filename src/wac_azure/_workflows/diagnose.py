@@ -19,7 +19,9 @@ and in the portal, and says which step is wrong:
    ``https://<region>.service.waconazure.com``, and the port
    (appsettings.json or ``SmePort``);
 5. ``recent.vm_started`` / ``recent.nsg_changed`` – a VM started or an NSG
-   changed within the last two minutes ("wait a minute and retry");
+   changed within the last two minutes ("wait a minute and retry"); Azure
+   gives no start time, so the VM half judges from the time of the VM's last
+   operation (see :func:`~wac_azure._core.diagnosis.recent_vm_finding`);
 6. ``probe`` (only with ``probe=True``) – a TLS connection from the caller
    to ``https://<ip>:<port>``;
 7. ``support`` – where the logs are and what to attach to a support request.
