@@ -586,3 +586,32 @@ async def test_unreadable_network_makes_steps_unknown_not_fatal(
     # The guest checks do not need the network reads.
     assert d.finding("guest.service").status is FindingStatus.OK
     assert d.finding("support").status is FindingStatus.OK
+
+
+async def test_unreadable_appsettings_is_a_port_problem(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = await healthy_vm(emu, session)
+    guest = emu.guest(target)
+    path = next(iter(guest.files))
+    guest.files[path] = "{ not json"
+    d = await diagnose(session, target, now=NOW)
+    port = d.finding("guest.port")
+    assert port.status is FindingStatus.PROBLEM
+    assert any("unreadable" in e for e in port.evidence)
+    assert d.finding("guest.service").status is FindingStatus.OK
+
+
+async def test_a_url_without_a_port_makes_the_guest_findings_unknown(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = await healthy_vm(emu, session)
+    guest = emu.guest(target)
+    path = next(iter(guest.files))
+    guest.files[path] = guest.files[path].replace("https://*:6516", "https://*")
+    d = await diagnose(session, target, now=NOW)
+    for code in ("guest.service", "guest.port"):
+        f = d.finding(code)
+        assert f.status is FindingStatus.UNKNOWN
+        assert "names no port" in f.evidence[0]
+    assert d.finding("extension").status is FindingStatus.OK
