@@ -13,26 +13,44 @@ from wac_azure.testing import ArmEmulator
 from tests.workflows.test_diagnose import healthy_vm, run_commands
 
 
+@pytest.mark.parametrize(
+    ("gateway", "service", "rule", "source"),
+    [
+        ("modern", "WindowsAdminCenter", "WacInboundOpenException", "appsettings"),
+        ("legacy", "ServerManagementGateway", "SmeInboundOpenException", "registry"),
+    ],
+)
 async def test_scripts_round_trip_through_run_command(
-    emu: ArmEmulator, session: AzureSession
+    emu: ArmEmulator,
+    session: AzureSession,
+    gateway: str,
+    service: str,
+    rule: str,
+    source: str,
 ) -> None:
     from wac_azure import ExtensionManager
     from wac_azure._azure.guest import read_guest_diagnosis, read_guest_port
 
-    target = emu.add_windows_vm("vm1")
-    assert (await read_guest_port(session, target)).sme_port is None
+    target = emu.add_windows_vm("vm1", gateway=gateway)
+    before = await read_guest_port(session, target)
+    assert (before.gateway, before.port, before.sme_port) == (None, None, None)
     await ExtensionManager(session).install(target, port=6600)
-    assert (await read_guest_port(session, target)).sme_port == 6600
-    found = await read_guest_diagnosis(session, target, port=6600)
-    assert found.sme_port == 6600
-    gateway = found.service("ServerManagementGateway")
-    assert gateway is not None
-    assert gateway.status == "Running"
+    found_port = await read_guest_port(session, target)
+    assert (found_port.gateway, found_port.port, found_port.source) == (gateway, 6600, source)
+    assert found_port.sme_port == (6600 if gateway == "legacy" else None)
+    found = await read_guest_diagnosis(session, target, port=6600, region="westeurope")
+    assert (found.gateway, found.port) == (gateway, 6600)
+    assert found.service_name == service
+    svc = found.service(service)
+    assert svc is not None
+    assert svc.status == "Running"
+    assert found.firewall_rule.name == rule
     assert found.firewall_rule_found
     assert all(found.firewall_profiles.values())
     assert found.localhost.ok
     assert found.service_endpoint.ok
-    emu.guest(target).services["ServerManagementGateway"] = "Stopped"
+    assert found.service_endpoint.url == "https://westeurope.service.waconazure.com"
+    emu.guest(target).services[service] = "Stopped"
     stopped = await read_guest_diagnosis(session, target, port=6600)
     assert not stopped.localhost.ok
 

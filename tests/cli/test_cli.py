@@ -78,7 +78,7 @@ def test_enable_private_public_and_refused() -> None:
     assert code == 0
     assert doc["changed"] is True
     assert doc["url"].startswith("https://10.")
-    assert doc["port"]["source"] == "registry"
+    assert doc["port"]["source"] == "appsettings"
     code, doc = run_json("enable", f"{BASE}/public-01", "--public", "203.0.113.10")
     assert code == 0
     assert not doc["url"].startswith("https://10.")
@@ -109,7 +109,7 @@ def test_status_port_url_disable_on_the_enabled_vm() -> None:
     assert doc["installed"] is False
     code, doc = run_json("port", f"{BASE}/app-01")
     assert code == 0
-    assert (doc["port"], doc["source"]) == (6516, "registry")
+    assert (doc["port"], doc["source"]) == (6516, "appsettings")
     code, doc = run_json("port", f"{BASE}/app-01", "--settings-only")
     assert doc["source"] == "settings"
     code, doc = run_json("url", f"{BASE}/app-01")

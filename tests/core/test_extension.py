@@ -78,8 +78,13 @@ def test_port_info_sources() -> None:
     mismatch = port_info(T, 6516, 6700)
     assert mismatch.port == 6700
     assert mismatch.mismatch
-    assert "SmePort is 6700" in str(mismatch)
+    assert "SmePort says 6700" in str(mismatch)
     assert json.loads(json.dumps(mismatch.to_dict()))["source"] == "registry"
+    modern = port_info(T, 6516, 6700, source=PortSource.APPSETTINGS, gateway="modern")
+    assert (modern.port, modern.source, modern.gateway) == (6700, PortSource.APPSETTINGS, "modern")
+    assert "appsettings.json says 6700" in str(modern)
+    assert modern.to_dict()["source"] == "appsettings"
+    assert modern.to_dict()["gateway"] == "modern"
 
 
 def test_hints_name_the_service_tag_for_outbound_failures() -> None:

@@ -69,12 +69,13 @@ async def test_install_rule_and_run_command_on_both_fronts(kind: str) -> None:
         await (
             await network.security_rules.begin_create_or_update("rg-wac", "vm1-nsg", "wac", rule)
         ).result()
-        run = {"commandId": "RunPowerShellScript", "script": ["# wac-azure-guest-script: port v1"]}
+        run = {"commandId": "RunPowerShellScript", "script": ["# wac-azure-guest-script: port v2"]}
         result = await (
             await compute.virtual_machines.begin_run_command("rg-wac", "vm1", run)
         ).result()
-        assert json.loads(result.as_dict()["value"][0]["message"])["smePort"] == "6516"
+        doc = json.loads(result.as_dict()["value"][0]["message"])
+        assert doc["appSettings"]["url"] == "https://*:6516"
         names = [vm.name async for vm in compute.virtual_machines.list("rg-wac")]
         assert names == ["vm1", "vm2"]
-    assert emu.guest(target).sme_port == "6516"
+    assert emu.guest(target).port == "6516"
     assert any("$skiptoken" in r.query for r in emu.requests)

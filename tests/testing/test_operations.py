@@ -65,7 +65,7 @@ async def test_resource_get_counts_as_poll(emu: ArmEmulator, session: AzureSessi
     # and no $filter is refused, as Azure does)
     vms = [vm async for vm in compute.virtual_machines.list(RG)]
     assert vms[0].resources[0].provisioning_state == "Succeeded"
-    assert emu.guest(target).sme_port == "6516"
+    assert emu.guest(target).port == "6516"
 
 
 async def test_extension_seconds_times_installs_only() -> None:
@@ -94,7 +94,7 @@ async def test_extension_seconds_times_installs_only() -> None:
         await (
             await network.security_rules.begin_create_or_update(RG, "vm1-nsg", "r", rule_body())
         ).result()
-    assert emu.guest(target).sme_port == "6516"
+    assert emu.guest(target).port == "6516"
     rule_polls = [r for r in emu.requests if r.is_poll and "Microsoft.Network" in r.path]
     assert len(rule_polls) == 1
 

@@ -13,8 +13,8 @@ from wac_azure.testing import ArmEmulator
 
 from ._helpers import ADMIN_CENTER, RG, SUB
 
-MARKER_PORT = "# wac-azure-guest-script: port v1"
-MARKER_DIAG = "# wac-azure-guest-script: diagnose v1"
+MARKER_PORT = "# wac-azure-guest-script: port v2"
+MARKER_DIAG = "# wac-azure-guest-script: diagnose v2"
 
 
 def _ext_body(port: str = "6516", **props: Any) -> dict[str, Any]:
@@ -231,10 +231,12 @@ async def test_admin_center_install_succeeds_and_updates_guest(
     assert view.statuses[0].code == "ProvisioningState/succeeded"
     plain = await compute.virtual_machine_extensions.get("rg-wac", "vm1", "AdminCenter")
     assert plain.instance_view is None
-    guest = emu.guest(target)
-    assert guest.sme_port == "7000"
-    assert guest.services["ServerManagementGateway"] == "Running"
-    assert guest.firewall_rules["SmeInboundOpenException"].profiles == {
+    guest = emu.guest(target)  # the modernized gateway (extension 0.24.0.0 and later)
+    assert guest.port == "7000"
+    assert guest.appsettings_url == "https://*:7000"
+    assert guest.sme_port is None
+    assert guest.services["WindowsAdminCenter"] == "Running"
+    assert guest.firewall_rules["WacInboundOpenException"].profiles == {
         "Domain",
         "Private",
         "Public",
@@ -271,7 +273,7 @@ async def test_put_response_is_non_terminal_with_async_header(
     )
     assert [r.status for r in emu.requests if r.method == "PUT"] == [201, 200]
     await poller.result()
-    assert emu.guest(target).sme_port == "6600"
+    assert emu.guest(target).port == "6600"
 
 
 @pytest.mark.parametrize(
@@ -419,7 +421,7 @@ async def test_other_extension_installs(emu: ArmEmulator, session: AzureSession)
         )
     ).result()
     assert ext.provisioning_state == "Succeeded"
-    assert emu.guest(target).sme_port is None
+    assert emu.guest(target).port is None
 
 
 # -- Run Command ---------------------------------------------------------------------------
@@ -428,10 +430,17 @@ async def test_other_extension_installs(emu: ArmEmulator, session: AzureSession)
 async def test_run_command_port_script(emu: ArmEmulator, session: AzureSession) -> None:
     target = emu.add_windows_vm("vm1")
     result = await _run(session, target, [MARKER_PORT, "Get-ItemProperty ..."])
-    assert json.loads(_stdout(result)) == {"script": "port", "version": 1, "smePort": None}
+    assert json.loads(_stdout(result)) == {
+        "script": "port",
+        "version": 2,
+        "gateway": None,
+        "appSettings": {"found": False, "url": None, "error": None},
+        "smePort": None,
+    }
     emu.guest(target).install_gateway("6600")
     result = await _run(session, target, [MARKER_PORT])
-    assert json.loads(_stdout(result))["smePort"] == "6600"
+    doc = json.loads(_stdout(result))
+    assert (doc["gateway"], doc["appSettings"]["url"]) == ("modern", "https://*:6600")
     post = next(r for r in emu.requests if r.method == "POST")
     assert post.status == 202
 
@@ -448,16 +457,19 @@ async def test_run_command_diagnose_script(emu: ArmEmulator, session: AzureSessi
     await _install(session, target)
     guest = emu.guest(target)
     healthy = json.loads(_stdout(await _run(session, target, [MARKER_DIAG], Port="6516")))
-    assert healthy["services"] == [{"name": "ServerManagementGateway", "status": "Running"}]
-    assert healthy["firewallRule"]["profiles"] == {"Domain": True, "Private": True, "Public": True}
+    assert healthy["gateway"] == "modern"
+    assert healthy["services"][0] == {"name": "WindowsAdminCenter", "status": "Running"}
+    wac_rule = healthy["firewallRules"][0]
+    assert wac_rule["name"] == "WacInboundOpenException"
+    assert wac_rule["profiles"] == {"Domain": True, "Private": True, "Public": True}
     assert healthy["localhost"]["ok"] is True
     assert healthy["serviceEndpoint"]["ok"] is True
-    guest.services["ServerManagementGateway"] = "Stopped"
-    guest.firewall_rules["SmeInboundOpenException"].profiles.discard("Public")
+    guest.services["WindowsAdminCenter"] = "Stopped"
+    guest.firewall_rules["WacInboundOpenException"].profiles.discard("Public")
     guest.outbound_blocked = True
     broken = json.loads(_stdout(await _run(session, target, [MARKER_DIAG], Port="6516")))
     assert broken["services"][0]["status"] == "Stopped"
-    assert broken["firewallRule"]["profiles"]["Public"] is False
+    assert broken["firewallRules"][0]["profiles"]["Public"] is False
     assert broken["localhost"]["ok"] is False
     assert broken["serviceEndpoint"]["ok"] is False
 
@@ -509,7 +521,7 @@ async def test_managed_run_commands(emu: ArmEmulator, session: AzureSession) -> 
         "rg-wac", "vm1", "wac-port", expand="instanceView"
     )
     assert got.instance_view.execution_state == "Succeeded"
-    assert json.loads(got.instance_view.output)["smePort"] == "6516"
+    assert json.loads(got.instance_view.output)["appSettings"]["url"] == "https://*:6516"
     assert got.instance_view.exit_code == 0
     names = [
         r.name

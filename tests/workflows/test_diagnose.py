@@ -205,6 +205,31 @@ async def test_failed_extension_names_its_substatus(
     assert "inside the VM" in endpoint.remedy
 
 
+# --------------------------------------------------------------------------- step 1
+
+
+async def test_a_linux_vm_leads_with_the_unsupported_os(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = emu.add_windows_vm("tux", os="ubuntu-22.04")
+    emu.set_power_state(target, "running", started_at=LONG_AGO)
+    d = await diagnose(session, target, now=NOW)
+    assert d.findings[0].code == "os"
+    assert d.problems[0].code == "os"
+    assert "Windows Admin Center runs only on Windows" in d.problems[0].title
+    assert "ubuntu" in d.problems[0].title.lower()
+    assert d.finding("extension").status is FindingStatus.PROBLEM
+    assert "only on Windows" in (d.finding("extension").remedy or "")
+    assert d.run_commands == 0
+    assert "Windows" in d.finding("guest.service").evidence[0]
+
+
+async def test_a_windows_vm_has_no_os_finding(emu: ArmEmulator, session: AzureSession) -> None:
+    target = await healthy_vm(emu, session)
+    d = await diagnose(session, target, now=NOW)
+    assert "os" not in [f.code for f in d.findings]
+
+
 # --------------------------------------------------------------------------- step 2
 
 
@@ -275,37 +300,92 @@ async def test_outbound_deny_to_windows_admin_center_is_named(
 # --------------------------------------------------------------------------- step 4
 
 
-async def test_stopped_service(emu: ArmEmulator, session: AzureSession) -> None:
-    target = await healthy_vm(emu, session)
-    emu.guest(target).services["ServerManagementGateway"] = "Stopped"
+GATEWAYS = [
+    ("modern", "WindowsAdminCenter", "WacInboundOpenException"),
+    ("legacy", "ServerManagementGateway", "SmeInboundOpenException"),
+]
+
+
+@pytest.mark.parametrize(("gateway", "service", "rule"), GATEWAYS)
+async def test_healthy_vm_names_its_gateway_service_and_rule(
+    emu: ArmEmulator, session: AzureSession, gateway: str, service: str, rule: str
+) -> None:
+    target = await healthy_vm(emu, session, gateway=gateway)
+    d = await diagnose(session, target, now=NOW)
+    assert d.problems == (), str(d)
+    svc = d.finding("guest.service")
+    assert service in svc.title
+    assert f"{gateway} gateway" in svc.title
+    assert svc.details["gateway"] == gateway
+    assert f"gateway found: {gateway}" in svc.evidence
+    fw = d.finding("guest.firewall_rule")
+    assert fw.status is FindingStatus.OK
+    assert rule in fw.title
+    port = d.finding("guest.port")
+    assert port.status is FindingStatus.OK
+    assert port.details["gateway"] == gateway
+    assert port.details["source"] == ("appsettings" if gateway == "modern" else "registry")
+    assert gateway in port.title
+
+
+async def test_service_probe_uses_the_regional_endpoint(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = await healthy_vm(emu, session, location="eastus")
+    # The guest itself does not know its region: only the Region parameter names it.
+    emu.guest(target).location = None
+    d = await diagnose(session, target, now=NOW)
+    endpoint = d.finding("guest.service_endpoint")
+    assert endpoint.status is FindingStatus.OK
+    assert "https://eastus.service.waconazure.com" in endpoint.title
+    assert "wac.azure.com" not in str(d)
+
+
+@pytest.mark.parametrize(("gateway", "service", "rule"), GATEWAYS)
+async def test_stopped_service(
+    emu: ArmEmulator, session: AzureSession, gateway: str, service: str, rule: str
+) -> None:
+    target = await healthy_vm(emu, session, gateway=gateway)
+    emu.guest(target).services[service] = "Stopped"
     d = await diagnose(session, target, now=NOW)
     svc = d.finding("guest.service")
     assert svc.status is FindingStatus.PROBLEM
-    assert "ServerManagementGateway is Stopped" in svc.title
-    assert "Start-Service" in (svc.remedy or "")
+    assert f"{service} is Stopped" in svc.title
+    assert f"Start-Service {service}" in (svc.remedy or "")
     # A stopped service does not answer on localhost either, as the guide predicts.
     assert {f.code for f in d.problems} == {"guest.service", "guest.localhost"}
 
 
+@pytest.mark.parametrize(("gateway", "service", "rule"), GATEWAYS)
 @pytest.mark.parametrize("profile", ["Public", "Private"])
 async def test_firewall_rule_disabled_for_one_profile(
-    emu: ArmEmulator, session: AzureSession, profile: str
+    emu: ArmEmulator, session: AzureSession, profile: str, gateway: str, service: str, rule: str
 ) -> None:
-    target = await healthy_vm(emu, session)
-    emu.guest(target).firewall_rules["SmeInboundOpenException"].profiles.discard(profile)
+    target = await healthy_vm(emu, session, gateway=gateway)
+    emu.guest(target).firewall_rules[rule].profiles.discard(profile)
     d = await diagnose(session, target, now=NOW)
     fw = d.finding("guest.firewall_rule")
     assert fw.status is FindingStatus.PROBLEM
-    assert f"not enabled for the {profile} profile" in fw.title
+    assert f"{rule} is not enabled for the {profile} profile" in fw.title
     assert [f.code for f in d.problems] == ["guest.firewall_rule"]
 
 
 async def test_missing_registry_port(emu: ArmEmulator, session: AzureSession) -> None:
-    target = await healthy_vm(emu, session)
+    target = await healthy_vm(emu, session, gateway="legacy")
     emu.guest(target).registry.clear()
     d = await diagnose(session, target, now=NOW)
     assert d.finding("guest.port").status is FindingStatus.PROBLEM
     assert "SmePort" in d.finding("guest.port").title
+
+
+async def test_missing_appsettings_port(emu: ArmEmulator, session: AzureSession) -> None:
+    target = await healthy_vm(emu, session)
+    emu.guest(target).files.clear()
+    d = await diagnose(session, target, now=NOW)
+    port = d.finding("guest.port")
+    assert port.status is FindingStatus.PROBLEM
+    assert "appsettings.json" in port.title
+    assert any("not found" in e for e in port.evidence)
 
 
 async def test_run_command_busy_makes_only_step_4_unknown(
@@ -452,18 +532,24 @@ async def test_missing_vm_raises(emu: ArmEmulator, session: AzureSession) -> Non
 
 async def test_html_escapes_azure_values(emu: ArmEmulator, session: AzureSession) -> None:
     target = await healthy_vm(emu, session)
-    emu.guest(target).services["ServerManagementGateway"] = "<b>Stopped</b>"
+    emu.guest(target).services["WindowsAdminCenter"] = "<b>Stopped</b>"
     d = await diagnose(session, target, now=NOW)
     page = d._repr_html_()
     assert "<b>Stopped</b>" not in page
     assert "&lt;b&gt;Stopped&lt;/b&gt;" in page
 
 
-async def test_registry_port_differs_from_settings(emu: ArmEmulator, session: AzureSession) -> None:
-    target = await healthy_vm(emu, session)
-    emu.guest(target).registry["HKLM\\SOFTWARE\\Microsoft\\ServerManagementGateway"]["SmePort"] = (
-        "6600"
-    )
+@pytest.mark.parametrize("gateway", ["modern", "legacy"])
+async def test_guest_port_differs_from_settings(
+    emu: ArmEmulator, session: AzureSession, gateway: str
+) -> None:
+    target = await healthy_vm(emu, session, gateway=gateway)
+    guest = emu.guest(target)
+    if gateway == "legacy":
+        guest.registry["HKLM\\SOFTWARE\\Microsoft\\ServerManagementGateway"]["SmePort"] = "6600"
+    else:
+        path = next(iter(guest.files))
+        guest.files[path] = guest.files[path].replace("https://*:6516", "https://+:6600")
     d = await diagnose(session, target, now=NOW)
     port = d.finding("guest.port")
     assert port.status is FindingStatus.WARN
@@ -500,3 +586,32 @@ async def test_unreadable_network_makes_steps_unknown_not_fatal(
     # The guest checks do not need the network reads.
     assert d.finding("guest.service").status is FindingStatus.OK
     assert d.finding("support").status is FindingStatus.OK
+
+
+async def test_unreadable_appsettings_is_a_port_problem(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = await healthy_vm(emu, session)
+    guest = emu.guest(target)
+    path = next(iter(guest.files))
+    guest.files[path] = "{ not json"
+    d = await diagnose(session, target, now=NOW)
+    port = d.finding("guest.port")
+    assert port.status is FindingStatus.PROBLEM
+    assert any("unreadable" in e for e in port.evidence)
+    assert d.finding("guest.service").status is FindingStatus.OK
+
+
+async def test_a_url_without_a_port_makes_the_guest_findings_unknown(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    target = await healthy_vm(emu, session)
+    guest = emu.guest(target)
+    path = next(iter(guest.files))
+    guest.files[path] = guest.files[path].replace("https://*:6516", "https://*")
+    d = await diagnose(session, target, now=NOW)
+    for code in ("guest.service", "guest.port"):
+        f = d.finding(code)
+        assert f.status is FindingStatus.UNKNOWN
+        assert "names no port" in f.evidence[0]
+    assert d.finding("extension").status is FindingStatus.OK

@@ -79,7 +79,8 @@ async def test_enable_then_enable_again_writes_nothing(
     assert first.extension is not None
     assert first.extension.succeeded
     assert first.port is not None
-    assert first.port.source is PortSource.REGISTRY
+    assert first.port.source is PortSource.APPSETTINGS  # the modernized gateway
+    assert first.port.gateway == "modern"
     assert first.url is not None
     assert re.fullmatch(r"https://10\.\d+\.\d+\.\d+:6516", first.url)
     run_commands = [r for r in emu.requests if r.path.endswith("/runCommand")]
@@ -91,6 +92,23 @@ async def test_enable_then_enable_again_writes_nothing(
     assert second.url == first.url
     assert second.port is not None
     assert second.port.source is PortSource.SETTINGS
+
+
+@pytest.mark.parametrize(
+    ("gateway", "source"),
+    [("modern", PortSource.APPSETTINGS), ("legacy", PortSource.REGISTRY)],
+)
+async def test_enable_with_a_port_finds_it_on_either_gateway(
+    emu: ArmEmulator, session: AzureSession, gateway: str, source: PortSource
+) -> None:
+    target = emu.add_windows_vm("vm1", gateway=gateway)
+    result = await enable(session, target, port=6600)
+    assert result.port is not None
+    assert (result.port.port, result.port.source, result.port.gateway) == (6600, source, gateway)
+    assert result.port.registry_port == 6600
+    assert not result.port.mismatch
+    assert result.url is not None
+    assert result.url.endswith(":6600")
 
 
 async def test_dry_run_writes_nothing(emu: ArmEmulator, session: AzureSession) -> None:

@@ -62,6 +62,7 @@ from wac_azure._core.extension import (
     desired_extension,
     extension_from_json,
     first_line,
+    guest_port_info,
     install_hints,
     normalize_proxy,
     port_info,
@@ -399,10 +400,11 @@ class ExtensionManager:
     async def locate_port(
         self, target: VmTarget | str, *, from_guest: bool = True, timeout: float = 300
     ) -> PortInfo:
-        """The port WAC listens on: the ``port`` setting, confirmed by ``SmePort`` in the VM.
+        """The port WAC listens on: the ``port`` setting, confirmed inside the VM.
 
-        ``from_guest`` runs ONE Run Command (the ``port`` guest script) to read
-        the registry; otherwise only the extension settings are read.
+        ``from_guest`` runs ONE Run Command (the ``port`` guest script), which
+        reads the modernized gateway's appsettings.json and the legacy
+        gateway's ``SmePort``; otherwise only the extension settings are read.
         :class:`ExtensionNotInstalledError` when the extension is absent.
         """
         t = as_target(target)
@@ -415,10 +417,9 @@ class ExtensionManager:
                     f"the AdminCenter extension is not installed on {t.name}; "
                     "install it first (wac-azure enable)"
                 )
-            registry = None
-            if from_guest:
-                registry = (await read_guest_port(self._session, t)).sme_port
-            return port_info(t, state.port, registry)
+            if not from_guest:
+                return port_info(t, state.port, None)
+            return guest_port_info(t, state.port, await read_guest_port(self._session, t))
 
         return await within(go(), limit, f"locating the WAC port of {t.name}")
 

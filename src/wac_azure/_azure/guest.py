@@ -34,6 +34,7 @@ async def run_guest_script(
     name: str,
     *,
     port: int | None = None,
+    region: str | None = None,
     retry: bool = True,
 ) -> tuple[str, str]:
     """Run guest script ``name`` through one Run Command; return ``(stdout, stderr)``.
@@ -42,10 +43,11 @@ async def run_guest_script(
     Command) and transient LRO failures are retried with the session's
     :class:`RetryConfig`; ``retry=False`` sends exactly one request (a
     diagnosis reports a busy VM instead of waiting). Everything else raises
-    the typed error at once. The caller bounds the time.
+    the typed error at once. The caller bounds the time. ``port`` and
+    ``region`` (the VM's location) go to the ``diagnose`` script.
     """
 
-    body: Any = run_command_body(name, port=port)  # raw wire JSON (AZURE_FACTS §7)
+    body: Any = run_command_body(name, port=port, region=region)  # raw wire JSON (AZURE_FACTS §7)
     compute = session.compute(target.subscription_id)
     what = f"running the {name!r} guest script on {target.name}"
 
@@ -77,14 +79,18 @@ async def run_guest_script(
 
 
 async def read_guest_port(session: AzureSession, target: VmTarget) -> GuestPort:
-    """``SmePort`` from the VM's registry, through one Run Command."""
+    """The gateway and its port (appsettings.json or ``SmePort``), through one Run Command."""
     stdout, stderr = await run_guest_script(session, target, "port")
     return parse_port(stdout, stderr)
 
 
 async def read_guest_diagnosis(
-    session: AzureSession, target: VmTarget, *, port: int | None = None
+    session: AzureSession,
+    target: VmTarget,
+    *,
+    port: int | None = None,
+    region: str | None = None,
 ) -> GuestDiagnosis:
     """Everything the ``diagnose`` script checks, through one Run Command."""
-    stdout, stderr = await run_guest_script(session, target, "diagnose", port=port)
+    stdout, stderr = await run_guest_script(session, target, "diagnose", port=port, region=region)
     return parse_diagnosis(stdout, stderr)

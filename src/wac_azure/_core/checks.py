@@ -355,6 +355,15 @@ def check_agent(ctx: CheckContext) -> Check:
 
 @register_check("vm.recently_started", "Settled after start")
 def check_recent(ctx: CheckContext) -> Check:
+    """Judged from what Azure reports: the time of the VM's last operation.
+
+    A VM's ``PowerState/*`` status carries no time, so Azure never says when a
+    VM started. For a running VM ``facts.started_at`` holds the time of its
+    last succeeded operation (the ``ProvisioningState/*`` status); a start is
+    one, so the VM has been running at least since then. Older than a minute
+    passes; recent warns that the VM *may* just have started; no time at all
+    is unknown. The message never names a start time.
+    """
     facts, now, code = ctx.facts, ctx.now, "vm.recently_started"
     if facts.power_state != "running":
         return _check(
@@ -363,36 +372,43 @@ def check_recent(ctx: CheckContext) -> Check:
             "the VM is not running, so it has not settled after a start",
             "start the VM and wait about a minute",
         )
-    started = facts.started_at
-    if started is None:
+    last = facts.started_at
+    if last is None:
         return _check(
             code,
             CheckStatus.UNKNOWN,
-            "the instance view reports no start time, so whether the VM started within the "
-            "last minute cannot be told",
-            f"read the time of the PowerState/running status in `az vm get-instance-view "
-            f"{_vm_cli(facts)}` (instanceView.statuses); if it is under a minute ago, wait "
-            "a minute",
+            "Azure reports no start time (the PowerState status carries none) and the "
+            "instance view gives no time of a last operation, so whether the VM started "
+            "within the last minute cannot be told",
+            "read the ProvisioningState status time in `az vm get-instance-view "
+            f"{_vm_cli(facts)}` (instanceView.statuses) or the VM's start operations in "
+            "`az monitor activity-log list`; if one is under a minute ago, wait a minute",
         )
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=_dt.UTC)
-    age = (now - started).total_seconds()
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=_dt.UTC)
+    age = (now - last).total_seconds()
+    evidence = (
+        f"last operation on the VM finished at {last.isoformat()} (ProvisioningState time)",
+        "Azure reports no start time: the PowerState status carries none",
+    )
     if age < SETTLE_SECONDS:
         return _check(
             code,
             CheckStatus.WARN,
-            f"the VM started {max(int(age), 0)} s ago; it needs about a minute after a start "
-            "before the extension can install and connect",
-            f"wait {SETTLE_SECONDS - max(int(age), 0)} s more",
-            (f"started at {started.isoformat()}",),
+            f"an operation on the VM finished {max(int(age), 0)} s ago, so it may have just "
+            "started; after a start it needs about a minute before the extension can "
+            "install and connect",
+            f"if it was a start, wait {SETTLE_SECONDS - max(int(age), 0)} s more",
+            evidence,
         )
     minutes = int(age // 60)
+    since = f"{minutes} min" if minutes else f"{int(age)} s"
     return _check(
         code,
         CheckStatus.PASS,
-        f"the VM started {minutes} min ago" if minutes else f"the VM started {int(age)} s ago",
+        f"the VM has been running for at least {since} (its last operation finished then)",
         None,
-        (f"started at {started.isoformat()}",),
+        evidence,
     )
 
 

@@ -21,14 +21,17 @@ from wac_azure._core.errors import (
 from wac_azure._core.extension import LOG_LOCATIONS, install_hints
 from wac_azure._core.facts import VmFacts
 from wac_azure._core.findings import Finding, FindingStatus
-from wac_azure._core.guest import GuestDiagnosis
+from wac_azure._core.guest import (
+    APPSETTINGS_PATH,
+    APPSETTINGS_URL_PATH,
+    REGISTRY_KEY,
+    GuestDiagnosis,
+)
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import Access, Flow, ServiceTags, Verdict, evaluate
 
 #: How long after a VM start or an NSG change Windows Admin Center may still fail.
 RECENT = _dt.timedelta(minutes=2)
-GATEWAY_SERVICES = ("ServerManagementGateway", "WindowsAdminCenter")
-FIREWALL_RULE = "SmeInboundOpenException"
 SERVICE_TAGS = (
     ("outbound.windows_admin_center", "WindowsAdminCenter"),
     ("outbound.azure_active_directory", "AzureActiveDirectory"),
@@ -150,7 +153,9 @@ def extension_finding(facts: VmFacts) -> Finding:
             FindingStatus.PROBLEM,
             "The Windows Admin Center extension is not installed",
             evidence,
-            "Install it: await ExtensionManager(session).install(target), or `wac-azure enable`.",
+            "Install it: await ExtensionManager(session).install(target), or `wac-azure enable`."
+            if facts.os.family in (None, "windows")
+            else "It installs only on Windows: see the os finding.",
         )
     state = ext.provisioning_state or "unknown"
     evidence = [
@@ -460,12 +465,20 @@ def outbound_findings(facts: VmFacts, *, tags: ServiceTags | None) -> list[Findi
 def guest_unknown(reason: str, remedy: str | None = None) -> list[Finding]:
     titles = {
         "guest.service": "Windows Admin Center service state not checked",
-        "guest.firewall_rule": f"Firewall rule {FIREWALL_RULE} not checked",
+        "guest.firewall_rule": "The gateway's Windows firewall rule not checked",
         "guest.localhost": "https://localhost:<port> inside the VM not checked",
         "guest.service_endpoint": "The service endpoint from inside the VM not checked",
-        "guest.port": "SmePort in the registry not checked",
+        "guest.port": "The gateway's port inside the VM not checked",
     }
     return [unknown_finding(4, code, titles[code], reason, remedy) for code in GUEST_CODES]
+
+
+def _gateway_words(guest: GuestDiagnosis) -> str:
+    if guest.gateway == "modern":
+        return "the modernized gateway (service WindowsAdminCenter)"
+    if guest.gateway == "legacy":
+        return "the legacy gateway (service ServerManagementGateway)"
+    return "no Windows Admin Center gateway"
 
 
 def guest_findings(
@@ -473,52 +486,73 @@ def guest_findings(
 ) -> list[Finding]:
     out: list[Finding] = []
     raw = guest.to_dict()
-    # service
-    listed = [f"{s.name}: {s.status}" for s in guest.services]
-    running = [s for s in guest.services if s.status.lower() == "running"]
-    gateway = [s for s in guest.services if s.name in GATEWAY_SERVICES]
-    if running and any(s.name in GATEWAY_SERVICES for s in running):
+    gateway = guest.gateway
+    found = f"gateway found: {gateway or 'none'}"
+    # service: the found gateway's
+    name = guest.service_name
+    listed = [found, *(f"{s.name}: {s.status}" for s in guest.services)]
+    svc = guest.service(name)
+    status = svc.status if svc else "NotFound"
+    details = {"gateway": gateway, "service": name, "services": raw["services"]}
+    if status.lower() == "running":
         out.append(
             Finding(
                 4,
                 "guest.service",
                 FindingStatus.OK,
-                "The Windows Admin Center service is running",
+                f"The Windows Admin Center service {name} is running ({gateway} gateway)",
                 listed,
                 None,
-                {"services": raw["services"]},
+                details,
             )
         )
-    else:
-        names = ", ".join(f"{s.name} is {s.status}" for s in gateway) or "no gateway service found"
-        not_found = all(s.status.lower() == "notfound" for s in gateway)
+    elif gateway is None:
         out.append(
             Finding(
                 4,
                 "guest.service",
                 FindingStatus.PROBLEM,
-                f"The Windows Admin Center service is not running ({names})",
+                "No Windows Admin Center gateway is installed in the VM (neither service "
+                "WindowsAdminCenter nor ServerManagementGateway exists)",
                 listed,
-                "Reinstall the extension: the service is missing."
-                if not_found
-                else "Start it inside the VM: Start-Service ServerManagementGateway "
-                "(over RDP, or with a Run Command).",
-                {"services": raw["services"]},
+                "Reinstall the extension: the gateway is missing.",
+                details,
             )
         )
-    # firewall rule
-    profiles = dict(guest.firewall_profiles)
-    evidence = [f"{p}: {'enabled' if on else 'not enabled'}" for p, on in profiles.items()]
-    if not guest.firewall_rule_found:
+    else:
+        out.append(
+            Finding(
+                4,
+                "guest.service",
+                FindingStatus.PROBLEM,
+                f"The Windows Admin Center service {name} is not running "
+                f"({gateway} gateway; {name} is {status})",
+                listed,
+                "Reinstall the extension: the service is missing."
+                if status.lower() == "notfound"
+                else f"Start it inside the VM: Start-Service {name} "
+                "(over RDP, or with a Run Command).",
+                details,
+            )
+        )
+    # firewall rule: the found gateway's
+    rule = guest.firewall_rule
+    profiles = dict(rule.profiles)
+    evidence = [
+        found,
+        *(f"{p}: {'enabled' if on else 'not enabled'}" for p, on in profiles.items()),
+    ]
+    details = {"gateway": gateway, "firewall_rule": raw["firewall_rule"]}
+    if not rule.found:
         out.append(
             Finding(
                 4,
                 "guest.firewall_rule",
                 FindingStatus.PROBLEM,
-                f"The Windows firewall rule {FIREWALL_RULE} does not exist",
+                f"The Windows firewall rule {rule.name} does not exist",
                 evidence,
                 "Reinstall the extension, which creates the rule.",
-                {"firewall_rule": raw["firewall_rule"]},
+                details,
             )
         )
     else:
@@ -529,12 +563,13 @@ def guest_findings(
                     4,
                     "guest.firewall_rule",
                     FindingStatus.PROBLEM,
-                    f"The firewall rule {FIREWALL_RULE} is not enabled for the "
+                    f"The firewall rule {rule.name} is not enabled for the "
                     f"{' and '.join(missing)} profile{'s' if len(missing) > 1 else ''}",
                     evidence,
-                    f"Enable {FIREWALL_RULE} for the Private and Public profiles (Windows Defender "
-                    f"Firewall > Allowed apps, or Enable-NetFirewallRule -Name {FIREWALL_RULE}).",
-                    {"firewall_rule": raw["firewall_rule"]},
+                    f"Enable {rule.name} for the Private and Public profiles (Windows Defender "
+                    "Firewall > Allowed apps, or Set-NetFirewallRule -DisplayName "
+                    f"{rule.name} -Enabled True -Profile Any).",
+                    details,
                 )
             )
         else:
@@ -543,10 +578,10 @@ def guest_findings(
                     4,
                     "guest.firewall_rule",
                     FindingStatus.OK,
-                    f"The firewall rule {FIREWALL_RULE} is enabled for Private and Public",
+                    f"The firewall rule {rule.name} is enabled for Private and Public",
                     evidence,
                     None,
-                    {"firewall_rule": raw["firewall_rule"]},
+                    details,
                 )
             )
     # localhost
@@ -579,17 +614,27 @@ def guest_findings(
         )
     # service endpoint
     se = guest.service_endpoint
-    se_ev = [f"{se.url}: " + (f"HTTP {se.status}" if se.ok else (se.error or "no answer"))]
+    se_name = se.url or "the service endpoint"
+    se_ev = [f"{se_name}: " + (f"HTTP {se.status}" if se.ok else (se.error or "no answer"))]
     if se.ok:
         out.append(
             Finding(
                 4,
                 "guest.service_endpoint",
                 FindingStatus.OK,
-                f"The VM reaches {se.url}",
+                f"The VM reaches {se_name}",
                 se_ev,
                 None,
                 {"service_endpoint": raw["service_endpoint"]},
+            )
+        )
+    elif not se.url:
+        out.append(
+            unknown_finding(
+                4,
+                "guest.service_endpoint",
+                "The service endpoint was not requested: the VM's region is not known",
+                se.error or "no region",
             )
         )
     else:
@@ -606,57 +651,99 @@ def guest_findings(
                 4,
                 "guest.service_endpoint",
                 FindingStatus.PROBLEM,
-                f"The VM cannot reach {se.url}",
+                f"The VM cannot reach {se_name}",
                 se_ev,
                 remedy,
                 {"service_endpoint": raw["service_endpoint"]},
             )
         )
-    # port
-    settings_port = facts.extension.port if facts and facts.extension else None
-    if guest.sme_port is None:
-        out.append(
-            Finding(
-                4,
-                "guest.port",
-                FindingStatus.PROBLEM,
-                "SmePort is missing from the registry",
-                ["HKLM\\SOFTWARE\\Microsoft\\ServerManagementGateway has no SmePort"],
-                "The installation is incomplete: uninstall and install the extension again.",
-                {"sme_port": None, "settings_port": settings_port},
-            )
-        )
-    elif settings_port is not None and settings_port != guest.sme_port:
-        out.append(
-            Finding(
-                4,
-                "guest.port",
-                FindingStatus.WARN,
-                f"The gateway listens on {guest.sme_port}, but the extension settings "
-                f"say {settings_port}",
-                [f"SmePort: {guest.sme_port}", f"settings port: {settings_port}"],
-                f"Connect to port {guest.sme_port} (and allow it in the NSGs), or "
-                f"reinstall the extension with port {guest.sme_port}.",
-                {"sme_port": guest.sme_port, "settings_port": settings_port},
-            )
-        )
-    else:
-        out.append(
-            Finding(
-                4,
-                "guest.port",
-                FindingStatus.OK,
-                f"SmePort is {guest.sme_port}",
-                [f"SmePort: {guest.sme_port}"],
-                None,
-                {"sme_port": guest.sme_port, "settings_port": settings_port},
-            )
-        )
+    out.append(_port_finding(guest, facts))
     return out
 
 
+def _port_finding(guest: GuestDiagnosis, facts: VmFacts | None) -> Finding:
+    settings_port = facts.extension.port if facts and facts.extension else None
+    listening = guest.port
+    app = guest.appsettings
+    where = {
+        "appsettings": f"appsettings.json ({APPSETTINGS_URL_PATH} = {app.url!r})",
+        "registry": "SmePort in the registry",
+    }
+    details = {
+        "gateway": guest.gateway,
+        "port": listening,
+        "source": guest.port_source,
+        "sme_port": guest.sme_port,
+        "appsettings": app.to_dict(),
+        "settings_port": settings_port,
+    }
+    if listening is None:
+        if guest.gateway == "legacy":
+            title = "SmePort is missing from the registry (legacy gateway)"
+            evidence = [f"{REGISTRY_KEY} has no SmePort"]
+        else:
+            title = "appsettings.json names no gateway port" + (
+                " (modernized gateway)" if guest.gateway == "modern" else ""
+            )
+            evidence = [
+                f"{APPSETTINGS_PATH}: "
+                + (
+                    f"unreadable ({app.error})"
+                    if app.error
+                    else f"no {APPSETTINGS_URL_PATH}"
+                    if app.found
+                    else "not found"
+                ),
+                f"{REGISTRY_KEY}: "
+                + (f"SmePort {guest.sme_port}" if guest.sme_port else "no SmePort"),
+            ]
+        return Finding(
+            4,
+            "guest.port",
+            FindingStatus.PROBLEM,
+            title,
+            evidence,
+            "The installation is incomplete: uninstall and install the extension again.",
+            details,
+        )
+    source = where.get(guest.port_source or "", "the VM")
+    if settings_port is not None and settings_port != listening:
+        return Finding(
+            4,
+            "guest.port",
+            FindingStatus.WARN,
+            f"The gateway listens on {listening}, but the extension settings say {settings_port}",
+            [
+                f"{guest.gateway} gateway: port {listening} from {source}",
+                f"settings port: {settings_port}",
+            ],
+            f"Connect to port {listening} (and allow it in the NSGs), or "
+            f"reinstall the extension with port {listening}.",
+            details,
+        )
+    return Finding(
+        4,
+        "guest.port",
+        FindingStatus.OK,
+        f"The {guest.gateway} gateway listens on port {listening}",
+        [f"port {listening} from {source}"],
+        None,
+        details,
+    )
+
+
 def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
-    started = facts.started_at
+    """Step 5, VM half: judged from the time Azure really reports.
+
+    A VM's ``PowerState/*`` status carries no time, so Azure does not say when
+    the VM started. What it does report is the time of the VM's last
+    succeeded operation (its ``ProvisioningState/*`` status, which
+    ``facts.started_at`` holds for a running VM). A start is such an
+    operation, so the VM has been running at least since then: long enough
+    ago is ``ok``; recent means the VM *may* just have started (or something
+    else changed), a ``warn`` that says so; no time at all is ``unknown``.
+    """
+    last = facts.started_at
     state = facts.power_state or "unknown"
     if state != "running":
         return unknown_finding(
@@ -666,26 +753,35 @@ def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
             f"power state: {state}",
             "Start the VM, wait a minute, then diagnose again.",
         )
-    if started is None:
+    if last is None:
         return unknown_finding(
             5,
             "recent.vm_started",
             "When the VM started is not known",
-            "the instance view gives no start time",
+            "the instance view gives no start time (its PowerState status has no time) and "
+            "no time of a last operation (ProvisioningState status)",
+            "The subscription's activity log has the VM's start operations "
+            "(Microsoft.Compute/virtualMachines/start/action) with their times.",
         )
-    started = as_utc(started)
-    evidence = [f"started at {format_hms(started)} ({_ago(now, started)})"]
-    if now - started < RECENT:
-        ready = started + _dt.timedelta(minutes=1)
+    last = as_utc(last)
+    evidence = [
+        f"the VM's last operation finished at {format_hms(last)} ({_ago(now, last)}), "
+        "so it has been running at least since then",
+        "Azure reports no start time: the PowerState status carries no time",
+    ]
+    details = {"last_operation_at": last}
+    if now - last < RECENT:
+        ready = last + _dt.timedelta(minutes=1)
         return Finding(
             5,
             "recent.vm_started",
             FindingStatus.WARN,
-            f"The VM started at {format_hms(started)}, less than two minutes ago",
+            f"An operation on the VM finished at {format_hms(last)}, less than two minutes "
+            "ago: the VM may just have started",
             evidence,
-            "Its address takes about a minute to register with Windows Admin "
-            f"Center: wait a minute (until about {format_hms(ready)}) and retry.",
-            {"started_at": started},
+            "If it was a start, the VM's address takes about a minute to register with "
+            f"Windows Admin Center: wait a minute (until about {format_hms(ready)}) and retry.",
+            details,
         )
     return Finding(
         5,
@@ -694,7 +790,25 @@ def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
         "The VM has been running for more than two minutes",
         evidence,
         None,
-        {"started_at": started},
+        details,
+    )
+
+
+def os_finding(facts: VmFacts) -> Finding | None:
+    """Step 1's first finding on a VM whose OS is known not to be Windows, else ``None``."""
+    os = facts.os
+    if os.family is None or os.family == "windows":
+        return None
+    where = f" (from {os.source})" if os.source != "unknown" else ""
+    return Finding(
+        1,
+        "os",
+        FindingStatus.PROBLEM,
+        f"The VM runs {os.describe()}{where}: Windows Admin Center runs only on Windows",
+        os.evidence,
+        "Use a Windows Server 2016, 2019, 2022 or 2025 VM (or Windows 10/11 with a current "
+        "extension); the AdminCenter extension cannot be installed on this VM.",
+        {"family": os.family, "name": os.name, "source": os.source},
     )
 
 

@@ -37,6 +37,7 @@ from wac_azure._core.facts import (
     parse_extension_resource,
 )
 from wac_azure._core.findings import RequirementReport
+from wac_azure._core.guest import GuestPort
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import ApplyResult
 from wac_azure._core.validate import check_port
@@ -173,7 +174,10 @@ class PortSource(str, enum.Enum):
     """Where a :class:`PortInfo` port came from."""
 
     SETTINGS = "settings"
+    #: ``SmePort`` in the registry (the legacy gateway).
     REGISTRY = "registry"
+    #: ``Kestrel.Endpoints.WindowsAdminCenter.Url`` in appsettings.json (the modernized gateway).
+    APPSETTINGS = "appsettings"
     DEFAULT = "default"
 
     def __str__(self) -> str:
@@ -285,9 +289,13 @@ class ExtensionState:
 class PortInfo:
     """The port Windows Admin Center listens on, and where that came from.
 
-    ``source`` is ``registry`` when the ``SmePort`` value was read inside the
-    VM (through Run Command), ``settings`` when it comes from the extension's
-    ``port`` setting, ``default`` (6516) when neither says.
+    ``source`` is ``appsettings`` when the modernized gateway's
+    appsettings.json was read inside the VM (through Run Command),
+    ``registry`` when the legacy gateway's ``SmePort`` value was,
+    ``settings`` when it comes from the extension's ``port`` setting,
+    ``default`` (6516) when none says. ``registry_port`` is the port read
+    inside the VM (from either place); ``gateway`` the gateway found there
+    (``"modern"``, ``"legacy"``, or ``None`` when not read or not found).
     """
 
     target: VmTarget
@@ -295,6 +303,7 @@ class PortInfo:
     source: PortSource
     settings_port: int | None = None
     registry_port: int | None = None
+    gateway: str | None = None
 
     @property
     def mismatch(self) -> bool:
@@ -313,15 +322,17 @@ class PortInfo:
             "source": self.source.value,
             "settings_port": self.settings_port,
             "registry_port": self.registry_port,
+            "gateway": self.gateway,
             "mismatch": self.mismatch,
         }
 
     def __str__(self) -> str:
         text = f"{self.target.name}: port {self.port} (from {self.source.value})"
         if self.mismatch:
+            where = "appsettings.json" if self.source is PortSource.APPSETTINGS else "SmePort"
             text += (
                 f"; the extension settings say {self.settings_port} but the VM's "
-                f"SmePort is {self.registry_port}"
+                f"{where} says {self.registry_port}"
             )
         return text
 
@@ -378,13 +389,31 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
 
 
-def port_info(target: VmTarget, settings_port: int | None, registry_port: int | None) -> PortInfo:
-    """Combine the settings and registry ports into a :class:`PortInfo`."""
+def port_info(
+    target: VmTarget,
+    settings_port: int | None,
+    registry_port: int | None,
+    *,
+    source: PortSource = PortSource.REGISTRY,
+    gateway: str | None = None,
+) -> PortInfo:
+    """Combine the settings port and the port read inside the VM into a :class:`PortInfo`.
+
+    ``registry_port`` is the port read inside the VM and ``source`` where
+    (:attr:`PortSource.REGISTRY` for ``SmePort``, :attr:`PortSource.APPSETTINGS`
+    for appsettings.json); ``gateway`` the gateway found there.
+    """
     if registry_port is not None:
-        return PortInfo(target, registry_port, PortSource.REGISTRY, settings_port, registry_port)
+        return PortInfo(target, registry_port, source, settings_port, registry_port, gateway)
     if settings_port is not None:
-        return PortInfo(target, settings_port, PortSource.SETTINGS, settings_port, None)
-    return PortInfo(target, DEFAULT_PORT, PortSource.DEFAULT, None, None)
+        return PortInfo(target, settings_port, PortSource.SETTINGS, settings_port, None, gateway)
+    return PortInfo(target, DEFAULT_PORT, PortSource.DEFAULT, None, None, gateway)
+
+
+def guest_port_info(target: VmTarget, settings_port: int | None, guest: GuestPort) -> PortInfo:
+    """A :class:`PortInfo` from the settings port and what the ``port`` guest script read."""
+    source = PortSource.APPSETTINGS if guest.source == "appsettings" else PortSource.REGISTRY
+    return port_info(target, settings_port, guest.port, source=source, gateway=guest.gateway)
 
 
 def url_for(facts: VmFacts, port: int, *, via: str = "private") -> str:

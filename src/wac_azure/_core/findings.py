@@ -287,9 +287,10 @@ class Finding:
 class Diagnosis:
     """The findings of :func:`diagnose` for one VM, in step order.
 
-    ``port`` is the port checked (registry, then extension settings, then
-    6516), ``address`` the IP address the checks and the probe used (``None``
-    when unknown), ``run_commands`` how many Run Commands were sent (0 or 1).
+    ``port`` is the port checked (the gateway's own, from appsettings.json or
+    ``SmePort``, then the extension settings, then 6516), ``address`` the IP
+    address the checks and the probe used (``None`` when unknown),
+    ``run_commands`` how many Run Commands were sent (0 or 1).
     """
 
     target: VmTarget

@@ -3,18 +3,25 @@
 One call walks the checklist a person would otherwise do by hand over RDP
 and in the portal, and says which step is wrong:
 
-1. ``extension`` – is the ``AdminCenter`` extension installed, in what
+1. ``os`` (only on a VM known not to run Windows: the first problem) and
+   ``extension`` – is the ``AdminCenter`` extension installed, in what
    provisioning state, with which handler version and substatus messages;
 2. ``inbound`` – does the Windows Admin Center port get through the subnet
    and NIC NSGs from ``client_ip`` (or from the virtual network), and if not,
    which rule stops it;
 3. ``outbound.windows_admin_center`` / ``outbound.azure_active_directory`` –
    is TCP 443 to those service tags allowed, and if not, which rule stops it;
-4. ``guest.*`` – inside the VM, through **one** Run Command: the service
-   state, the ``SmeInboundOpenException`` firewall rule (Private and Public),
-   ``https://localhost:<port>``, the service endpoint, and ``SmePort``;
+4. ``guest.*`` – inside the VM, through **one** Run Command: which gateway
+   is installed (the modernized ``WindowsAdminCenter`` or the legacy
+   ``ServerManagementGateway``), that gateway's service, its firewall rule
+   (``WacInboundOpenException`` or ``SmeInboundOpenException``, Private and
+   Public), ``https://localhost:<port>``, the service endpoint
+   ``https://<region>.service.waconazure.com``, and the port
+   (appsettings.json or ``SmePort``);
 5. ``recent.vm_started`` / ``recent.nsg_changed`` – a VM started or an NSG
-   changed within the last two minutes ("wait a minute and retry");
+   changed within the last two minutes ("wait a minute and retry"); Azure
+   gives no start time, so the VM half judges from the time of the VM's last
+   operation (see :func:`~wac_azure._core.diagnosis.recent_vm_finding`);
 6. ``probe`` (only with ``probe=True``) – a TLS connection from the caller
    to ``https://<ip>:<port>``;
 7. ``support`` – where the logs are and what to attach to a support request.
@@ -57,6 +64,7 @@ from wac_azure._core.diagnosis import (
     guest_findings,
     guest_unknown,
     inbound_finding,
+    os_finding,
     outbound_findings,
     probe_finding,
     reason_text,
@@ -87,12 +95,14 @@ async def _service_tags(session: AzureSession, facts: VmFacts) -> ServiceTags | 
 
 
 async def _run_guest(
-    session: AzureSession, target: VmTarget, *, port: int
+    session: AzureSession, target: VmTarget, *, port: int, region: str | None
 ) -> tuple[GuestDiagnosis | None, str | None, str | None]:
     """One Run Command with the ``diagnose`` script, never retried: (result, reason, remedy)."""
 
     try:
-        stdout, stderr = await run_guest_script(session, target, "diagnose", port=port, retry=False)
+        stdout, stderr = await run_guest_script(
+            session, target, "diagnose", port=port, region=region, retry=False
+        )
         return parse_diagnosis(stdout, stderr), None, None
     except WacAzureError as exc:
         if getattr(exc, "status", None) == 409 and "in progress" in str(exc).lower():
@@ -156,7 +166,10 @@ async def diagnose(
         facts_error = f"the VM could not be read: {reason_text(exc)}"
     _log.debug("diagnosing %s via %s", target, via)
 
-    # 1. extension
+    # 1. operating system (only when it is not Windows), then the extension
+    wrong_os = os_finding(facts) if facts is not None else None
+    if wrong_os is not None:
+        findings.append(wrong_os)
     findings.append(
         extension_finding(facts)
         if facts is not None
@@ -172,8 +185,11 @@ async def diagnose(
     if facts is not None and facts.power_state not in (None, "running"):
         guest_reason = f"the VM is {facts.power_state}: Run Command needs a running VM"
         guest_remedy = "Start the VM, wait a minute, then diagnose again."
-    elif facts is not None and facts.os.family == "linux":
-        guest_reason = "the VM runs Linux; Windows Admin Center needs Windows Server"
+    elif wrong_os is not None:
+        guest_reason = (
+            f"the VM runs {facts.os.describe() if facts else 'another OS'}; "
+            "Windows Admin Center needs Windows"
+        )
     elif facts is not None and facts.extension is None:
         guest_reason = "the extension is not installed, so there is nothing to check inside"
         guest_remedy = "Install the extension first (step 1)."
@@ -188,7 +204,13 @@ async def diagnose(
     if run_commands:
         try:
             guest, guest_reason, guest_remedy = await asyncio.wait_for(
-                _run_guest(session, target, port=settings_port or DEFAULT_PORT), left()
+                _run_guest(
+                    session,
+                    target,
+                    port=settings_port or DEFAULT_PORT,
+                    region=facts.location if facts is not None else None,
+                ),
+                left(),
             )
         except TimeoutError as exc:
             guest_reason = f"the Run Command: {reason_text(exc)}"
@@ -197,7 +219,7 @@ async def diagnose(
             if tags_task is not None:
                 tags_task.cancel()
             raise
-    port = (guest.sme_port if guest else None) or settings_port or DEFAULT_PORT
+    port = (guest.port if guest else None) or settings_port or DEFAULT_PORT
 
     # 2, 3. network rules (pure, from the facts)
     tags: ServiceTags | None = None

@@ -6,9 +6,10 @@ apply them → install the extension → locate the port → build the URL.
 Decisions:
 
 * A Run Command (``POST .../runCommand``) runs code in the VM: it counts as a
-  write. ``enable`` confirms the port from the VM's registry only when it
-  changed something; on an unchanged VM the port comes from the extension
-  settings, so a second ``enable`` performs zero writes.
+  write. ``enable`` confirms the port inside the VM (appsettings.json or
+  ``SmePort``, whichever gateway is installed) only when it changed
+  something; on an unchanged VM the port comes from the extension settings,
+  so a second ``enable`` performs zero writes.
 * ``dry_run=True`` reads, checks and plans, and writes nothing (no rule, no
   extension, no Run Command); the result shows the plan and the URL the VM
   would get.
@@ -45,6 +46,7 @@ from wac_azure._core.extension import (
     ExtensionState,
     PortInfo,
     UninstallResult,
+    guest_port_info,
     normalize_proxy,
     port_info,
     url_for,
@@ -300,8 +302,7 @@ async def enable(
         )
         if state.changed:
             say(progress, t, ProgressStage.INSTALLING, "reading the port inside the VM")
-            registry = (await read_guest_port(session, t)).sme_port
-            where = port_info(t, state.port, registry)
+            where = guest_port_info(t, state.port, await read_guest_port(session, t))
         else:
             where = port_info(t, state.port, None)
         url = url_for(facts, where.port, via=via)

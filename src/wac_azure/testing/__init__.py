@@ -31,9 +31,10 @@ automation (the library's, or yours) can be tested without a subscription::
   Server 2016, less than 3 GiB, outbound TCP 443 to ``WindowsAdminCenter`` blocked by
   the NSGs — judged by the emulator's own evaluator — or inside the guest).
 * The guest: :meth:`~ArmEmulator.guest` gives a mutable :class:`GuestModel`
-  (registry ``SmePort``, services, firewall rules, outbound block, Run Command busy).
-  Run Command answers scripts whose first line is
-  ``# wac-azure-guest-script: <name> v1`` (``port``, ``diagnose``) from it.
+  (either gateway: the modernized one's appsettings.json by default, or the legacy
+  ``SmePort`` with ``add_windows_vm(..., gateway="legacy")``; services, firewall
+  rules, outbound block, Run Command busy). Run Command answers scripts whose first
+  line is ``# wac-azure-guest-script: <name> v2`` (``port``, ``diagnose``) from it.
 * Inspection: :attr:`~ArmEmulator.requests` records every request
   (:class:`RequestRecord`), :meth:`~ArmEmulator.writes` the writes;
   :meth:`~ArmEmulator.deny` makes an action answer 403 ``AuthorizationFailed``;

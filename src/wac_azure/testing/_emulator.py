@@ -695,6 +695,7 @@ class ArmEmulator:
         nics: int = 1,
         custom_image: bool = False,
         report_os: bool = True,
+        gateway: str = "modern",
     ) -> VmTarget:
         """Build a realistic VM with NIC(s), VNet/subnet, NSG(s) and optionally a public IP.
 
@@ -715,7 +716,15 @@ class ArmEmulator:
         ``custom_image=True`` gives the VM a gallery image (``imageReference`` has only an
         ``id``); ``report_os=False`` keeps ``osName``/``osVersion`` out of the instance view
         (an agent that does not report them). ``nics`` adds secondary NICs without NSGs.
+
+        ``gateway`` is the Windows Admin Center gateway an install of the extension leaves
+        in the guest: ``"modern"`` (default; extension 0.24.0.0 and later: appsettings.json,
+        service ``WindowsAdminCenter``, rule ``WacInboundOpenException``, no ``SmePort``) or
+        ``"legacy"`` (``SmePort``, service ``ServerManagementGateway``, rule
+        ``SmeInboundOpenException``); see :class:`~wac_azure.testing.GuestModel`.
         """
+        if gateway not in ("modern", "legacy"):
+            raise ValueError(f"gateway must be 'modern' or 'legacy'; got {gateway!r}")
         spec = OS_CATALOG.get(os)
         if spec is None:
             raise ValueError(f"unknown os {os!r}; use one of {', '.join(OS_CATALOG)}")
@@ -800,6 +809,7 @@ class ArmEmulator:
             else None,
             os_name=spec.os_name if report_os else None,
             os_version=spec.os_version if report_os else None,
+            guest=GuestModel(gateway=gateway, location=location),
         )
         self.vms[vm_id.lower()] = rt
         return target

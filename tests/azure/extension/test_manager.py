@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -28,6 +29,7 @@ from wac_azure import (
 )
 from wac_azure.testing import ArmEmulator, Fault
 from wac_azure.testing.backend.faults import FaultKind
+from wac_azure.testing.backend.guest import APPSETTINGS_PATH
 
 EXT = re.compile(r"/extensions/AdminCenter$", re.IGNORECASE)
 GATEWAY_KEY = "HKLM\\SOFTWARE\\Microsoft\\ServerManagementGateway"
@@ -92,7 +94,7 @@ async def test_fresh_install_writes_the_documented_body(
     assert props["settings"]["port"] == "6516"
     assert re.fullmatch(r"[0-9a-f]{32}", props["settings"]["salt"])
     assert state.salt == props["settings"]["salt"]
-    assert emu.guest(target).registry[GATEWAY_KEY]["SmePort"] == "6516"
+    assert emu.guest(target).port == "6516"
 
 
 async def test_second_install_writes_nothing(emu: ArmEmulator, session: AzureSession) -> None:
@@ -123,7 +125,7 @@ async def test_port_change_updates_and_keeps_the_salt(
         "port": "6600",
         "salt": first.salt,
     }
-    assert emu.guest(target).registry[GATEWAY_KEY]["SmePort"] == "6600"
+    assert emu.guest(target).port == "6600"
 
 
 async def test_explicit_salt_and_proxy_are_written(emu: ArmEmulator, session: AzureSession) -> None:
@@ -298,40 +300,61 @@ async def test_port_from_settings_runs_no_command(emu: ArmEmulator, session: Azu
     assert _run_commands(emu) == []
 
 
-async def test_port_from_the_registry_in_one_run_command(
-    emu: ArmEmulator, session: AzureSession
+def _set_guest_port(emu: ArmEmulator, target: VmTarget, gateway: str, port: str) -> None:
+    """Change the port the installed gateway listens on, where that gateway keeps it."""
+    guest = emu.guest(target)
+    if gateway == "legacy":
+        guest.registry[GATEWAY_KEY]["SmePort"] = port
+    else:
+        doc = json.loads(guest.files[APPSETTINGS_PATH])
+        doc["Kestrel"]["Endpoints"]["WindowsAdminCenter"]["Url"] = f"https://*:{port}"
+        guest.files[APPSETTINGS_PATH] = json.dumps(doc)
+
+
+GATEWAY_SOURCES = [("modern", PortSource.APPSETTINGS), ("legacy", PortSource.REGISTRY)]
+
+
+@pytest.mark.parametrize(("gateway", "source"), GATEWAY_SOURCES)
+async def test_port_from_the_guest_in_one_run_command(
+    emu: ArmEmulator, session: AzureSession, gateway: str, source: PortSource
 ) -> None:
-    target = emu.add_windows_vm("vm1")
+    target = emu.add_windows_vm("vm1", gateway=gateway)
     manager = ExtensionManager(session)
     await manager.install(target, port=6600)
     info = await manager.locate_port(target)
-    assert (info.port, info.source) == (6600, PortSource.REGISTRY)
+    assert (info.port, info.source, info.gateway) == (6600, source, gateway)
     assert not info.mismatch
     assert len(_run_commands(emu)) == 1
 
 
-async def test_registry_wins_and_mismatch_is_reported(
-    emu: ArmEmulator, session: AzureSession
+@pytest.mark.parametrize(("gateway", "source"), GATEWAY_SOURCES)
+async def test_guest_port_wins_and_mismatch_is_reported(
+    emu: ArmEmulator, session: AzureSession, gateway: str, source: PortSource
 ) -> None:
-    target = emu.add_windows_vm("vm1")
+    target = emu.add_windows_vm("vm1", gateway=gateway)
     manager = ExtensionManager(session)
     await manager.install(target)
-    emu.guest(target).registry[GATEWAY_KEY]["SmePort"] = "7000"
+    _set_guest_port(emu, target, gateway, "7000")
     info = await manager.locate_port(target)
-    assert info.port == 7000
+    assert (info.port, info.source) == (7000, source)
     assert info.settings_port == 6516
     assert info.mismatch
+    assert ("appsettings.json" if gateway == "modern" else "SmePort") in str(info)
 
 
-async def test_registry_without_smeport_falls_back_to_settings(
-    emu: ArmEmulator, session: AzureSession
+@pytest.mark.parametrize("gateway", ["modern", "legacy"])
+async def test_no_port_inside_falls_back_to_settings(
+    emu: ArmEmulator, session: AzureSession, gateway: str
 ) -> None:
-    target = emu.add_windows_vm("vm1")
+    target = emu.add_windows_vm("vm1", gateway=gateway)
     manager = ExtensionManager(session)
     await manager.install(target, port=6600)
-    emu.guest(target).registry.pop(GATEWAY_KEY)
+    guest = emu.guest(target)
+    guest.registry.pop(GATEWAY_KEY, None)
+    guest.files.pop(APPSETTINGS_PATH, None)
     info = await manager.locate_port(target)
     assert (info.port, info.source, info.registry_port) == (6600, PortSource.SETTINGS, None)
+    assert info.gateway == gateway  # its service is still there
 
 
 async def test_run_command_in_progress_is_retried(emu: ArmEmulator, session: AzureSession) -> None:
@@ -346,7 +369,7 @@ async def test_run_command_in_progress_is_retried(emu: ArmEmulator, session: Azu
     )
     emu.faults.add_scripted(1, busy, method="POST", path_regex="/runCommand$")
     info = await manager.locate_port(target)
-    assert info.source is PortSource.REGISTRY
+    assert info.source is PortSource.APPSETTINGS
     assert len(_run_commands(emu)) == 2
 
 
