@@ -1,1 +1,1 @@
-"""Conformance with real Azure: recorded ARM traffic replayed through the readers and the emulator."""
+"""Conformance with Azure: recorded ARM traffic through the readers and the emulator."""
