@@ -45,15 +45,20 @@ def _any_glob(text: str, globs: str) -> bool:
 
 @attrs.frozen
 class Deviation:
-    """A known, accepted difference: ``exchange`` and ``where`` are globs (``|`` between
-    alternatives), ``reason`` says why it is accepted or who is fixing it."""
+    """A known, accepted difference: ``exchange``, ``where`` and ``detail`` are globs (``|``
+    between alternatives), ``reason`` says why it is accepted or who is fixing it."""
 
     exchange: str
     where: str
     reason: str
+    detail: str = "*"
 
     def matches(self, exchange: str, difference: Difference) -> bool:
-        return _any_glob(exchange, self.exchange) and _any_glob(difference.where, self.where)
+        return (
+            _any_glob(exchange, self.exchange)
+            and _any_glob(difference.where, self.where)
+            and _any_glob(difference.detail, self.detail)
+        )
 
     def names(self, exchange: str) -> bool:
         """Whether this entry is about ``exchange``."""
@@ -111,8 +116,11 @@ def _named(items: Sequence[Any]) -> dict[str, Any] | None:
     return keyed if len(keyed) == len(items) else None
 
 
-def compare_json(recorded: Any, actual: Any, path: str = "body") -> list[Difference]:
-    """Differences in keys, nesting, value types and values (ids, GUIDs, times by shape)."""
+def compare_json(
+    recorded: Any, actual: Any, path: str = "body", *, exact: bool = False
+) -> list[Difference]:
+    """Differences in keys, nesting, value types and values (ids, GUIDs, times by shape,
+    unless ``exact``: then every string must be equal too)."""
     out: list[Difference] = []
     rtype, atype = _type_name(recorded), _type_name(actual)
     if rtype != atype:
@@ -133,7 +141,7 @@ def compare_json(recorded: Any, actual: Any, path: str = "body") -> list[Differe
                 )
         for key in recorded:
             if key in actual:
-                out.extend(compare_json(recorded[key], actual[key], f"{path}.{key}"))
+                out.extend(compare_json(recorded[key], actual[key], f"{path}.{key}", exact=exact))
         return out
     if isinstance(recorded, list):
         rnamed, anamed = _named(recorded), _named(actual)
@@ -148,17 +156,20 @@ def compare_json(recorded: Any, actual: Any, path: str = "body") -> list[Differe
                 out.append(Difference(f"{path}[*]", f"items not in the recording: {extra}"))
             for k, item in rnamed.items():
                 if k in anamed:
-                    out.extend(compare_json(item, anamed[k], f"{path}[*]"))
+                    out.extend(compare_json(item, anamed[k], f"{path}[*]", exact=exact))
             return out
         if len(recorded) != len(actual):
             out.append(
                 Difference(f"{path}[*]", f"recorded {len(recorded)} items, got {len(actual)}")
             )
         for r_item, a_item in zip(recorded, actual, strict=False):
-            out.extend(compare_json(r_item, a_item, f"{path}[*]"))
+            out.extend(compare_json(r_item, a_item, f"{path}[*]", exact=exact))
         return out
     if isinstance(recorded, str):
-        if shape_of_string(recorded) != shape_of_string(actual):
+        differ = (
+            recorded != actual if exact else shape_of_string(recorded) != shape_of_string(actual)
+        )
+        if differ:
             out.append(Difference(path, f"recorded {_short(recorded)}, got {_short(actual)}"))
         return out
     if recorded != actual:

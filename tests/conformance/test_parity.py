@@ -74,6 +74,7 @@ KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
         "cli/vm-get-instanceview",
         "body.properties.instanceView.statuses[*].time",
         f"{_SOON}: the emulator's PowerState/* status carries a time",
+        detail="not in the recording*",
     ),
     Deviation(
         "cli/vm-get-instanceview",
