@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -371,3 +373,18 @@ def test_every_known_deviation_has_a_reason_and_names_a_replayed_exchange() -> N
     for deviation in KNOWN_DEVIATIONS:
         assert deviation.reason.strip(), deviation
         assert any(deviation.names(n) for n in names), deviation
+
+
+def test_docs_carry_the_same_deviation_tables() -> None:
+    """docs/testing.md, "Parity with recorded Azure traffic", lists every entry of both tables."""
+    from .test_seed import SEED_DEVIATIONS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text("utf-8")
+    section = text.split("## Parity with recorded Azure traffic", 1)[1]
+    section = re.split(r"^## ", section, flags=re.M)[0]
+    rows = re.findall(r"^\| (S?\d+) \|", section, flags=re.M)
+    assert len([r for r in rows if not r.startswith("S")]) == len(KNOWN_DEVIATIONS)
+    assert len([r for r in rows if r.startswith("S")]) == len(SEED_DEVIATIONS)
+    for deviation in (*KNOWN_DEVIATIONS, *SEED_DEVIATIONS):
+        for glob in (*deviation.exchange.split("|"), *deviation.where.split("|")):
+            assert f"`{glob}`" in section, (glob, deviation)
