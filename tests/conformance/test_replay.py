@@ -327,7 +327,8 @@ def test_linux_vm_with_instance_view_reads_into_facts() -> None:
     assert nsg is not None
     assert nsg.rule("open-port-80") is not None
     # The VNet was never read in that recording: said so, not guessed.
-    assert facts.is_unreadable(nic.subnet_id.rsplit("/subnets/", 1)[0])  # type: ignore[union-attr]
+    assert nic.subnet_id is not None
+    assert facts.is_unreadable(nic.subnet_id.rsplit("/subnets/", 1)[0])
     assert facts.extension is None
     assert facts.other_extensions == ()
 

@@ -174,7 +174,7 @@ def _response_body(response: Any) -> str:
     return data if isinstance(data, str) else ""
 
 
-class RecordingTransport(AsyncHttpTransport):  # type: ignore[type-arg]
+class RecordingTransport(AsyncHttpTransport[Any, Any]):
     """Wraps another async transport and keeps every exchange, sanitized."""
 
     def __init__(self, inner: Any, sanitizer: Sanitizer | None = None) -> None:

@@ -38,6 +38,7 @@ async def test_the_subscription_lists_its_vms(
     compute = live_session.compute(live_subscription)
     seen = []
     async for vm in compute.virtual_machines.list_all():
+        assert vm.id
         seen.append(VmTarget.parse(vm.id))
         if len(seen) >= 5:
             break
