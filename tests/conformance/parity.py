@@ -232,35 +232,50 @@ def compare(
 
 @attrs.frozen
 class Reconciled:
-    """Differences split against a table of known deviations."""
+    """Differences split against a table of known deviations.
+
+    ``stale`` lists the entries that explain nothing any more; ``stale_parts`` the entries
+    some of whose ``|`` alternatives (exchanges or wheres) explain nothing any more.
+    """
 
     unexpected: list[tuple[str, Difference]]
     explained: list[tuple[str, Difference, Deviation]]
     stale: list[Deviation]
+    stale_parts: list[tuple[Deviation, list[str]]] = attrs.field(factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.unexpected and not self.stale
+        return not self.unexpected and not self.stale and not self.stale_parts
 
     def report(self) -> str:
         """A readable diff: what is new, and which table entries no longer happen."""
         lines: list[str] = []
         if self.unexpected:
-            lines.append("Differences from the recording that KNOWN_DEVIATIONS does not list:")
+            lines.append("Differences from the recording that the deviation table does not list:")
             lines += [f"  {exchange}: {diff}" for exchange, diff in self.unexpected]
         if self.stale:
-            lines.append("KNOWN_DEVIATIONS entries that no longer occur (remove them):")
+            lines.append("Deviation table entries that no longer occur (remove them):")
             lines += [f"  {d.exchange} / {d.where}: {d.reason}" for d in self.stale]
+        if self.stale_parts:
+            lines.append("Deviation table alternatives that no longer occur (narrow the entries):")
+            lines += [
+                f"  {d.exchange} / {d.where}: {', '.join(parts)}" for d, parts in self.stale_parts
+            ]
         return "\n".join(lines)
+
+
+def _alternatives(globs: str) -> list[str]:
+    return [g.strip() for g in globs.split("|")]
 
 
 def reconcile(
     found: Iterable[tuple[str, Difference]], deviations: Iterable[Deviation]
 ) -> Reconciled:
-    """Match each ``(exchange, difference)`` against the table; unused entries are stale."""
+    """Match each ``(exchange, difference)`` against the table (first entry that matches);
+    unused entries, and unused ``|`` alternatives of used ones, are stale."""
     table = list(deviations)
-    used: set[int] = set()
     found = list(dict.fromkeys(found))  # one report per repeated difference
+    hits: dict[int, list[tuple[str, Difference]]] = {}
     unexpected: list[tuple[str, Difference]] = []
     explained: list[tuple[str, Difference, Deviation]] = []
     for exchange, diff in found:
@@ -268,7 +283,21 @@ def reconcile(
         if hit is None:
             unexpected.append((exchange, diff))
         else:
-            used.add(hit)
+            hits.setdefault(hit, []).append((exchange, diff))
             explained.append((exchange, diff, table[hit]))
-    stale = [d for i, d in enumerate(table) if i not in used]
-    return Reconciled(unexpected, explained, stale)
+    stale = [d for i, d in enumerate(table) if i not in hits]
+    stale_parts: list[tuple[Deviation, list[str]]] = []
+    for i, matched in sorted(hits.items()):
+        d = table[i]
+        unused = [
+            f"exchange {alt}"
+            for alt in _alternatives(d.exchange)
+            if not any(_any_glob(exchange, alt) for exchange, _ in matched)
+        ] + [
+            f"where {alt}"
+            for alt in _alternatives(d.where)
+            if not any(_any_glob(diff.where, alt) for _, diff in matched)
+        ]
+        if unused:
+            stale_parts.append((d, unused))
+    return Reconciled(unexpected, explained, stale, stale_parts)

@@ -123,5 +123,10 @@ def test_reconcile_flags_unlisted_differences_and_stale_entries() -> None:
     report = result.report()
     assert "vnet/get: body.properties.subnets[*].type: missing" in report
     assert "compute/* / header:location: gone since" in report
-    listed = Deviation("vnet/*", "body.properties.subnets[*].type|body.x", "as sent")
+    listed = Deviation("vnet/*", "body.properties.subnets[*].type", "as sent")
     assert reconcile(found, [table[0], listed]).ok
+    wider = Deviation("vnet/*|pip/*", "body.properties.subnets[*].type|body.x", "as sent")
+    partly = reconcile(found, [table[0], wider])
+    assert not partly.ok
+    assert partly.stale_parts == [(wider, ["exchange pip/*", "where body.x"])]
+    assert "narrow the entries" in partly.report()
