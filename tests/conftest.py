@@ -11,6 +11,7 @@ from wac_azure import AzureSession
 from wac_azure.testing import ArmEmulator
 
 from tests._tls import make_self_signed
+from tests.live.settings import live_skip_reason
 
 
 @pytest.fixture
@@ -48,3 +49,24 @@ def _no_emulator_bugs(request: pytest.FixtureRequest) -> Iterator[None]:
 def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for wac-probe.test and 127.0.0.1 and its key (PEM files)."""
     return make_self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--record DIR``: the live tests save their traffic there as sanitized cassettes."""
+    parser.addoption(
+        "--record",
+        metavar="DIR",
+        default=None,
+        help="live tests (-m live) write sanitized vcrpy cassettes of their ARM traffic to DIR",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the ``live`` tests unless selected, configured, and not in CI (nothing contacted)."""
+    reason = live_skip_reason(config)
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker("live") is not None:
+            item.add_marker(skip)

@@ -1,0 +1,1 @@
+"""Conformance with Azure: recorded ARM traffic through the readers and the emulator."""
