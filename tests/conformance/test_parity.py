@@ -42,26 +42,6 @@ _COMPUTE = "compute/*|cli/vm-get*|cli/run-command-*"
 #: ``Difference.where`` (``|`` between alternatives). docs/testing.md has the same table.
 KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
-        "*put|*delete|cli/run-command-post",
-        "header:retry-after",
-        f"{_SOON} (no Retry-After on 201/202); but {_FILTERED}, so the recordings cannot "
-        "tell whether Azure sent one",
-    ),
-    Deviation(
-        "*-poll-inprogress",
-        "header:retry-after",
-        f"the emulator sends Retry-After (0 under virtual time) on InProgress polls; {_FILTERED}",
-    ),
-    Deviation(
-        "compute/extension-delete|cli/run-command-post",
-        "header:location",
-        f"{_SOON}: Compute's Location is …/operations/{{id}}?monitor=true, the emulator's "
-        "…/operationResults/{id}",
-    ),
-    Deviation(
-        _COMPUTE, "header:x-ms-ratelimit-remaining-resource", f"{_SOON} (Compute's own buckets)"
-    ),
-    Deviation(
         "*",
         "header:x-ms-ratelimit-remaining-subscription-reads",
         f"kept: ARM sends it on reads (request-limits-and-throttling.md) and {_FILTERED}",
@@ -71,19 +51,6 @@ KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
         "header:etag",
         "Network answers a GET with the resource's etag in an ETag header too; the emulator "
         "has it in the body only",
-    ),
-    Deviation(
-        "cli/vm-get-instanceview",
-        "body.properties.instanceView.statuses[*].time",
-        f"{_SOON}: the emulator's PowerState/* status carries a time",
-        detail="not in the recording*",
-    ),
-    Deviation(
-        "cli/vm-get-instanceview",
-        "body.properties.instanceView.statuses[*].code|body.properties.instanceView.statuses[*].displayStatus",
-        "a seeded VM's statuses are rebuilt from its runtime: the recorded "
-        "ProvisioningState/succeeded/osProvisioningInProgress comes back as "
-        "ProvisioningState/succeeded",
     ),
     Deviation(
         _OPS_NETWORK,

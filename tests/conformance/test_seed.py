@@ -52,22 +52,6 @@ CASES = (
 
 #: What a seeded document loses or gains when the emulator serves it back, and why.
 SEED_DEVIATIONS: tuple[Deviation, ...] = (
-    Deviation(
-        "cli/vm-instanceview",
-        "body.properties.instanceView.statuses[*].time",
-        "being fixed in the emulator: the emulator's PowerState/* status carries a time",
-        detail="not in the recording*",
-    ),
-    Deviation(
-        "cli/vm-instanceview",
-        "body.properties.instanceView.statuses[*].code"
-        "|body.properties.instanceView.statuses[*].displayStatus"
-        "|body.properties.instanceView.statuses[*].time",
-        "a seeded VM's statuses are rebuilt from its power state: the recorded "
-        "ProvisioningState/succeeded/osProvisioningInProgress and its time are not kept "
-        "(the rest of the instance view is)",
-        detail="recorded *",
-    ),
 )
 
 
