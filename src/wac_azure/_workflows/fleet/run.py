@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from wac_azure._azure.errors import HttpResponseError, translate
-from wac_azure._azure.inventory import Inventory, list_vms
+from wac_azure._azure.inventory import Inventory, gather_all, get_vm
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.errors import VmNotFoundError
@@ -44,6 +44,9 @@ RG_PARALLEL = 8
 
 
 READ_PARALLEL = 16
+
+#: VM GETs in flight per resource group being read.
+VM_GET_PARALLEL = 16
 
 
 def error_message(exc: BaseException) -> str:
@@ -201,18 +204,26 @@ class Subscription:
         for vm in vms:
             run.stage(vm, ProgressStage.READING)
         rg = vms[0].target.resource_group
+        docs: dict[str, dict[str, Any] | None] = {}
+        gate = asyncio.Semaphore(VM_GET_PARALLEL)
+
+        async def read_vm(vm: FleetVm) -> None:
+            # One GET per VM with its instance view (power state, agent, OS name, the
+            # extension's statuses): a VM *list* may not expand it (AZURE_FACTS §7).
+            async with gate:
+                docs[vm.target.name.lower()] = await get_vm(
+                    self.session, self.sub, rg, vm.target.name
+                )
+
         try:
-            vm_docs, _ = await asyncio.gather(
-                list_vms(self.session, self.sub, rg), run.inv.list("nic", self.sub, rg)
-            )
+            await gather_all([run.inv.list("nic", self.sub, rg), *(read_vm(vm) for vm in vms)])
         except Exception as exc:
             for vm in vms:
-                run.fail(vm, self._translate(exc, f"listing the VMs of resource group {rg}", rg))
+                run.fail(vm, self._translate(exc, f"reading the VMs of resource group {rg}", rg))
             return
-        by_name = {str(d.get("name") or "").lower(): d for d in vm_docs}
         found: list[tuple[FleetVm, dict[str, Any]]] = []
         for vm in vms:
-            doc = by_name.get(vm.target.name.lower())
+            doc = docs.get(vm.target.name.lower())
             if doc is None:
                 run.fail(
                     vm,
@@ -226,7 +237,7 @@ class Subscription:
                 )
             else:
                 found.append((vm, doc))
-        del by_name, vm_docs
+        del docs
         if not found:
             return
         try:
