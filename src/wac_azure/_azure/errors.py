@@ -43,6 +43,38 @@ ROLE_FOR_ACTION = {
     "Microsoft.Network/networkInterfaces/read": "Reader",
 }
 _ACTION_RE = re.compile(r"action '([^']+)'", re.IGNORECASE)
+#: ``LinkedAuthorizationFailed``: the caller may do the outer action but not the
+#: action on a resource it links to ("...; however, it does not have permission to
+#: perform action(s) 'Microsoft.Network/virtualNetworks/subnets/join/action' on the
+#: linked scope(s) '...'"). Older wording says ``action``, newer ``action(s)``.
+_LINKED_RE = re.compile(
+    r"does not have permission to perform action(?:\(s\))?\s+'([^']+)'"
+    r"(?:\s+on the linked scope\(s\)\s+'([^']*)')?",
+    re.IGNORECASE,
+)
+#: The cross-tenant form: the linked subscription is in a tenant the caller's is not.
+_LINKED_TENANT_RE = re.compile(
+    r"tenant '([^']+)' is not authorized to access linked subscription '([^']+)'",
+    re.IGNORECASE,
+)
+
+
+def role_for(action: str | None) -> str:
+    """A built-in role that grants ``action`` (``Contributor`` when none narrower is known)."""
+    if not action:
+        return "Contributor"
+    known = ROLE_FOR_ACTION.get(action)
+    if known is not None:
+        return known
+    low = action.lower()
+    if low.startswith("microsoft.network/"):
+        # join/action on NSGs, subnets, public IPs, ASGs...: all in Network Contributor
+        return "Network Contributor"
+    if low.startswith("microsoft.keyvault/"):
+        return "Key Vault Contributor"
+    if low.startswith("microsoft.compute/"):
+        return "Virtual Machine Contributor"
+    return "Contributor"
 
 
 def arm_code(exc: HttpResponseError) -> str:
@@ -82,7 +114,7 @@ def translate(
         if code == "ResourceGroupNotFound":
             return ResourceGroupNotFoundError(
                 f"{what}: resource group {resource_group!r} was not found "
-                "(check the name and the subscription)",
+                f"(check the name and the subscription). Azure said: {msg}",
                 status=status,
                 code=code,
                 target=resource_group,
@@ -90,23 +122,14 @@ def translate(
         if vm_id is not None:
             return VmNotFoundError(
                 f"{what}: virtual machine {vm_id} was not found (check its name, "
-                "resource group and subscription)",
+                f"resource group and subscription). Azure said: {msg}",
                 status=status,
                 code=code,
                 target=vm_id,
             )
         return NotFoundError(f"{what}: {code or 'NotFound'}: {msg}", status=status, code=code)
     if status == 403:
-        found = _ACTION_RE.search(msg)
-        refused = found.group(1) if found else action
-        role = ROLE_FOR_ACTION.get(refused or "", "Contributor")
-        return AuthorizationError(
-            f"{what}: Azure refused the action {refused or '(unnamed)'}; "
-            f"ask for a role that grants it, such as {role!r}",
-            action=refused,
-            role=role,
-            code=code,
-        )
+        return _forbidden(code, msg, what=what, action=action)
     if status == 429:
         return ThrottledError(
             f"{what}: Azure Resource Manager kept throttling (429) after every retry: {msg}",
@@ -117,6 +140,45 @@ def translate(
         f"{what}: Azure answered {status} {code}: {msg}".replace("  ", " "),
         status=status,
         code=code or None,
+    )
+
+
+def _forbidden(code: str, msg: str, *, what: str, action: str | None) -> AuthorizationError:
+    if code.lower() == "linkedauthorizationfailed":
+        linked = _LINKED_RE.search(msg)
+        if linked is not None:
+            # The outer action was allowed: what is missing is the linked one.
+            refused, scope = linked.group(1), linked.group(2) or None
+            role = role_for(refused)
+            where = f" on {scope}" if scope else ""
+            return AuthorizationError(
+                f"{what}: Azure refused the linked action {refused}{where} (the resource "
+                f"written refers to it); ask for a role that grants it there, such as "
+                f"{role!r}. Azure said: {msg}",
+                action=refused,
+                role=role,
+                code=code,
+                target=scope,
+            )
+        tenant = _LINKED_TENANT_RE.search(msg)
+        if tenant is not None:
+            return AuthorizationError(
+                f"{what}: the linked subscription {tenant.group(2)} is in another tenant "
+                f"than {tenant.group(1)}; no role in this tenant grants that. Azure said: {msg}",
+                action=None,
+                role=None,
+                code=code,
+                target=tenant.group(2),
+            )
+    found = _ACTION_RE.search(msg)
+    refused = found.group(1) if found else action
+    role = role_for(refused)
+    return AuthorizationError(
+        f"{what}: Azure refused the action {refused or '(unnamed)'}; "
+        f"ask for a role that grants it, such as {role!r}. Azure said: {msg}",
+        action=refused,
+        role=role,
+        code=code,
     )
 
 
