@@ -67,6 +67,8 @@ def role_for(action: str | None) -> str:
     if known is not None:
         return known
     low = action.lower()
+    if low.endswith("/read"):
+        return "Reader"
     if low.startswith("microsoft.network/"):
         # join/action on NSGs, subnets, public IPs, ASGs...: all in Network Contributor
         return "Network Contributor"
@@ -77,6 +79,89 @@ def role_for(action: str | None) -> str:
     return "Contributor"
 
 
+#: Top-level codes that only wrap the real one in ``details`` (deployments, Network's
+#: ``Canceled`` with ``CanceledAndSupersededDueToAnotherOperation``, ``RetryableError``).
+WRAPPER_CODES = frozenset(
+    {
+        "canceled",
+        "retryableerror",
+        "resourcedeploymentfailure",
+        "deploymentfailed",
+        "failed",
+        "operationfailed",
+    }
+)
+
+
+#: Network's 429s that mean "another operation holds this resource", not throttling
+#: (the pacer's ``BUSY_CODES``).
+BUSY_429 = frozenset(
+    {
+        "retryableerror",
+        "retryableerrorduetoanotheroperation",
+        "referencedresourcenotprovisioned",
+        "anotheroperationinprogress",
+    }
+)
+
+
+def _details(error: Any) -> list[Any]:
+    found = getattr(error, "details", None)
+    if found is None and isinstance(error, dict):
+        found = error.get("details")
+    return list(found) if isinstance(found, (list, tuple)) else []
+
+
+def _field(error: Any, name: str) -> str:
+    value = error.get(name) if isinstance(error, dict) else getattr(error, name, None)
+    return str(value or "")
+
+
+def error_chain(error: Any) -> list[tuple[str, str]]:
+    """``(code, message)`` of an ARM error and of its ``details``, depth first."""
+    out: list[tuple[str, str]] = []
+    stack = [error]
+    while stack and len(out) < 32:
+        item = stack.pop(0)
+        if item is None:
+            continue
+        code, message = _field(item, "code"), _field(item, "message")
+        if code or message:
+            out.append((code, message))
+        stack[0:0] = _details(item)
+    return out
+
+
+def error_codes(exc: BaseException) -> list[str]:
+    """Every ARM error code ``exc`` carries, top-level first, lower-cased."""
+    error = getattr(exc, "error", None)
+    codes = [c.lower() for c, _ in error_chain(error) if c]
+    own = str(getattr(exc, "code", "") or "").lower()
+    if own and own not in codes:
+        codes.insert(0, own)
+    return codes
+
+
+def specific(error: Any) -> tuple[str, str]:
+    """The most specific ``(code, message)`` of an ARM error: the first one in its
+    details chain whose code is not a mere wrapper (``Canceled``, ``RetryableError``,
+    ``ResourceDeploymentFailure``...), else the top-level one."""
+    chain = error_chain(error)
+    for code, message in chain:
+        if code and code.lower() not in WRAPPER_CODES:
+            return code, message
+    return chain[0] if chain else ("", "")
+
+
+def azure_message(error: Any) -> str:
+    """Azure's own words: the top-level message and every detail's, in order."""
+    seen: list[str] = []
+    for _, message in error_chain(error):
+        if message and message not in seen:
+            seen.append(message)
+    return " ".join(seen)
+
+
 def arm_code(exc: HttpResponseError) -> str:
     """ARM's error code of ``exc`` (``""`` when the body had none)."""
     if exc.error is not None and exc.error.code:
@@ -85,8 +170,10 @@ def arm_code(exc: HttpResponseError) -> str:
 
 
 def _message(exc: HttpResponseError) -> str:
-    if exc.error is not None and exc.error.message:
-        return str(exc.error.message)
+    if exc.error is not None:
+        text = azure_message(exc.error)
+        if text:
+            return text
     return str(exc.reason or exc.message or "request failed")
 
 
@@ -130,6 +217,14 @@ def translate(
         return NotFoundError(f"{what}: {code or 'NotFound'}: {msg}", status=status, code=code)
     if status == 403:
         return _forbidden(code, msg, what=what, action=action)
+    if status == 429 and any(c in BUSY_429 for c in error_codes(exc)):
+        specific_code, _ = specific(exc.error)
+        return AzureRequestError(
+            f"{what}: another operation kept the resource busy (429 {specific_code or code}) "
+            f"after every retry; run it again once that operation is over. Azure said: {msg}",
+            status=status,
+            code=specific_code or code,
+        )
     if status == 429:
         return ThrottledError(
             f"{what}: Azure Resource Manager kept throttling (429) after every retry: {msg}",
@@ -196,8 +291,9 @@ def lro_failure(exc: Any, *, what: str, target: str | None = None) -> BaseExcept
     if status is not None and status >= 400:
         return exc  # type: ignore[no-any-return]
     error = getattr(exc, "error", None)
-    code = str(getattr(error, "code", "") or "") or "OperationFailed"
-    message = str(getattr(error, "message", "") or "") or "the operation ended Failed"
+    code, _ = specific(error)
+    code = code or "OperationFailed"
+    message = azure_message(error) or "the operation ended Failed"
     return OperationFailedError(
         f"{what}: {code}: {message}", status=status, code=code, target=target
     )

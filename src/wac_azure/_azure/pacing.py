@@ -67,6 +67,7 @@ import attrs
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
+from wac_azure._azure.errors import BUSY_429
 from wac_azure._core.errors import ConfigurationError
 
 _CLASSES = ("reads", "writes", "deletes")
@@ -184,14 +185,7 @@ _UPDATE_VM_RE = re.compile(
 )
 _UPDATE_KIND = "compute-update"
 #: Network's 429s that mean "resource busy", not throttling (AZURE_FACTS §5–6).
-BUSY_CODES = frozenset(
-    {
-        "retryableerror",
-        "retryableerrorduetoanotheroperation",
-        "referencedresourcenotprovisioned",
-        "anotheroperationinprogress",
-    }
-)
+BUSY_CODES = BUSY_429
 
 
 def update_vm_target(method: str, url: str) -> str | None:
