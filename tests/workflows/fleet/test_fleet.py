@@ -287,10 +287,14 @@ async def test_reads_scale_with_groups_not_vms() -> None:
     nsg_rereads = [r for r in gets if not r.is_poll and r.path.lower() in written]
     assert len(nsg_rereads) == len(written)
     polls = [r for r in gets if r.is_poll]
+    # A rule is written only when its operation succeeded and a read shows it: one GET
+    # per rule written.
+    rule_reads = [r for r in gets if "/securityrules/" in r.path.lower()]
+    assert len(rule_reads) == sum(rule_puts(emu).values())
     # Budget (AZURE_FACTS §7: no VM list may expand its instance view): one GET per VM
     # with its instance view, one GET per VM confirming its install settled, and the
     # lists (network per group, extensions per group and round, sizes, service tags).
-    per_vm = (len(gets) - len(written) - len(polls)) / 50
+    per_vm = (len(gets) - len(written) - len(polls) - len(rule_reads)) / 50
     assert per_vm <= 2.2, collections.Counter(r.path.rsplit("/", 1)[-1] for r in gets)
     polls = [r for r in gets if r.is_poll]
     assert all("/providers/microsoft.network/" in r.path.lower() for r in polls)
