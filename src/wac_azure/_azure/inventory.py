@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -21,7 +21,7 @@ from azure.core.rest import HttpRequest
 from wac_azure._azure.errors import HttpResponseError
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import as_json as _json
-from wac_azure._core.facts import split_resource_id
+from wac_azure._core.facts import parse_resource_skus, parse_vm_sizes, split_resource_id
 
 # ============================================================================ inventory
 
@@ -237,6 +237,30 @@ def list_extensions(session: AzureSession, sub: str, rg: str) -> AsyncIterator[d
     return pages(
         session, "resources", sub, path, {"$filter": EXTENSION_FILTER, "$expand": EXTENSION_EXPAND}
     )
+
+
+#: api-version of Compute's resource SKUs list (its newest; the VM api-versions do not apply).
+SKUS_API = "2021-07-01"
+
+
+async def read_vm_sizes(
+    session: AzureSession, sub: str, location: str
+) -> Mapping[str, tuple[int | None, int | None]]:
+    """Memory (MiB) and cores of every VM size offered in ``location``.
+
+    From Compute's resource SKUs (``GET /subscriptions/{s}/providers/Microsoft.Compute/
+    skus?$filter=location eq '{loc}'``, capabilities ``MemoryGB`` / ``vCPUs``): the
+    supported way, the VM sizes list being deprecated. Falls back to that list only
+    when the SKUs list answers 404 (an endpoint that lacks it). Errors raise.
+    """
+    path = f"/subscriptions/{sub}/providers/Microsoft.Compute/skus"
+    params = {"api-version": SKUS_API, "$filter": f"location eq '{location}'"}
+    try:
+        items = [item async for item in pages(session, "compute", sub, path, params)]
+    except ResourceNotFoundError:
+        pager = session.compute(sub).virtual_machine_sizes.list(location)
+        return parse_vm_sizes([_json(item) async for item in pager])
+    return parse_resource_skus(items, location)
 
 
 async def gather_all(aws: Iterable[Awaitable[Any]]) -> None:

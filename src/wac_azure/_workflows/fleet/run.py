@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from wac_azure._azure.errors import HttpResponseError, translate
-from wac_azure._azure.inventory import Inventory, gather_all, get_vm
+from wac_azure._azure.inventory import Inventory, gather_all, get_vm, read_vm_sizes
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.errors import VmNotFoundError
@@ -21,9 +21,7 @@ from wac_azure._core.facts import (
     id_of,
     mappings,
     normalize_location,
-    parse_vm_sizes,
 )
-from wac_azure._core.facts import as_json as _json
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg.evaluate import ServiceTags
 from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage, emit
@@ -324,8 +322,7 @@ class Subscription:
 
         async def go() -> Any:
             try:
-                pager = self.session.compute(self.sub).virtual_machine_sizes.list(location)
-                return parse_vm_sizes([_json(item) async for item in pager])
+                return await read_vm_sizes(self.session, self.sub, location)
             except HttpResponseError as exc:
                 _log.info("VM sizes of %s could not be read: %s", location, exc)
                 return None
