@@ -33,9 +33,11 @@ extension's install time, not this machine. The run is shaped around that:
   :class:`RgWaiter` for when).
 * **Pacing.** The session's :class:`~wac_azure.Pacer` keeps each
   subscription below ARM's buckets (from the
-  ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
+  ``x-ms-ratelimit-remaining-subscription-*`` headers) and below Compute's
+  "Update VM" buckets per VM and subscription; subscriptions run in
   parallel, each at its own pace; 429s that still come are retried by
-  azure-core and counted in the result.
+  azure-core and counted in the result (Network's "resource busy" 429s are
+  not throttling: they hold back nothing else).
 * **Failures stay local.** A VM that fails the requirements is *skipped*
   (with its report), one whose write or install fails is *failed* (with the
   error); the rest of the batch carries on.
