@@ -467,3 +467,28 @@ def test_reasons_group_equal_causes_across_vms() -> None:
     assert next(iter(groups)) == "skipped: outbound 443 from <ip> is denied"
     page = result._repr_html_()
     assert "501 more VMs not shown" in page
+
+
+async def test_a_refused_write_is_a_typed_error_chaining_azures() -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    from wac_azure._core.errors import AzureRequestError
+    from wac_azure.testing import Fault
+    from wac_azure.testing.backend.faults import FaultKind
+
+    emu = ArmEmulator(seed=0)
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    refused = Fault(
+        FaultKind.STATUS,
+        status=400,
+        code="InvalidParameter",
+        message="The value of parameter settings is invalid.",
+        name="400",
+    )
+    emu.faults.add_scripted(1, refused, method="PUT", path_regex=r"/extensions/AdminCenter$")
+    async with emu.session() as session:
+        result = await enable_many(session, [t])
+    err = result.outcomes[0].error
+    assert isinstance(err, AzureRequestError)
+    assert "The value of parameter settings is invalid." in str(err)
+    assert isinstance(err.__cause__, HttpResponseError)

@@ -126,6 +126,7 @@ class Run:
                 vm_id=vm.target.resource_id,
                 resource_group=vm.target.resource_group,
             )
+            err.__cause__ = exc  # as `raise ... from exc` would
         _log.info("%s failed: %s", vm.target.name, err)
         self.finish(vm, OutcomeStatus.FAILED, message=error_message(err), error=err)
 
@@ -273,7 +274,9 @@ class Subscription:
         if not isinstance(exc, HttpResponseError):
             return exc
 
-        return translate(exc, what=what, resource_group=rg)
+        err = translate(exc, what=what, resource_group=rg)
+        err.__cause__ = exc  # as `raise ... from exc` would
+        return err
 
     async def _read_network(self, vm_docs: list[dict[str, Any]]) -> None:
         """Read what the VMs' NICs reference, in dependency order, by lists."""
