@@ -18,10 +18,13 @@ Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
 * ``wall`` – the client's wall time; ``bound`` – the throttle bound: the
   larger of the install time and the time the write and read buckets need for
   the requests no client can avoid (one extension PUT per VM, one PUT per
-  distinct rule, the list pages); ``wall_over_bound``.
+  distinct rule; one GET per VM with its instance view — a VM list may not
+  expand it —, one GET per VM confirming its install, one GET per rule
+  written, the list pages); ``wall_over_bound``.
 * ``floor`` – the least wall time any client can have: the last extension
   PUT cannot leave before the write bucket has let every extension PUT out
-  (``T_ext``: one per VM, after the burst of 200, at 10 per second — even when
+  (``T_ext``: one per VM, after the burst of 200, at 10 per second, or
+  Compute's Update VM bucket — 1,500, then 500 a minute — if slower; even when
   every rule write waits until they are all out), and its install then takes
   the full install time; the rule writes need ``T_writes`` plus one rule
   operation. So ``floor = max(T_ext + install, T_writes + rule operation,
@@ -60,6 +63,8 @@ PAGE_SIZE = 50
 ONPREM = ("10.10.0.0/16",)
 WRITES = (200, 10.0)
 READS = (250, 25.0)
+#: Compute's "Update VM" bucket per subscription (AZURE_FACTS §6): 1,500, then 500 a minute.
+COMPUTE_UPDATE = (1500, 500 / 60)
 
 
 def sub_id(i: int) -> str:
@@ -387,19 +392,30 @@ def throttle_bound(cfg: dict[str, Any]) -> dict[str, float]:
     for s in per_sub.values():
         rules = s["nic_nsgs"] + sum(1 for g in s["rgs"].values() if g["subnet_nsg"])
         writes = s["vms"] + rules
-        pages = 2  # VM sizes and service tags of the one location
+        # VM sizes (resource SKUs) and service tags of the one location, and one read
+        # per rule written: a rule counts only once a read shows it
+        reads = 2 + rules
         for g in s["rgs"].values():
             nsgs = g["nsgs"] + (1 if g["subnet_nsg"] else 0)
             vm_pages = math.ceil(g["vms"] / PAGE_SIZE)
-            # VMs, NICs, VNets, NSGs, and one list of the VMs that sees the installs done
-            pages += 2 * vm_pages + 1 + math.ceil(nsgs / PAGE_SIZE) + vm_pages
+            # NICs, VNets, NSGs listed; one GET per VM with its instance view (a VM list
+            # may not expand it: AZURE_FACTS §7); one list of the group's extensions that
+            # sees the installs done, and one GET per VM confirming it before acting
+            reads += vm_pages + 1 + math.ceil(nsgs / PAGE_SIZE)
+            reads += g["vms"] + vm_pages + g["vms"]
         t_w = max(0.0, writes - WRITES[0]) / WRITES[1]
-        worst["t_ext"] = max(worst["t_ext"], max(0.0, s["vms"] - WRITES[0]) / WRITES[1])
-        t_r = max(0.0, pages - READS[0]) / READS[1]
+        # extension PUTs leave at ARM's write pace and at Compute's "Update VM" pace per
+        # subscription (1,500, then 500 a minute), whichever is slower
+        t_ext = max(
+            max(0.0, s["vms"] - WRITES[0]) / WRITES[1],
+            max(0.0, s["vms"] - COMPUTE_UPDATE[0]) / COMPUTE_UPDATE[1],
+        )
+        worst["t_ext"] = max(worst["t_ext"], t_ext)
+        t_r = max(0.0, reads - READS[0]) / READS[1]
         if t_w >= worst["t_writes"]:
             worst.update(t_writes=t_w, writes=writes)
         if t_r >= worst["t_reads"]:
-            worst.update(t_reads=t_r, reads=pages)
+            worst.update(t_reads=t_r, reads=reads)
     install = float(cfg["install_seconds"])
     worst["bound"] = max(install, worst["t_writes"], worst["t_reads"])
     worst["floor"] = max(

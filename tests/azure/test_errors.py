@@ -91,3 +91,31 @@ def test_lro_failure_maps_failed_operations_and_keeps_request_errors() -> None:
     assert unnamed.code == "OperationFailed"  # type: ignore[attr-defined]
     request_error = _PollerFailure(404, None)
     assert lro_failure(request_error, what="x") is request_error
+
+
+LINKED_NSG = (
+    "The client 'c' with object id 'o' has permission to perform action "
+    "'Microsoft.Network/networkInterfaces/write' on scope '/subscriptions/s/resourceGroups/rg"
+    "/providers/Microsoft.Network/networkInterfaces/nic1'; however, it does not have "
+    "permission to perform action 'Microsoft.Network/networkSecurityGroups/join/action' on the "
+    "linked scope(s) '/subscriptions/s/resourceGroups/hub/providers/Microsoft.Network"
+    "/networkSecurityGroups/hub-nsg'."
+)
+
+
+def test_linked_authorization_failed_names_the_linked_action_not_the_outer_one() -> None:
+    err = translate(http_error(403, "LinkedAuthorizationFailed", LINKED_NSG), what="writing")
+    assert isinstance(err, AuthorizationError)
+    assert err.action == "Microsoft.Network/networkSecurityGroups/join/action"
+    assert err.role == "Network Contributor"
+    assert err.target is not None
+    assert err.target.endswith("/networkSecurityGroups/hub-nsg")
+    assert "linked action Microsoft.Network/networkSecurityGroups/join/action" in str(err)
+    assert LINKED_NSG in str(err)  # Azure's own message
+
+
+def test_403_carries_azures_message() -> None:
+    msg = "does not have authorization to perform action 'Microsoft.Compute/virtualMachines/read'"
+    err = translate(http_error(403, "AuthorizationFailed", msg), what="reading")
+    assert msg in str(err)
+    assert err.role == "Reader"  # type: ignore[attr-defined]

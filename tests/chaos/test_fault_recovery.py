@@ -162,13 +162,13 @@ async def test_extension_delete_rolled_back_is_sent_again() -> None:
 
 
 async def test_a_burst_of_five_transient_answers_does_not_fail_a_read() -> None:
-    """azure-core gives up after 3 retries of 5xx by default: a group's VM list answered 503
-    four times in a row failed every VM of the group. The session now lets azure-core retry
-    as often as RetryConfig.attempts allows."""
+    """azure-core gives up after 3 retries of 5xx by default: a VM's read answered 503
+    four times in a row failed the VM. The session now lets azure-core retry as often as
+    RetryConfig.attempts allows."""
     emu = ArmEmulator(seed=7)
     t = emu.add_windows_vm("vm1", nsg="nic")
     for nth in range(1, 6):
-        emu.faults.add_scripted(nth, "503", method="GET", path_regex=r"/virtualMachines$")
+        emu.faults.add_scripted(nth, "503", method="GET", path_regex=r"/virtualMachines/vm1$")
     async with emu.session() as session:
         result = await enable_many(session, [t])
     assert emu.faults.counts == {"503": 5}

@@ -43,6 +43,123 @@ ROLE_FOR_ACTION = {
     "Microsoft.Network/networkInterfaces/read": "Reader",
 }
 _ACTION_RE = re.compile(r"action '([^']+)'", re.IGNORECASE)
+#: ``LinkedAuthorizationFailed``: the caller may do the outer action but not the
+#: action on a resource it links to ("...; however, it does not have permission to
+#: perform action(s) 'Microsoft.Network/virtualNetworks/subnets/join/action' on the
+#: linked scope(s) '...'"). Older wording says ``action``, newer ``action(s)``.
+_LINKED_RE = re.compile(
+    r"does not have permission to perform action(?:\(s\))?\s+'([^']+)'"
+    r"(?:\s+on the linked scope\(s\)\s+'([^']*)')?",
+    re.IGNORECASE,
+)
+#: The cross-tenant form: the linked subscription is in a tenant the caller's is not.
+_LINKED_TENANT_RE = re.compile(
+    r"tenant '([^']+)' is not authorized to access linked subscription '([^']+)'",
+    re.IGNORECASE,
+)
+
+
+def role_for(action: str | None) -> str:
+    """A built-in role that grants ``action`` (``Contributor`` when none narrower is known)."""
+    if not action:
+        return "Contributor"
+    known = ROLE_FOR_ACTION.get(action)
+    if known is not None:
+        return known
+    low = action.lower()
+    if low.endswith("/read"):
+        return "Reader"
+    if low.startswith("microsoft.network/"):
+        # join/action on NSGs, subnets, public IPs, ASGs...: all in Network Contributor
+        return "Network Contributor"
+    if low.startswith("microsoft.keyvault/"):
+        return "Key Vault Contributor"
+    if low.startswith("microsoft.compute/"):
+        return "Virtual Machine Contributor"
+    return "Contributor"
+
+
+#: Top-level codes that only wrap the real one in ``details`` (deployments, Network's
+#: ``Canceled`` with ``CanceledAndSupersededDueToAnotherOperation``, ``RetryableError``).
+WRAPPER_CODES = frozenset(
+    {
+        "canceled",
+        "retryableerror",
+        "resourcedeploymentfailure",
+        "deploymentfailed",
+        "failed",
+        "operationfailed",
+    }
+)
+
+
+#: Network's 429s that mean "another operation holds this resource", not throttling
+#: (the pacer's ``BUSY_CODES``).
+BUSY_429 = frozenset(
+    {
+        "retryableerror",
+        "retryableerrorduetoanotheroperation",
+        "referencedresourcenotprovisioned",
+        "anotheroperationinprogress",
+    }
+)
+
+
+def _details(error: Any) -> list[Any]:
+    found = getattr(error, "details", None)
+    if found is None and isinstance(error, dict):
+        found = error.get("details")
+    return list(found) if isinstance(found, (list, tuple)) else []
+
+
+def _field(error: Any, name: str) -> str:
+    value = error.get(name) if isinstance(error, dict) else getattr(error, name, None)
+    return str(value or "")
+
+
+def error_chain(error: Any) -> list[tuple[str, str]]:
+    """``(code, message)`` of an ARM error and of its ``details``, depth first."""
+    out: list[tuple[str, str]] = []
+    stack = [error]
+    while stack and len(out) < 32:
+        item = stack.pop(0)
+        if item is None:
+            continue
+        code, message = _field(item, "code"), _field(item, "message")
+        if code or message:
+            out.append((code, message))
+        stack[0:0] = _details(item)
+    return out
+
+
+def error_codes(exc: BaseException) -> list[str]:
+    """Every ARM error code ``exc`` carries, top-level first, lower-cased."""
+    error = getattr(exc, "error", None)
+    codes = [c.lower() for c, _ in error_chain(error) if c]
+    own = str(getattr(exc, "code", "") or "").lower()
+    if own and own not in codes:
+        codes.insert(0, own)
+    return codes
+
+
+def specific(error: Any) -> tuple[str, str]:
+    """The most specific ``(code, message)`` of an ARM error: the first one in its
+    details chain whose code is not a mere wrapper (``Canceled``, ``RetryableError``,
+    ``ResourceDeploymentFailure``...), else the top-level one."""
+    chain = error_chain(error)
+    for code, message in chain:
+        if code and code.lower() not in WRAPPER_CODES:
+            return code, message
+    return chain[0] if chain else ("", "")
+
+
+def azure_message(error: Any) -> str:
+    """Azure's own words: the top-level message and every detail's, in order."""
+    seen: list[str] = []
+    for _, message in error_chain(error):
+        if message and message not in seen:
+            seen.append(message)
+    return " ".join(seen)
 
 
 def arm_code(exc: HttpResponseError) -> str:
@@ -53,8 +170,10 @@ def arm_code(exc: HttpResponseError) -> str:
 
 
 def _message(exc: HttpResponseError) -> str:
-    if exc.error is not None and exc.error.message:
-        return str(exc.error.message)
+    if exc.error is not None:
+        text = azure_message(exc.error)
+        if text:
+            return text
     return str(exc.reason or exc.message or "request failed")
 
 
@@ -82,7 +201,7 @@ def translate(
         if code == "ResourceGroupNotFound":
             return ResourceGroupNotFoundError(
                 f"{what}: resource group {resource_group!r} was not found "
-                "(check the name and the subscription)",
+                f"(check the name and the subscription). Azure said: {msg}",
                 status=status,
                 code=code,
                 target=resource_group,
@@ -90,22 +209,21 @@ def translate(
         if vm_id is not None:
             return VmNotFoundError(
                 f"{what}: virtual machine {vm_id} was not found (check its name, "
-                "resource group and subscription)",
+                f"resource group and subscription). Azure said: {msg}",
                 status=status,
                 code=code,
                 target=vm_id,
             )
         return NotFoundError(f"{what}: {code or 'NotFound'}: {msg}", status=status, code=code)
     if status == 403:
-        found = _ACTION_RE.search(msg)
-        refused = found.group(1) if found else action
-        role = ROLE_FOR_ACTION.get(refused or "", "Contributor")
-        return AuthorizationError(
-            f"{what}: Azure refused the action {refused or '(unnamed)'}; "
-            f"ask for a role that grants it, such as {role!r}",
-            action=refused,
-            role=role,
-            code=code,
+        return _forbidden(code, msg, what=what, action=action)
+    if status == 429 and any(c in BUSY_429 for c in error_codes(exc)):
+        specific_code, _ = specific(exc.error)
+        return AzureRequestError(
+            f"{what}: another operation kept the resource busy (429 {specific_code or code}) "
+            f"after every retry; run it again once that operation is over. Azure said: {msg}",
+            status=status,
+            code=specific_code or code,
         )
     if status == 429:
         return ThrottledError(
@@ -117,6 +235,45 @@ def translate(
         f"{what}: Azure answered {status} {code}: {msg}".replace("  ", " "),
         status=status,
         code=code or None,
+    )
+
+
+def _forbidden(code: str, msg: str, *, what: str, action: str | None) -> AuthorizationError:
+    if code.lower() == "linkedauthorizationfailed":
+        linked = _LINKED_RE.search(msg)
+        if linked is not None:
+            # The outer action was allowed: what is missing is the linked one.
+            refused, scope = linked.group(1), linked.group(2) or None
+            role = role_for(refused)
+            where = f" on {scope}" if scope else ""
+            return AuthorizationError(
+                f"{what}: Azure refused the linked action {refused}{where} (the resource "
+                f"written refers to it); ask for a role that grants it there, such as "
+                f"{role!r}. Azure said: {msg}",
+                action=refused,
+                role=role,
+                code=code,
+                target=scope,
+            )
+        tenant = _LINKED_TENANT_RE.search(msg)
+        if tenant is not None:
+            return AuthorizationError(
+                f"{what}: the linked subscription {tenant.group(2)} is in another tenant "
+                f"than {tenant.group(1)}; no role in this tenant grants that. Azure said: {msg}",
+                action=None,
+                role=None,
+                code=code,
+                target=tenant.group(2),
+            )
+    found = _ACTION_RE.search(msg)
+    refused = found.group(1) if found else action
+    role = role_for(refused)
+    return AuthorizationError(
+        f"{what}: Azure refused the action {refused or '(unnamed)'}; "
+        f"ask for a role that grants it, such as {role!r}. Azure said: {msg}",
+        action=refused,
+        role=role,
+        code=code,
     )
 
 
@@ -134,8 +291,9 @@ def lro_failure(exc: Any, *, what: str, target: str | None = None) -> BaseExcept
     if status is not None and status >= 400:
         return exc  # type: ignore[no-any-return]
     error = getattr(exc, "error", None)
-    code = str(getattr(error, "code", "") or "") or "OperationFailed"
-    message = str(getattr(error, "message", "") or "") or "the operation ended Failed"
+    code, _ = specific(error)
+    code = code or "OperationFailed"
+    message = azure_message(error) or "the operation ended Failed"
     return OperationFailedError(
         f"{what}: {code}: {message}", status=status, code=code, target=target
     )

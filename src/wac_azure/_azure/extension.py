@@ -38,7 +38,7 @@ from collections.abc import Generator, Mapping
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from wac_azure._azure.deadline import within
-from wac_azure._azure.errors import SDK_ERRORS, lro_failure, translate
+from wac_azure._azure.errors import SDK_ERRORS, azure_message, lro_failure, translate
 from wac_azure._azure.guest import read_guest_port
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
@@ -90,6 +90,25 @@ T = TypeVar("T")
 _SETTLE_INTERVAL = 5.0
 _EXTENSION_WRITE = "Microsoft.Compute/virtualMachines/extensions/write"
 _EXTENSION_DELETE = "Microsoft.Compute/virtualMachines/extensions/delete"
+#: Extension failures no retry can mend (AZURE_FACTS §6): reported at once.
+_HANDLER_FAILURES = frozenset(
+    {"vmextensionhandlernontransienterror", "vmextensionprovisioningtimeout"}
+)
+
+
+def handler_failure(exc: OperationFailedError, vm_name: str) -> ExtensionInstallError | None:
+    """The :class:`ExtensionInstallError` for an extension operation that no retry can
+    mend (``VMExtensionHandlerNonTransientError``, ``VMExtensionProvisioningTimeout``),
+    with Azure's own message; ``None`` for any other failure. Raise it ``from exc``."""
+    if (exc.code or "").lower() not in _HANDLER_FAILURES:
+        return None
+    said = azure_message(getattr(exc.__cause__, "error", None)) or str(exc)
+    return ExtensionInstallError(
+        f"the AdminCenter extension on {vm_name} failed ({exc.code}): {said}",
+        substatuses=(said,),
+        hints=install_hints((said,)),
+        log_locations=LOG_LOCATIONS,
+    )
 
 
 class OperationHandle(Generic[T]):
@@ -342,7 +361,11 @@ class ExtensionManager:
         try:
             await retrying(once, config=self._session.retry, sleep=self._session.sleep, what=what)
         except OperationFailedError as exc:
-            if (exc.code or "").lower() in {"vmextensionprovisioningerror", "failed"}:
+            code = (exc.code or "").lower()
+            handler = handler_failure(exc, t.name)
+            if handler is not None:
+                raise handler from exc
+            if code in {"vmextensionprovisioningerror", "failed"}:
                 _log.info("%s: the operation ended Failed (%s)", what, exc.code)
                 return  # the settled instance view explains it (see _final)
             raise

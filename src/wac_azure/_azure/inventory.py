@@ -1,8 +1,9 @@
 """Fleet reads: whole resource groups listed page by page, shared by a run.
 
-A fleet run reads per resource group, not per VM: one list of VMs, network
-interfaces, virtual networks, NSGs and public IPs each, following
-``nextLink``, through the SDK clients' pipelines (auth, retries, pacing) but
+A fleet run reads network resources per resource group, not per VM: one list
+of network interfaces, virtual networks, NSGs and public IPs each, following
+``nextLink``; each VM is one GET with its instance view (a VM *list* may not
+expand it: AZURE_FACTS §7), through the SDK clients' pipelines (auth, retries, pacing) but
 without their model deserialization. :class:`Inventory` keeps what a run has
 read and reads each resource at most once; :func:`pages` is the raw paged GET.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -20,7 +21,7 @@ from azure.core.rest import HttpRequest
 from wac_azure._azure.errors import HttpResponseError
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import as_json as _json
-from wac_azure._core.facts import split_resource_id
+from wac_azure._core.facts import parse_resource_skus, parse_vm_sizes, split_resource_id
 
 # ============================================================================ inventory
 
@@ -116,7 +117,7 @@ class Inventory:
 
 
 #: api-versions of the raw list requests (any recent one answers the same shape).
-_API = {"compute": "2024-07-01", "network": "2024-05-01"}
+_API = {"compute": "2024-07-01", "network": "2024-05-01", "resources": "2021-04-01"}
 _NET = {
     "nic": "networkInterfaces",
     "pip": "publicIPAddresses",
@@ -135,17 +136,14 @@ async def pages(
     VM: at ten thousand VMs that is the difference between keeping pace with
     ARM and falling behind it.
     """
-    client: Any = session.compute(sub) if kind == "compute" else session.network(sub)
+    client = _client(session, kind, sub)
     query = {"api-version": _API[kind], **params}
     url: str | None = f"{session.base_url}{path}?{urllib.parse.urlencode(query)}"
     while url:
         response = await client.send_request(HttpRequest("GET", url))
         if response.status_code != 200:
-            cls = ResourceNotFoundError if response.status_code == 404 else HttpResponseError
             # lazy: azure.mgmt.* stays out of `import wac_azure` (tests/docs/test_public_api.py)
-            from azure.mgmt.core.exceptions import ARMErrorFormat
-
-            raise cls(response=response, error_format=ARMErrorFormat)
+            _raise_for(response)
         body = response.json()
         for item in body.get("value") or []:
             if isinstance(item, dict):
@@ -153,10 +151,116 @@ async def pages(
         url = body.get("nextLink") or None
 
 
-async def list_vms(session: AzureSession, sub: str, rg: str) -> list[dict[str, Any]]:
-    """Every VM of a resource group with its instance view (following ``nextLink``)."""
-    path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines"
-    return [vm async for vm in pages(session, "compute", sub, path, {"$expand": "instanceView"})]
+def _client(session: AzureSession, kind: str, sub: str) -> Any:
+    if kind == "compute":
+        return session.compute(sub)
+    if kind == "network":
+        return session.network(sub)
+    return session.resources(sub)
+
+
+def _raise_for(response: Any) -> None:
+    cls = ResourceNotFoundError if response.status_code == 404 else HttpResponseError
+    from azure.mgmt.core.exceptions import ARMErrorFormat  # lazy, as in pages()
+
+    raise cls(response=response, error_format=ARMErrorFormat)
+
+
+def _group_missing(response: Any) -> bool:
+    try:
+        code = str(((response.json() or {}).get("error") or {}).get("code") or "")
+    except (ValueError, AttributeError):
+        return False
+    return code.lower() == "resourcegroupnotfound"
+
+
+async def get_json(
+    session: AzureSession, kind: str, sub: str, path: str, params: dict[str, str]
+) -> dict[str, Any] | None:
+    """One raw GET through the SDK client's pipeline: wire JSON, ``None`` on 404
+    (a missing resource group raises, as any other error answer)."""
+    client = _client(session, kind, sub)
+    query = {"api-version": _API[kind], **params}
+    url = f"{session.base_url}{path}?{urllib.parse.urlencode(query)}"
+    response = await client.send_request(HttpRequest("GET", url))
+    if response.status_code == 404 and not _group_missing(response):
+        return None
+    if response.status_code != 200:
+        _raise_for(response)
+    body = response.json()
+    return body if isinstance(body, dict) else None
+
+
+def vm_path(sub: str, rg: str, name: str) -> str:
+    """The ARM path of a VM."""
+    return (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute"
+        f"/virtualMachines/{name}"
+    )
+
+
+async def get_vm(session: AzureSession, sub: str, rg: str, name: str) -> dict[str, Any] | None:
+    """One VM with its instance view (``GET ...?$expand=instanceView``), ``None`` on 404.
+
+    A *list* of VMs with ``$expand=instanceView`` is not a valid request without a
+    ``$filter`` (AZURE_FACTS §7), so a fleet reads each VM's instance view by its own
+    GET: Compute's "Low Cost Get" (8,000 a minute per subscription), one ARM read.
+    """
+    return await get_json(
+        session, "compute", sub, vm_path(sub, rg, name), {"$expand": "instanceView"}
+    )
+
+
+async def get_extension(
+    session: AzureSession, sub: str, rg: str, vm: str, name: str
+) -> dict[str, Any] | None:
+    """A VM extension with its instance view, ``None`` when it (or its VM) does not exist."""
+    path = vm_path(sub, rg, vm) + f"/extensions/{name}"
+    return await get_json(session, "compute", sub, path, {"$expand": "instanceView"})
+
+
+#: The generic resources list's filter and expand for VM extensions (AZURE_FACTS §7).
+EXTENSION_FILTER = "resourceType eq 'Microsoft.Compute/virtualMachines/extensions'"
+EXTENSION_EXPAND = "provisioningState,changedTime"
+
+
+def list_extensions(session: AzureSession, sub: str, rg: str) -> AsyncIterator[dict[str, Any]]:
+    """Every VM extension of a resource group as ARM's generic resources list shows it.
+
+    ``GET /subscriptions/{s}/resourceGroups/{rg}/resources?$filter=resourceType eq
+    'Microsoft.Compute/virtualMachines/extensions'&$expand=provisioningState,changedTime``
+    (azure-mgmt-resource ``resources.list_by_resource_group``): ``id, name, type,
+    location, provisioningState, changedTime`` per extension, one page per thousand.
+    ARM's view may lag the extension's own state: act only on the extension's GET.
+    """
+    path = f"/subscriptions/{sub}/resourceGroups/{rg}/resources"
+    return pages(
+        session, "resources", sub, path, {"$filter": EXTENSION_FILTER, "$expand": EXTENSION_EXPAND}
+    )
+
+
+#: api-version of Compute's resource SKUs list (its newest; the VM api-versions do not apply).
+SKUS_API = "2021-07-01"
+
+
+async def read_vm_sizes(
+    session: AzureSession, sub: str, location: str
+) -> Mapping[str, tuple[int | None, int | None]]:
+    """Memory (MiB) and cores of every VM size offered in ``location``.
+
+    From Compute's resource SKUs (``GET /subscriptions/{s}/providers/Microsoft.Compute/
+    skus?$filter=location eq '{loc}'``, capabilities ``MemoryGB`` / ``vCPUs``): the
+    supported way, the VM sizes list being deprecated. Falls back to that list only
+    when the SKUs list answers 404 (an endpoint that lacks it). Errors raise.
+    """
+    path = f"/subscriptions/{sub}/providers/Microsoft.Compute/skus"
+    params = {"api-version": SKUS_API, "$filter": f"location eq '{location}'"}
+    try:
+        items = [item async for item in pages(session, "compute", sub, path, params)]
+    except ResourceNotFoundError:
+        pager = session.compute(sub).virtual_machine_sizes.list(location)
+        return parse_vm_sizes([_json(item) async for item in pager])
+    return parse_resource_skus(items, location)
 
 
 async def gather_all(aws: Iterable[Awaitable[Any]]) -> None:

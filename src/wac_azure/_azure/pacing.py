@@ -20,6 +20,25 @@ are retried by azure-core's retry policy as usual.
 Subscriptions are paced independently: a fleet spread over ten
 subscriptions runs ten paces side by side.
 
+**Compute's own buckets** (AZURE_FACTS §6, [CTL]). On top of ARM's, Compute
+throttles VM writes ("Update VM": VM PUT/PATCH, extension PUT/DELETE, Run
+Command) per VM — 12 in a burst, then 4 a minute — and per subscription —
+1,500, then 500 a minute. Such a request also takes a token from the VM's and
+the subscription's Update VM model (:class:`ComputeConfig`), so no VM is sent
+more writes than its bucket holds. Compute's answers carry
+``x-ms-ratelimit-remaining-resource`` (``Microsoft.Compute/PutVM3Min;239,
+Microsoft.Compute/PutVM30Min;1199``): the pacer keeps the latest figures per
+policy (:attr:`SubscriptionPacer.compute_remaining`) and brings the
+subscription's Update VM model down to the smallest of a write's. A Compute
+429 (``OperationNotAllowed`` / ``TooManyRequests``) holds only those
+buckets, not ARM's.
+
+**Not every 429 is throttling.** Network answers 429 ``RetryableError``
+(``RetryableErrorDueToAnotherOperation``, ``ReferencedResourceNotProvisioned``)
+when another write holds the same resource (an NSG): that is counted in
+``busy``, not ``throttled``, and holds back nothing but that request, which
+azure-core retries after its ``Retry-After`` or a short backoff.
+
 Requests waiting for a token leave by *priority*, then in the order they
 came: a lower number leaves first. Priorities apply per subscription and
 request class (a waiting read never holds back a write). The default is 0;
@@ -37,6 +56,7 @@ import contextlib
 import contextvars
 import heapq
 import itertools
+import json
 import math
 import re
 import time
@@ -47,6 +67,7 @@ import attrs
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
+from wac_azure._azure.errors import BUSY_429
 from wac_azure._core.errors import ConfigurationError
 
 _CLASSES = ("reads", "writes", "deletes")
@@ -139,6 +160,73 @@ class PacingConfig:
         """``(size, refill per second)`` of a request class."""
         value: tuple[int, float] = getattr(self, kind)
         return value
+
+
+@attrs.frozen
+class ComputeConfig:
+    """Compute's "Update VM" buckets ``(size, refill per second)`` ([CTL]).
+
+    ``per_vm`` bounds the writes one VM is sent (12, then 4 a minute);
+    ``per_subscription`` those of a subscription's VMs together (1,500, then
+    500 a minute). ``enabled=False`` leaves them out.
+    """
+
+    per_vm: tuple[int, float] = attrs.field(default=(12, 4 / 60), converter=_bucket)
+    per_subscription: tuple[int, float] = attrs.field(default=(1500, 500 / 60), converter=_bucket)
+    enabled: bool = True
+
+
+#: A Compute write that Compute's "Update VM" policy counts: VM PUT/PATCH, extension
+#: PUT/DELETE, Run Command (the action and managed run commands).
+_UPDATE_VM_RE = re.compile(
+    r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/"
+    r"virtualmachines/([^/?#]+)(/extensions/[^/?#]+|/runcommand|/runcommands/[^/?#]+)?/?$",
+    re.IGNORECASE,
+)
+_UPDATE_KIND = "compute-update"
+#: Network's 429s that mean "resource busy", not throttling (AZURE_FACTS §5–6).
+BUSY_CODES = BUSY_429
+
+
+def update_vm_target(method: str, url: str) -> str | None:
+    """The VM id (lower) whose "Update VM" bucket a request draws from, else ``None``."""
+    m = method.upper()
+    if m not in ("PUT", "PATCH", "DELETE", "POST"):
+        return None
+    path = url.split("?", 1)[0]
+    found = _UPDATE_VM_RE.search(path)
+    if found is None:
+        return None
+    tail = (found.group(2) or "").lower()
+    if m == "POST" and tail != "/runcommand":
+        return None  # start, restart, deallocate...: other policies
+    if m == "DELETE" and not tail:
+        return None  # deleting the VM: another policy
+    end = found.start(2) if found.group(2) else found.end(1)
+    return path[found.start() : end].lower()
+
+
+def parse_remaining_resource(value: str | None) -> dict[str, int]:
+    """``x-ms-ratelimit-remaining-resource`` as ``{policy: remaining}`` (junk skipped).
+
+    ``"Microsoft.Compute/PutVM3Min;239,Microsoft.Compute/PutVM30Min;1199"`` →
+    ``{"Microsoft.Compute/PutVM3Min": 239, "Microsoft.Compute/PutVM30Min": 1199}``.
+    """
+    out: dict[str, int] = {}
+    for part in str(value or "").split(","):
+        name, sep, number = part.strip().rpartition(";")
+        if not sep or not name:
+            continue
+        try:
+            out[name.strip()] = int(float(number))
+        except ValueError:
+            continue
+    return out
+
+
+def is_busy_429(status: int, codes: list[str]) -> bool:
+    """Whether a 429 is Network's "another operation holds this resource", not throttling."""
+    return status == 429 and any(c in BUSY_CODES for c in codes)
 
 
 class _Waiter:
@@ -235,9 +323,11 @@ class SubscriptionPacer:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        compute: ComputeConfig | None = None,
     ) -> None:
         self.subscription_id = subscription_id
         self.config = config
+        self.compute = compute if compute is not None else ComputeConfig()
         self._clock = clock
         self._sleep = sleep
         now = clock()
@@ -250,13 +340,32 @@ class SubscriptionPacer:
             )
             for kind in _CLASSES
         }
+        size, rate = self.compute.per_subscription
+        self._models[_UPDATE_KIND] = _Model(size, rate * config.refill_scale, config.reserve, now)
         self.requests: dict[str, int] = dict.fromkeys(_CLASSES, 0)
         self.throttled: dict[str, int] = dict.fromkeys(_CLASSES, 0)
+        #: 429s that said "another operation holds this resource" (not throttling).
+        self.busy: dict[str, int] = dict.fromkeys(_CLASSES, 0)
+        #: Compute "Update VM" writes sent, and 429s Compute answered them.
+        self.compute_writes = 0
+        self.compute_throttled = 0
+        #: The latest ``x-ms-ratelimit-remaining-resource`` figures, per policy.
+        self.compute_remaining: dict[str, int] = {}
         self.waited = 0.0
 
+    def _model(self, kind: str) -> _Model:
+        model = self._models.get(kind)
+        if model is None:  # a VM's Update VM bucket, made on first use
+            size, rate = self.compute.per_vm
+            model = self._models[kind] = _Model(
+                size, rate * self.config.refill_scale, 0.0, self._clock()
+            )
+        return model
+
     def tokens(self, kind: str) -> float:
-        """The model's tokens left now in ``kind``'s bucket."""
-        model = self._models[kind]
+        """The model's tokens left now in ``kind``'s bucket (a class, ``"compute-update"``
+        or ``"compute-update:<vm id>"``)."""
+        model = self._model(kind)
         model.advance(self._clock())
         return model.tokens
 
@@ -273,8 +382,9 @@ class SubscriptionPacer:
         at once only if it comes before all of them and a token is there.
         Cancelled while waiting, it takes nothing and the next one moves up.
         """
-        model = self._models[kind]
-        self.requests[kind] += 1
+        model = self._model(kind)
+        if kind in self.requests:
+            self.requests[kind] += 1
         if not self.config.enabled:
             model.in_flight += 1
             return
@@ -320,15 +430,30 @@ class SubscriptionPacer:
         model.wake_head()
 
     def observe(
-        self, kind: str, *, status: int, remaining: int | None, retry_after: float | None
+        self,
+        kind: str,
+        *,
+        status: int,
+        remaining: int | None,
+        retry_after: float | None,
+        busy: bool = False,
     ) -> None:
-        """Update the model from one answer (called once per request taken)."""
-        model = self._models[kind]
+        """Update the model from one answer (called once per request taken).
+
+        ``busy`` marks a 429 that is not throttling (Network's ``RetryableError``:
+        another write holds the resource): counted apart, it holds nothing back.
+        """
+        model = self._model(kind)
         model.in_flight = max(0, model.in_flight - 1)
         now = self._clock()
         model.advance(now)
+        if status == 429 and busy:
+            if kind in self.busy:
+                self.busy[kind] += 1
+            return
         if status == 429:
-            self.throttled[kind] += 1
+            if kind in self.throttled:
+                self.throttled[kind] += 1
             model.tokens = 0.0
             delay = retry_after if retry_after is not None and retry_after > 0 else 1.0
             model.blocked_until = max(model.blocked_until, now + delay)
@@ -347,8 +472,58 @@ class SubscriptionPacer:
 
     @property
     def total_throttled(self) -> int:
-        """429s seen for this subscription, all classes."""
-        return sum(self.throttled.values())
+        """429s seen for this subscription, all classes (Compute's included)."""
+        return sum(self.throttled.values()) + self.compute_throttled
+
+    @property
+    def total_busy(self) -> int:
+        """429s that said another operation holds the resource (not throttling)."""
+        return sum(self.busy.values())
+
+    async def acquire_update_vm(self, vm_id: str, priority: int = 0) -> None:
+        """Take a token from the VM's and the subscription's Compute "Update VM" buckets."""
+        self.compute_writes += 1
+        if not self.compute.enabled:
+            return
+        await self.acquire(f"{_UPDATE_KIND}:{vm_id.lower()}", priority)
+        try:
+            await self.acquire(_UPDATE_KIND, priority)
+        except BaseException:
+            self.observe(
+                f"{_UPDATE_KIND}:{vm_id.lower()}", status=0, remaining=None, retry_after=None
+            )
+            raise
+
+    def observe_update_vm(
+        self, vm_id: str, *, status: int, headers: Any, retry_after: float | None, codes: list[str]
+    ) -> None:
+        """Update Compute's models from the answer to an Update VM write."""
+        figures = parse_remaining_resource(headers.get("x-ms-ratelimit-remaining-resource"))
+        self.compute_remaining.update(figures)
+        if not self.compute.enabled:
+            return
+        compute_429 = status == 429 and any(
+            c in ("operationnotallowed", "toomanyrequests") for c in codes
+        )
+        if compute_429:
+            self.compute_throttled += 1
+        remaining = min(figures.values()) if figures else None
+        vm_kind = f"{_UPDATE_KIND}:{vm_id.lower()}"
+        self.observe(
+            vm_kind, status=429 if compute_429 else 200, remaining=None, retry_after=retry_after
+        )
+        self.observe(
+            _UPDATE_KIND,
+            status=429 if compute_429 else 200,
+            remaining=remaining,
+            retry_after=retry_after,
+        )
+
+    def observe_remaining(self, headers: Any) -> None:
+        """Keep Compute's ``x-ms-ratelimit-remaining-resource`` figures of any answer."""
+        figures = parse_remaining_resource(headers.get("x-ms-ratelimit-remaining-resource"))
+        if figures:
+            self.compute_remaining.update(figures)
 
     def __repr__(self) -> str:
         return (
@@ -366,8 +541,10 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        compute: ComputeConfig | None = None,
     ) -> None:
         self.config = config if config is not None else PacingConfig()
+        self.compute = compute if compute is not None else ComputeConfig()
         self._clock = clock
         self._sleep = sleep
         self._subs: dict[str, SubscriptionPacer] = {}
@@ -378,7 +555,7 @@ class Pacer:
         pacer = self._subs.get(key)
         if pacer is None:
             pacer = self._subs[key] = SubscriptionPacer(
-                key, self.config, clock=self._clock, sleep=self._sleep
+                key, self.config, clock=self._clock, sleep=self._sleep, compute=self.compute
             )
         return pacer
 
@@ -389,8 +566,13 @@ class Pacer:
 
     @property
     def throttled(self) -> int:
-        """429s seen, over every subscription and class."""
+        """429s seen, over every subscription and class (not the "resource busy" ones)."""
         return sum(p.total_throttled for p in self._subs.values())
+
+    @property
+    def busy(self) -> int:
+        """Network's "another operation holds this resource" 429s (not throttling)."""
+        return sum(p.total_busy for p in self._subs.values())
 
     def requests(self, kind: str | None = None) -> int:
         """Requests sent (all classes, or ``"reads"``/``"writes"``/``"deletes"``)."""
@@ -448,17 +630,67 @@ class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
             return await self.next.send(request)
         sub = self.pacer.subscription(found.group(1))
         kind = request_class(http_request.method)
-        await sub.acquire(kind, _PRIORITY.get())
+        priority = _PRIORITY.get()
+        vm_id = update_vm_target(http_request.method, http_request.url)
+        if vm_id is not None:
+            await sub.acquire_update_vm(vm_id, priority)
+        try:
+            await sub.acquire(kind, priority)
+        except BaseException:
+            if vm_id is not None:
+                sub.observe_update_vm(vm_id, status=0, headers={}, retry_after=None, codes=[])
+            raise
         try:
             response = await self.next.send(request)
         except BaseException:
             sub.observe(kind, status=0, remaining=None, retry_after=None)
+            if vm_id is not None:
+                sub.observe_update_vm(vm_id, status=0, headers={}, retry_after=None, codes=[])
             raise
-        headers = response.http_response.headers
+        http_response = response.http_response
+        headers = http_response.headers
+        status = http_response.status_code
+        codes = _codes_of(http_response) if status == 429 else []
+        retry_after = _retry_after(headers)
+        compute_429 = status == 429 and any(
+            c in ("operationnotallowed", "toomanyrequests") for c in codes
+        )
+        if vm_id is not None:
+            sub.observe_update_vm(
+                vm_id, status=status, headers=headers, retry_after=retry_after, codes=codes
+            )
+        else:
+            sub.observe_remaining(headers)
         sub.observe(
             kind,
-            status=response.http_response.status_code,
+            # a Compute 429 holds Compute's buckets (above), not ARM's
+            status=200 if compute_429 and vm_id is not None else status,
             remaining=_remaining(headers, kind),
-            retry_after=_retry_after(headers),
+            retry_after=retry_after,
+            busy=is_busy_429(status, codes),
         )
         return response
+
+
+def _codes_of(http_response: Any) -> list[str]:
+    """ARM error codes of an answer's body, top-level and ``details``, lower-cased."""
+    try:
+        body = json.loads(http_response.text() or "null")
+    except Exception:  # not loaded (streamed), not JSON: no codes
+        return []
+    if not isinstance(body, dict):
+        return []
+    error = body.get("error", body)
+    codes: list[str] = []
+    stack = [error]
+    while stack and len(codes) < 32:
+        item = stack.pop(0)
+        if not isinstance(item, dict):
+            continue
+        code = item.get("code")
+        if code:
+            codes.append(str(code).lower())
+        details = item.get("details")
+        if isinstance(details, list):
+            stack.extend(details)
+    return codes

@@ -22,6 +22,7 @@ import attrs
 from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import SDK_ERRORS, translate
+from wac_azure._azure.inventory import read_vm_sizes
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import (
     VmFacts,
@@ -32,7 +33,6 @@ from wac_azure._core.facts import (
     mappings,
     normalize_location,
     parse_nic,
-    parse_vm_sizes,
     split_resource_id,
     subnet_id_of,
     vnet_id_of_subnet,
@@ -100,8 +100,8 @@ class _Reader:
         sub = self.target.subscription_id
 
         async def _list() -> Mapping[str, tuple[int | None, int | None]]:
-            pager = self.session.compute(sub).virtual_machine_sizes.list(location)
-            return parse_vm_sizes([as_json(item) async for item in pager])
+            # Compute's resource SKUs (vmSizes is deprecated; used only where skus 404s)
+            return await read_vm_sizes(self.session, sub, location)
 
         try:
             result = await self.session.cache.once(

@@ -8,10 +8,21 @@ leaves alone:
 * 409 answers that say another operation holds the resource
   (``RetryableErrorDueToAnotherOperation``, ``AnotherOperationInProgress``,
   "execution is in progress" for Run Command, ...);
-* long-running operations that ended ``Failed`` with a transient code
-  (``OperationPreempted``, ``InternalExecutionError``, ...).
+* long-running operations that ended ``Failed`` or ``Canceled`` with a
+  transient code (``OperationPreempted``: Compute ended our operation for a
+  more recent one; ``InternalExecutionError``, ...), looked for in the error's
+  ``details`` too;
+* writes that did not stick: Network's ``Canceled`` /
+  ``CanceledAndSupersededDueToAnotherOperation`` (another write to the same
+  NSG superseded ours) and the library's own ``WriteNotInForce`` (the
+  operation succeeded but a read does not show what was written): the write
+  is sent again.
 
-Everything else (400s, ``OperationNotAllowed``, unsupported OS) fails at once.
+Everything else (400s, ``OperationNotAllowed``, unsupported OS, an extension's
+``VMExtensionHandlerNonTransientError`` / ``VMExtensionProvisioningTimeout``)
+fails at once. A 429 is azure-core's (it retries it, honouring
+``Retry-After``), whether it is throttling or Network's "resource busy"
+``RetryableError``.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from tenacity import (
     wait_random,
 )
 
+from wac_azure._azure.errors import error_codes
 from wac_azure._core.errors import ConfigurationError, OperationFailedError
 
 _log = logging.getLogger(__name__)
@@ -51,9 +63,20 @@ TRANSIENT_CODES = frozenset(
         "serviceunavailable",
         "toomanyrequests",
         "requestthrottled",
+        # the write was superseded by another one to the same resource: send it again
+        "canceledandsupersededduetoanotheroperation",
+        # the library's own: the operation succeeded, yet a read does not show the write
+        "writenotinforce",
     }
 )
-_TRANSIENT_409_WORDS = ("in progress", "another operation", "exclusive access", "retry")
+_TRANSIENT_409_WORDS = (
+    "in progress",
+    "another operation",
+    "exclusive access",
+    "retry",
+    # Compute: "The request failed due to conflict with a concurrent request."
+    "concurrent request",
+)
 
 
 @attrs.frozen
@@ -90,16 +113,16 @@ def _code_of(exc: BaseException) -> str:
 def is_transient(exc: BaseException) -> bool:
     """Whether the library (not azure-core) should retry ``exc``."""
     if isinstance(exc, OperationFailedError):
-        return _code_of(exc) in TRANSIENT_CODES
+        return any(code in TRANSIENT_CODES for code in error_codes(exc))
     if isinstance(exc, HttpResponseError):
         status = exc.status_code
         if status is not None and 200 <= status < 300:
-            # A poller's HttpResponseError: the operation ended Failed (the poll itself
-            # succeeded); its code says whether running it again can help.
-            return _code_of(exc) in TRANSIENT_CODES
+            # A poller's HttpResponseError: the operation ended Failed or Canceled (the
+            # poll itself succeeded); its codes say whether running it again can help.
+            return any(code in TRANSIENT_CODES for code in error_codes(exc))
         if status != 409:
             return False
-        if _code_of(exc) in TRANSIENT_CODES:
+        if any(code in TRANSIENT_CODES for code in error_codes(exc)):
             return True
         text = str(exc.message or "").lower()
         return any(word in text for word in _TRANSIENT_409_WORDS)

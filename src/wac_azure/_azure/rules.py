@@ -14,13 +14,19 @@ from azure.core.exceptions import HttpResponseError
 
 from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
+from wac_azure._azure.inventory import get_json
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import read_service_tags, service_tags_for
 from wac_azure._core.access import AccessMode
 from wac_azure._core.decide import PlanBlockedError
-from wac_azure._core.errors import AzureRequestError, ConfigurationError, OperationTimeoutError
+from wac_azure._core.errors import (
+    AzureRequestError,
+    ConfigurationError,
+    OperationFailedError,
+    OperationTimeoutError,
+)
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
 from wac_azure._core.ids import VmTarget
@@ -44,6 +50,50 @@ _WRITE = "Microsoft.Network/networkSecurityGroups/securityRules/write"
 _DELETE = "Microsoft.Network/networkSecurityGroups/securityRules/delete"
 #: ARM codes that mean another writer took a rule's priority or name in between.
 _CONFLICT_CODES = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, list):
+        return sorted(json.dumps(_norm(v), sort_keys=True) for v in value)
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def rule_shows(body: Any, doc: Any) -> bool:
+    """Whether a security rule as read (``doc``; ``None``: absent) shows a write of
+    ``body`` (``None``: a delete): every property written reads back the same
+    (strings case-insensitively, lists in any order)."""
+    if body is None:
+        return doc is None
+    if not isinstance(doc, dict):
+        return False
+    wrote = body.get("properties") if isinstance(body, dict) else None
+    read = doc.get("properties")
+    if not isinstance(wrote, dict) or not isinstance(read, dict):
+        return False
+    return all(_norm(read.get(k)) == _norm(v) for k, v in wrote.items())
+
+
+def not_in_force(what: str, rule_id: str) -> OperationFailedError:
+    """The write's operation succeeded, yet a read does not show it: another write
+    superseded it. ``WriteNotInForce`` is transient: ``retrying`` sends it again."""
+    return OperationFailedError(
+        f"{what}: the operation succeeded but a read of {rule_id} does not show the write "
+        "(another write to the NSG superseded it); writing it again",
+        code="WriteNotInForce",
+        target=rule_id,
+    )
+
+
+async def confirm_rule(session: AzureSession, rule_id: str, body: Any, *, what: str) -> None:
+    """GET the rule (one read) and raise :func:`not_in_force` unless it shows the write."""
+    sub = rule_id.split("/")[2]
+    doc = await get_json(session, "network", sub, rule_id, {})
+    if not rule_shows(body, doc):
+        raise not_in_force(what, rule_id)
 
 
 def _parts(resource_id: str) -> tuple[str, str, str]:
@@ -324,13 +374,20 @@ class NetworkRulePlanner:
         if change.action in (ChangeAction.CREATE, ChangeAction.UPDATE):
             body = change.body
 
+            verb = "creating" if change.action is ChangeAction.CREATE else "updating"
+            rule_id = f"{change.nsg_id}/securityRules/{name}"
+
             async def put() -> Any:
                 poller = await client.security_rules.begin_create_or_update(
                     rg, nsg_name, name, body
                 )
-                return await _finish(poller)
+                written = await _finish(poller)
+                # The operation succeeded and its final GET is a read of the rule: it must
+                # show what was written (a superseding write can have replaced it).
+                if not rule_shows(body, _as_json(written)):
+                    raise not_in_force(f"{verb} the security rule {name}", rule_id)
+                return written
 
-            verb = "creating" if change.action is ChangeAction.CREATE else "updating"
             _log.info("%s security rule %s in NSG %s", verb, name, nsg_name)
             await self._retry(
                 put,
@@ -341,7 +398,14 @@ class NetworkRulePlanner:
 
             async def delete() -> Any:
                 poller = await client.security_rules.begin_delete(rg, nsg_name, name)
-                return await _finish(poller)
+                done = await _finish(poller)
+                await confirm_rule(
+                    self._session,
+                    f"{change.nsg_id}/securityRules/{name}",
+                    None,
+                    what=f"deleting the security rule {name}",
+                )
+                return done
 
             _log.info("deleting security rule %s from NSG %s", name, nsg_name)
             await self._retry(

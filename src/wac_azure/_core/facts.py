@@ -593,6 +593,57 @@ def parse_vm_sizes(items: Any) -> Mapping[str, tuple[int | None, int | None]]:
     return types.MappingProxyType(sizes)
 
 
+def _capability_number(value: Any) -> float | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not 0 <= number <= 1e12:  # NaN, infinities, negatives and absurd sizes
+        return None
+    return number
+
+
+def parse_resource_skus(
+    items: Any, location: str | None = None
+) -> Mapping[str, tuple[int | None, int | None]]:
+    """``{size name lower-cased: (memory MiB, cores)}`` from Compute's resource SKUs
+    (``GET .../providers/Microsoft.Compute/skus?$filter=location eq '{loc}'``, ``value[]``).
+
+    Only ``resourceType`` ``virtualMachines``; memory from the ``MemoryGB``
+    capability (a string such as ``"0.75"``, GiB), cores from ``vCPUs`` (a string).
+    ``location`` keeps only SKUs offered there (when the SKU lists its locations).
+    The supported replacement of the deprecated VM sizes list; never raises on junk.
+    """
+    if isinstance(items, Mapping):
+        items = dig(items, "value")
+    wanted = normalize_location(location) if location else ""
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    for item in mappings(items):
+        if (_text(dig(item, "resourceType")) or "").lower() != "virtualmachines":
+            continue
+        name = _text(dig(item, "name"))
+        if not name:
+            continue
+        places = [normalize_location(p) for p in _list(dig(item, "locations")) if _text(p)]
+        if wanted and places and wanted not in places:
+            continue
+        caps = {
+            (_text(dig(c, "name")) or "").lower(): dig(c, "value")
+            for c in mappings(dig(item, "capabilities"))
+        }
+        memory_gb = _capability_number(caps.get("memorygb"))
+        cores = _capability_number(caps.get("vcpus"))
+        memory = round(memory_gb * 1024) if memory_gb is not None else None
+        sizes.setdefault(
+            name.lower(),
+            (memory, int(cores) if cores is not None and cores == int(cores) else None),
+        )
+    return types.MappingProxyType(sizes)
+
+
 def _status(value: Mapping[str, Any]) -> StatusFacts:
     return StatusFacts(
         code=_text(dig(value, "code")),

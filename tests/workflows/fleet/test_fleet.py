@@ -6,6 +6,7 @@ import asyncio
 import collections
 import json
 import random
+import re
 
 import pytest
 
@@ -234,6 +235,39 @@ async def test_progress_callback_errors_do_not_stop_the_batch(
     assert len(result.enabled) == 3
 
 
+def _illegal_vm_lists(emu: ArmEmulator) -> list[object]:
+    """VM lists with ``$expand=instanceView`` and no ``$filter``: real Azure refuses them."""
+    return [
+        r
+        for r in emu.requests
+        if r.method == "GET"
+        and r.path.lower().endswith("/providers/microsoft.compute/virtualmachines")
+        and (r.query.get("$expand") or "").lower() == "instanceview"
+        and not r.query.get("$filter")
+    ]
+
+
+async def test_enable_and_disable_send_no_vm_list_with_instance_view() -> None:
+    emu = ArmEmulator(seed=0)
+    targets = [emu.add_windows_vm(f"vm{i}", resource_group=f"rg-{i % 2}") for i in range(6)]
+    async with emu.session() as session:
+        enabled = await enable_many(session, targets, access=ONPREM, poll_interval=1)
+        disabled = await disable_many(session, targets, poll_interval=1)
+    assert enabled.ok
+    assert len(enabled.enabled) == 6
+    assert disabled.ok
+    assert len(disabled.disabled) == 6
+    assert _illegal_vm_lists(emu) == []
+    # installs are watched by ARM's generic list of the group's extensions
+    generic = [r for r in emu.requests if r.method == "GET" and r.path.endswith("/resources")]
+    assert generic
+    assert all(
+        r.query.get("$filter") == "resourceType eq 'Microsoft.Compute/virtualMachines/extensions'"
+        and r.query.get("$expand") == "provisioningState,changedTime"
+        for r in generic
+    )
+
+
 async def test_reads_scale_with_groups_not_vms() -> None:
     emu = ArmEmulator(seed=0)
     targets = []
@@ -247,20 +281,28 @@ async def test_reads_scale_with_groups_not_vms() -> None:
     assert len(result.enabled) == 50
     gets = [r for r in emu.requests if r.method == "GET"]
     assert result.reads == len(gets)
-    # Budget: one read per VM, plus one GET per NSG written: the run re-reads each NSG
-    # under its lock right before writing its rules (a rule written meanwhile by someone
-    # else is never overwritten).
+    # One GET per NSG written: the run re-reads each NSG under its lock right before
+    # writing its rules (a rule written meanwhile by someone else is never overwritten).
     written = {p.split("/securityrules/")[0] for p in rule_puts(emu)}
     nsg_rereads = [r for r in gets if not r.is_poll and r.path.lower() in written]
     assert len(nsg_rereads) == len(written)
-    assert (len(gets) - len(written)) / 50 <= 1.0, collections.Counter(
-        r.path.rsplit("/", 1)[-1] for r in gets
-    )
-    # no extension operation was polled: installs are watched through the VM lists;
-    # each rule's operation is (a rule is in force only once it ends Succeeded)
+    # A rule is written only when its operation succeeded and a read shows it: one GET
+    # per rule written, and its operation polled (a rule is in force only once it ends
+    # Succeeded). No extension operation is polled: installs are watched by lists.
     polls = [r for r in gets if r.is_poll]
     assert all("/providers/microsoft.network/" in r.path.lower() for r in polls)
     assert len(polls) == sum(rule_puts(emu).values())
+    rule_reads = [r for r in gets if "/securityrules/" in r.path.lower()]
+    assert len(rule_reads) == sum(rule_puts(emu).values())
+    # AZURE_FACTS §7: no VM list may expand its instance view. One GET per VM with its
+    # instance view, one GET per VM confirming its install settled, and lists that scale
+    # with groups (network per group, extensions per group and round, sizes, tags).
+    vm_gets = [r for r in gets if re.search(r"/virtualMachines/vm\d+$", r.path)]
+    ext_gets = [r for r in gets if r.path.endswith("/extensions/AdminCenter")]
+    assert len(vm_gets) == 50
+    assert len(ext_gets) == 50
+    lists = len(gets) - len(written) - len(polls) - len(rule_reads) - 100
+    assert lists <= 12, collections.Counter(r.path.rsplit("/", 1)[-1] for r in gets)
 
 
 async def test_subscriptions_run_side_by_side(emu: ArmEmulator, session: AzureSession) -> None:
@@ -425,3 +467,28 @@ def test_reasons_group_equal_causes_across_vms() -> None:
     assert next(iter(groups)) == "skipped: outbound 443 from <ip> is denied"
     page = result._repr_html_()
     assert "501 more VMs not shown" in page
+
+
+async def test_a_refused_write_is_a_typed_error_chaining_azures() -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    from wac_azure._core.errors import AzureRequestError
+    from wac_azure.testing import Fault
+    from wac_azure.testing.backend.faults import FaultKind
+
+    emu = ArmEmulator(seed=0)
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    refused = Fault(
+        FaultKind.STATUS,
+        status=400,
+        code="InvalidParameter",
+        message="The value of parameter settings is invalid.",
+        name="400",
+    )
+    emu.faults.add_scripted(1, refused, method="PUT", path_regex=r"/extensions/AdminCenter$")
+    async with emu.session() as session:
+        result = await enable_many(session, [t])
+    err = result.outcomes[0].error
+    assert isinstance(err, AzureRequestError)
+    assert "The value of parameter settings is invalid." in str(err)
+    assert isinstance(err.__cause__, HttpResponseError)

@@ -6,6 +6,8 @@ import collections
 import json
 from typing import Any
 
+import pytest
+
 from wac_azure import AzureSession, VmTarget, read_vm_facts
 from wac_azure._core.access import PrivateAccess
 from wac_azure._core.progress import ProgressEvent, ProgressStage
@@ -146,3 +148,55 @@ async def test_disable_many_takes_only_its_vms_out_of_a_shared_rule(
     assert (await disable_many(session, vms[2:])).ok
     assert "PortForWAC" not in rules(emu, nid)
     json.dumps(result.to_dict())
+
+
+SUPERSEDED = (
+    "Operation PutSecurityRuleOperation (2f130ac5-5e21-455a-a4b1-f2009bca24cc) was canceled "
+    "and superseded by operation PutSecurityRuleOperation (8da7af9d-879b-4a30-9839-7fa094257a3a)."
+)
+
+
+async def test_a_superseded_rule_write_is_written_again() -> None:
+    emu = ArmEmulator(seed=0)
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    emu.faults.add_scripted(
+        1,
+        Fault.lro_failed("CanceledAndSupersededDueToAnotherOperation", SUPERSEDED),
+        method="PUT",
+        path_regex=r"/securityRules/",
+    )
+    async with emu.session() as session:
+        result = await enable_many(session, [t], access=PrivateAccess(sources=("10.10.0.0/16",)))
+    assert result.ok, str(result)
+    puts = [r for r in emu.requests if r.method == "PUT" and "/securityRules/" in r.path]
+    assert len(puts) == 2
+    assert emu.faults.counts == {"CanceledAndSupersededDueToAnotherOperation": 1}
+
+
+async def test_a_rule_write_a_read_does_not_show_is_written_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its operation succeeded, but the read after it does not show the rule (another
+    write replaced it in between): the write did not stick, so it is sent again."""
+    import wac_azure._azure.rules as rules_mod
+
+    real = rules_mod.get_json
+    hidden: list[str] = []
+
+    async def first_read_shows_nothing(*args: Any, **kwargs: Any) -> Any:
+        doc = await real(*args, **kwargs)
+        if not hidden:
+            hidden.append(str(args[3]))
+            return None
+        return doc
+
+    monkeypatch.setattr(rules_mod, "get_json", first_read_shows_nothing)
+    emu = ArmEmulator(seed=0)
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    async with emu.session() as session:
+        result = await enable_many(session, [t], access=PrivateAccess(sources=("10.10.0.0/16",)))
+    assert result.ok, str(result)
+    assert hidden
+    assert "/securityRules/" in hidden[0]
+    puts = [r for r in emu.requests if r.method == "PUT" and "/securityRules/" in r.path]
+    assert len(puts) == 2

@@ -263,18 +263,19 @@ async def test_every_enabled_vm_reports_its_url() -> None:
 
 async def test_an_install_sent_again_while_its_group_is_listed_is_still_waited_for() -> None:
     # ARM accepts vm0's extension PUT, then its operation fails (OperationPreempted) and the
-    # extension is rolled back. The next list of the group (one VM per page) shows it gone:
-    # the PUT is sent again while the list's later pages are still being read, and the VM
-    # must stay among those the group's lists wait for.
+    # extension is rolled back. The next list of the group's extensions (one per page) no
+    # longer shows it, its GET confirms: the PUT is sent again while the round still
+    # confirms the others, and the VM must stay among those the group's lists wait for.
     emu = ArmEmulator(seed=0, page_size=1)
     targets = [emu.add_windows_vm(f"vm{i}", nsg=None) for i in range(8)]
     emu.faults.add_scripted(
         1, "OperationPreempted", method="PUT", path_regex=r"/vm0/extensions/AdminCenter$"
     )
-    # the group is listed once while reading (8 pages), then while waiting: vm0 is on the
-    # wait's first page; its second page (the 10th list request) answers late, so the
-    # PUT sent again is accepted before the wait's list is over
-    emu.faults.add_scripted(10, Fault.slow(0.01), method="GET", path_regex=r"/virtualMachines$")
+    # the wait's extension GETs of one round: one answers late, so the PUT sent again
+    # is accepted before the round is over
+    emu.faults.add_scripted(
+        2, Fault.slow(0.01), method="GET", path_regex=r"/vm[1-7]/extensions/AdminCenter$"
+    )
     async with emu.session() as session:
         result = await enable_many(session, targets, timeout=600)
     assert emu.faults.counts == {"OperationPreempted": 1, "slow": 1}

@@ -4,9 +4,11 @@ What bounds a fleet run is Azure Resource Manager's throttling (AZURE_FACTS
 §6: per subscription, writes 200 + 10/s, reads 250 + 25/s) and the
 extension's install time, not this machine. The run is shaped around that:
 
-* **Reads scale with resource groups and pages, not VMs.** Per resource
-  group: one list of VMs (``$expand=instanceView``), network interfaces,
-  virtual networks, NSGs and — only when a NIC has one — public IPs, each
+* **Reads: one GET per VM, the network per resource group.** Each VM is
+  one GET with ``$expand=instanceView`` (a VM *list* may not expand it,
+  AZURE_FACTS §7; power state, agent and OS name are only in the instance
+  view); per resource group one list of network interfaces, virtual
+  networks, NSGs and — only when a NIC has one — public IPs, each
   following ``nextLink``; VM sizes once per location; resources outside the
   listed groups (an NSG in a shared networking group) read once each. Each
   VM's :class:`~wac_azure.VmFacts` is assembled from those lists
@@ -25,14 +27,17 @@ extension's install time, not this machine. The run is shaped around that:
   rule writes no install waits for in the write bucket. A VM is done when its
   install and its rules are both in force.
 * **Waiting costs pages, not polls.** Extension PUTs are not polled one by
-  one: the run lists each resource group's VMs with ``$expand=instanceView``
-  and reads every pending install's state from that one list (see
+  one: the run lists each resource group's extensions through ARM's generic
+  resources list (``$expand=provisioningState``) and GETs an extension only
+  once that list shows it settled, to confirm before acting (see
   :class:`RgWaiter` for when).
 * **Pacing.** The session's :class:`~wac_azure.Pacer` keeps each
   subscription below ARM's buckets (from the
-  ``x-ms-ratelimit-remaining-subscription-*`` headers); subscriptions run in
+  ``x-ms-ratelimit-remaining-subscription-*`` headers) and below Compute's
+  "Update VM" buckets per VM and subscription; subscriptions run in
   parallel, each at its own pace; 429s that still come are retried by
-  azure-core and counted in the result.
+  azure-core and counted in the result (Network's "resource busy" 429s are
+  not throttling: they hold back nothing else).
 * **Failures stay local.** A VM that fails the requirements is *skipped*
   (with its report), one whose write or install fails is *failed* (with the
   error); the rest of the batch carries on.
@@ -69,7 +74,6 @@ from wac_azure._core.errors import (
     NoPublicIpError,
     NotFoundError,
     OperationTimeoutError,
-    VmNotFoundError,
 )
 from wac_azure._core.extension import LOG_LOCATIONS, install_hints, url_for
 from wac_azure._core.facts import DEFAULT_PORT as _DEFAULT_PORT
@@ -77,7 +81,7 @@ from wac_azure._core.facts import EXTENSION_NAME as _EXTENSION_NAME
 from wac_azure._core.facts import (
     VmFacts,
     dig,
-    parse_extensions,
+    parse_extension_resource,
     parse_os,
 )
 from wac_azure._core.ids import VmTarget
@@ -257,23 +261,12 @@ class _Fleet(RuleWriter):
             vm.facts = None
 
     def _check_enabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
-
-        if doc is None:
-            self.run.fail(
-                vm,
-                VmNotFoundError(
-                    f"virtual machine {vm.target.resource_id} disappeared while installing",
-                    status=404,
-                    target=vm.target.resource_id,
-                ),
-            )
-            return True
-        ext = next(
-            (e for e in parse_extensions(doc) if e.name.lower() == _EXTENSION_NAME.lower()), None
-        )
+        """Settle an install from the extension's own GET (``None``: it is not there)."""
+        ext = parse_extension_resource(doc) if doc is not None else None
         if ext is None and vm.body is not None and vm.reputs < self.session.retry.attempts - 1:
             # The accepted PUT's operation ended Failed and ARM rolled the new extension back
             # (OperationPreempted, InternalExecutionError...): send it again, as retrying() does.
+            # (A VM that is gone answers the PUT 404, and fails with VmNotFoundError.)
             vm.reputs += 1
             self.waiter(vm, self._check_enabled).pending.pop(vm.target.name.lower(), None)
             _log.info(
@@ -286,7 +279,7 @@ class _Fleet(RuleWriter):
                 vm,
                 ExtensionInstallError(
                     f"the AdminCenter extension is no longer on {vm.target.name} (removed while "
-                    "it was being installed?); run the batch again to install it"
+                    "it was being installed, or the VM is gone?); run the batch again"
                 ),
             )
             return True
@@ -375,16 +368,11 @@ class _Fleet(RuleWriter):
         self.waiter(vm, self._check_disabled).add(vm)
 
     def _check_disabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
-
-        if doc is None:  # the VM is gone, and its extension with it
+        """Settle a removal from the extension's own GET (``None``: it, or its VM, is gone)."""
+        if doc is None:
             self.run.finish(vm, OutcomeStatus.DISABLED)
             return True
-        ext = next(
-            (e for e in parse_extensions(doc) if e.name.lower() == _EXTENSION_NAME.lower()), None
-        )
-        if ext is None:
-            self.run.finish(vm, OutcomeStatus.DISABLED)
-            return True
+        ext = parse_extension_resource(doc)
         state = ext_state(ext)
         if state in ("succeeded", "canceled", "failed"):
             # Settled and still there: the accepted DELETE's operation ended Failed (ARM

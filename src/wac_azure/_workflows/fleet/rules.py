@@ -14,7 +14,7 @@ from wac_azure._azure.errors import HttpResponseError, translate
 from wac_azure._azure.operations import wait_for_operation
 from wac_azure._azure.pacing import pacing_priority
 from wac_azure._azure.retry import retrying
-from wac_azure._azure.rules import NetworkRulePlanner
+from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError
 from wac_azure._core.nsg.model import Direction
@@ -357,6 +357,14 @@ class RuleWriter(Subscription):
             else:
                 headers = answer[-1].http_response.headers if answer else {}
                 await wait_for_operation(self.session.network(sub), headers, self.session)
+            # Written only when its operation succeeded AND a read shows it: a write
+            # superseded by another one to the NSG is sent again (retrying()).
+            await confirm_rule(
+                self.session,
+                f"{change.nsg_id}/securityRules/{name}",
+                None if deleting else change.body,
+                what=what,
+            )
 
         verb = {ChangeAction.DELETE: "deleting", ChangeAction.UPDATE: "updating"}.get(
             change.action, "creating"

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from wac_azure._azure.errors import HttpResponseError, translate
-from wac_azure._azure.inventory import Inventory, list_vms
+from wac_azure._azure.inventory import Inventory, gather_all, get_vm, read_vm_sizes
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.errors import VmNotFoundError
@@ -21,9 +21,7 @@ from wac_azure._core.facts import (
     id_of,
     mappings,
     normalize_location,
-    parse_vm_sizes,
 )
-from wac_azure._core.facts import as_json as _json
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg.evaluate import ServiceTags
 from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage, emit
@@ -44,6 +42,9 @@ RG_PARALLEL = 8
 
 
 READ_PARALLEL = 16
+
+#: VM GETs in flight per resource group being read.
+VM_GET_PARALLEL = 16
 
 
 def error_message(exc: BaseException) -> str:
@@ -125,6 +126,7 @@ class Run:
                 vm_id=vm.target.resource_id,
                 resource_group=vm.target.resource_group,
             )
+            err.__cause__ = exc  # as `raise ... from exc` would
         _log.info("%s failed: %s", vm.target.name, err)
         self.finish(vm, OutcomeStatus.FAILED, message=error_message(err), error=err)
 
@@ -201,18 +203,26 @@ class Subscription:
         for vm in vms:
             run.stage(vm, ProgressStage.READING)
         rg = vms[0].target.resource_group
+        docs: dict[str, dict[str, Any] | None] = {}
+        gate = asyncio.Semaphore(VM_GET_PARALLEL)
+
+        async def read_vm(vm: FleetVm) -> None:
+            # One GET per VM with its instance view (power state, agent, OS name, the
+            # extension's statuses): a VM *list* may not expand it (AZURE_FACTS §7).
+            async with gate:
+                docs[vm.target.name.lower()] = await get_vm(
+                    self.session, self.sub, rg, vm.target.name
+                )
+
         try:
-            vm_docs, _ = await asyncio.gather(
-                list_vms(self.session, self.sub, rg), run.inv.list("nic", self.sub, rg)
-            )
+            await gather_all([run.inv.list("nic", self.sub, rg), *(read_vm(vm) for vm in vms)])
         except Exception as exc:
             for vm in vms:
-                run.fail(vm, self._translate(exc, f"listing the VMs of resource group {rg}", rg))
+                run.fail(vm, self._translate(exc, f"reading the VMs of resource group {rg}", rg))
             return
-        by_name = {str(d.get("name") or "").lower(): d for d in vm_docs}
         found: list[tuple[FleetVm, dict[str, Any]]] = []
         for vm in vms:
-            doc = by_name.get(vm.target.name.lower())
+            doc = docs.get(vm.target.name.lower())
             if doc is None:
                 run.fail(
                     vm,
@@ -226,7 +236,7 @@ class Subscription:
                 )
             else:
                 found.append((vm, doc))
-        del by_name, vm_docs
+        del docs
         if not found:
             return
         try:
@@ -264,7 +274,9 @@ class Subscription:
         if not isinstance(exc, HttpResponseError):
             return exc
 
-        return translate(exc, what=what, resource_group=rg)
+        err = translate(exc, what=what, resource_group=rg)
+        err.__cause__ = exc  # as `raise ... from exc` would
+        return err
 
     async def _read_network(self, vm_docs: list[dict[str, Any]]) -> None:
         """Read what the VMs' NICs reference, in dependency order, by lists."""
@@ -313,8 +325,7 @@ class Subscription:
 
         async def go() -> Any:
             try:
-                pager = self.session.compute(self.sub).virtual_machine_sizes.list(location)
-                return parse_vm_sizes([_json(item) async for item in pager])
+                return await read_vm_sizes(self.session, self.sub, location)
             except HttpResponseError as exc:
                 _log.info("VM sizes of %s could not be read: %s", location, exc)
                 return None

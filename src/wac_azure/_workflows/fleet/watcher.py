@@ -1,5 +1,14 @@
-"""Watching a fleet's installs: :class:`RgWaiter` lists a resource group's VMs
-and settles every pending install it shows, so waiting costs pages, not polls.
+"""Watching a fleet's installs: :class:`RgWaiter` lists a resource group's VM
+extensions through ARM's generic resources list and confirms each one that looks
+settled by its own GET, so waiting costs pages and one GET per VM, not polls.
+
+Why this way (AZURE_FACTS §7, docs/performance.md): a VM list with
+``$expand=instanceView`` is not a legal request; the generic list
+(``$filter=resourceType eq 'Microsoft.Compute/virtualMachines/extensions'``,
+``$expand=provisioningState,changedTime``) is, and costs one read per thousand
+extensions; ARM's view of an extension may lag its own, so nothing is decided on
+the list alone: a VM whose extension the list shows settled (or no longer shows)
+is settled by the extension's GET with its instance view.
 
 It sees the run only through :class:`RunView` and :class:`SubscriptionView`
 (protocols the engine fulfils), so the engine imports it and not the reverse.
@@ -13,8 +22,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from wac_azure._azure.inventory import pages
+from wac_azure._azure.inventory import gather_all, get_extension, list_extensions
 from wac_azure._azure.session import AzureSession
+from wac_azure._core.facts import EXTENSION_NAME
 from wac_azure._workflows.fleet.state import BACKOFF_MAX, FleetVm
 
 
@@ -50,9 +60,32 @@ class SubscriptionView(Protocol):
 
 _log = logging.getLogger(__name__)
 
+#: Provisioning states that end an extension operation.
+SETTLED = frozenset({"succeeded", "failed", "canceled"})
+#: Extension GETs in flight per round.
+CONFIRM_PARALLEL = 16
+
+
+def _vm_of(extension_id: str) -> str | None:
+    """The VM name (lower) of ``.../virtualMachines/{vm}/extensions/AdminCenter``."""
+    parts = extension_id.rstrip("/").split("/")
+    if len(parts) < 4 or parts[-2].lower() != "extensions":
+        return None
+    if parts[-1].lower() != EXTENSION_NAME.lower() or parts[-4].lower() != "virtualmachines":
+        return None
+    return parts[-3].lower()
+
+
+def _finished(vm: FleetVm) -> bool:
+    return vm.outcome is not None
+
 
 class RgWaiter:
-    """Waits for the extension operations of one resource group by listing its VMs.
+    """Waits for the extension operations of one resource group by listing its extensions.
+
+    ``check(vm, ext)`` gets the extension's own GET (with its instance view), or
+    ``None`` when the extension (or its VM) does not exist, and says whether the
+    VM is settled.
 
     When to list: every ``poll_interval`` at first, backing off (doubling, up
     to 4x) while nothing ends; once any operation of the run has been seen to end,
@@ -102,7 +135,7 @@ class RgWaiter:
                         await self._round()
                 except Exception as exc:
                     failures += 1
-                    _log.info("listing the VMs of %s failed while waiting: %s", self.rg, exc)
+                    _log.info("watching the extensions of %s failed: %s", self.rg, exc)
                     if failures >= 5:
                         for vm in list(self.pending.values()):
                             run.fail(vm, exc, what=f"waiting for {vm.target.name}")
@@ -113,32 +146,44 @@ class RgWaiter:
             self.running = False
 
     async def _round(self) -> None:
-        """One list of the group's VMs; settle the pending VMs it shows (page by page:
-        a page's JSON is dropped as soon as it is looked at)."""
+        """One list of the group's extensions; confirm by GET each pending VM whose
+        extension it shows settled or does not show, and settle those the GET says."""
         sub = self.sub
         started = time.monotonic()
-        path = (
-            f"/subscriptions/{sub.sub}/resourceGroups/{self.rg}"
-            "/providers/Microsoft.Compute/virtualMachines"
-        )
-        names: set[str] = set()
+        listed: dict[str, str] = {}  # vm name (lower) -> provisioning state (lower)
+        async for doc in list_extensions(sub.session, sub.sub, self.rg):
+            name = _vm_of(str(doc.get("id") or ""))
+            if name is not None and name in self.pending:
+                listed[name] = str(doc.get("provisioningState") or "").lower()
+        due = [
+            (key, vm)
+            for key, vm in self.pending.items()
+            if vm.accepted <= started  # the list may predate ARM accepting its write
+            and (vm.outcome is not None or listed.get(key, "succeeded") in SETTLED)
+        ]
         settled: list[str] = []
-        async for doc in pages(sub.session, "compute", sub.sub, path, {"$expand": "instanceView"}):
-            key = str(doc.get("name") or "").lower()
-            names.add(key)
-            vm = self.pending.get(key)
-            if vm is None or vm.accepted > started:
-                continue  # the list may predate ARM accepting its write: next round
+        gate = asyncio.Semaphore(CONFIRM_PARALLEL)
+
+        async def confirm(key: str, vm: FleetVm) -> None:
             if vm.outcome is not None:
                 settled.append(key)
-            elif self.check(vm, doc):  # it ended (and may still wait for its rules)
+                return
+            async with gate:
+                ext = await get_extension(
+                    sub.session,
+                    sub.sub,
+                    vm.target.resource_group,
+                    vm.target.name,
+                    EXTENSION_NAME,
+                )
+            # (another task may have failed it meanwhile: then it is settled too)
+            if _finished(vm):
+                settled.append(key)
+            elif self.check(vm, ext):  # it ended (and may still wait for its rules)
                 self._learn(vm)
                 settled.append(key)
-        for key, vm in self.pending.items():
-            if key in names or vm.accepted > started:
-                continue
-            if vm.outcome is not None or self.check(vm, None):
-                settled.append(key)
+
+        await gather_all(confirm(key, vm) for key, vm in due)
         for key in settled:
             # a VM whose install was sent again (and accepted) during this round is
             # pending anew: leave it for the next round

@@ -62,10 +62,32 @@ async def _put_rg(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuR
 
 
 _FILTER_TYPE = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
+#: What ``$expand`` may add to a generic resource. Wire shape: azure-rest-api-specs
+#: specification/resources/resource-manager/Microsoft.Resources/stable/2021-04-01/resources.json,
+#: ``Resources_ListByResourceGroup`` answers ``ResourceListResult`` of
+#: ``GenericResourceExpanded``: ``createdTime``, ``changedTime`` and
+#: ``provisioningState`` sit at the top level next to ``id, name, type, location,
+#: tags`` (not under ``properties``), present only when named in ``$expand``.
+_EXPANDABLE = ("createdTime", "changedTime", "provisioningState")
 
 
-def _generic(doc: dict[str, Any]) -> dict[str, Any]:
-    out = {k: doc[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind") if k in doc}
+def _generic(doc: dict[str, Any], expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        k: doc[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind") if k in doc
+    }
+    props: dict[str, Any] = doc.get("properties") or {}
+    stamps: dict[str, Any] = doc.get("systemData") or {}
+    for field in _EXPANDABLE:
+        if field.lower() not in expand:
+            continue
+        value: Any
+        if field == "provisioningState":
+            value = props.get("provisioningState") or "Succeeded"
+        elif field == "createdTime":
+            value = stamps.get("createdAt") or "2026-01-01T00:00:00.0000000Z"
+        else:
+            value = stamps.get("lastModifiedAt") or "2026-01-01T00:00:00.0000000Z"
+        out[field] = value
     return clone(out)  # type: ignore[no-any-return]
 
 
@@ -76,12 +98,24 @@ def _listing(emu: RouteContext, req: EmuRequest, sub: str, rg: str | None) -> Em
         m = _FILTER_TYPE.search(flt)
         if m:
             wanted = m.group(1).lower()
-    items = [
-        doc
-        for doc in emu.store.scoped(sub, rg)
-        if wanted is None or str(doc.get("type", "")).lower() == wanted
-    ]
-    return page(emu, req, items, _generic)
+    expand = frozenset(
+        part.strip().lower() for part in (req.query.get("$expand") or "").split(",") if part
+    )
+    if wanted is not None and wanted.count("/") >= 2:
+        # A child type (VM extensions...): ARM lists these too; let the operations on
+        # them advance as a GET of their parents would.
+        parent_type = wanted.rsplit("/", 1)[0]
+        scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
+        ns, _, kind = parent_type.partition("/")
+        emu.touch(f"{scope}/providers/{ns}/{kind}")
+        items = emu.store.of_type(wanted, subscription=sub, resource_group=rg)
+    else:
+        items = [
+            doc
+            for doc in emu.store.scoped(sub, rg)
+            if wanted is None or str(doc.get("type", "")).lower() == wanted
+        ]
+    return page(emu, req, items, lambda doc: _generic(doc, expand))
 
 
 @ROUTES.route("GET", _SUB + "/resources")
