@@ -51,8 +51,7 @@ CASES = (
 )
 
 #: What a seeded document loses or gains when the emulator serves it back, and why.
-SEED_DEVIATIONS: tuple[Deviation, ...] = (
-)
+SEED_DEVIATIONS: tuple[Deviation, ...] = ()
 
 
 async def _serve_back(case: SeedCase) -> tuple[int, Any]:

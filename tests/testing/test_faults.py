@@ -348,3 +348,11 @@ async def test_throttled_fault_carries_retry_after(emu: ArmEmulator) -> None:
     assert (await emu.handle(EmuRequest("GET", url, {"Authorization": "Bearer x"}))).status == 401
     assert (await emu.handle(EmuRequest("GET", url, headers))).status == 200
     assert (await emu.handle(EmuRequest("GET", url, headers))).status == 503
+
+
+def test_random_faults_are_transient_by_default() -> None:
+    from wac_azure.testing.backend.faults import PRESETS, TRANSIENT_PRESETS
+
+    assert "VMExtensionProvisioningTimeout" in PRESETS
+    assert not [k for k in TRANSIENT_PRESETS if k.startswith("VMExtension")]
+    assert {"429", "500", "503", "409", "reset", "OperationPreempted"} <= set(TRANSIENT_PRESETS)

@@ -163,9 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 the operation or a check failed, 2 usage error.",
         parents=[_common(suppress=False)],
     )
-    parser.add_argument(
-        "--version", action="version", version=f"wac-azure {wac_azure.__version__}"
-    )
+    parser.add_argument("--version", action="version", version=f"wac-azure {wac_azure.__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
 

@@ -38,6 +38,7 @@ from wac_azure.testing.backend.wire import EmuRequest, EmuResponse
 
 __all__ = [
     "PRESETS",
+    "TRANSIENT_PRESETS",
     "Fault",
     "FaultInjector",
     "FaultKind",
@@ -429,6 +430,11 @@ PRESETS: Mapping[str, Fault] = {
     "slow": Fault.slow(),
 }
 
+#: The presets ``add_random`` picks from by default: the transient ones, which a correct
+#: client recovers from. The extension's terminal failures (``VMExtension…``) end an
+#: install for good, as on Azure: ask for them by name.
+TRANSIENT_PRESETS: tuple[str, ...] = tuple(k for k in PRESETS if not k.startswith("VMExtension"))
+
 _WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 
 _POLL = re.compile(
@@ -556,7 +562,8 @@ class FaultInjector:
         """Fault each matching request with ``probability``, picking one of ``kinds``.
 
         ``kinds`` are preset names (see :data:`PRESETS`) or :class:`Fault`
-        values (one or a list); by default every preset. ``methods`` and
+        values (one or a list); by default every transient preset
+        (:data:`TRANSIENT_PRESETS`: not the extension's terminal failures). ``methods`` and
         ``path_regex`` (searched in the URL path, case-insensitive) narrow the
         requests.
         """
@@ -564,7 +571,7 @@ class FaultInjector:
             raise ValueError(f"probability must be between 0 and 1; got {probability!r}")
         if isinstance(kinds, (str, Fault)):
             kinds = [kinds]
-        faults = tuple(_fault(k) for k in (PRESETS.values() if kinds is None else kinds))
+        faults = tuple(_fault(k) for k in (TRANSIENT_PRESETS if kinds is None else kinds))
         if not faults:
             raise ValueError("kinds is empty: give at least one fault")
         with self._lock:
