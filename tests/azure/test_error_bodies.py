@@ -21,7 +21,6 @@ are not bodies and are left out (the test checks the table covers the rest).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +36,9 @@ from wac_azure._core.facts import parse_extension_resource
 from wac_azure._core.ids import VmTarget
 
 from .armerr import http_error_body
+from tests._shared import ERRORS as ERRORS_DIR
 
-ERRORS = Path("/work/shared/fixtures/errors/errors.json")
+ERRORS = ERRORS_DIR / "errors.json"
 pytestmark = pytest.mark.skipif(not ERRORS.exists(), reason="shared fixtures not mounted")
 
 RETRY = "retried"
