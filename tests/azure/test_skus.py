@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,9 @@ from wac_azure._azure.inventory import read_vm_sizes
 from wac_azure._core.facts import parse_resource_skus
 from wac_azure.testing import ArmEmulator
 
-FIXTURE = Path("/work/shared/fixtures/arm/compute.ListAvailableResourceSkusForARegion.json")
+from tests._shared import ARM_FIXTURES
+
+FIXTURE = ARM_FIXTURES / "compute.ListAvailableResourceSkusForARegion.json"
 
 
 @pytest.mark.skipif(not FIXTURE.exists(), reason="shared fixtures not mounted")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -21,9 +20,10 @@ from wac_azure._core.diagnosis import recent_vm_finding
 from wac_azure._core.facts import VmFacts, parse_power_state
 
 from .requirements.build import facts
+from tests._shared import ARM_FIXTURES
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
-FIXTURE = Path("/work/shared/fixtures/arm/compute.VirtualMachine_Get_InstanceView.json")
+FIXTURE = ARM_FIXTURES / "compute.VirtualMachine_Get_InstanceView.json"
 
 
 def vm_json(power: str = "running", provisioned: dt.datetime | None = None) -> dict[str, Any]:
