@@ -580,6 +580,30 @@ def _reachable_from_internet(nic: NicFacts, no_nsg: bool) -> tuple[bool, str]:
     return False, "no public IP and no load balancer"
 
 
+@register_check("network.outbound_wac", "Outbound to WindowsAdminCenter")
+def check_outbound_wac(ctx: CheckContext) -> Check:
+    return _outbound(
+        ctx.facts,
+        "network.outbound_wac",
+        "WindowsAdminCenter",
+        "PortForWACService",
+        "the extension cannot install or serve without it",
+        ctx.service_tags,
+    )
+
+
+@register_check("network.outbound_entra", "Outbound to AzureActiveDirectory")
+def check_outbound_entra(ctx: CheckContext) -> Check:
+    return _outbound(
+        ctx.facts,
+        "network.outbound_entra",
+        "AzureActiveDirectory",
+        "PortForAADService",
+        "Microsoft Entra sign-in to Windows Admin Center needs it",
+        ctx.service_tags,
+    )
+
+
 @register_check("network.inbound_path", "Inbound path to the port")
 def check_inbound(ctx: CheckContext) -> Check:
     facts, access, port, service_tags = ctx.facts, ctx.access, ctx.port, ctx.service_tags
@@ -799,30 +823,6 @@ def check_bastion(ctx: CheckContext) -> Check:
         CheckStatus.PASS,
         "no Azure Bastion subnet seen (informational: Windows Admin Center is not supported "
         "through Azure Bastion)",
-    )
-
-
-@register_check("network.outbound_wac", "Outbound to WindowsAdminCenter")
-def check_outbound_wac(ctx: CheckContext) -> Check:
-    return _outbound(
-        ctx.facts,
-        "network.outbound_wac",
-        "WindowsAdminCenter",
-        "PortForWACService",
-        "the extension cannot install or serve without it",
-        ctx.service_tags,
-    )
-
-
-@register_check("network.outbound_entra", "Outbound to AzureActiveDirectory")
-def check_outbound_entra(ctx: CheckContext) -> Check:
-    return _outbound(
-        ctx.facts,
-        "network.outbound_entra",
-        "AzureActiveDirectory",
-        "PortForAADService",
-        "Microsoft Entra sign-in to Windows Admin Center needs it",
-        ctx.service_tags,
     )
 
 

@@ -482,3 +482,22 @@ def test_port_follows_the_caller() -> None:
     f = facts(nics=(nic(public_ip="20.1.1.1"),), nsgs={NIC_NSG: nsg(NIC_NSG, allow)})
     assert evaluate_requirements(f, port=8443).check("network.exposure").status is FAIL
     assert evaluate_requirements(f, port=6516).check("network.exposure").status is PASS
+
+
+def test_the_report_keeps_its_documented_order() -> None:
+    from wac_azure._core.checks import registered_checks
+
+    assert registered_checks() == (
+        "os.supported",
+        "memory.minimum",
+        "cloud.public",
+        "vm.running",
+        "vm.agent_ready",
+        "vm.recently_started",
+        "network.outbound_wac",
+        "network.outbound_entra",
+        "network.inbound_path",
+        "network.exposure",
+        "extension.conflict",
+        "connect.bastion",
+    )
