@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wac_azure import PublicAccess, enable
+from wac_azure import PublicAccess, enable, enable_many
 from wac_azure.testing import ArmEmulator
 from wac_azure.testing.backend.nsgeval import Endpoint, flow_allowed
 
@@ -48,5 +48,23 @@ async def test_two_sessions_one_subnet_nsg_both_reachable(seed: int) -> None:
     r1, r2 = await asyncio.gather(enable(s1, vm1, access=access), enable(s2, vm2, access=access))
     assert r1.url is not None
     assert r2.url is not None
+    assert _reachable(emu, vm1), f"seed {seed}: vm1 reported enabled but is unreachable"
+    assert _reachable(emu, vm2), f"seed {seed}: vm2 reported enabled but is unreachable"
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_fleet_and_a_single_enable_on_one_subnet_nsg(seed: int) -> None:
+    """The fleet's own rule writes are conditional too."""
+    emu = ArmEmulator(seed=seed, lro_seconds=0.2)
+    vm1 = emu.add_windows_vm("vm1", nsg="subnet", public_ip=True)
+    vm2 = emu.add_windows_vm("vm2", nsg="subnet", public_ip=True)
+    s1, s2 = emu.session(), emu.session()
+    access = PublicAccess([SOURCE])
+    fleet, single = await asyncio.gather(
+        enable_many(s1, [vm1], access=access, poll_interval=0.05),
+        enable(s2, vm2, access=access),
+    )
+    assert fleet.ok, fleet.outcomes
+    assert single.url is not None
     assert _reachable(emu, vm1), f"seed {seed}: vm1 reported enabled but is unreachable"
     assert _reachable(emu, vm2), f"seed {seed}: vm2 reported enabled but is unreachable"

@@ -451,6 +451,17 @@ class NetworkRulePlanner:
                 action=_DELETE,
             )
 
+    def write_conditions(self, change: RuleChange) -> dict[str, str]:
+        """The conditional headers for ``change`` (a fleet's own rule writes send them too).
+
+        The etag is the rule's as last read by :meth:`read_nsg`; it is forgotten
+        here, as the write will make a new one.
+        """
+        rule_id = f"{change.nsg_id}/securityRules/{change.rule_name or ''}"
+        headers = self._conditions(change, rule_id)
+        self._rule_etags.pop(rule_id.lower(), None)
+        return headers
+
     def _conditions(self, change: RuleChange, rule_id: str) -> dict[str, str]:
         """The conditional headers of one rule write: a create must not find the name
         taken (``If-None-Match: *``); an update or delete must find the rule as it was
