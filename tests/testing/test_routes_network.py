@@ -543,3 +543,62 @@ def test_validator_accepts_exactly_valid_ports_and_priorities(
     with pytest.raises(ArmError) as info:
         validate_rule("r", props)
     assert info.value.code == expected
+
+
+async def test_rule_writes_honour_if_match_and_if_none_match(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    """Conditional headers on a rule PUT/DELETE: 412 PreconditionFailed as Network answers."""
+    emu.add_windows_vm("vm1")
+    network = session.network(SUB)
+    rules = network.security_rules
+
+    async def put(body: dict[str, Any], **headers: str) -> Any:
+        poller = await rules.begin_create_or_update(
+            RG, "vm1-nsg", "PortForWAC", body, headers=headers
+        )
+        return await poller.result()
+
+    # If-Match: * on a rule that does not exist fails
+    with pytest.raises(HttpResponseError) as info:
+        await put(rule(), **{"If-Match": "*"})
+    assert info.value.status_code == 412
+    assert info.value.error is not None
+    assert info.value.error.code == "PreconditionFailed"
+    body = json.loads(info.value.response.text())
+    assert body["error"]["details"][0]["code"] == "PreconditionFailedEtagMismatch"
+    # create-only succeeds once, then finds the name taken
+    created = await put(rule(), **{"If-None-Match": "*"})
+    with pytest.raises(HttpResponseError) as info:
+        await put(rule(), **{"If-None-Match": "*"})
+    assert info.value.status_code == 412
+    # the etag changes on every write; a stale one is refused, the current one accepted
+    stale = created.etag
+    assert stale.startswith('W/"')
+    current = await put(rule(destinationPortRange="7000"), **{"If-Match": stale})
+    assert current.etag != stale
+    with pytest.raises(HttpResponseError) as info:
+        await put(rule(destinationPortRange="7001"), **{"If-Match": stale})
+    assert info.value.status_code == 412
+    assert stale in json.loads(info.value.response.text())["error"]["details"][0]["message"]
+    got = await rules.get(RG, "vm1-nsg", "PortForWAC")
+    assert got.destination_port_range == "7000"
+    assert got.etag == current.etag
+    # DELETE: a stale etag is refused and the rule stays; the current one deletes it
+    with pytest.raises(HttpResponseError) as info:
+        await (
+            await rules.begin_delete(RG, "vm1-nsg", "PortForWAC", headers={"If-Match": stale})
+        ).result()
+    assert info.value.status_code == 412
+    assert (await rules.get(RG, "vm1-nsg", "PortForWAC")).etag == got.etag
+    await (
+        await rules.begin_delete(RG, "vm1-nsg", "PortForWAC", headers={"If-Match": got.etag})
+    ).result()
+    with pytest.raises(ResourceNotFoundError):
+        await rules.get(RG, "vm1-nsg", "PortForWAC")
+    # If-Match on the rule now missing fails too (RFC 9110 §13.1.1)
+    with pytest.raises(HttpResponseError) as info:
+        await (
+            await rules.begin_delete(RG, "vm1-nsg", "PortForWAC", headers={"If-Match": "*"})
+        ).result()
+    assert info.value.status_code == 412

@@ -49,7 +49,11 @@ NSG_LOCKS: CacheSlot[asyncio.Lock] = CacheSlot("nsg write lock")
 _WRITE = "Microsoft.Network/networkSecurityGroups/securityRules/write"
 _DELETE = "Microsoft.Network/networkSecurityGroups/securityRules/delete"
 #: ARM codes that mean another writer took a rule's priority or name in between.
-_CONFLICT_CODES = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
+_CONFLICT_CODES = frozenset(
+    {"SecurityRuleConflict", "SecurityRulePriorityConflict", "PreconditionFailed"}
+)
+#: How many times one apply re-reads and re-plans after another writer got in between.
+_MAX_REPLANS = 3
 
 
 def _norm(value: Any) -> Any:
@@ -131,6 +135,8 @@ class NetworkRulePlanner:
 
     def __init__(self, session: AzureSession) -> None:
         self._session = session
+        #: each rule's etag as last read (rule id, lower case): sent as ``If-Match``
+        self._rule_etags: dict[str, str] = {}
 
     # -- reading ----------------------------------------------------------------------
 
@@ -269,7 +275,20 @@ class NetworkRulePlanner:
                 what=f"reading the NSG {name}",
                 action="Microsoft.Network/networkSecurityGroups/read",
             ) from exc
-        return NetworkSecurityGroup.from_arm(_as_json(found))
+        doc = _as_json(found)
+        self._remember_etags(nsg_id, doc)
+        return NetworkSecurityGroup.from_arm(doc)
+
+    def _remember_etags(self, nsg_id: str, doc: Any) -> None:
+        """Keep each rule's etag as last read: the ``If-Match`` of its next update/delete."""
+        prefix = f"{nsg_id.lower()}/securityrules/"
+        for key in [k for k in self._rule_etags if k.startswith(prefix)]:
+            del self._rule_etags[key]
+        props = doc.get("properties") if isinstance(doc, dict) else None
+        for rule in (props or {}).get("securityRules") or []:
+            name, etag = rule.get("name"), rule.get("etag")
+            if isinstance(name, str) and isinstance(etag, str):
+                self._rule_etags[prefix + name.lower()] = etag
 
     async def _changed(self, plan: NetworkPlan, nsg_ids: Iterable[str]) -> bool:
         ids = [i for i in nsg_ids if i.lower() in plan.nsg_fingerprints]
@@ -291,6 +310,15 @@ class NetworkRulePlanner:
             entra=plan.entra,
             create_nsg=plan.create_nsg,
         )
+
+    async def _replan_settled(self, plan: NetworkPlan, nsg_ids: list[str]) -> NetworkPlan:
+        """Re-plan, then re-read the NSGs (remembering their rules' etags) until the NSGs
+        are as the new plan saw them: the etags sent next belong to what was planned on."""
+        for _ in range(_MAX_REPLANS):
+            plan = await self._replan(plan)
+            if not await self._changed(plan, nsg_ids):
+                break
+        return plan
 
     async def apply(self, plan: NetworkPlan, *, timeout: float | None = None) -> ApplyResult:
         """Make the plan's changes: re-read each NSG first, re-plan once if one changed.
@@ -323,16 +351,19 @@ class NetworkRulePlanner:
         updated: list[RuleChange] = []
         deleted: list[RuleChange] = []
         pending = list(plan.changes)
+        replans = 0
         while pending:
             change = pending.pop(0)
             try:
                 await self._write(change)
             except AzureRequestError as exc:
-                # another writer took the priority or name in between: re-plan once
-                if replanned or exc.code not in _CONFLICT_CODES:
+                # another writer took the priority or name, or changed the rule, in between
+                # (412 on our If-Match/If-None-Match): never overwrite; re-read and re-plan
+                if replans >= _MAX_REPLANS or exc.code not in _CONFLICT_CODES:
                     raise
                 _log.info("%s while writing %s; re-planning", exc.code, change.rule_name)
-                plan = await self._replan(plan)
+                plan = await self._replan_settled(plan, nsg_ids)
+                replans += 1
                 replanned = True
                 _refuse_blocked(plan)
                 pending = list(plan.changes)
@@ -377,9 +408,11 @@ class NetworkRulePlanner:
             verb = "creating" if change.action is ChangeAction.CREATE else "updating"
             rule_id = f"{change.nsg_id}/securityRules/{name}"
 
+            headers = self._conditions(change, rule_id)
+
             async def put() -> Any:
                 poller = await client.security_rules.begin_create_or_update(
-                    rg, nsg_name, name, body
+                    rg, nsg_name, name, body, headers=headers
                 )
                 written = await _finish(poller)
                 # The operation succeeded and its final GET is a read of the rule: it must
@@ -394,10 +427,14 @@ class NetworkRulePlanner:
                 what=f"{verb} the security rule {name} in NSG {nsg_name}",
                 action=_WRITE,
             )
+            self._rule_etags.pop(rule_id.lower(), None)  # the write made a new one
         else:
+            conditions = self._conditions(change, f"{change.nsg_id}/securityRules/{name}")
 
             async def delete() -> Any:
-                poller = await client.security_rules.begin_delete(rg, nsg_name, name)
+                poller = await client.security_rules.begin_delete(
+                    rg, nsg_name, name, headers=conditions
+                )
                 done = await _finish(poller)
                 await confirm_rule(
                     self._session,
@@ -413,6 +450,27 @@ class NetworkRulePlanner:
                 what=f"deleting the security rule {name} from NSG {nsg_name}",
                 action=_DELETE,
             )
+
+    def write_conditions(self, change: RuleChange) -> dict[str, str]:
+        """The conditional headers for ``change`` (a fleet's own rule writes send them too).
+
+        The etag is the rule's as last read by :meth:`read_nsg`; it is forgotten
+        here, as the write will make a new one.
+        """
+        rule_id = f"{change.nsg_id}/securityRules/{change.rule_name or ''}"
+        headers = self._conditions(change, rule_id)
+        self._rule_etags.pop(rule_id.lower(), None)
+        return headers
+
+    def _conditions(self, change: RuleChange, rule_id: str) -> dict[str, str]:
+        """The conditional headers of one rule write: a create must not find the name
+        taken (``If-None-Match: *``); an update or delete must find the rule as it was
+        read (``If-Match: <its etag>``). Network answers 412 ``PreconditionFailed``
+        otherwise, and the apply re-reads and re-plans instead of overwriting."""
+        if change.action is ChangeAction.CREATE:
+            return {"If-None-Match": "*"}
+        etag = self._rule_etags.get(rule_id.lower())
+        return {"If-Match": etag} if etag else {}
 
     async def _create_nsg(self, change: RuleChange) -> None:
         sub, rg, nsg_name = _parts(change.nsg_id)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
 from wac_azure._azure.extension import ExtensionManager, new_salt
 from wac_azure._azure.guest import read_guest_port
@@ -312,13 +313,24 @@ async def enable(
 
     async def reported() -> EnableResult:
         try:
-            return await go()
+            # one enable per VM at a time in this session: a second one waits, then reads
+            # what the first wrote (its salt, its extension) and writes nothing again
+            async with _vm_lock(session, t):
+                return await go()
         except BaseException as exc:
             message = (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
             say(progress, t, ProgressStage.FAILED, message)
             raise
 
     return await within(reported(), limit, f"enabling Windows Admin Center on {t.name}")
+
+
+#: The session-wide lock that serializes enables of one VM (key: its id, lower case).
+VM_LOCKS: CacheSlot[asyncio.Lock] = CacheSlot("vm enable lock")
+
+
+def _vm_lock(session: AzureSession, t: VmTarget) -> asyncio.Lock:
+    return session.cache.setdefault(VM_LOCKS, t.resource_id.lower(), asyncio.Lock())
 
 
 async def disable(

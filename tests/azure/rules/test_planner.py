@@ -224,7 +224,7 @@ async def test_replans_when_nsg_changed_after_planning(
     assert [(c.rule_name, c.priority) for c in result.created] == [("PortForWAC", 101)]
 
 
-async def test_rule_conflict_at_write_time_replans_once(
+async def test_rule_conflict_at_write_time_replans_a_few_times(
     emu: ArmEmulator, session: AzureSession
 ) -> None:
     t = emu.add_windows_vm("vm1", nsg="nic")
@@ -241,11 +241,11 @@ async def test_rule_conflict_at_write_time_replans_once(
     result = await planner.apply(plan)
     assert result.replanned
     assert [c.rule_name for c in result.created] == ["PortForWAC"]
-    # a second conflict after the re-plan is not retried forever
+    # conflicts after every re-plan are not retried forever
     t2 = emu.add_windows_vm("vm2", nsg="nic")
     emu.add_rule(nsg_id(t2, "vm2-nsg"), deny_6516())
-    emu.faults.add_scripted(1, conflict, method="PUT", path_regex=r"/vm2-nsg/securityRules/")
-    emu.faults.add_scripted(2, conflict, method="PUT", path_regex=r"/vm2-nsg/securityRules/")
+    for n in range(1, 5):  # the first write and three re-plans (_MAX_REPLANS) all conflict
+        emu.faults.add_scripted(n, conflict, method="PUT", path_regex=r"/vm2-nsg/securityRules/")
     with pytest.raises(AzureRequestError) as info:
         await planner.apply(await planner.plan(t2, entra=False))
     assert info.value.code == "SecurityRuleConflict"

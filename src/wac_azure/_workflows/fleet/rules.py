@@ -27,7 +27,10 @@ from wac_azure._workflows.fleet.state import Decide, FleetVm, NsgJob, NsgQueue, 
 _log = logging.getLogger(__name__)
 
 
-RULE_CONFLICTS = frozenset({"SecurityRuleConflict", "SecurityRulePriorityConflict"})
+#: Another writer got in between: a taken priority or name, or a 412 on our conditions.
+RULE_CONFLICTS = frozenset(
+    {"SecurityRuleConflict", "SecurityRulePriorityConflict", "PreconditionFailed"}
+)
 
 
 def is_outbound(change: Any) -> bool:
@@ -213,7 +216,9 @@ class RuleWriter(Subscription):
                 # behind the extension writes in the subscription's write bucket.
                 urgent = any(key in vm.gating for vm in served if vm.outcome is None)
                 try:
-                    await self._write_rule(change, urgent=urgent)
+                    await self._write_rule(
+                        change, urgent=urgent, conditions=planner.write_conditions(change)
+                    )
                 except Exception as exc:
                     if not replanned and getattr(exc, "code", None) in RULE_CONFLICTS:
                         # another writer took the name or priority in between: re-plan once
@@ -309,12 +314,17 @@ class RuleWriter(Subscription):
                 )
         return list(plan.changes)
 
-    async def _write_rule(self, change: Any, *, urgent: bool) -> None:
+    async def _write_rule(
+        self, change: Any, *, urgent: bool, conditions: dict[str, str] | None = None
+    ) -> None:
         """One security-rule PUT or DELETE, waited for until its operation ends; shielded
         so cancelling never cuts it in half.
 
         A write that is not ``urgent`` (no install waits for it) leaves the
         subscription's write bucket to the extension writes first (pacing priority 1).
+        ``conditions`` are the ``If-Match``/``If-None-Match`` headers to send
+        (:meth:`NetworkRulePlanner.write_conditions`): a 412 means another writer
+        changed the rule, and the caller re-plans instead of overwriting.
         """
 
         if change.action is ChangeAction.CREATE_NSG:
@@ -340,7 +350,9 @@ class RuleWriter(Subscription):
             try:
                 with pacing_priority(0 if urgent else 1):
                     if deleting:
-                        poller = await client.begin_delete(rg, nsg_name, name)
+                        poller = await client.begin_delete(
+                            rg, nsg_name, name, headers=dict(conditions or {})
+                        )
                     else:
                         poller = await client.begin_create_or_update(
                             rg,
@@ -349,6 +361,7 @@ class RuleWriter(Subscription):
                             change.body,
                             polling=False,
                             raw_response_hook=answer.append,
+                            headers=dict(conditions or {}),
                         )
             finally:
                 release()

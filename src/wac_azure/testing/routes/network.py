@@ -512,6 +512,49 @@ def _find_rule(nsg: dict[str, Any], key: str, name: str) -> dict[str, Any] | Non
     return None
 
 
+def _etags(header: str) -> list[str]:
+    return [t.strip() for t in header.split(",") if t.strip()]
+
+
+def _check_preconditions(req: EmuRequest, current: dict[str, Any] | None, rid: str) -> None:
+    """Answer 412 ``PreconditionFailed`` as Network does when a conditional header fails.
+
+    RFC 9110 §13.1.1-2: ``If-Match: *`` fails when no current representation exists, a
+    listed etag fails when none equals the current one; ``If-None-Match: *`` fails when
+    one exists, a listed etag fails when it equals the current one. Network compares its
+    weak ``W/"guid"`` etags as strings and names the mismatch in a detail
+    (``PreconditionFailedEtagMismatch``; errors.json ``net-412-preconditionfailed-*``).
+    """
+    etag = str(current.get("etag", "")) if current is not None else None
+    if_match = req.headers.get("if-match")
+    if if_match is not None:
+        wanted = _etags(if_match)
+        ok_match = etag is not None and ("*" in wanted or etag in wanted)
+        if not ok_match:
+            shown = etag if etag is not None else "(none: the resource does not exist)"
+            _precondition_failed(
+                f"Etag provided in if-match header {if_match} does not match etag {shown} "
+                f"of resource {rid} in NRP data store."
+            )
+    if_none = req.headers.get("if-none-match")
+    if if_none is not None and etag is not None:
+        wanted = _etags(if_none)
+        if "*" in wanted or etag in wanted:
+            _precondition_failed(
+                f"Etag provided in if-none-match header {if_none} matches etag {etag} "
+                f"of resource {rid} in NRP data store."
+            )
+
+
+def _precondition_failed(message: str) -> None:
+    raise ArmError(
+        412,
+        "PreconditionFailed",
+        "Precondition failed.",
+        details=[{"code": "PreconditionFailedEtagMismatch", "message": message}],
+    )
+
+
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
 async def _get_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
@@ -551,6 +594,10 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
     body = json_body(req)
     name = p["rule"]
     props = validate_rule(name, dict(body.get("properties") or {}))
+    # conditional headers are judged against the rule as stored, before the write is taken
+    _check_preconditions(
+        req, _find_rule(nsg, "securityRules", name), f"{nsg['id']}/securityRules/{name}"
+    )
     # an overlapping write is answered first; a superseded one is undone before we look
     canceled = _busy_nsg(emu, req, nsg, "PutSecurityRuleOperation")
     nsg = _nsg(emu, p)
@@ -609,6 +656,9 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
 @ROUTES.route("DELETE", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
 async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
     nsg = _nsg(emu, p)
+    _check_preconditions(
+        req, _find_rule(nsg, "securityRules", p["rule"]), f"{nsg['id']}/securityRules/{p['rule']}"
+    )
     canceled: list[Operation] = []
     if _find_rule(nsg, "securityRules", p["rule"]) is not None:
         canceled = _busy_nsg(emu, req, nsg, "DeleteSecurityRuleOperation")
