@@ -20,44 +20,5 @@ would have to go; :data:`ANY_PORT`, :data:`NON_INTERNET` and
 
 from __future__ import annotations
 
-from wac_azure._core.nsg.evaluate import (
-    Flow,
-    NsgWalk,
-    ServiceTags,
-    Step,
-    Verdict,
-    evaluate,
-    walk_nsg,
-)
-from wac_azure._core.nsg.model import (
-    DEFAULT_RULES,
-    MANAGED_DESCRIPTION,
-    Access,
-    Direction,
-    NetworkSecurityGroup,
-    Protocol,
-    SecurityRule,
-)
-from wac_azure._core.nsg.ports import ANY_PORT, PortRange
-from wac_azure._core.nsg.prefixes import NON_INTERNET, parse_network
-
-__all__ = [
-    "ANY_PORT",
-    "DEFAULT_RULES",
-    "MANAGED_DESCRIPTION",
-    "NON_INTERNET",
-    "Access",
-    "Direction",
-    "Flow",
-    "NetworkSecurityGroup",
-    "NsgWalk",
-    "PortRange",
-    "Protocol",
-    "SecurityRule",
-    "ServiceTags",
-    "Step",
-    "Verdict",
-    "evaluate",
-    "parse_network",
-    "walk_nsg",
-]
+from wac_azure._core.nsg import *  # noqa: F403 - the public face of wac_azure._core.nsg
+from wac_azure._core.nsg import __all__ as __all__
