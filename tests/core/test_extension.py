@@ -227,3 +227,25 @@ def test_desired_refuses_foreign_or_duplicate_extensions() -> None:
 def test_status_facts_are_the_facts_type() -> None:
     ext = extension_from_json(_ext_json())
     assert all(isinstance(s, StatusFacts) for s in ext.substatuses)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, 0, True, "60"])
+def test_a_timeout_must_be_finite_and_positive(bad: object) -> None:
+    from wac_azure import ConfigurationError
+    from wac_azure._core.validate import check_timeout
+
+    with pytest.raises(ConfigurationError, match="finite positive number of seconds"):
+        check_timeout(bad)
+    assert check_timeout(0.5) == 0.5
+
+
+async def test_enable_refuses_a_nan_timeout_before_any_request() -> None:
+    from wac_azure import ConfigurationError, enable
+    from wac_azure.testing import ArmEmulator
+
+    emu = ArmEmulator(seed=0)
+    target = emu.add_windows_vm("vm1")
+    async with emu.session() as session:
+        with pytest.raises(ConfigurationError):
+            await enable(session, target, timeout=float("nan"))
+    assert not emu.writes()

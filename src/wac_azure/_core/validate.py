@@ -7,6 +7,7 @@ argument and what it accepts, before anything is read or written.
 from __future__ import annotations
 
 import ipaddress
+import math
 
 from wac_azure._core.errors import (
     ConfigurationError,
@@ -22,8 +23,17 @@ def check_port(port: object, what: str = "port") -> int:
 
 
 def check_timeout(timeout: object) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    """``timeout`` as seconds: a finite number above zero (a NaN deadline never expires,
+    an infinite one never ends); :class:`~wac_azure.ConfigurationError` otherwise."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError(
+            f"timeout must be a finite positive number of seconds, got {timeout!r}"
+        )
     return float(timeout)
 
 
