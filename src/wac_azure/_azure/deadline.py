@@ -15,8 +15,14 @@ from wac_azure._core.errors import (
 T = TypeVar("T")
 
 
-async def within(coro: Awaitable[T], timeout: float, what: str) -> T:
-    """Await ``coro`` for at most ``timeout`` seconds (asyncio.wait_for, Python 3.10-safe)."""
+async def within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
+    """Await ``coro`` for at most ``timeout`` seconds (``None``: no bound of its own).
+
+    Past it, :class:`~wac_azure.OperationTimeoutError` saying what did not finish and
+    that a re-run picks up where Azure is.
+    """
+    if timeout is None:
+        return await coro
     try:
         return await asyncio.wait_for(coro, timeout)
     except TimeoutError:

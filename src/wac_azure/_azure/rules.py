@@ -13,6 +13,7 @@ import attrs
 from azure.core.exceptions import HttpResponseError
 
 from wac_azure._azure.cache import CacheSlot
+from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
 from wac_azure._azure.inventory import get_json
 from wac_azure._azure.reader import read_vm_facts
@@ -25,7 +26,6 @@ from wac_azure._core.errors import (
     AzureRequestError,
     ConfigurationError,
     OperationFailedError,
-    OperationTimeoutError,
 )
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
@@ -108,15 +108,6 @@ def _parts(resource_id: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2][0][1]
 
 
-async def _within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
-    if timeout is None:
-        return await coro
-    try:
-        return await asyncio.wait_for(coro, timeout)
-    except TimeoutError:
-        raise OperationTimeoutError(f"{what} did not finish within {timeout} seconds") from None
-
-
 class NetworkRulePlanner:
     """Plans and applies the NSG rules Windows Admin Center needs.
 
@@ -194,7 +185,7 @@ class NetworkRulePlanner:
                 all_facts, access=access, port=port, entra=entra, create_nsg=create_nsg
             )
 
-        return await _within(run(), timeout, "planning the network rules")
+        return await within(run(), timeout, "planning the network rules")
 
     async def _read_all(self, targets: Iterable[VmTarget | str]) -> list[VmFacts]:
         return list(await asyncio.gather(*(self._facts(t) for t in targets)))
@@ -329,7 +320,7 @@ class NetworkRulePlanner:
         if not isinstance(plan, NetworkPlan):
             raise ConfigurationError(f"apply() needs a NetworkPlan, got {type(plan).__name__}")
         _refuse_blocked(plan)
-        return await _within(self._apply(plan), timeout, "applying the network plan")
+        return await within(self._apply(plan), timeout, "applying the network plan")
 
     async def _apply(self, plan: NetworkPlan) -> ApplyResult:
         if not plan.changes:
@@ -525,7 +516,7 @@ class NetworkRulePlanner:
         async def run() -> NetworkPlan:
             return removal_plan([facts if facts is not None else await self._facts(target)])
 
-        return await _within(run(), timeout, "planning the removal of network rules")
+        return await within(run(), timeout, "planning the removal of network rules")
 
     async def remove(
         self,
@@ -546,7 +537,7 @@ class NetworkRulePlanner:
             plan = await self.plan_removal(target, facts=facts)
             return await self._apply(plan)
 
-        return await _within(run(), timeout, "removing the network rules")
+        return await within(run(), timeout, "removing the network rules")
 
 
 async def _finish(poller: Any) -> Any:
