@@ -733,9 +733,6 @@ async def _delete_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
             emu.runtime(vm_id).guest.uninstall_gateway()
         return Outcome()
 
-    def abort() -> None:
-        emu.store.put(before)
-
     _, headers = emu.start_operation(
         req,
         namespace="Microsoft.Compute",
@@ -744,7 +741,7 @@ async def _delete_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
         kind="delete",
         duration=emu.extension_seconds,
         on_success=success,
-        on_abort=abort,
+        on_abort=emu.restorer(eid, before),
     )
     return EmuResponse(202, headers)
 
@@ -930,12 +927,11 @@ async def _put_rc(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuR
         rt.run_command_op = None
         return Outcome()
 
+    restore = emu.restorer(rid, existing)
+
     def abort() -> None:
         rt.run_command_op = None
-        if existing is None:
-            emu.store.delete(rid)
-        else:
-            emu.store.put(existing)
+        restore()
 
     op, headers = emu.start_operation(
         req,

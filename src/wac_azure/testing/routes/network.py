@@ -635,9 +635,6 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
             current["etag"] = new_etag()
         return Outcome()
 
-    def abort() -> None:
-        emu.store.put(before)
-
     op, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
@@ -645,7 +642,7 @@ async def _put_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
         resource_id=rid,
         kind="put",
         on_success=success,
-        on_abort=abort,
+        on_abort=emu.restorer(nid, before),
     )
     _superseded_by(canceled, "PutSecurityRuleOperation", op)
     current_nsg = emu.store.get(nid) or nsg
@@ -681,9 +678,6 @@ async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) ->
             current["etag"] = new_etag()
         return Outcome()
 
-    def abort() -> None:
-        emu.store.put(before)
-
     op, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
@@ -691,7 +685,7 @@ async def _delete_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) ->
         resource_id=existing["id"],
         kind="delete",
         on_success=success,
-        on_abort=abort,
+        on_abort=emu.restorer(nid, before),
     )
     _superseded_by(canceled, "DeleteSecurityRuleOperation", op)
     return EmuResponse(202, headers)
@@ -958,9 +952,6 @@ async def _put_subnet(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
             current.setdefault("properties", {})["provisioningState"] = "Succeeded"
         return Outcome()
 
-    def abort() -> None:
-        emu.store.put(before)
-
     _, headers = emu.start_operation(
         req,
         namespace="Microsoft.Network",
@@ -968,7 +959,7 @@ async def _put_subnet(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
         resource_id=sid,
         kind="put",
         on_success=success,
-        on_abort=abort,
+        on_abort=emu.restorer(vnet["id"], before),
     )
     current = netpath.subnet(emu.store, sid) or doc
     return ok(clone(current), 200 if existing is not None else 201, headers)
