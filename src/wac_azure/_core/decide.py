@@ -54,7 +54,6 @@ __all__ = [
     "conflict_blocks",
     "decide_enable",
     "first_blocking_conflict",
-    "unfixed_network_failures",
 ]
 
 # The two refusals of the decision live here, with the types they carry (the
@@ -113,20 +112,6 @@ def blocking_checks(report: RequirementReport, *, purpose: str) -> tuple[Check, 
     else:
         raise InvalidInputError(f"purpose must be 'install' or 'enable', got {purpose!r}")
     return tuple(c for c in report.failures if c.code not in exempt)
-
-
-def unfixed_network_failures(
-    report: RequirementReport, plan: NetworkPlan, vm: str | None = None
-) -> list[str]:
-    """The plannable failed checks that ``plan`` leaves failing.
-
-    All of them when a flow the VM needs (``vm``: its key in the plan, ``None``
-    for every flow of the plan) stays denied once the plan is applied; none
-    otherwise.
-    """
-    denied = _denied_vms(plan)
-    still_denied = bool(denied) if vm is None else vm.lower() in denied
-    return _unfixed(report, still_denied)
 
 
 def _denied_vms(plan: NetworkPlan) -> set[str]:
