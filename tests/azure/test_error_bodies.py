@@ -3,7 +3,8 @@
 Each body becomes a real ``azure.core.exceptions.HttpResponseError`` parsed by
 azure-core from an ``azure.core.pipeline.transport.HttpResponse`` holding the
 recorded bytes (``armerr.http_error_body``, the way azure-core's own tests build
-responses): the emulator cannot yet answer a verbatim body with ``details``.
+responses), to check the classification in isolation; ``test_error_bodies_e2e`` meets
+the same bodies on the wire, answered verbatim by the ARM emulator.
 Bodies of finished operations (``{"status": "Canceled", "error": ...}``) are
 built as the poll answer (200) that ``wait_for_operation`` and azure-core's
 poller turn into an ``HttpResponseError``. Each is then shown to be
