@@ -308,16 +308,10 @@ async def test_body_met_on_the_wire(entry_id: str) -> None:
         assert emu.internal_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ExtensionManager._put lets an install whose operation ended "
-    "VMExtensionProvisioningError return, and _final raises ExtensionInstallError from the "
-    "instance view outside that except block: the error is chained to nothing (no "
-    "__cause__, no __context__), so Azure's operation error is lost when the instance view "
-    "does not repeat it",
-)
 @pytest.mark.parametrize("entry_id", sorted(SETTLED_BY_INSTANCE_VIEW))
 async def test_instance_view_failure_is_chained_to_the_operation_error(entry_id: str) -> None:
+    """An install whose operation ended VMExtensionProvisioningError raises the instance
+    view's ExtensionInstallError chained to Azure's operation error, so it is never lost."""
     op = OPERATION[entry_id]
     emu = ArmEmulator(seed=0)
     async with emu.session(retry=FAST_RETRY) as session:

@@ -325,10 +325,11 @@ class ExtensionManager:
                 return self._done(t, self._final(t, settled, changed=False), progress)
             port_setting = body["properties"]["settings"]["port"]
             say(progress, t, ProgressStage.INSTALLING, f"AdminCenter on port {port_setting}")
-            await self._put(t, body)
+            failed_op = await self._put(t, body)
             say(progress, t, ProgressStage.INSTALLING, "waiting for the extension to settle")
             settled = await self._settle(t)
-            return self._done(t, self._final(t, settled, changed=True), progress)
+            final = self._final(t, settled, changed=True, cause=failed_op)
+            return self._done(t, final, progress)
 
         async def finish_reported() -> ExtensionState:
             try:
@@ -343,7 +344,13 @@ class ExtensionManager:
             return await work
         return OperationHandle(asyncio.ensure_future(work), f"install AdminCenter on {t.name}")
 
-    async def _put(self, t: VmTarget, body: dict[str, Any]) -> None:
+    async def _put(self, t: VmTarget, body: dict[str, Any]) -> OperationFailedError | None:
+        """Send the extension PUT; the failed operation when it ended Failed.
+
+        An operation that ended ``VMExtensionProvisioningError`` or ``Failed`` is not
+        raised here: the settled instance view explains it better (see :meth:`_final`),
+        which chains the returned operation error so Azure's message is never lost.
+        """
 
         compute = self._session.compute(t.subscription_id)
         what = f"installing AdminCenter on {t.name}"
@@ -360,6 +367,7 @@ class ExtensionManager:
 
         try:
             await retrying(once, config=self._session.retry, sleep=self._session.sleep, what=what)
+            return None
         except OperationFailedError as exc:
             code = (exc.code or "").lower()
             handler = handler_failure(exc, t.name)
@@ -367,7 +375,7 @@ class ExtensionManager:
                 raise handler from exc
             if code in {"vmextensionprovisioningerror", "failed"}:
                 _log.info("%s: the operation ended Failed (%s)", what, exc.code)
-                return  # the settled instance view explains it (see _final)
+                return exc  # the settled instance view explains it (see _final)
             raise
         except SDK_ERRORS as exc:
             raise translate(
@@ -395,15 +403,24 @@ class ExtensionManager:
         say(progress, t, ProgressStage.DONE, detail)
         return state
 
-    def _final(self, t: VmTarget, ext: ExtensionFacts | None, *, changed: bool) -> ExtensionState:
+    def _final(
+        self,
+        t: VmTarget,
+        ext: ExtensionFacts | None,
+        *,
+        changed: bool,
+        cause: OperationFailedError | None = None,
+    ) -> ExtensionState:
         state = ExtensionState.from_facts(t, ext, changed=changed)
         if ext is None:
             raise ExtensionInstallError(
                 f"the AdminCenter extension disappeared from {t.name} while installing",
                 log_locations=LOG_LOCATIONS,
-            )
+            ) from cause
         if not state.succeeded:
             messages = state.messages
+            if cause is not None and not messages:
+                messages = (str(cause).splitlines()[0] or cause.code or "operation failed",)
             hints = install_hints(messages)
             raise ExtensionInstallError(
                 f"the AdminCenter extension on {t.name} ended {state.provisioning_state}: "
@@ -415,7 +432,7 @@ class ExtensionManager:
                 substatuses=messages,
                 hints=hints,
                 log_locations=LOG_LOCATIONS,
-            )
+            ) from cause
         return state
 
     # -- port -------------------------------------------------------------------
