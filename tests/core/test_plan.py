@@ -104,9 +104,11 @@ def test_deny_at_200_gets_rule_below_200() -> None:
     assert c.priority is not None
     assert c.priority < 200
     assert c.before == "Deny6516"
+    assert c.rule is not None
+    assert c.rule.is_managed
     assert c.body == {
         "properties": {
-            "description": "Managed by wac_azure",
+            "description": c.rule.description if c.rule else None,
             "protocol": "Tcp",
             "sourcePortRange": "*",
             "destinationPortRange": "6516",

@@ -127,6 +127,11 @@ async def test_dry_run_writes_nothing(emu: ArmEmulator, session: AzureSession) -
     json.dumps(result.to_dict())
 
 
+def _ours(props: dict[str, Any]) -> bool:
+    """Whether a rule's properties carry wac_azure's description (and ownership mark)."""
+    return str(props.get("description") or "").startswith("Managed by wac_azure (mark ")
+
+
 async def test_enable_routes_around_deny_rules(emu: ArmEmulator, session: AzureSession) -> None:
     target = _locked(emu)
     result = await enable(session, target)
@@ -134,7 +139,7 @@ async def test_enable_routes_around_deny_rules(emu: ArmEmulator, session: AzureS
     assert result.extension is not None
     assert result.extension.succeeded
     rules = _rules(emu, target)
-    ours = {n: r for n, r in rules.items() if r.get("description") == "Managed by wac_azure"}
+    ours = {n: r for n, r in rules.items() if _ours(r)}
     assert ours, "no rule was created"
     assert all(r["priority"] < 200 for r in ours.values() if r["direction"] == "Outbound")
     assert all(r["priority"] < 300 for r in ours.values() if r["direction"] == "Inbound")
@@ -163,11 +168,7 @@ async def test_public_access_from_one_source(emu: ArmEmulator, session: AzureSes
     private = await ExtensionManager(session).connection_url(target)
     assert result.url is not None
     assert result.url != private
-    inbound = [
-        r
-        for r in _rules(emu, target).values()
-        if r["direction"] == "Inbound" and r.get("description") == "Managed by wac_azure"
-    ]
+    inbound = [r for r in _rules(emu, target).values() if r["direction"] == "Inbound" and _ours(r)]
     assert inbound, "no inbound rule for the public source"
     for rule in inbound:
         sources = rule.get("sourceAddressPrefixes") or [rule.get("sourceAddressPrefix")]

@@ -513,7 +513,10 @@ class ExtensionManager:
             rules = None
             if remove_rules:
                 say(progress, t, ProgressStage.REMOVING, "the NSG rules wac_azure created")
-                rules = await NetworkRulePlanner(self._session).remove(t)
+                # the extension's port (read before it was deleted): rules of earlier
+                # wac_azure versions for that port are adopted and removed too
+                ports = (previous.port,) if previous.port is not None else ()
+                rules = await NetworkRulePlanner(self._session).remove(t, ports=ports)
                 say(progress, t, ProgressStage.RULES_REMOVED)
             result = UninstallResult(t, removed, previous, rules)
             say(progress, t, ProgressStage.DONE, "removed" if result.changed else "nothing to do")

@@ -25,7 +25,9 @@ from wac_azure._core.decide import PlanBlockedError
 from wac_azure._core.errors import (
     AzureRequestError,
     ConfigurationError,
+    NetworkVerificationError,
     OperationFailedError,
+    StalePlanError,
 )
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
@@ -39,6 +41,7 @@ from wac_azure._core.plan import (
     fingerprint,
     plan_many,
     removal_plan,
+    unmet_intent,
 )
 
 _log = logging.getLogger(__name__)
@@ -282,13 +285,19 @@ class NetworkRulePlanner:
                 self._rule_etags[prefix + name.lower()] = etag
 
     async def _changed(self, plan: NetworkPlan, nsg_ids: Iterable[str]) -> bool:
+        return bool(await self._changed_nsgs(plan, nsg_ids))
+
+    async def _changed_nsgs(self, plan: NetworkPlan, nsg_ids: Iterable[str]) -> list[str]:
+        """The NSGs of ``nsg_ids`` whose rules differ now from what ``plan`` was made on
+        (one GET each; the rules' etags are remembered for the writes' ``If-Match``)."""
         ids = [i for i in nsg_ids if i.lower() in plan.nsg_fingerprints]
         current = await asyncio.gather(*(self._read_nsg(i) for i in ids))
+        changed = []
         for nsg_id, nsg in zip(ids, current, strict=True):
             if self.nsg_changed(nsg, plan.nsg_fingerprints[nsg_id.lower()]):
-                _log.info("NSG %s changed since the plan; re-planning", nsg_id)
-                return True
-        return False
+                _log.info("NSG %s changed since the plan", nsg_id)
+                changed.append(nsg_id)
+        return changed
 
     async def _replan(self, plan: NetworkPlan) -> NetworkPlan:
         facts = await self._read_all(plan.targets)
@@ -311,30 +320,56 @@ class NetworkRulePlanner:
                 break
         return plan
 
-    async def apply(self, plan: NetworkPlan, *, timeout: float | None = None) -> ApplyResult:
-        """Make the plan's changes: re-read each NSG first, re-plan once if one changed.
+    async def apply(
+        self, plan: NetworkPlan, *, strict: bool = False, timeout: float | None = None
+    ) -> ApplyResult:
+        """Make the plan's changes: re-read each NSG first; if one changed since the plan,
+        re-plan (``ApplyResult.replanned`` says so) or, with ``strict=True``, raise
+        :class:`~wac_azure.StalePlanError` having written nothing.
 
+        Changes that add reach are written before those that take it away
+        (make-before-break); after any of the latter, the NSGs are read again and
+        must show the intended flows, else :class:`~wac_azure.NetworkVerificationError`.
         Raises :class:`~wac_azure.PlanBlockedError` for a plan with blocking
         conflicts (also when the re-plan has some).
         """
         if not isinstance(plan, NetworkPlan):
             raise ConfigurationError(f"apply() needs a NetworkPlan, got {type(plan).__name__}")
+        if not isinstance(strict, bool):
+            raise ConfigurationError(f"strict must be True or False, got {strict!r}")
         _refuse_blocked(plan)
-        return await within(self._apply(plan), timeout, "applying the network plan")
+        return await within(self._apply(plan, strict=strict), timeout, "applying the network plan")
 
-    async def _apply(self, plan: NetworkPlan) -> ApplyResult:
-        if not plan.changes:
-            return ApplyResult(plan=plan)
+    async def _apply(self, plan: NetworkPlan, *, strict: bool = False) -> ApplyResult:
+        for rule in plan.unowned:
+            _log.warning("%s", rule)
         nsg_ids = sorted({c.nsg_id.lower(): c.nsg_id for c in plan.changes}.values(), key=str.lower)
+        if strict:
+            # every NSG the plan read, not only those it writes: a rule added anywhere on
+            # the path can change what the plan should have been
+            every = {k: k for k in plan.nsg_fingerprints} | {i.lower(): i for i in nsg_ids}
+            nsg_ids = sorted(every.values(), key=str.lower)
+        if not nsg_ids:
+            return ApplyResult(plan=plan)
         async with contextlib.AsyncExitStack() as held:
             for nsg_id in nsg_ids:  # sorted: two applies never wait on each other in a cycle
                 await held.enter_async_context(self.nsg_lock(nsg_id))
-            return await self._apply_locked(plan, nsg_ids)
+            return await self._apply_locked(plan, nsg_ids, strict=strict)
 
-    async def _apply_locked(self, plan: NetworkPlan, nsg_ids: list[str]) -> ApplyResult:
+    async def _apply_locked(
+        self, plan: NetworkPlan, nsg_ids: list[str], *, strict: bool = False
+    ) -> ApplyResult:
         original = plan
         replanned = False
-        if await self._changed(plan, nsg_ids):
+        changed = await self._changed_nsgs(plan, nsg_ids)
+        if changed and strict:
+            raise StalePlanError(
+                f"{len(changed)} NSG(s) changed since the plan was made "
+                f"({', '.join(_last(i) for i in changed)}); nothing was written. Plan again, "
+                "or apply without strict=True to re-plan and apply",
+                nsgs=tuple(changed),
+            )
+        if changed:
             plan = await self._replan(plan)
             replanned = True
             _refuse_blocked(plan)
@@ -362,6 +397,8 @@ class NetworkRulePlanner:
             {ChangeAction.DELETE: deleted, ChangeAction.UPDATE: updated}.get(
                 change.action, created
             ).append(change)
+        if any(c.narrows for c in (*updated, *deleted)):
+            await self._verify(plan)
         done = {_key(c) for c in (*created, *updated, *deleted)}
         skipped = tuple(
             (c, "no longer needed: the NSG changed since the plan and was re-planned")
@@ -376,6 +413,21 @@ class NetworkRulePlanner:
             skipped=skipped,
             replanned=replanned,
         )
+
+    async def _verify(self, plan: NetworkPlan) -> None:
+        """Read the VMs' NSGs again once a change that takes reach away is written, and
+        check that they show what was intended: planning again finds nothing to write
+        (every needed flow allowed, no rule of ours left serving the old sources, ports or
+        addresses). Raises :class:`~wac_azure.NetworkVerificationError` otherwise."""
+        fresh = await self._replan(plan)
+        problems = unmet_intent(fresh)
+        if problems:
+            raise NetworkVerificationError(
+                "the NSG rules were written, but a read afterwards does not show the intended "
+                "flows (another writer may have changed them meanwhile); run again to "
+                "converge:\n  " + "\n  ".join(problems),
+                problems=problems,
+            )
 
     async def _retry(self, call: Callable[[], Awaitable[T]], *, what: str, action: str) -> T:
 
@@ -509,12 +561,17 @@ class NetworkRulePlanner:
         target: VmTarget | str,
         *,
         facts: VmFacts | None = None,
+        ports: Iterable[int] = (),
         timeout: float | None = None,
     ) -> NetworkPlan:
-        """The deletions :meth:`remove` would make (rules ``Managed by wac_azure`` only)."""
+        """The deletions :meth:`remove` would make (rules wac_azure owns only; ``ports``:
+        the VM's WAC ports besides 6516 and its deployed extension's, on which rules of
+        earlier versions are adopted)."""
+        wanted = tuple(ports)
 
         async def run() -> NetworkPlan:
-            return removal_plan([facts if facts is not None else await self._facts(target)])
+            found = facts if facts is not None else await self._facts(target)
+            return removal_plan([found], ports=wanted)
 
         return await within(run(), timeout, "planning the removal of network rules")
 
@@ -523,18 +580,22 @@ class NetworkRulePlanner:
         target: VmTarget | str,
         *,
         facts: VmFacts | None = None,
+        ports: Iterable[int] = (),
         timeout: float | None = None,
     ) -> ApplyResult:
         """Take the VM out of the rules wac_azure created on its NIC and subnet NSGs.
 
-        A rule counts as ours when its description is ``Managed by wac_azure``;
-        no other rule is touched. Our rules list the VMs they serve by private
-        IP: the VM's IPs are removed from them and a rule is deleted only when
-        no VM is left in it, so other VMs behind a shared NSG keep their access.
+        A rule counts as ours when it carries a valid ownership mark (or is an
+        earlier version's rule for the VM, see docs/security.md); no other rule
+        is touched, and rules that say ``Managed by wac_azure`` without proof
+        are reported in :attr:`ApplyResult.unowned` and logged at WARNING. Our
+        rules list the VMs they serve by private IP: the VM's IPs are removed
+        from them and a rule is deleted only when no VM is left in it, so other
+        VMs behind a shared NSG keep their access.
         """
 
         async def run() -> ApplyResult:
-            plan = await self.plan_removal(target, facts=facts)
+            plan = await self.plan_removal(target, facts=facts, ports=ports)
             return await self._apply(plan)
 
         return await within(run(), timeout, "removing the network rules")
@@ -547,6 +608,10 @@ async def _finish(poller: Any) -> Any:
         return await poller.result()
     except HttpResponseError as exc:
         raise lro_failure(exc, what="the network operation") from exc
+
+
+def _last(resource_id: str) -> str:
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _key(change: RuleChange) -> tuple[str, str, str, str]:

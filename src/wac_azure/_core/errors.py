@@ -9,7 +9,8 @@ either (``except LookupError`` finds a missing VM)::
     │   ├── InvalidResourceIdError      a VM ID or portal URL that does not parse
     │   ├── InvalidRuleError            a security rule whose JSON is malformed
     │   ├── InvalidAccessError          a source list that is unsafe or malformed
-    │   └── ConfigurationError          a session or call option that cannot work
+    │   ├── ConfigurationError          a session or call option that cannot work
+    │   └── InvalidPlanError            a saved network plan that does not load
     ├── AzureRequestError               ARM answered an error the library does not map
     │   ├── NotFoundError (LookupError)
     │   │   ├── VmNotFoundError
@@ -19,6 +20,8 @@ either (``except LookupError`` finds a missing VM)::
     │   └── OperationFailedError        a long-running operation ended Failed/Canceled
     ├── RequirementsNotMetError         a VM does not qualify (carries the report)
     ├── PlanBlockedError                a network plan has blocking conflicts
+    ├── StalePlanError                  an NSG changed since the plan (strict apply)
+    ├── NetworkVerificationError        written rules do not show the intended flows
     ├── ExtensionError
     │   ├── ExtensionInstallError       the AdminCenter extension ended Failed
     │   └── ExtensionNotInstalledError (LookupError)
@@ -74,6 +77,37 @@ class InvalidAccessError(InvalidInputError):
 
 class ConfigurationError(InvalidInputError):
     """A session or call option that cannot work as given."""
+
+
+class InvalidPlanError(InvalidInputError):
+    """A saved :class:`~wac_azure.NetworkPlan` (``NetworkPlan.from_dict``) that cannot be
+    loaded. ``field`` is the path of the field that is missing or wrong (for example
+    ``"changes[2].body"``)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StalePlanError(WacAzureError):
+    """``NetworkRulePlanner.apply(plan, strict=True)`` found an NSG changed since the plan
+    was made, and wrote nothing. ``nsgs`` are the ids of the NSGs that changed (or are
+    gone). Plan again (or apply without ``strict`` to re-plan and apply)."""
+
+    def __init__(self, message: str, *, nsgs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.nsgs = nsgs
+
+
+class NetworkVerificationError(WacAzureError):
+    """The rules were written, but a read of the NSGs afterwards does not show what was
+    intended (the new sources allowed, nothing of ours left serving the old ones):
+    another writer changed them in between, or Azure did not keep a write.
+    ``problems`` says what is wrong, one line each; the VM is not reported enabled."""
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class AzureRequestError(WacAzureError):

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import html
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from wac_azure._core.access import AccessMode, PrivateAccess, check_access
-from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.access import AccessMode, PrivateAccess, PublicAccess, check_access
+from wac_azure._core.errors import ConfigurationError, InvalidPlanError, WacAzureError
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts
 from wac_azure._core.nsg import (
     ANY_PORT,
@@ -32,6 +34,7 @@ from wac_azure._core.nsg import (
     Protocol,
     SecurityRule,
     ServiceTags,
+    Step,
     Verdict,
     evaluate,
     parse_network,
@@ -66,7 +69,9 @@ class RuleChange:
     ``rule`` is the rule (for ``CREATE``/``DELETE``); :attr:`body` its wire
     JSON (what the ``securityRules`` PUT sends). ``before`` names the deny rule
     the new rule must come before. For ``CREATE_NSG``, ``nic_id`` is the NIC
-    the new NSG is attached to and ``location`` its region.
+    the new NSG is attached to and ``location`` its region. ``previous`` is
+    the rule as read before an ``UPDATE`` or ``DELETE`` (shown as
+    before → after).
     """
 
     action: ChangeAction
@@ -78,6 +83,47 @@ class RuleChange:
     nic_id: str | None = None
     location: str | None = None
     vms: tuple[str, ...] = ()
+    previous: SecurityRule | None = None
+
+    @property
+    def narrows(self) -> bool:
+        """Whether the change can take reach away: a delete, or an update after which the
+        rule no longer allows everything it allowed (only growing the VMs it lists does
+        not). Such changes are written after every change that adds reach
+        (make-before-break) and are checked by a read-back once written."""
+        if self.action is ChangeAction.DELETE:
+            return True
+        if self.action is not ChangeAction.UPDATE or self.rule is None:
+            return False
+        old, new = self.previous, self.rule
+        if old is None:
+            return True
+        same = _fixed_fields(old) == _fixed_fields(new)
+        return not (
+            same
+            and set(old.source_prefixes) <= set(new.source_prefixes)
+            and set(old.destination_prefixes) <= set(new.destination_prefixes)
+        )
+
+    def differences(self) -> list[str]:
+        """What an ``UPDATE`` changes, one ``field: before → after`` each."""
+        old, new = self.previous, self.rule
+        if old is None or new is None:
+            return []
+        out = []
+        for label, a, b in (
+            ("sources", old.source_prefixes, new.source_prefixes),
+            ("destinations", old.destination_prefixes, new.destination_prefixes),
+            ("ports", old.destination_ports, new.destination_ports),
+            ("priority", (old.priority,), (new.priority,)),
+            ("protocol", (old.protocol.value,), (new.protocol.value,)),
+            ("access", (old.access.value,), (new.access.value,)),
+        ):
+            if [str(x) for x in a] != [str(x) for x in b]:
+                out.append(f"{label}: {_join(a)} → {_join(b)}")
+        if old.description != new.description and not old.is_managed:
+            out.append("ownership mark added")
+        return out
 
     @property
     def rule_name(self) -> str | None:
@@ -112,6 +158,12 @@ class RuleChange:
             )
         assert self.rule is not None
         r = self.rule
+        diffs = self.differences() if self.action is ChangeAction.UPDATE else []
+        if diffs:
+            text = f"{self.symbol} {r.name}  " + "; ".join(diffs)
+            if self.before:
+                text += f"  (before {self.before})"
+            return text
         src = ",".join(r.source_prefixes) or "-"
         dst = ",".join(r.destination_prefixes) or "-"
         ports = ",".join(str(p) for p in r.destination_ports)
@@ -135,7 +187,9 @@ class RuleChange:
             "purpose": self.purpose,
             "before": self.before,
             "nicId": self.nic_id,
+            "location": self.location,
             "vms": list(self.vms),
+            "previous": self.previous.to_arm() if self.previous is not None else None,
         }
 
 
@@ -174,6 +228,29 @@ class BlockingConflict:
 
 
 @attrs.frozen
+class UnownedRule:
+    """A rule whose description says ``Managed by wac_azure`` but that wac_azure cannot
+    prove it wrote (no valid ownership mark, and not a rule an earlier version wrote
+    for the VM): it is left alone and reported."""
+
+    nsg_id: str
+    nsg_name: str
+    rule: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nsgId": self.nsg_id,
+            "nsgName": self.nsg_name,
+            "rule": self.rule,
+            "reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        return f"rule {self.rule} in NSG {self.nsg_name} left alone: {self.reason}"
+
+
+@attrs.frozen
 class FlowCheck:
     """A flow Windows Admin Center needs, its verdict before and once the plan is applied.
 
@@ -203,8 +280,14 @@ class NetworkPlan:
 
     ``changes`` are the writes, ``blocking`` what no write can fix,
     ``warnings`` risks worth knowing, ``checks`` each needed flow before and
-    after. ``nsg_etags`` records the NSG versions the plan was made against
-    (apply re-reads them and re-plans once when one changed).
+    after. ``nsg_etags`` and ``nsg_fingerprints`` record the NSG versions the
+    plan was made against (apply re-reads them: it re-plans when one changed,
+    or raises :class:`~wac_azure.StalePlanError` with ``strict=True``).
+    ``unowned`` lists the rules that say ``Managed by wac_azure`` without
+    proof of it: the plan leaves them alone.
+
+    :meth:`to_dict` / :meth:`from_dict` round-trip through JSON, so a plan can
+    be saved, reviewed and applied later.
     """
 
     targets: tuple[str, ...]
@@ -220,6 +303,7 @@ class NetworkPlan:
     nsg_fingerprints: Mapping[str, str] = attrs.field(factory=dict, eq=False, hash=False)
     #: ``"enable"`` (rules to add) or ``"remove"`` (wac_azure's rules to delete).
     kind: str = "enable"
+    unowned: tuple[UnownedRule, ...] = ()
 
     @property
     def is_noop(self) -> bool:
@@ -244,7 +328,20 @@ class NetworkPlan:
             "blocking": [b.to_dict() for b in self.blocking],
             "warnings": list(self.warnings),
             "checks": [c.to_dict() for c in self.checks],
+            "unowned": [u.to_dict() for u in self.unowned],
+            "nsgEtags": dict(self.nsg_etags),
+            "nsgFingerprints": dict(self.nsg_fingerprints),
         }
+
+    @classmethod
+    def from_dict(cls, data: object) -> NetworkPlan:
+        """The plan :meth:`to_dict` gave (after a trip through JSON).
+
+        Raises :class:`~wac_azure.InvalidPlanError` naming the field that is
+        missing or wrong. Keys are accepted in camelCase (as written) and in
+        snake_case.
+        """
+        return _plan_from_dict(data)
 
     def summary(self) -> str:
         dels = sum(1 for c in self.changes if c.action is ChangeAction.DELETE)
@@ -286,7 +383,9 @@ class NetworkPlan:
             lines.append(f"  ! blocking: {b.reason}")
         for w in self.warnings:
             lines.append(f"  ~ warning: {w}")
-        if self.blocking or self.warnings:
+        for u in self.unowned:
+            lines.append(f"  ? {u}")
+        if self.blocking or self.warnings or self.unowned:
             lines.append("")
         lines.append(self.summary())
         return "\n".join(lines)
@@ -333,6 +432,7 @@ class NetworkPlan:
             f"<li><strong>blocking</strong>: {e(b.reason)}</li>" for b in self.blocking
         )
         warnings = "".join(f"<li>warning: {e(w)}</li>" for w in self.warnings)
+        warnings += "".join(f"<li>left alone: {e(str(u))}</li>" for u in self.unowned)
         notes = f"<ul>{blocking}{warnings}</ul>" if blocking or warnings else ""
         checks = "".join(
             f"<tr><td>{e(_last(c.vm))}</td><td>{e(c.purpose)}</td><td>{e(str(c.flow))}</td>"
@@ -373,6 +473,11 @@ class ApplyResult:
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.deleted)
 
+    @property
+    def unowned(self) -> tuple[UnownedRule, ...]:
+        """Rules that say ``Managed by wac_azure`` without proof: left alone."""
+        return self.plan.unowned if self.plan is not None else ()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": self.changed,
@@ -381,6 +486,7 @@ class ApplyResult:
             "updated": [c.to_dict() for c in self.updated],
             "deleted": [c.to_dict() for c in self.deleted],
             "skipped": [{"change": c.to_dict(), "reason": r} for c, r in self.skipped],
+            "unowned": [u.to_dict() for u in self.unowned],
             "plan": self.plan.to_dict() if self.plan else None,
         }
 
@@ -400,6 +506,7 @@ class ApplyResult:
         done = (*self.created, *self.updated, *self.deleted)
         lines += [f"  {c.describe()}  [{c.nsg_name}]" for c in done]
         lines += [f"  = {c.describe()[2:]}  skipped: {r}" for c, r in self.skipped]
+        lines += [f"  ? {u}" for u in self.unowned]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -422,6 +529,24 @@ def _vnet(facts: VmFacts) -> tuple[str, ...]:
 
 def _last(resource_id: str | None) -> str:
     return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _join(values: Iterable[object]) -> str:
+    return ",".join(str(v) for v in values) or "-"
+
+
+def _fixed_fields(rule: SecurityRule) -> tuple[object, ...]:
+    """What an update must keep for the rule to allow at least what it allowed."""
+    return (
+        rule.direction,
+        rule.access,
+        rule.protocol,
+        rule.priority,
+        rule.source_ports,
+        rule.destination_ports,
+        rule.source_asgs,
+        rule.destination_asgs,
+    )
 
 
 # -- planning ---------------------------------------------------------------------------
@@ -450,6 +575,102 @@ def scoped(rule: SecurityRule) -> tuple[str, ...]:
     """
     return (
         rule.destination_prefixes if rule.direction is Direction.INBOUND else rule.source_prefixes
+    )
+
+
+# -- ownership --------------------------------------------------------------------------
+
+#: Names the versions before ownership marks gave their rules.
+_LEGACY_NAME = re.compile(
+    r"^(?:portforwac(?:-\d+)*|portforwacservice(?:-\d+)*|portforaadservice(?:-\d+)*)$"
+)
+
+
+def legacy_rule(rule: SecurityRule) -> bool:
+    """Whether ``rule`` has exactly the shape wac_azure versions before ownership marks
+    wrote: the plain description ``Managed by wac_azure``, one of their names, an Allow
+    for TCP from any source port to one port, no ASGs, the VMs it serves listed by
+    address (or ``*``), and for the outbound rules 443 to the service tag the name says.
+    """
+    if rule.description != MANAGED_DESCRIPTION or not _LEGACY_NAME.match(rule.name.lower()):
+        return False
+    if rule.access is not Access.ALLOW or rule.protocol is not Protocol.TCP:
+        return False
+    if rule.source_ports != (ANY_PORT,) or rule.source_asgs or rule.destination_asgs:
+        return False
+    if len(rule.destination_ports) != 1:
+        return False
+    port = rule.destination_ports[0]
+    if port.low != port.high:
+        return False
+    served = scoped(rule)
+    if served != ("*",) and not all(_host(v) is not None for v in served):
+        return False
+    name = rule.name.lower()
+    if rule.direction is Direction.INBOUND:
+        if name.startswith(("portforwacservice", "portforaadservice")):
+            return False
+        return bool(rule.source_prefixes)
+    tag = WAC_TAG if name.startswith("portforwacservice") else AAD_TAG
+    if name.startswith("portforwac") and not name.startswith(("portforwacservice",)):
+        return False
+    return port.low == 443 and tuple(d.lower() for d in rule.destination_prefixes) == (tag.lower(),)
+
+
+def adoption_ports(facts: VmFacts, port: int | None = None) -> frozenset[int]:
+    """The WAC ports of the VM: ``port`` (what is being planned) and the port of its
+    deployed extension; an earlier version's inbound rule is adopted on those only."""
+    ports = {port} if port is not None else set()
+    ext = facts.extension
+    if ext is not None and ext.port is not None:
+        ports.add(ext.port)
+    return frozenset(ports)
+
+
+def _adopts(rule: SecurityRule, scope: str, ports: frozenset[int]) -> bool:
+    if not legacy_rule(rule):
+        return False
+    served = scoped(rule)
+    if "*" not in served and scope not in served:
+        return False
+    return rule.direction is Direction.OUTBOUND or rule.destination_ports[0].low in ports
+
+
+def owns(rule: SecurityRule, scope: str, ports: frozenset[int] = frozenset()) -> bool:
+    """Whether wac_azure may change or delete ``rule`` for the VM at ``scope`` (its
+    private IP): the rule carries a valid ownership mark, or it is an earlier version's
+    rule (:func:`legacy_rule`) that serves the VM on one of its WAC ``ports``."""
+    if not rule.claims_managed:
+        return False
+    return rule.is_managed or _adopts(rule, scope, ports)
+
+
+def unowned_reason(rule: SecurityRule, scope: str, ports: frozenset[int]) -> str | None:
+    """Why a rule that says ``Managed by wac_azure`` is not wac_azure's to touch for the
+    VM at ``scope`` (``None``: it is, or it does not claim to be). An earlier version's
+    rule is only reported when it serves the VM (it may serve another VM's port)."""
+    if not rule.claims_managed or rule.is_managed:
+        return None
+    if legacy_rule(rule):
+        served = scoped(rule)
+        if "*" not in served and scope not in served:
+            return None
+        if _adopts(rule, scope, ports):
+            return None
+        return (
+            f"written by an earlier wac_azure version for port "
+            f"{rule.destination_ports[0].low}, which is not this VM's Windows Admin Center "
+            f"port ({', '.join(str(p) for p in sorted(ports)) or 'unknown'}); delete it by "
+            "hand if it is no longer needed"
+        )
+    if rule.description == MANAGED_DESCRIPTION:
+        return (
+            "its description says 'Managed by wac_azure' but it carries no ownership mark "
+            "and is not a rule wac_azure writes (a copied description?)"
+        )
+    return (
+        "its description starts with 'Managed by wac_azure' but its ownership mark does not "
+        "match its name and fields (edited or copied after wac_azure wrote it)"
     )
 
 
@@ -521,8 +742,14 @@ def rescoped(rule: SecurityRule, values: Iterable[str]) -> SecurityRule:
 
 
 def fingerprint(nsg: NetworkSecurityGroup) -> str:
-    """A stable text of an NSG's custom rules (what apply compares after re-reading)."""
-    return json.dumps([r.to_arm() for r in nsg.rules], sort_keys=True)
+    """A digest of an NSG's custom rules (what apply compares after re-reading; short,
+    so that a saved plan carries it)."""
+    text = json.dumps(sorted((r.to_arm() for r in nsg.rules), key=_by_name), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _by_name(rule_json: Mapping[str, Any]) -> str:
+    return str(rule_json.get("name", "")).lower()
 
 
 class _State:
@@ -545,6 +772,12 @@ class _State:
             service_tags if isinstance(service_tags, ServiceTags) else ServiceTags(service_tags)
         )
         self.nsgs: dict[str, NetworkSecurityGroup] = {}
+        #: each NSG as read (before any planned change): the ``previous`` of an update
+        self.read: dict[str, NetworkSecurityGroup] = {}
+        self.unowned: dict[tuple[str, str], UnownedRule] = {}
+        #: the ports an inbound rule of an earlier version may serve the VM being planned
+        #: on to be adopted (this plan's port, the port of the VM's deployed extension)
+        self.adopt_ports: frozenset[int] = frozenset({port})
         self.etags: dict[str, str | None] = {}
         self.fingerprints: dict[str, str] = {}
         self.changes: list[RuleChange] = []
@@ -567,6 +800,7 @@ class _State:
             if found is None:
                 return None
             self.nsgs[key] = found
+            self.read[key] = found
             self.etags[key] = found.etag
             self.fingerprints[key] = fingerprint(found)
         return self.nsgs[key]
@@ -593,6 +827,10 @@ class _State:
         key = nsg.id.lower()
         current = self.nsgs.get(key, nsg)
         name = rule.name.lower()
+        if action is not ChangeAction.DELETE:
+            rule = rule.marked()
+        read = self.read.get(key)
+        previous = read.rule(rule.name) if read is not None else None
         kept = tuple(r for r in current.rules if r.name.lower() != name)
         extra = () if action is ChangeAction.DELETE else (rule,)
         self.nsgs[key] = attrs.evolve(current, rules=kept + extra)
@@ -614,7 +852,14 @@ class _State:
             return
         self.changes.append(
             RuleChange(
-                action, nsg.id, nsg.name, rule=rule, purpose=purpose, before=before, vms=(vm,)
+                action,
+                nsg.id,
+                nsg.name,
+                rule=rule,
+                purpose=purpose,
+                before=before,
+                vms=(vm,),
+                previous=previous if action is not ChangeAction.CREATE else None,
             )
         )
 
@@ -653,6 +898,10 @@ class _State:
             path[role] = nsg
         vm_ip = nic.private_ip or "VirtualNetwork"
         needs = self._needs(vm_ip, nic.private_ip or "*")
+        self.adopt_ports = adoption_ports(facts, self.port)
+        for nsg in path.values():
+            if nsg is not None:
+                self._report_unowned(nsg, nic.private_ip or "*")
 
         if self.access.is_public:
             if not any(n.public_ips for n in facts.nics):
@@ -738,6 +987,15 @@ class _State:
         )
         return out
 
+    def _report_unowned(self, nsg: NetworkSecurityGroup, scope: str) -> None:
+        """Record the rules of ``nsg`` that say ``Managed by wac_azure`` without proof of it
+        (and, for rules shaped like an earlier version's, only those serving this VM)."""
+        for rule in nsg.rules:
+            reason = unowned_reason(rule, scope, self.adopt_ports)
+            if reason is not None:
+                key = (nsg.id.lower(), rule.name.lower())
+                self.unowned.setdefault(key, UnownedRule(nsg.id, nsg.name, rule.name, reason))
+
     def _create_nsg(self, facts: VmFacts, vm: str) -> NetworkSecurityGroup:
         nic = facts.primary_nic
         assert nic is not None
@@ -812,7 +1070,7 @@ class _State:
         rules: list[SecurityRule] = []
         changed = False
         for rule in nsg.rules:
-            if not (rule.is_managed and rule.access is Access.ALLOW) or (
+            if not (rule.claims_managed and rule.access is Access.ALLOW) or (
                 rule.destination_asgs if rule.direction is Direction.INBOUND else rule.source_asgs
             ):
                 rules.append(rule)
@@ -847,7 +1105,27 @@ class _State:
             seen.add(nsg.id.lower())
             limit: int | None = None
             deny: SecurityRule | None = None
-            seen_by_vm = self._view(nsg, need.scope)
+            family = _family(nsg, need, self.adopt_ports)
+            # Our rules of this purpose that serve this VM on another port (or from other
+            # sources): the VM no longer needs them, so they shrink (or go) below, after
+            # the rule that replaces them is written (make-before-break). The flows are
+            # judged as if they were gone already: an old, wider rule must not count as
+            # serving the new sources.
+            stale = [
+                r
+                for r in family
+                if not _fits(r, need)
+                and need.scope != "*"
+                and need.scope in scoped(r)
+                and "*" not in scoped(r)
+            ]
+            judged = nsg
+            if stale:
+                gone = {r.name.lower() for r in stale}
+                judged = attrs.evolve(
+                    nsg, rules=tuple(r for r in nsg.rules if r.name.lower() not in gone)
+                )
+            seen_by_vm = self._view(judged, need.scope)
             assert seen_by_vm is not None
             for flow in need.flows:
                 walk = walk_nsg(
@@ -869,17 +1147,6 @@ class _State:
                     continue
                 if limit is None or walk.first_deny.priority < limit:
                     limit, deny = walk.first_deny.priority, walk.first_deny
-            family = _family(nsg, need)
-            # Our rules of this purpose that serve this VM on another port (or from other
-            # sources): the VM no longer needs them, so they shrink (or go) below.
-            stale = [
-                r
-                for r in family
-                if not _fits(r, need)
-                and need.scope != "*"
-                and need.scope in scoped(r)
-                and "*" not in scoped(r)
-            ]
             if deny is not None and limit is not None:
                 taken = self._add_allow(facts, vm, need, nsg, deny, role, family, stale)
                 stale = [r for r in stale if r.name != taken]
@@ -972,7 +1239,7 @@ class _State:
         if base is not None:
             values = {need.scope} if taken else {*scoped(base), need.scope}
             rule = rescoped(_rule_for(need, base.name, priority), values)
-            if rule != base:
+            if rule.marked() != base:
                 self.put_rule(
                     nsg,
                     rule,
@@ -1010,25 +1277,59 @@ class _State:
             port=self.port,
             entra=self.entra,
             create_nsg=self.create_nsg,
-            changes=tuple(self.changes),
+            changes=make_before_break(self.changes),
             blocking=tuple(self.blocking),
             warnings=tuple(dict.fromkeys(self.warnings)),
             checks=tuple(self.checks),
             nsg_etags=dict(self.etags),
             nsg_fingerprints=dict(self.fingerprints),
+            unowned=tuple(self.unowned.values()),
         )
 
 
-def _family(nsg: NetworkSecurityGroup, need: _Need) -> list[SecurityRule]:
-    """wac_azure's rules of ``need``'s purpose on ``nsg`` (by name and description)."""
+def unmet_intent(fresh: NetworkPlan) -> tuple[str, ...]:
+    """What a plan made again on NSGs read right after applying still finds to do: each
+    change it would write, each blocking conflict, each needed flow it leaves denied
+    (empty: the NSGs show what was intended). The read-back check of make-before-break."""
+    problems = [f"still to write: {c.describe()} [{c.nsg_name}]" for c in fresh.changes]
+    problems += [f"blocking: {b.reason}" for b in fresh.blocking]
+    problems += [
+        f"{_last(c.vm)}: {c.purpose}: {c.flow} is denied ({c.after.reason})"
+        for c in fresh.checks
+        if c.after.access is Access.DENY
+    ]
+    return tuple(problems)
+
+
+def make_before_break(changes: Iterable[RuleChange]) -> tuple[RuleChange, ...]:
+    """``changes`` in write order: new NSGs, then every change that adds reach (creates,
+    updates that only grow), then those that can take reach away (:attr:`RuleChange.narrows`),
+    deletes last; the plan's order otherwise. An in-place update of one rule is a single
+    atomic PUT; a move to another rule creates the new one before the old one shrinks."""
+
+    def phase(change: RuleChange) -> int:
+        if change.action is ChangeAction.CREATE_NSG:
+            return 0
+        if change.action is ChangeAction.DELETE:
+            return 3
+        return 2 if change.narrows else 1
+
+    return tuple(sorted(changes, key=phase))
+
+
+def _family(
+    nsg: NetworkSecurityGroup, need: _Need, adopt_ports: frozenset[int] = frozenset()
+) -> list[SecurityRule]:
+    """wac_azure's rules of ``need``'s purpose on ``nsg``: by name, and owned (a valid
+    ownership mark, or an earlier version's rule adopted for this VM)."""
     base = need.name.lower()
     return [
         r
         for r in nsg.rules
-        if r.is_managed
-        and r.direction is need.direction
+        if r.direction is need.direction
         and r.access is Access.ALLOW
         and (r.name.lower() == base or r.name.lower().startswith(base + "-"))
+        and owns(r, need.scope, adopt_ports)
     ]
 
 
@@ -1118,41 +1419,64 @@ def plan_network(
     )
 
 
-def removal_plan(facts: Sequence[VmFacts]) -> NetworkPlan:
+def removal_plan(facts: Sequence[VmFacts], *, ports: Iterable[int] = ()) -> NetworkPlan:
     """What removing wac_azure's rules for these VMs writes on their NIC and subnet NSGs.
 
-    Only rules ``Managed by wac_azure`` are touched. Such a rule lists the VMs
-    it serves by private IP (destination inbound, source outbound): the VMs'
-    IPs are taken out of it (one update per rule, whatever the number of VMs)
-    and the rule is deleted only when no IP is left, so other VMs behind a
-    shared NSG keep their rules. A managed rule open to ``*`` (written by a
-    wac_azure version before 0.2) cannot say whom it serves and is deleted.
+    Only rules wac_azure owns are touched (:func:`owns`): those carrying a valid
+    ownership mark, and rules of earlier versions (the plain description, their
+    exact shape) serving the VM on one of its WAC ports (the default 6516, the
+    port of its deployed extension, ``ports``). A rule that says ``Managed by
+    wac_azure`` without that proof is left alone and listed in
+    :attr:`NetworkPlan.unowned`. Our rules list the VMs they serve by private
+    IP (destination inbound, source outbound): the VMs' IPs are taken out of
+    them (one update per rule, whatever the number of VMs) and a rule is
+    deleted only when no IP is left, so other VMs behind a shared NSG keep
+    their rules. An earlier version's rule open to ``*`` cannot say whom it
+    serves and is deleted.
     """
+    extra = frozenset(ports) | {DEFAULT_PORT}
     changes: list[RuleChange] = []
     etags: dict[str, str | None] = {}
     prints: dict[str, str] = {}
     targets: list[str] = []
-    per_nsg: dict[str, tuple[NetworkSecurityGroup, set[str], list[str]]] = {}
+    unowned: dict[tuple[str, str], UnownedRule] = {}
+    #: per NSG: the NSG, the removed VMs' addresses, the VMs, each VM's (address, ports)
+    per_nsg: dict[
+        str, tuple[NetworkSecurityGroup, set[str], list[str], list[tuple[str, frozenset[int]]]]
+    ] = {}
     for f in facts:
         vm = f.vm_resource_id or str(f.target)
         targets.append(vm)
         ips = {ip for nic in f.nics for ip in nic.private_ips}
+        nic = f.primary_nic
+        scope = (nic.private_ip if nic is not None else None) or "*"
+        vm_ports = adoption_ports(f) | extra
         for key in sorted(f.nsgs):
             nsg = f.nsgs[key]
             etags[key] = nsg.etag
             prints[key] = fingerprint(nsg)
-            _, gone, vms = per_nsg.setdefault(key, (nsg, set(), []))
+            _, gone, vms, who = per_nsg.setdefault(key, (nsg, set(), [], []))
             gone |= ips
             vms.append(vm)
+            who.append((scope, vm_ports))
     for key in sorted(per_nsg):
-        nsg, gone, vms = per_nsg[key]
+        nsg, gone, vms, who = per_nsg[key]
         for rule in nsg.rules:
-            if not rule.is_managed:
+            if not rule.claims_managed:
+                continue
+            if not any(owns(rule, scope, vm_ports) for scope, vm_ports in who):
+                for scope, vm_ports in who:
+                    reason = unowned_reason(rule, scope, vm_ports)
+                    if reason is not None:
+                        unowned.setdefault(
+                            (key, rule.name.lower()),
+                            UnownedRule(nsg.id, nsg.name, rule.name, reason),
+                        )
                 continue
             serves = scoped(rule)
             left = [v for v in serves if v not in gone]
             if left and "*" not in serves and len(left) < len(serves):
-                action, new = ChangeAction.UPDATE, rescoped(rule, left)
+                action, new = ChangeAction.UPDATE, rescoped(rule, left).marked()
                 purpose = "stop serving the removed VMs in a rule wac_azure created"
             elif not left or "*" in serves:
                 action, new = ChangeAction.DELETE, rule
@@ -1160,15 +1484,280 @@ def removal_plan(facts: Sequence[VmFacts]) -> NetworkPlan:
             else:
                 continue  # serves other VMs only
             changes.append(
-                RuleChange(action, nsg.id, nsg.name, rule=new, purpose=purpose, vms=tuple(vms))
+                RuleChange(
+                    action,
+                    nsg.id,
+                    nsg.name,
+                    rule=new,
+                    purpose=purpose,
+                    vms=tuple(vms),
+                    previous=rule,
+                )
             )
     return NetworkPlan(
         targets=tuple(targets),
         access=PrivateAccess(),
         port=DEFAULT_PORT,
         entra=False,
-        changes=tuple(changes),
+        changes=make_before_break(changes),
         nsg_etags=etags,
         nsg_fingerprints=prints,
         kind="remove",
+        unowned=tuple(unowned.values()),
+    )
+
+
+# -- saved plans ------------------------------------------------------------------------
+
+
+_MISSING = object()
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+class _Doc:
+    """One JSON object of a saved plan, read field by field; every error names the field's
+    path (``changes[2].body``) in an :class:`~wac_azure.InvalidPlanError`."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise _bad(path, f"expected a JSON object, got {type(data).__name__}")
+        self.data = data
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def raw(self, key: str, default: object = _MISSING) -> object:
+        for k in (key, _snake(key)):
+            if k in self.data:
+                return self.data[k]
+        if default is _MISSING:
+            raise _bad(self.at(key), "missing")
+        return default
+
+    def text(self, key: str, *, optional: bool = False) -> str | None:
+        value = self.raw(key, None if optional else _MISSING)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise _bad(self.at(key), f"expected a string, got {value!r}")
+        return value
+
+    def string(self, key: str) -> str:
+        value = self.text(key)
+        assert value is not None
+        return value
+
+    def integer(self, key: str, *, optional: bool = False) -> int | None:
+        value = self.raw(key, None if optional else _MISSING)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(self.at(key), f"expected an integer, got {value!r}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise _bad(self.at(key), f"expected true or false, got {value!r}")
+        return value
+
+    def items(self, key: str) -> list[tuple[object, str]]:
+        value = self.raw(key, [])
+        if not isinstance(value, list):
+            raise _bad(self.at(key), f"expected a list, got {type(value).__name__}")
+        return [(v, f"{self.at(key)}[{i}]") for i, v in enumerate(value)]
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        out = []
+        for value, path in self.items(key):
+            if not isinstance(value, str):
+                raise _bad(path, f"expected a string, got {value!r}")
+            out.append(value)
+        return tuple(out)
+
+    def child(self, key: str) -> _Doc:
+        return _Doc(self.raw(key), self.at(key))
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.raw(key, {})
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise _bad(self.at(key), "expected a JSON object")
+        return dict(value)
+
+
+def _bad(path: str, message: str) -> Exception:
+    return InvalidPlanError(
+        f"saved network plan: {path or 'the plan'}: {message}; save it again with "
+        "NetworkPlan.to_dict() (or plan again)",
+        field=path,
+    )
+
+
+def _enum(doc: _Doc, key: str, kind: type[enum.Enum]) -> Any:
+    value = doc.string(key)
+    for member in kind:
+        if str(member.value).lower() == value.lower():
+            return member
+    raise _bad(doc.at(key), f"{value!r} is not one of {[m.value for m in kind]}")
+
+
+def _guard(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
+    """``build(...)``; a library error becomes an InvalidPlanError naming ``path``."""
+    try:
+        return build(*args, **kwargs)
+    except InvalidPlanError:
+        raise
+    except (WacAzureError, ValueError, TypeError) as exc:
+        raise _bad(path, str(exc)) from exc
+
+
+def _access_from(doc: _Doc) -> AccessMode:
+    mode = doc.string("mode").lower()
+    sources = doc.strings("sources")
+    path = doc.path
+    if mode == "private":
+        return _guard(path, PrivateAccess, sources=sources)  # type: ignore[no-any-return]
+    if mode == "public":
+        if doc.flag("openToEveryone", False):
+            return _guard(path, PublicAccess.anywhere, acknowledge_risk=True)  # type: ignore[no-any-return]
+        return _guard(path, PublicAccess, sources)  # type: ignore[no-any-return]
+    raise _bad(doc.at("mode"), f"{mode!r} is not 'private' or 'public'")
+
+
+def _rule_from(doc: _Doc, name_key: str, body_key: str) -> SecurityRule:
+    name = doc.string(name_key)
+    body = doc.child(body_key)
+    props = body.raw("properties")
+    return _guard(body.at("properties"), SecurityRule.from_arm, {"name": name, "properties": props})  # type: ignore[no-any-return]
+
+
+def _change_from(doc: _Doc) -> RuleChange:
+    action: ChangeAction = _enum(doc, "action", ChangeAction)
+    rule = None
+    if action is not ChangeAction.CREATE_NSG:
+        rule = _rule_from(doc, "ruleName", "body")
+    previous = None
+    if doc.raw("previous", None) is not None:
+        prev = doc.child("previous")
+        previous = _previous_from(prev)
+    location = doc.text("location", optional=True)
+    if action is ChangeAction.CREATE_NSG and location is None:
+        location = doc.child("body").text("location", optional=True)
+    return RuleChange(
+        action,
+        doc.string("nsgId"),
+        doc.string("nsgName"),
+        rule=rule,
+        purpose=doc.text("purpose", optional=True) or "",
+        before=doc.text("before", optional=True),
+        nic_id=doc.text("nicId", optional=True),
+        location=location,
+        vms=doc.strings("vms"),
+        previous=previous,
+    )
+
+
+def _previous_from(doc: _Doc) -> SecurityRule:
+    return _guard(doc.path, SecurityRule.from_arm, doc.data)  # type: ignore[no-any-return]
+
+
+def _blocking_from(doc: _Doc) -> BlockingConflict:
+    return BlockingConflict(
+        doc.string("code"),
+        doc.string("reason"),
+        vm=doc.text("vm", optional=True),
+        nsg_id=doc.text("nsgId", optional=True),
+        nsg_name=doc.text("nsgName", optional=True),
+        rule=doc.text("rule", optional=True),
+        priority=doc.integer("priority", optional=True),
+        flow=doc.text("flow", optional=True),
+    )
+
+
+def _flow_from(doc: _Doc) -> Flow:
+    return _guard(  # type: ignore[no-any-return]
+        doc.path,
+        Flow,
+        doc.string("direction"),
+        doc.string("protocol"),
+        doc.string("source"),
+        doc.integer("sourcePort", optional=True),
+        doc.string("destination"),
+        doc.integer("destinationPort", optional=True),
+    )
+
+
+def _verdict_from(doc: _Doc) -> Verdict:
+    steps = []
+    for value, path in doc.items("steps"):
+        s = _Doc(value, path)
+        steps.append(
+            Step(
+                s.string("role"),
+                s.string("nsg"),
+                s.string("nsgName"),
+                _enum(s, "access", Access),
+                s.text("rule", optional=True),
+                s.integer("priority", optional=True),
+                s.string("reason"),
+            )
+        )
+    return Verdict(
+        _enum(doc, "access", Access),
+        doc.text("rule", optional=True),
+        doc.text("nsg", optional=True),
+        doc.string("reason"),
+        tuple(steps),
+    )
+
+
+def _check_from(doc: _Doc) -> FlowCheck:
+    return FlowCheck(
+        doc.string("vm"),
+        doc.string("purpose"),
+        _flow_from(doc.child("flow")),
+        _verdict_from(doc.child("before")),
+        _verdict_from(doc.child("after")),
+    )
+
+
+def _unowned_from(doc: _Doc) -> UnownedRule:
+    return UnownedRule(
+        doc.string("nsgId"), doc.string("nsgName"), doc.string("rule"), doc.string("reason")
+    )
+
+
+def _plan_from_dict(data: object) -> NetworkPlan:
+    doc = _Doc(data, "")
+    kind = doc.text("kind", optional=True) or "enable"
+    if kind not in ("enable", "remove"):
+        raise _bad("kind", f"{kind!r} is not 'enable' or 'remove'")
+    port = doc.integer("port")
+    assert port is not None
+    if not 1 <= port <= 65535:
+        raise _bad("port", f"{port} is not a port 1-65535")
+    etags = doc.mapping("nsgEtags")
+    if not all(v is None or isinstance(v, str) for v in etags.values()):
+        raise _bad("nsgEtags", "expected strings (or null) as values")
+    prints = doc.mapping("nsgFingerprints")
+    if not all(isinstance(v, str) for v in prints.values()):
+        raise _bad("nsgFingerprints", "expected strings as values")
+    return NetworkPlan(
+        targets=doc.strings("targets"),
+        access=_access_from(doc.child("access")),
+        port=port,
+        entra=doc.flag("entra", True),
+        create_nsg=doc.flag("createNsg", False),
+        changes=tuple(_change_from(_Doc(v, p)) for v, p in doc.items("changes")),
+        blocking=tuple(_blocking_from(_Doc(v, p)) for v, p in doc.items("blocking")),
+        warnings=doc.strings("warnings"),
+        checks=tuple(_check_from(_Doc(v, p)) for v, p in doc.items("checks")),
+        nsg_etags={k.lower(): v for k, v in etags.items()},
+        nsg_fingerprints={k.lower(): v for k, v in prints.items()},
+        kind=kind,
+        unowned=tuple(_unowned_from(_Doc(v, p)) for v, p in doc.items("unowned")),
     )

@@ -87,7 +87,7 @@ async def test_deny_at_200_rule_planned_below_and_applied(
     assert len(puts) == 1
     assert puts[0].path.endswith("/securityRules/PortForWAC")
     stored = rule_names(emu, nid)["PortForWAC"]["properties"]
-    assert stored["description"] == "Managed by wac_azure"
+    assert stored["description"].startswith("Managed by wac_azure (mark ")
     assert stored["priority"] < 200
     assert stored["sourceAddressPrefix"] == "203.0.113.7"
     assert await allowed(session, t, inbound) is Access.ALLOW
@@ -181,7 +181,7 @@ async def test_concurrent_applies_keep_every_rule(emu: ArmEmulator, session: Azu
     sources = set()
     for r in inbound:
         props = r["properties"]
-        if props.get("description") == "Managed by wac_azure":
+        if str(props.get("description") or "").startswith("Managed by wac_azure"):
             sources |= {props.get("sourceAddressPrefix")} | set(
                 props.get("sourceAddressPrefixes") or []
             )

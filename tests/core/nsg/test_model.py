@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import attrs
 import pytest
 
 from wac_azure import InvalidRuleError
@@ -200,10 +201,36 @@ def test_nsg_junk() -> None:
 
 
 def test_managed_marker_and_str() -> None:
-    r = SecurityRule.from_arm(rule("m", 150, description="Managed by wac_azure", dport="6516"))
+    plain = SecurityRule.from_arm(rule("m", 150, description="Managed by wac_azure", dport="6516"))
+    assert plain.claims_managed
+    assert not plain.is_managed  # the text alone proves nothing
+    r = plain.marked()
     assert r.is_managed
+    assert r.description is not None
+    assert r.description.startswith("Managed by wac_azure (mark ")
+    assert SecurityRule.from_arm(r.to_arm()).is_managed  # survives the wire
     assert "150 m: Allow Inbound Tcp" in str(r)
     assert not SecurityRule.from_arm(rule("n", 151)).is_managed
+
+
+def test_a_copied_ownership_mark_does_not_carry_ownership() -> None:
+    ours = SecurityRule.from_arm(rule("PortForWAC", 150, dport="6516")).marked()
+    assert ours.is_managed
+    # the description copied onto a user's rules: another name, access, port or source
+    for changed in (
+        attrs.evolve(ours, name="AllowRDP"),
+        attrs.evolve(ours, access="Deny"),
+        attrs.evolve(ours, destination_ports=(PortRange(445, 445),)),
+        attrs.evolve(ours, source_prefixes=("10.0.0.0/8",)),
+        attrs.evolve(ours, priority=151),
+    ):
+        assert changed.claims_managed
+        assert not changed.is_managed, changed
+    # Azure may spell the rule differently on read (case, list order): still ours
+    wire = ours.to_arm()
+    wire["name"] = "portforwac"
+    wire["properties"]["protocol"] = "TCP"
+    assert SecurityRule.from_arm(wire).is_managed
 
 
 @pytest.mark.parametrize(

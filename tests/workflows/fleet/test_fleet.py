@@ -44,7 +44,9 @@ def managed_rules(emu: ArmEmulator, nsg_id: str) -> list[dict[str, object]]:
     return [
         r
         for r in nsg["properties"].get("securityRules") or []
-        if (r.get("properties") or {}).get("description") == "Managed by wac_azure"
+        if str((r.get("properties") or {}).get("description") or "").startswith(
+            "Managed by wac_azure"
+        )
     ]
 
 

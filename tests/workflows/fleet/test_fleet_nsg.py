@@ -87,7 +87,7 @@ async def test_rule_written_by_someone_else_after_the_lists_is_not_overwritten(
     assert "description" not in theirs
     assert theirs["priority"] == 4000
     ours = rules(emu, nid)["PortForWAC-6516"]
-    assert ours["description"] == "Managed by wac_azure"
+    assert ours["description"].startswith("Managed by wac_azure (mark ")
     assert destinations(ours) == [await ip_of(session, t)]
     assert rule_writes(emu) == {"PortForWAC-6516": 1}
 
@@ -106,7 +106,7 @@ async def test_rule_conflict_while_writing_replans_once(
     emu.faults.add_scripted(1, conflict, method="PUT", path_regex=r"/securityRules/")
     result = await enable_many(session, [t], access=ONPREM)
     assert result.ok, str(result)
-    assert rules(emu, nid)["PortForWAC"]["description"] == "Managed by wac_azure"
+    assert rules(emu, nid)["PortForWAC"]["description"].startswith("Managed by wac_azure (mark ")
     statuses = [
         r.status for r in emu.requests if r.method == "PUT" and "/securityrules/" in r.path.lower()
     ]

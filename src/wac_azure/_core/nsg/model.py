@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,8 +17,11 @@ from wac_azure._core.nsg.prefixes import Prefix, parse_prefix
 
 _CUSTOM_MIN, _CUSTOM_MAX = 100, 4096
 
-#: The description of every rule wac_azure creates; removal deletes only these.
+#: The text every rule wac_azure writes starts its description with. The text alone
+#: proves nothing (anyone can copy it): ownership is the mark that follows it, see
+#: :func:`ownership_mark`.
 MANAGED_DESCRIPTION = "Managed by wac_azure"
+_MARK = re.compile(r"^Managed by wac_azure \(mark ([0-9a-f]{16})\)$")
 
 
 class Access(enum.Enum):
@@ -142,8 +148,27 @@ class SecurityRule:
 
     @property
     def is_managed(self) -> bool:
-        """Whether wac_azure created the rule (its description says so)."""
-        return self.description == MANAGED_DESCRIPTION
+        """Whether wac_azure wrote the rule as it stands: its description carries a valid
+        ownership mark (:func:`ownership_mark` of its name and managed fields).
+
+        A rule whose description merely says ``Managed by wac_azure`` (copied onto a
+        user's rule, or written by a version before 0.4) is not managed: see
+        :attr:`claims_managed`.
+        """
+        found = _MARK.match(self.description or "")
+        return found is not None and found.group(1) == ownership_mark(self)
+
+    @property
+    def claims_managed(self) -> bool:
+        """Whether the description starts with ``Managed by wac_azure`` (mark or not)."""
+        return (self.description or "").startswith(MANAGED_DESCRIPTION)
+
+    def marked(self) -> SecurityRule:
+        """This rule with the description wac_azure writes: ``Managed by wac_azure (mark
+        <16 hex>)``, the mark proving the name and managed fields are as it wrote them."""
+        return attrs.evolve(
+            self, description=f"{MANAGED_DESCRIPTION} (mark {ownership_mark(self)})"
+        )
 
     @classmethod
     def from_arm(
@@ -193,6 +218,34 @@ class SecurityRule:
             f"{self.priority} {self.name}: {self.access.value} {self.direction.value} "
             f"{self.protocol.value} {src or '-'} -> {dst or '-'}:{ports}"
         )
+
+
+def ownership_mark(rule: SecurityRule) -> str:
+    """The 16 hex digits that mark ``rule`` as written by wac_azure.
+
+    SHA-256 over the rule's name and every field the library manages
+    (direction, access, protocol, priority, address prefixes, ports, ASGs),
+    each case-folded and lists sorted, so that a read of the rule Azure
+    reformats gives the same mark. Copying the description onto another rule
+    does not carry ownership with it: the mark no longer matches. It is a
+    guard against accidents, not against someone who means to forge it (who
+    can write the NSG can do anything to it anyway): see docs/security.md.
+    """
+    fields = {
+        "name": rule.name.casefold(),
+        "direction": rule.direction.value.casefold(),
+        "access": rule.access.value.casefold(),
+        "protocol": rule.protocol.value.casefold(),
+        "priority": rule.priority,
+        "src": sorted(p.casefold() for p in rule.source_prefixes),
+        "dst": sorted(p.casefold() for p in rule.destination_prefixes),
+        "sport": sorted(str(p) for p in rule.source_ports),
+        "dport": sorted(str(p) for p in rule.destination_ports),
+        "srcAsg": sorted(a.casefold() for a in rule.source_asgs),
+        "dstAsg": sorted(a.casefold() for a in rule.destination_asgs),
+    }
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(("wac_azure rule v1\n" + text).encode()).hexdigest()[:16]
 
 
 def _put_list(props: dict[str, Any], singular: str, values: list[str]) -> None:

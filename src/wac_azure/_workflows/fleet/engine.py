@@ -188,6 +188,8 @@ class _Fleet(RuleWriter):
                     ProgressStage.PLANNED,
                     f"{n} rule change(s) on its NSGs" if n else "no change",
                 )
+        for rule in decision.plan.unowned:
+            _log.warning("%s", rule)
         return decision.plan.changes, eligible, self._install
 
     async def _install(self, vm: FleetVm) -> None:
@@ -318,7 +320,10 @@ class _Fleet(RuleWriter):
         changes: Sequence[Any] = ()
         if run.remove_rules:
             try:
-                changes = removal_plan([vm.facts for vm in batch if vm.facts is not None]).changes
+                plan = removal_plan([vm.facts for vm in batch if vm.facts is not None])
+                changes = plan.changes
+                for rule in plan.unowned:
+                    _log.warning("%s", rule)
             except Exception as exc:
                 for vm in batch:
                     run.fail(vm, exc)

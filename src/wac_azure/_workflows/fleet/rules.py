@@ -16,9 +16,9 @@ from wac_azure._azure.pacing import pacing_priority
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
-from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
 from wac_azure._core.nsg.model import Direction
-from wac_azure._core.plan import ChangeAction
+from wac_azure._core.plan import ChangeAction, unmet_intent
 from wac_azure._core.progress import ProgressStage
 from wac_azure._workflows.fleet.run import RG_PARALLEL, Subscription
 from wac_azure._workflows.fleet.state import Decide, FleetVm, NsgJob, NsgQueue, Then
@@ -205,6 +205,7 @@ class RuleWriter(Subscription):
             # write are always re-planned together.
             pending = await self._fresh_changes(planner, key, changes, served, force=merged)
             replanned = False
+            narrowed = False
             while pending:
                 change = pending.pop(0)
                 # Every write is waited for, the last one too: ARM accepting a rule PUT
@@ -237,10 +238,53 @@ class RuleWriter(Subscription):
                     kept = tuple(r for r in nsg.rules if r.name.lower() != name)
                     extra = () if deleting else (change.rule,)
                     models[key] = attrs.evolve(nsg, rules=kept + extra)
+                narrowed = narrowed or change.narrows
                 rid = f"{change.nsg_id}/securityRules/{change.rule_name}"
                 for vm in served:
                     vm.rules.append(rid)
                     vm.changed = True
+            if narrowed:
+                await self._verify(planner, key, changes[0].nsg_id, served)
+
+    async def _verify(self, planner: Any, key: str, nsg_id: str, served: list[FleetVm]) -> None:
+        """After a write that took reach away (make-before-break's "break"): read the NSG
+        again and check it shows what was intended for the served VMs (planning them again
+        finds nothing to write on it); fail them with NetworkVerificationError if not."""
+        live = [vm for vm in served if vm.outcome is None and vm.facts is not None]
+        if not live:
+            return
+        try:
+            now = await planner.read_nsg(nsg_id)
+        except Exception as exc:
+            for vm in live:
+                self.run.fail(vm, exc, what="reading the NSG back")
+            return
+        problems: tuple[str, ...]
+        if now is None:
+            problems = (f"the NSG {nsg_id} is gone",)
+        else:
+            self.run.inv.parsed_nsgs[key] = now
+            facts = [vm.facts for vm in live if vm.facts is not None]
+            enabling = self.run.operation == "enable"
+            tags = await self.service_tags(facts) if enabling else None
+            fresh = planner.replan_nsg(
+                facts,
+                now,
+                kind="enable" if enabling else "remove",
+                access=self.run.access,
+                port=self.run.port,
+                service_tags=tags,
+            )
+            problems = unmet_intent(attrs.evolve(fresh, checks=(), blocking=()))
+        if problems:
+            error = NetworkVerificationError(
+                "the NSG rules were written, but a read afterwards does not show the intended "
+                "flows (another writer may have changed them meanwhile); run again to "
+                "converge:\n  " + "\n  ".join(problems),
+                problems=problems,
+            )
+            for vm in live:
+                self.run.fail(vm, error)
 
     async def _fresh_changes(
         self,
