@@ -1152,9 +1152,24 @@ class _State:
                 stale = [r for r in stale if r.name != taken]
             for old in stale:
                 self._shrink(nsg, old.name, need, vm)
+            self._adopt(nsg, family, need, vm)
         afters = [self._verdict(facts, f, path, need.scope) for f in need.flows]
         for flow, before, after in zip(need.flows, befores, afters, strict=True):
             self.checks.append(FlowCheck(vm, need.purpose, flow, before, after))
+
+    def _adopt(
+        self, nsg: NetworkSecurityGroup, family: Sequence[SecurityRule], need: _Need, vm: str
+    ) -> None:
+        """Mark the earlier version's rules that serve this need as they are (one in-place
+        PUT each, fields unchanged), so that they are provably ours from now on."""
+        for old in family:
+            if old.is_managed or not _fits(old, need) or need.scope not in scoped(old):
+                continue
+            current = self._current(nsg)
+            rule = current.rule(old.name) if current is not None else None
+            if rule is not None and not rule.is_managed:
+                purpose = "add the ownership mark to a rule an earlier wac_azure version wrote"
+                self.put_rule(nsg, rule, ChangeAction.UPDATE, purpose=purpose, vm=vm)
 
     def _serves(self, nsg: NetworkSecurityGroup, rule_name: str | None, vm: str) -> None:
         """Record that a rule planned for another VM also serves ``vm``."""
