@@ -40,6 +40,7 @@ from wac_azure._core.nsg import (
     evaluate,
     parse_network,
 )
+from wac_azure._core.validate import check_port
 
 #: Windows Admin Center needs at least 3 GiB of memory (AZURE_FACTS §2).
 MIN_MEMORY_MIB = 3072
@@ -921,8 +922,7 @@ def evaluate_requirements(
         raise InvalidInputError(
             f"evaluate_requirements needs VmFacts (from read_vm_facts), got {type(facts).__name__}"
         )
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidInputError(f"port must be an int between 1 and 65535, got {port!r}")
+    check_port(port)
     when = now or facts.read_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)

@@ -146,7 +146,7 @@ async def diagnose(
     other failure becomes an ``unknown`` finding.
     """
 
-    client_ip = check_diagnose_options(via, client_ip, timeout, probe_timeout)
+    client_ip = check_diagnose_options(via, client_ip, timeout, probe_timeout, probe_address)
     if isinstance(target, str):
         target = VmTarget.parse(target)
     now = as_utc(now) if now is not None else _dt.datetime.now(_dt.UTC)
