@@ -287,6 +287,7 @@ async def test_fixture_vm_as_published(emu: ArmEmulator, session: AzureSession) 
         "vm.recently_started": "pass",
         "network.outbound_wac": "unknown",
         "network.outbound_entra": "unknown",
+        "network.source_family": "pass",
         "network.inbound_path": "unknown",
         "network.exposure": "unknown",
         "extension.conflict": "pass",

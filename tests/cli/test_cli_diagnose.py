@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
+
+import pytest
 
 from wac_azure._cli.app import main
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
@@ -61,3 +64,28 @@ def test_bad_client_ip_is_a_usage_error() -> None:
     code, _, err = run("diagnose", f"{BASE}/app-01", "--client-ip", "laptop", "--emulator")
     assert code == 2
     assert "client_ip" in err
+
+
+def test_deallocated_vm_exits_1_with_the_power_state_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """app-01 is enabled and healthy; deallocated, it serves nothing: not ok, exit 1."""
+    import wac_azure._cli.app as cli
+
+    original = cli.prepare_cli_emulator
+
+    async def deallocate(emu: Any, session: Any) -> Any:
+        vms = await original(emu, session)
+        emu.set_power_state(f"{BASE}/app-01", "deallocated")
+        return vms
+
+    monkeypatch.setattr(cli, "prepare_cli_emulator", deallocate)
+    code, out, _ = run("diagnose", f"{BASE}/app-01", "--emulator", "--json", "--quiet")
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["ok"] is False
+    assert doc["problems"][0] == "vm.running"
+    assert doc["run_commands"] == 0
+    code, out, _ = run("diagnose", f"{BASE}/app-01", "--emulator", "--quiet")
+    assert code == 1
+    assert out.splitlines()[1].startswith("[problem] 1. vm.running")

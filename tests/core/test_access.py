@@ -82,8 +82,9 @@ def test_anywhere_needs_acknowledgement() -> None:
 
 
 def test_wide_and_private_sources_warn() -> None:
-    a = PublicAccess(["20.0.0.0/6", "203.0.113.7", "10.1.2.3"])
-    assert len(a.warnings) == 2
+    a = PublicAccess(["20.0.0.0/6", "203.0.113.7", "10.1.2.3"], acknowledge_risk=True)
+    assert len(a.warnings) == 3
     assert "very wide" in a.warnings[0]
     assert "PrivateAccess" in a.warnings[1]
+    assert "67,108,865 public addresses" in a.warnings[2]
     assert PublicAccess(["203.0.113.0/24"]).warnings == ()

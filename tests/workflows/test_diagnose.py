@@ -426,6 +426,13 @@ async def test_deallocated_vm_runs_no_command(emu: ArmEmulator, session: AzureSe
     assert "deallocated" in d.finding("guest.service").evidence[0]
     assert d.finding("recent.vm_started").status is FindingStatus.UNKNOWN
     assert d.finding("inbound").status is FindingStatus.OK
+    # A deallocated VM serves nothing: not ok, and the power state is the first problem.
+    assert not d.ok
+    assert d.problems[0].code == "vm.running"
+    assert d.findings[0].code == "vm.running"
+    assert "deallocated" in d.problems[0].title
+    assert "az vm start" in (d.problems[0].remedy or "")
+    assert str(d).splitlines()[1].startswith("[problem] 1. vm.running")
 
 
 # --------------------------------------------------------------------------- step 5

@@ -5,12 +5,15 @@ picks up where Azure is)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable
 from typing import TypeVar
 
 from wac_azure._core.errors import (
+    ConfigurationError,
     OperationTimeoutError,
 )
+from wac_azure._core.validate import check_timeout
 
 T = TypeVar("T")
 
@@ -23,6 +26,12 @@ async def within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
     """
     if timeout is None:
         return await coro
+    try:
+        check_timeout(timeout)  # the caller's: NaN never expires, inf never ends
+    except ConfigurationError:
+        if inspect.iscoroutine(coro):
+            coro.close()  # never awaited: no "coroutine was never awaited" warning
+        raise
     try:
         return await asyncio.wait_for(coro, timeout)
     except TimeoutError:

@@ -69,6 +69,7 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 
 from wac_azure._azure.errors import BUSY_429
 from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.validate import check_count, check_fraction, check_positive
 
 _CLASSES = ("reads", "writes", "deletes")
 _SUBSCRIPTION_RE = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
@@ -113,19 +114,48 @@ def request_class(method: str) -> str:
     return "reads"
 
 
-def _bucket(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
+def _bucket(
+    value: tuple[int, float] | tuple[str, str], what: str = "a pacing bucket"
+) -> tuple[int, float]:
+    """``(size, refill per second)``: an int size >= 1 and a finite refill > 0 (either may
+    be a string of digits, as read from a configuration file); NaN, infinities, bools,
+    fractional sizes and anything else raise :class:`~wac_azure.ConfigurationError`."""
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
         size, refill = value
-        size_i, refill_f = int(size), float(refill)
+        if isinstance(size, str) and size.strip().isdigit():
+            size = int(size)
+        if isinstance(refill, str):
+            refill = float(refill)
+        size_i = check_count(size, "size")
+        refill_f = check_positive(refill, "refill")
     except (TypeError, ValueError):
         raise ConfigurationError(
-            f"a pacing bucket is (size, refill per second), e.g. (250, 25.0); got {value!r}"
+            f"{what} is (size, refill per second), an integer size >= 1 and a "
+            f"finite refill > 0 tokens/s, e.g. (250, 25.0); got {value!r}"
         ) from None
-    if size_i < 1 or not refill_f > 0:
-        raise ConfigurationError(
-            f"a pacing bucket needs size >= 1 and refill > 0 tokens/s; got {value!r}"
-        )
     return (size_i, refill_f)
+
+
+def _reads(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
+    return _bucket(value, "PacingConfig.reads")
+
+
+def _writes(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
+    return _bucket(value, "PacingConfig.writes")
+
+
+def _deletes(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
+    return _bucket(value, "PacingConfig.deletes")
+
+
+def _per_vm(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
+    return _bucket(value, "ComputeConfig.per_vm")
+
+
+def _per_subscription(value: tuple[int, float] | tuple[str, str]) -> tuple[int, float]:
+    return _bucket(value, "ComputeConfig.per_subscription")
 
 
 @attrs.frozen
@@ -141,20 +171,16 @@ class PacingConfig:
     turns pacing off (headers and 429s are still counted).
     """
 
-    reads: tuple[int, float] = attrs.field(default=(250, 25.0), converter=_bucket)
-    writes: tuple[int, float] = attrs.field(default=(200, 10.0), converter=_bucket)
-    deletes: tuple[int, float] = attrs.field(default=(200, 10.0), converter=_bucket)
+    reads: tuple[int, float] = attrs.field(default=(250, 25.0), converter=_reads)
+    writes: tuple[int, float] = attrs.field(default=(200, 10.0), converter=_writes)
+    deletes: tuple[int, float] = attrs.field(default=(200, 10.0), converter=_deletes)
     reserve: float = 0.05
     refill_scale: float = 1.0
     enabled: bool = True
 
     def __attrs_post_init__(self) -> None:
-        if not 0.0 <= self.reserve <= 0.9:
-            raise ConfigurationError(f"PacingConfig.reserve must be in 0..0.9, got {self.reserve}")
-        if not self.refill_scale > 0:
-            raise ConfigurationError(
-                f"PacingConfig.refill_scale must be > 0, got {self.refill_scale}"
-            )
+        check_fraction(self.reserve, "PacingConfig.reserve", low=0.0, high=0.9)
+        check_positive(self.refill_scale, "PacingConfig.refill_scale")
 
     def bucket(self, kind: str) -> tuple[int, float]:
         """``(size, refill per second)`` of a request class."""
@@ -171,8 +197,10 @@ class ComputeConfig:
     500 a minute). ``enabled=False`` leaves them out.
     """
 
-    per_vm: tuple[int, float] = attrs.field(default=(12, 4 / 60), converter=_bucket)
-    per_subscription: tuple[int, float] = attrs.field(default=(1500, 500 / 60), converter=_bucket)
+    per_vm: tuple[int, float] = attrs.field(default=(12, 4 / 60), converter=_per_vm)
+    per_subscription: tuple[int, float] = attrs.field(
+        default=(1500, 500 / 60), converter=_per_subscription
+    )
     enabled: bool = True
 
 

@@ -21,7 +21,7 @@ from wac_azure._core.facts import (
 )
 from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
-from wac_azure._core.validate import check_timeout
+from wac_azure._core.validate import check_port, check_timeout
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class RequirementChecker:
         ``timeout`` (seconds, default 300; ``None``: no limit) bounds the reads:
         past it, :class:`~wac_azure.OperationTimeoutError`.
         """
+        check_port(port)
         if timeout is not None:
             limit = check_timeout(timeout)
             name = target if isinstance(target, str) else getattr(target, "name", target)

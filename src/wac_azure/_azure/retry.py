@@ -45,7 +45,8 @@ from tenacity import (
 )
 
 from wac_azure._azure.errors import error_codes
-from wac_azure._core.errors import ConfigurationError, OperationFailedError
+from wac_azure._core.errors import OperationFailedError
+from wac_azure._core.validate import check_count, check_seconds
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,12 +96,10 @@ class RetryConfig:
     deadline: float = 600.0
 
     def __attrs_post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError(f"RetryConfig.attempts must be >= 1, got {self.attempts}")
-        if self.initial < 0 or self.maximum < 0 or self.jitter < 0 or self.deadline <= 0:
-            raise ConfigurationError(
-                "RetryConfig waits must be >= 0 seconds and deadline > 0 seconds"
-            )
+        check_count(self.attempts, "RetryConfig.attempts")
+        for name in ("initial", "maximum", "jitter"):
+            check_seconds(getattr(self, name), f"RetryConfig.{name}", zero=True)
+        check_seconds(self.deadline, "RetryConfig.deadline")
 
 
 def _code_of(exc: BaseException) -> str:

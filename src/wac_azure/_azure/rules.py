@@ -43,6 +43,7 @@ from wac_azure._core.plan import (
     removal_plan,
     unmet_intent,
 )
+from wac_azure._core.validate import check_port
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -181,6 +182,7 @@ class NetworkRulePlanner:
         timeout: float | None = None,
     ) -> NetworkPlan:
         """One plan for many VMs: an NSG they share gets each needed rule once."""
+        check_port(port)  # before any read
 
         async def run() -> NetworkPlan:
             all_facts = list(facts) if facts is not None else await self._read_all(targets)

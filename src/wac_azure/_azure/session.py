@@ -17,6 +17,7 @@ from wac_azure._azure.pacing import Pacer, PacingConfig, PacingPolicy
 from wac_azure._azure.redact import RedactingNetworkTraceLoggingPolicy
 from wac_azure._azure.retry import RetryConfig
 from wac_azure._core.errors import ConfigurationError
+from wac_azure._core.validate import check_seconds
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -198,8 +199,8 @@ class AzureSession:
             raise ConfigurationError(
                 f"base_url {url!r} must use https: bearer tokens are never sent in clear text"
             )
-        if polling_interval is not None and polling_interval < 0:
-            raise ConfigurationError("polling_interval must be >= 0 seconds")
+        if polling_interval is not None:
+            check_seconds(polling_interval, "polling_interval", zero=True)
         self._credential = credential
         self._base_url = url
         self._scope = scope
@@ -248,6 +249,7 @@ class AzureSession:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep the way the transport does (virtual time on the in-process emulator)."""
+        check_seconds(seconds, "seconds", zero=True)
         if self._transport is not None:
             await self._transport.sleep(seconds)
         else:

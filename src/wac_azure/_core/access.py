@@ -16,10 +16,17 @@ import attrs
 
 from wac_azure._core.errors import InvalidAccessError, InvalidInputError
 from wac_azure._core.nsg import NON_INTERNET
+from wac_azure._core.nsg.prefixes import IpNetwork, public_address_count
 
 #: IPv4 prefixes shorter than this (and IPv6 shorter than /32) earn a plan warning.
 WIDE_IPV4 = 8
 WIDE_IPV6 = 32
+#: The most public address space the sources of an access mode may cover together
+#: without ``acknowledge_risk=True``: a /8's worth of IPv4 (2**24 addresses) and a
+#: /32's worth of IPv6 (2**96). Why these: docs/security.md, "Exposure limits".
+EXPOSURE_LIMIT = {4: 2**24, 6: 2**96}
+_LIMIT_NAME = {4: "a /8's worth", 6: "a /32's worth"}
+_FAMILY_SIZE = {4: 2**32, 6: 2**128}
 _EVERYONE = {"*", "any", "internet", "0.0.0.0/0", "::/0"}
 _HOW = (
     "give the public IP addresses or CIDR ranges of the machines that connect "
@@ -92,6 +99,63 @@ def _canonical(text: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) ->
     return str(net)
 
 
+def _ack(value: object, mode: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidAccessError(
+            f"{mode}(acknowledge_risk=...) must be True or False, got {value!r}"
+        )
+    return value
+
+
+def _check_everyone(mode: str, shown: list[str], nets: list[IpNetwork], fix: str) -> None:
+    """Refuse sources that together cover a whole address family (whatever the flag)."""
+    for version, total in _FAMILY_SIZE.items():
+        family = [n for n in nets if n.version == version]
+        covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(family))  # type: ignore[type-var,misc]
+        if family and covered >= total:
+            raise InvalidAccessError(
+                f"{mode} sources {', '.join(shown)} together cover every IPv{version} "
+                f"address (the whole internet); {fix}"
+            )
+
+
+def exposure(nets: Iterable[IpNetwork]) -> dict[int, int]:
+    """How many *public* addresses of each IP version (4, 6) the union of ``nets``
+    covers (overlaps once; private, CGNAT, loopback, link-local... left out)."""
+    return public_address_count(nets)
+
+
+def _coverage_text(version: int, count: int) -> str:
+    share = 100 * count / _FAMILY_SIZE[version]
+    return f"{count:,} public addresses, {share:.1f} % of IPv{version}"
+
+
+def _check_exposure(mode: str, shown: list[str], nets: list[IpNetwork], fix: str) -> None:
+    """Refuse sources whose public union exceeds :data:`EXPOSURE_LIMIT` (without the flag)."""
+    counts = exposure(nets)
+    for version, limit in EXPOSURE_LIMIT.items():
+        if counts[version] > limit:
+            raise InvalidAccessError(
+                f"{mode} sources {', '.join(shown)} together cover "
+                f"{_coverage_text(version, counts[version])}: more than "
+                f"{_LIMIT_NAME[version]} ({limit:,}) needs acknowledge_risk=True. "
+                f"{fix}, or pass acknowledge_risk=True if exposing the port that widely is "
+                "really what you want"
+            )
+
+
+def _wide_warnings(nets: list[IpNetwork]) -> list[str]:
+    """The warning for sources accepted beyond :data:`EXPOSURE_LIMIT` (``acknowledge_risk``)."""
+    counts = exposure(nets)
+    return [
+        f"the sources together cover {_coverage_text(version, counts[version])}, more than "
+        f"{_LIMIT_NAME[version]} (accepted with acknowledge_risk=True); restrict them to "
+        "your management machines"
+        for version, limit in EXPOSURE_LIMIT.items()
+        if counts[version] > limit
+    ]
+
+
 @attrs.frozen
 class PrivateAccess:
     """Connect over the VM's private IP, from inside the virtual network (recommended).
@@ -99,16 +163,27 @@ class PrivateAccess:
     ``sources`` default to the ``VirtualNetwork`` service tag, which the NSG
     default rule ``AllowVnetInBound`` already allows: usually nothing to open.
     Private CIDRs (an on-premises range behind a VPN) may be given as well.
+
+    Public addresses are refused unless ``acknowledge_risk=True``: Azure
+    evaluates NSG rules after translating a public IP to the private one, so on
+    a VM with a public IP a rule allowing them opens the port through the
+    public IP too. Sources that together cover more than
+    :data:`EXPOSURE_LIMIT` public addresses need ``acknowledge_risk=True`` as
+    well, and sources that cover a whole address family are always refused
+    (see docs/security.md, "Exposure limits").
     """
 
     sources: tuple[str, ...] = attrs.field(default=("VirtualNetwork",), converter=_as_tuple)
+    acknowledge_risk: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        ack = _ack(self.acknowledge_risk, "PrivateAccess")
         if not self.sources:
             raise InvalidAccessError(
                 "PrivateAccess needs at least one source; the default is ('VirtualNetwork',)"
             )
         out: list[str] = []
+        nets: list[IpNetwork] = []
         for src in self.sources:
             if not isinstance(src, str) or not src.strip():
                 raise InvalidAccessError(f"PrivateAccess source {src!r} is not a non-empty string")
@@ -131,16 +206,32 @@ class PrivateAccess:
                 raise InvalidAccessError(
                     f"PrivateAccess source {text!r} covers every address; use 'VirtualNetwork'"
                 )
+            nets.append(net)
             out.append(_canonical(text, net))
-        nets = [_normalize_ip(src) for src in out if src != "VirtualNetwork"]
-        for version, total in ((4, 2**32), (6, 2**128)):
-            family = [n for n in nets if n is not None and n.version == version]
-            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(family))  # type: ignore[type-var,misc]
-            if family and covered >= total:
-                raise InvalidAccessError(
-                    f"PrivateAccess sources {', '.join(out)} together cover every IPv{version} "
-                    "address (the whole internet); use 'VirtualNetwork' or private CIDR ranges"
-                )
+        fix = "use 'VirtualNetwork' or private CIDR ranges"
+        _check_everyone("PrivateAccess", out, nets, fix)
+        if not ack:
+            _check_exposure(
+                "PrivateAccess",
+                out,
+                nets,
+                "On a VM with a public IP they reach the port through it, because Azure "
+                "evaluates NSG rules after it translates the public IP to the private one; "
+                f"{fix}",
+            )
+            for text, net in zip([o for o in out if o != "VirtualNetwork"], nets, strict=True):
+                public = exposure([net])[net.version]
+                if public:
+                    raise InvalidAccessError(
+                        f"PrivateAccess source {text!r} holds public addresses ({public:,}): "
+                        "on a VM with a public IP, a rule allowing them opens the port through "
+                        "that public IP too, because Azure evaluates NSG rules after it "
+                        "translates the public IP to the private one. Use PublicAccess([...]) "
+                        "for machines on the internet, private ranges (10.0.0.0/8, "
+                        "172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7) for networks "
+                        "reached over a VPN or ExpressRoute, or pass acknowledge_risk=True if "
+                        "public addresses really reach the VM's private IP"
+                    )
         object.__setattr__(self, "sources", tuple(dict.fromkeys(out)))
 
     @property
@@ -160,11 +251,23 @@ class PrivateAccess:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Nothing to warn about for private access."""
-        return ()
+        """Risks accepted with ``acknowledge_risk=True``: public sources, wide coverage."""
+        nets = [n for n in map(_normalize_ip, self.sources) if n is not None]
+        out = [
+            f"source {src} holds public addresses: on a VM with a public IP it reaches the "
+            "port through that public IP too (PrivateAccess(acknowledge_risk=True))"
+            for src, net in zip(
+                [s for s in self.sources if s != "VirtualNetwork"], nets, strict=True
+            )
+            if exposure([net])[net.version]
+        ]
+        return (*out, *_wide_warnings(nets))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": "private", "sources": list(self.sources)}
+        out: dict[str, Any] = {"mode": "private", "sources": list(self.sources)}
+        if self.acknowledge_risk:
+            out["acknowledgeRisk"] = True
+        return out
 
     def __str__(self) -> str:
         return f"private access from {', '.join(self.sources)}"
@@ -179,17 +282,22 @@ class PublicAccess:
     any ``/0``, or ranges that together cover a whole address family) and any
     service tag are refused with :class:`~wac_azure.InvalidAccessError`; only
     :meth:`anywhere` (with ``acknowledge_risk=True``) opens the port to the
-    whole internet.
+    whole internet. Sources that together cover more than
+    :data:`EXPOSURE_LIMIT` public addresses (a /8's worth of IPv4, a /32's
+    worth of IPv6) need ``acknowledge_risk=True`` (see docs/security.md,
+    "Exposure limits").
     """
 
     sources: tuple[str, ...] = attrs.field(converter=_as_tuple)
+    acknowledge_risk: bool = attrs.field(default=False, kw_only=True)
     open_to_everyone: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
+        ack = _ack(self.acknowledge_risk, "PublicAccess")
         if not self.sources:
             raise InvalidAccessError(f"PublicAccess needs at least one source: {_HOW}")
         out: list[str] = []
-        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        nets: list[IpNetwork] = []
         for src in self.sources:
             if not isinstance(src, str) or not src.strip():
                 raise InvalidAccessError(
@@ -215,14 +323,14 @@ class PublicAccess:
                 )
             nets.append(net)
             out.append(_canonical(text, net))
-        for version, total in ((4, 2**32), (6, 2**128)):
-            family = [n for n in nets if n.version == version]
-            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(family))  # type: ignore[type-var,misc]
-            if family and covered >= total:
-                raise InvalidAccessError(
-                    f"PublicAccess sources {', '.join(out)} together cover every IPv{version} "
-                    f"address; {_HOW}, or call PublicAccess.anywhere(acknowledge_risk=True)"
-                )
+        _check_everyone(
+            "PublicAccess",
+            out,
+            nets,
+            f"{_HOW}, or call PublicAccess.anywhere(acknowledge_risk=True)",
+        )
+        if not ack:
+            _check_exposure("PublicAccess", out, nets, f"Restrict them: {_HOW}")
         object.__setattr__(self, "sources", tuple(dict.fromkeys(out)))
 
     @classmethod
@@ -240,6 +348,7 @@ class PublicAccess:
             )
         inst = cls.__new__(cls)
         object.__setattr__(inst, "sources", ("*",))
+        object.__setattr__(inst, "acknowledge_risk", True)
         object.__setattr__(inst, "open_to_everyone", True)
         return inst
 
@@ -262,8 +371,8 @@ class PublicAccess:
                 "(PublicAccess.anywhere); restrict it to your management machines' addresses",
             )
         out = []
-        for src in self.sources:
-            net = ipaddress.ip_network(src, strict=False)
+        nets = [ipaddress.ip_network(src, strict=False) for src in self.sources]
+        for src, net in zip(self.sources, nets, strict=True):
             wide = WIDE_IPV4 if net.version == 4 else WIDE_IPV6
             if net.prefixlen < wide:
                 out.append(
@@ -278,14 +387,17 @@ class PublicAccess:
                     f"source {src} is a private address: it cannot reach the VM's public IP; "
                     "use PrivateAccess for connections from inside the network"
                 )
-        return tuple(out)
+        return (*out, *_wide_warnings(nets))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "mode": "public",
             "sources": list(self.sources),
             "openToEveryone": self.open_to_everyone,
         }
+        if self.acknowledge_risk and not self.open_to_everyone:
+            out["acknowledgeRisk"] = True
+        return out
 
     def __str__(self) -> str:
         if self.open_to_everyone:

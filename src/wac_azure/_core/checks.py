@@ -38,7 +38,9 @@ from wac_azure._core.nsg import (
     ServiceTags,
     Verdict,
     evaluate,
+    parse_network,
 )
+from wac_azure._core.validate import check_port
 
 #: Windows Admin Center needs at least 3 GiB of memory (AZURE_FACTS §2).
 MIN_MEMORY_MIB = 3072
@@ -604,6 +606,79 @@ def check_outbound_entra(ctx: CheckContext) -> Check:
     )
 
 
+def _families(addresses: Iterable[str | None]) -> set[int]:
+    out: set[int] = set()
+    for text in addresses:
+        net = parse_network(text) if text else None
+        if net is not None:
+            out.add(net.version)
+    return out
+
+
+def _connect_families(nic: NicFacts, via: str) -> tuple[set[int], str]:
+    """The IP versions of the addresses users connect to (``via``), and those addresses."""
+    if via == "public":
+        have = _families(p.address for p in nic.public_ips)
+        have |= {
+            6 if (p.version or "").lower() == "ipv6" else 4 for p in nic.public_ips if p.version
+        }
+        shown = ", ".join(p.address or p.name for p in nic.public_ips)
+        return have, f"public IP {shown}" if shown else "no public IP"
+    return _families(nic.private_ips), f"private IP {', '.join(nic.private_ips)}"
+
+
+@register_check("network.source_family", "Source address family")
+def check_source_family(ctx: CheckContext) -> Check:
+    """Sources of an IP version the VM has no address of can never reach it: an IPv6
+    source cannot connect to an IPv4-only VM (a security rule does not translate
+    between families), and writing it would only widen the NSG."""
+    facts, access, code = ctx.facts, ctx.access, "network.source_family"
+    nets = [(src, parse_network(src)) for src in access.sources]
+    needed = {net.version for _, net in nets if net is not None}
+    if not needed:
+        return _check(
+            code,
+            CheckStatus.PASS,
+            f"the sources ({', '.join(access.sources)}) are not addresses of one IP version",
+        )
+    nic = facts.primary_nic
+    if nic is None:
+        return _check(
+            code,
+            CheckStatus.UNKNOWN,
+            "which IP versions the VM has is not known: no network interface is known",
+            "make sure the VM's NIC can be read (Reader role)",
+        )
+    have, where = _connect_families(nic, access.via)
+    if not have:
+        return _check(
+            code,
+            CheckStatus.UNKNOWN,
+            f"which IP versions NIC {nic.name} has is not known ({where})",
+            "make sure the VM's NIC and public IPs can be read",
+        )
+    wrong = [src for src, net in nets if net is not None and net.version not in have]
+    versions = " and ".join(f"IPv{v}" for v in sorted(have))
+    if wrong:
+        other = sorted(needed - have)
+        return _check(
+            code,
+            CheckStatus.FAIL,
+            f"source{'s' if len(wrong) > 1 else ''} {', '.join(wrong)} "
+            f"{'are' if len(wrong) > 1 else 'is'} {' and '.join(f'IPv{v}' for v in other)}, "
+            f"but NIC {nic.name} connects over {versions} only ({where}): such a source can "
+            "never reach the VM, and a rule for it would only widen the NSG",
+            f"give {versions} sources only, or add an IPv{other[0]} IP configuration "
+            f"{'with a public IP ' if access.via == 'public' else ''}to NIC {nic.name}",
+        )
+    return _check(
+        code,
+        CheckStatus.PASS,
+        f"the sources are {' and '.join(f'IPv{v}' for v in sorted(needed))}; NIC {nic.name} "
+        f"has {versions} ({where})",
+    )
+
+
 @register_check("network.inbound_path", "Inbound path to the port")
 def check_inbound(ctx: CheckContext) -> Check:
     facts, access, port, service_tags = ctx.facts, ctx.access, ctx.port, ctx.service_tags
@@ -847,8 +922,7 @@ def evaluate_requirements(
         raise InvalidInputError(
             f"evaluate_requirements needs VmFacts (from read_vm_facts), got {type(facts).__name__}"
         )
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidInputError(f"port must be an int between 1 and 65535, got {port!r}")
+    check_port(port)
     when = now or facts.read_at
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)

@@ -7,7 +7,10 @@ typed error a single ``enable`` raises. Its steps, in order:
 1. **Requirements.** :func:`~wac_azure._core.checks.evaluate_requirements`;
    a failed check stops the VM unless the network plan repairs it
    (:data:`PLANNABLE_CHECKS`, see :func:`blocking_checks`). Unknown and warn
-   checks never stop it. → :class:`~wac_azure.RequirementsNotMetError`.
+   checks never stop it. → :class:`~wac_azure.RequirementsNotMetError`;
+   but sources of an IP version the VM has no address of (the
+   ``network.source_family`` check) are the access mode's fault.
+   → :class:`~wac_azure.InvalidAccessError`.
 2. **Public address.** With :class:`~wac_azure.PublicAccess` the VM needs a
    public IP to be reached at. → :class:`~wac_azure.NoPublicIpError`.
 3. **Extension.** The extension PUT body (``None`` when the deployed one
@@ -36,7 +39,7 @@ import attrs
 
 from wac_azure._core.access import AccessMode, PrivateAccess
 from wac_azure._core.checks import evaluate_requirements
-from wac_azure._core.errors import InvalidInputError, WacAzureError
+from wac_azure._core.errors import InvalidAccessError, InvalidInputError, WacAzureError
 from wac_azure._core.extension import desired_extension, url_for
 from wac_azure._core.facts import DEFAULT_PORT, VmFacts
 from wac_azure._core.findings import Check, RequirementReport
@@ -44,6 +47,7 @@ from wac_azure._core.nsg import Access, ServiceTags
 from wac_azure._core.plan import BlockingConflict, NetworkPlan, plan_many
 
 __all__ = [
+    "ACCESS_CHECK",
     "CONNECT_ONLY_CHECKS",
     "PLANNABLE_CHECKS",
     "EnableDecision",
@@ -91,7 +95,12 @@ PLANNABLE_CHECKS = frozenset(
 )
 #: Checks about *connecting* to Windows Admin Center, not about installing it:
 #: a failure there does not stop ``ExtensionManager.install``.
-CONNECT_ONLY_CHECKS = frozenset({"network.inbound_path", "network.exposure"})
+CONNECT_ONLY_CHECKS = frozenset(
+    {"network.inbound_path", "network.exposure", "network.source_family"}
+)
+#: A failure of this check is the access mode's, not the VM's: the VM stops with an
+#: :class:`~wac_azure.InvalidAccessError` (sources of an IP version it has no address of).
+ACCESS_CHECK = "network.source_family"
 
 
 def blocking_checks(report: RequirementReport, *, purpose: str) -> tuple[Check, ...]:
@@ -238,6 +247,12 @@ def _precheck(
         raise  # the caller's options (port, access): not this VM's fault
     except Exception as exc:
         return VmDecision(facts, None, exc, "requirements")
+    wrong = next((c for c in report.failures if c.code == ACCESS_CHECK), None)
+    if wrong is not None:
+        error: Exception = InvalidAccessError(
+            f"{t.name}: {wrong.message}; nothing was written. {wrong.remedy or ''}".strip()
+        )
+        return VmDecision(facts, report, error, "requirements")
     hard = blocking_checks(report, purpose="enable")
     if hard:
         error = RequirementsNotMetError(

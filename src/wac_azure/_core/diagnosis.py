@@ -794,6 +794,43 @@ def recent_vm_finding(facts: VmFacts, now: _dt.datetime) -> Finding:
     )
 
 
+def power_finding(facts: VmFacts) -> Finding | None:
+    """Step 1's very first finding on a VM that is not running, else ``None``.
+
+    A stopped or deallocated VM serves nothing, whatever the rest says (its NSGs
+    may well allow the port, its extension may be installed): a ``problem``,
+    first in the report, so that ``Diagnosis.ok`` is False and the CLI exits
+    non-zero. A VM that is starting is a ``warn`` (wait a minute); an unknown
+    power state gives no finding here (step 5 says it is unknown).
+    """
+    state = facts.power_state
+    if state is None or state == "running":
+        return None
+    t = facts.target
+    start = f"az vm start --resource-group {t.resource_group} --name {t.name}"
+    evidence = [f"instance view: PowerState/{state}"]
+    details = {"power_state": state}
+    if state == "starting":
+        return Finding(
+            1,
+            "vm.running",
+            FindingStatus.WARN,
+            "The VM is starting",
+            evidence,
+            "Wait until it runs, then a minute more, and diagnose again.",
+            details,
+        )
+    return Finding(
+        1,
+        "vm.running",
+        FindingStatus.PROBLEM,
+        f"The VM is {state}: Windows Admin Center cannot be reached until it runs",
+        evidence,
+        f"Start the VM (`{start}`), wait a minute, then diagnose again.",
+        details,
+    )
+
+
 def os_finding(facts: VmFacts) -> Finding | None:
     """Step 1's first finding on a VM whose OS is known not to be Windows, else ``None``."""
     os = facts.os

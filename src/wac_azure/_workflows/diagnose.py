@@ -66,6 +66,7 @@ from wac_azure._core.diagnosis import (
     inbound_finding,
     os_finding,
     outbound_findings,
+    power_finding,
     probe_finding,
     reason_text,
     recent_vm_finding,
@@ -145,7 +146,7 @@ async def diagnose(
     other failure becomes an ``unknown`` finding.
     """
 
-    client_ip = check_diagnose_options(via, client_ip, timeout, probe_timeout)
+    client_ip = check_diagnose_options(via, client_ip, timeout, probe_timeout, probe_address)
     if isinstance(target, str):
         target = VmTarget.parse(target)
     now = as_utc(now) if now is not None else _dt.datetime.now(_dt.UTC)
@@ -166,7 +167,11 @@ async def diagnose(
         facts_error = f"the VM could not be read: {reason_text(exc)}"
     _log.debug("diagnosing %s via %s", target, via)
 
-    # 1. operating system (only when it is not Windows), then the extension
+    # 1. power state (only when not running: the first problem), operating system (only
+    # when it is not Windows), then the extension
+    stopped = power_finding(facts) if facts is not None else None
+    if stopped is not None:
+        findings.append(stopped)
     wrong_os = os_finding(facts) if facts is not None else None
     if wrong_os is not None:
         findings.append(wrong_os)

@@ -496,6 +496,7 @@ def test_the_report_keeps_its_documented_order() -> None:
         "vm.recently_started",
         "network.outbound_wac",
         "network.outbound_entra",
+        "network.source_family",
         "network.inbound_path",
         "network.exposure",
         "extension.conflict",

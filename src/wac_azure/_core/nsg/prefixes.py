@@ -136,3 +136,48 @@ def combine_any(matches: Iterable[Match]) -> Match:
         if m in seen:
             return m
     return Match.NONE
+
+
+def _span(net: IpNetwork) -> tuple[int, int]:
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def address_count(
+    networks: Iterable[IpNetwork], *, excluding: Iterable[IpNetwork] = ()
+) -> dict[int, int]:
+    """How many addresses of each IP version (4, 6) the union of ``networks`` covers,
+    leaving out those in ``excluding``.
+
+    Overlaps count once: each family's networks are merged
+    (:func:`ipaddress.collapse_addresses`) before counting, so ``10.0.0.0/8`` and
+    ``10.1.0.0/16`` together cover 16,777,216 addresses, not 16,842,752. Two CIDR
+    blocks either nest or are disjoint, and the merged blocks of one side are
+    disjoint, so the excluded part is the sum of the pairwise overlaps (as integer
+    address ranges).
+    """
+    counts: dict[int, int] = {4: 0, 6: 0}
+    nets = list(networks)
+    cut = list(excluding)
+    for version in (4, 6):
+        mine = [n for n in nets if n.version == version]
+        if not mine:
+            continue
+        merged = [_span(n) for n in ipaddress.collapse_addresses(mine)]  # type: ignore[type-var]
+        holes = [
+            _span(h)
+            for h in ipaddress.collapse_addresses(  # type: ignore[type-var]
+                c for c in cut if c.version == version
+            )
+        ]
+        total = 0
+        for first, last in merged:
+            inside = sum(max(0, min(last, e) - max(first, b) + 1) for b, e in holes)
+            total += last - first + 1 - inside
+        counts[version] = total
+    return counts
+
+
+def public_address_count(networks: Iterable[IpNetwork]) -> dict[int, int]:
+    """:func:`address_count` of the public part of ``networks``: without
+    :data:`NON_INTERNET` (private, CGNAT, loopback, link-local, multicast, reserved)."""
+    return address_count(networks, excluding=NON_INTERNET)

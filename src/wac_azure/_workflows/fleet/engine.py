@@ -87,7 +87,7 @@ from wac_azure._core.facts import (
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressStage
-from wac_azure._core.validate import check_timeout
+from wac_azure._core.validate import check_count, check_port, check_timeout
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
@@ -113,18 +113,11 @@ def _targets(targets: Iterable[VmTarget | str]) -> list[VmTarget]:
 
 
 def _check_options(port: int, concurrency: int | None, timeout: float, poll: float) -> None:
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidInputError(f"port must be an integer 1-65535, got {port!r}")
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        raise ConfigurationError(
-            f"concurrency must be a positive integer or None, got {concurrency!r}"
-        )
-    if not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
-    if not isinstance(poll, (int, float)) or poll < 0:
-        raise ConfigurationError(f"poll_interval must be >= 0 seconds, got {poll!r}")
+    check_port(port)
+    if concurrency is not None:
+        check_count(concurrency, "concurrency (or None)")
+    check_timeout(timeout)
+    check_timeout(poll, "poll_interval")  # 0 would list the VMs in a busy loop
 
 
 # ============================================================================ the run
