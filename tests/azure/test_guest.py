@@ -1,4 +1,4 @@
-"""Run Command on the emulator: scripts round-trip, unknown ones fail, retry=False asks once."""
+"""Run Command on the emulator: scripts round-trip, unknown ones fail, resets and 5xx retried."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 
-from wac_azure import AzureSession, GuestCommandError
+from wac_azure import AzureSession, GuestCommandError, RetryConfig
 from wac_azure._core.guest import parse_port, run_command_output
-from wac_azure.testing import ArmEmulator
+from wac_azure.testing import ArmEmulator, Fault
 
 from tests.workflows.test_diagnose import healthy_vm, run_commands
+
+#: Short waits, so that tests retrying over real sockets do not sleep for seconds.
+_FAST = RetryConfig(attempts=4, initial=0.01, maximum=0.02, jitter=0.0)
 
 
 @pytest.mark.parametrize(
@@ -81,4 +84,74 @@ async def test_run_guest_script_retry_false_sends_one_request(
     with pytest.raises(AzureRequestError) as info:
         await run_guest_script(session, target, "port", retry=retry)
     assert info.value.status == 409
+    assert len(run_commands(emu)) == 1
+
+
+# --------------------------------------------------------------------------- retries
+
+_RUN_COMMAND = r"/virtualMachines/[^/]+/runCommand$"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "reset",  # azure-core never retries a POST on a connection error
+        "500",  # azure-core retries these on a POST itself
+        "503",
+        Fault.recorded(502, {"error": {"code": "BadGateway", "message": "(injected fault)"}}),
+    ],
+    ids=["reset", "500", "503", "502"],
+)
+async def test_a_reset_or_5xx_on_the_run_command_post_is_retried(
+    emu: ArmEmulator, session: AzureSession, fault: str | Fault
+) -> None:
+    from wac_azure._azure.guest import read_guest_port
+
+    target = await healthy_vm(emu, session)
+    emu.requests.clear()
+    emu.faults.add_scripted(1, fault, method="POST", path_regex=_RUN_COMMAND)
+    emu.faults.add_scripted(2, fault, method="POST", path_regex=_RUN_COMMAND)
+    found = await read_guest_port(session, target)
+    assert found.port is not None
+    assert emu.faults.total == 2
+    assert len(run_commands(emu)) == 3  # two faulted, the third answered
+
+
+async def test_a_reset_over_https_is_retried(emu: ArmEmulator) -> None:
+    from wac_azure._azure.guest import read_guest_port
+
+    async with emu.serve() as srv, srv.session(polling_interval=0.01, retry=_FAST) as s:
+        target = await healthy_vm(emu, s)
+        emu.requests.clear()
+        emu.faults.add_scripted(1, "reset", method="POST", path_regex=_RUN_COMMAND)
+        found = await read_guest_port(s, target)
+    assert found.port is not None
+    assert emu.faults.counts == {"reset": 1}
+    assert len(run_commands(emu)) == 2
+
+
+async def test_resets_are_retried_within_the_retry_config(emu: ArmEmulator) -> None:
+    from wac_azure import AzureRequestError
+    from wac_azure._azure.guest import read_guest_port
+
+    async with emu.session(retry=_FAST) as s:
+        target = await healthy_vm(emu, s)
+        emu.requests.clear()
+        emu.faults.add_random(1.0, "reset", methods="POST", path_regex=_RUN_COMMAND)
+        with pytest.raises(AzureRequestError, match="could not reach"):
+            await read_guest_port(s, target)
+    assert len(run_commands(emu)) == _FAST.attempts
+
+
+async def test_retry_false_sends_one_post_despite_a_reset(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    from wac_azure import AzureRequestError
+    from wac_azure._azure.guest import run_guest_script
+
+    target = await healthy_vm(emu, session)
+    emu.requests.clear()
+    emu.faults.add_scripted(1, "reset", method="POST", path_regex=_RUN_COMMAND)
+    with pytest.raises(AzureRequestError):
+        await run_guest_script(session, target, "port", retry=False)
     assert len(run_commands(emu)) == 1

@@ -1,6 +1,13 @@
 """Deadlines: run an awaitable for at most ``timeout`` seconds, or raise
 :class:`~wac_azure.OperationTimeoutError` saying what did not finish (and that a re-run
-picks up where Azure is)."""
+picks up where Azure is).
+
+Built on :func:`asyncio.timeout` (Python 3.11), not :func:`asyncio.wait_for`: on
+Python 3.10 and 3.11, ``wait_for`` could swallow a cancellation that arrived just as
+the awaited call finished (cpython gh-86296, gh-96764), so a cancelled ``enable`` went
+on writing. ``asyncio.timeout`` turns only its own expiry into :class:`TimeoutError`;
+every other :class:`asyncio.CancelledError` propagates.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +39,13 @@ async def within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
         if inspect.iscoroutine(coro):
             coro.close()  # never awaited: no "coroutine was never awaited" warning
         raise
+    bound = asyncio.timeout(timeout)
     try:
-        return await asyncio.wait_for(coro, timeout)
+        async with bound:
+            return await coro
     except TimeoutError:
+        if not bound.expired():
+            raise  # a timeout of the call's own, not this deadline
         raise OperationTimeoutError(
             f"{what} did not finish within {timeout:g} s; Azure may still be working on it "
             "(re-run the same call: it picks up where Azure is)"

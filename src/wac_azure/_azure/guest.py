@@ -5,6 +5,13 @@ long-running operation; its output is parsed by the pure parsers of
 ``_core.guest``. Only one Run Command runs on a VM at a time: a second gets
 409 "execution is in progress", which :func:`run_guest_script` retries (the
 library's retry policy).
+
+The scripts only read, so sending the POST again is harmless: a connection
+reset on it, or a 5xx, is retried too. azure-core retries a POST only on 500,
+503 and 504 (and honours ``Retry-After`` there); the connection failures and
+the other 5xx it leaves on a POST are retried by :func:`~wac_azure._azure.retry.retrying`
+(``repeatable=True``), the one owner of the library's retries. A failed poll of
+the operation (a GET, which azure-core retried already) is not retried again.
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ async def run_guest_script(
     """Run guest script ``name`` through one Run Command; return ``(stdout, stderr)``.
 
     With ``retry`` (default), 409 "execution is in progress" (another Run
-    Command) and transient LRO failures are retried with the session's
-    :class:`RetryConfig`; ``retry=False`` sends exactly one request (a
-    diagnosis reports a busy VM instead of waiting). Everything else raises
+    Command), transient LRO failures, a connection reset on the POST and a 5xx
+    answer to it are retried with the session's :class:`RetryConfig`;
+    ``retry=False`` sends exactly one request (a diagnosis reports a busy VM
+    instead of waiting). Everything else raises
     the typed error at once. The caller bounds the time. ``port`` and
     ``region`` (the VM's location) go to the ``diagnose`` script.
     """
@@ -58,21 +66,31 @@ async def run_guest_script(
         try:
             return await poller.result()
         except SDK_ERRORS as exc:
-            raise lro_failure(exc, what=what, target=target.resource_id) from exc
+            failure = lro_failure(exc, what=what, target=target.resource_id)
+            if failure is exc:
+                # A poll (a GET) failed, after azure-core's own retries: not the POST's
+                # failure, so not retried again.
+                raise _translated(exc) from exc
+            raise failure from exc
 
-    try:
-        if retry:
-            result = await retrying(once, config=session.retry, sleep=session.sleep, what=what)
-        else:
-            result = await once()
-    except SDK_ERRORS as exc:
-        raise translate(
+    def _translated(exc: Exception) -> BaseException:
+        return translate(
             exc,
             what=what,
             vm_id=target.resource_id,
             resource_group=target.resource_group,
             action="Microsoft.Compute/virtualMachines/runCommand/action",
-        ) from exc
+        )
+
+    try:
+        if retry:
+            result = await retrying(
+                once, config=session.retry, sleep=session.sleep, what=what, repeatable=True
+            )
+        else:
+            result = await once()
+    except SDK_ERRORS as exc:
+        raise _translated(exc) from exc
     stdout, stderr = run_command_output(result)
     _log.debug("guest script %s on %s: %d bytes of stdout", name, target.name, len(stdout))
     return stdout, stderr

@@ -18,6 +18,17 @@ leaves alone:
   operation succeeded but a read does not show what was written): the write
   is sent again.
 
+And, only for a request that is safe to send twice (``repeatable=True``: the
+Run Command POST, whose scripts only read), what azure-core leaves on a POST:
+
+* a connection reset or a connection that failed (azure-core's
+  ``ServiceRequestError`` / ``ServiceResponseError``): azure-core retries these
+  only for the methods on its allow-list, which POST is not on
+  (``RetryPolicy._is_method_retryable``; Azure/azure-sdk-for-python#31771,
+  "POST requests don't retry even on connection errors");
+* a 5xx other than the 500, 503 and 504 that azure-core already retries on a
+  POST (502 Bad Gateway, ...).
+
 Everything else (400s, ``OperationNotAllowed``, unsupported OS, an extension's
 ``VMExtensionHandlerNonTransientError`` / ``VMExtensionProvisioningTimeout``)
 fails at once. A 429 is azure-core's (it retries it, honouring
@@ -33,7 +44,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import attrs
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -80,6 +91,11 @@ _TRANSIENT_409_WORDS = (
 )
 
 
+#: The 5xx answers azure-core's ``RetryPolicy`` retries on a POST itself
+#: (``_is_method_retryable``: POST and PATCH with 500, 503, 504).
+CORE_RETRIED_POST_STATUSES = frozenset({500, 503, 504})
+
+
 @attrs.frozen
 class RetryConfig:
     """Bounds of the library's retries (configurable on the session).
@@ -109,8 +125,20 @@ def _code_of(exc: BaseException) -> str:
     return str(code or "").lower()
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether the library (not azure-core) should retry ``exc``."""
+def is_transient(exc: BaseException, *, repeatable: bool = False) -> bool:
+    """Whether the library (not azure-core) should retry ``exc``.
+
+    ``repeatable``: the failed request is a POST that is safe to send again (it
+    only reads); a connection failure or a 5xx azure-core does not retry on a
+    POST is then transient too.
+    """
+    if repeatable:
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+            return True
+        if isinstance(exc, HttpResponseError):
+            status = exc.status_code
+            if status is not None and 500 <= status <= 599:
+                return status not in CORE_RETRIED_POST_STATUSES
     if isinstance(exc, OperationFailedError):
         return any(code in TRANSIENT_CODES for code in error_codes(exc))
     if isinstance(exc, HttpResponseError):
@@ -135,8 +163,17 @@ async def retrying(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     what: str = "operation",
     on_retry: Callable[[BaseException], None] | None = None,
+    repeatable: bool = False,
 ) -> T:
-    """Run ``call`` and retry it on transient failures, within ``config``'s bounds."""
+    """Run ``call`` and retry it on transient failures, within ``config``'s bounds.
+
+    ``repeatable=True`` says ``call`` sends one POST that is safe to send twice:
+    connection failures and the 5xx azure-core leaves on a POST are retried too
+    (see :func:`is_transient`).
+    """
+
+    def _transient(exc: BaseException) -> bool:
+        return is_transient(exc, repeatable=repeatable)
 
     def _before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -155,7 +192,7 @@ async def retrying(
         stop=stop_after_attempt(config.attempts) | stop_after_delay(config.deadline),
         wait=wait_exponential(multiplier=config.initial, max=config.maximum)
         + wait_random(0, config.jitter),
-        retry=retry_if_exception(is_transient),
+        retry=retry_if_exception(_transient),
         sleep=sleep,
         reraise=True,
         before_sleep=_before_sleep,

@@ -89,9 +89,10 @@ async def read_service_tags(
 
         entry.add_done_callback(_settle)
     try:
-        if timeout is None:
+        # The shield keeps the shared read going for the other callers when this one
+        # stops waiting (its deadline, or its cancellation, which propagates).
+        async with asyncio.timeout(timeout):
             return await asyncio.shield(entry)
-        return await asyncio.wait_for(asyncio.shield(entry), timeout)
     except TimeoutError:
         _log.debug("service tags of %s not read within %s seconds", location, timeout)
         return None

@@ -48,6 +48,8 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.guest import run_guest_script
@@ -83,6 +85,8 @@ from wac_azure._core.guest import GuestDiagnosis, parse_diagnosis
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.validate import check_diagnose_options
+
+T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 #: Each NSG's etag as a diagnosis in this session last saw it, and when.
@@ -160,7 +164,8 @@ async def diagnose(
     facts: VmFacts | None = None
     facts_error: str | None = None
     try:
-        facts = await asyncio.wait_for(read_vm_facts(session, target), left())
+        async with asyncio.timeout(left()):
+            facts = await read_vm_facts(session, target)
     except NotFoundError:
         raise
     except (TimeoutError, WacAzureError) as exc:
@@ -202,21 +207,19 @@ async def diagnose(
         run_commands = 1
     # The service tag list (for 2 and 3) is read while the Run Command runs.
     tags_task = (
-        asyncio.ensure_future(asyncio.wait_for(_service_tags(session, facts), left()))
+        asyncio.ensure_future(_bounded(_service_tags(session, facts), left()))
         if facts is not None
         else None
     )
     if run_commands:
         try:
-            guest, guest_reason, guest_remedy = await asyncio.wait_for(
-                _run_guest(
+            async with asyncio.timeout(left()):
+                guest, guest_reason, guest_remedy = await _run_guest(
                     session,
                     target,
                     port=settings_port or DEFAULT_PORT,
                     region=facts.location if facts is not None else None,
-                ),
-                left(),
-            )
+                )
         except TimeoutError as exc:
             guest_reason = f"the Run Command: {reason_text(exc)}"
             guest_remedy = "Diagnose again with a larger timeout=."
@@ -280,10 +283,10 @@ async def diagnose(
             )
         else:
             try:
-                result = await asyncio.wait_for(
-                    probe_tls(host, int(probe_port), timeout=min(probe_timeout, left())),
-                    left() + 1,
-                )
+                async with asyncio.timeout(left() + 1):
+                    result = await probe_tls(
+                        host, int(probe_port), timeout=min(probe_timeout, left())
+                    )
             except TimeoutError as exc:
                 findings.append(
                     unknown_finding(6, "probe", "The TLS probe did not finish", reason_text(exc))
@@ -304,6 +307,12 @@ async def diagnose(
         diagnosed_at=now,
         run_commands=run_commands,
     )
+
+
+async def _bounded(coro: Awaitable[T], seconds: float) -> T:
+    """``coro`` within ``seconds`` (:func:`asyncio.timeout`: a cancellation always propagates)."""
+    async with asyncio.timeout(seconds):
+        return await coro
 
 
 def _address(facts: VmFacts | None, via: str) -> str | None:

@@ -24,12 +24,14 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
+import weakref
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
 from wac_azure._azure.extension import ExtensionManager, new_salt
 from wac_azure._azure.guest import read_guest_port
@@ -313,9 +315,9 @@ async def enable(
 
     async def reported() -> EnableResult:
         try:
-            # one enable per VM at a time in this session: a second one waits, then reads
+            # one enable per VM at a time in this process: a second one waits, then reads
             # what the first wrote (its salt, its extension) and writes nothing again
-            async with _vm_lock(session, t):
+            async with _vm_lock(t):
                 return await go()
         except BaseException as exc:
             message = (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
@@ -325,12 +327,39 @@ async def enable(
     return await within(reported(), limit, f"enabling Windows Admin Center on {t.name}")
 
 
-#: The session-wide lock that serializes enables of one VM (key: its id, lower case).
-VM_LOCKS: CacheSlot[asyncio.Lock] = CacheSlot("vm enable lock")
+#: The locks that serialize enables of one VM in this process, whatever the session: per
+#: event loop (an asyncio lock belongs to one loop), per VM id (lower case), with the
+#: number of enables holding or awaiting each, so that an idle VM's lock is dropped.
+VM_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _VmLock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _vm_lock(session: AzureSession, t: VmTarget) -> asyncio.Lock:
-    return session.cache.setdefault(VM_LOCKS, t.resource_id.lower(), asyncio.Lock())
+@attrs.define
+class _VmLock:
+    lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
+    users: int = 0
+
+
+@contextlib.asynccontextmanager
+async def _vm_lock(t: VmTarget) -> AsyncIterator[None]:
+    """Hold the process-wide lock of ``t``'s VM (on this event loop) for the block.
+
+    Every :func:`enable` of one VM in this process, from any :class:`AzureSession`,
+    runs inside it, one after the other: concurrent callers share one operation (one
+    salt, one extension write), as the second reads what the first wrote.
+    """
+    locks = VM_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    key = t.resource_id.lower()
+    entry = locks.setdefault(key, _VmLock())
+    entry.users += 1
+    try:
+        async with entry.lock:
+            yield
+    finally:
+        entry.users -= 1
+        if entry.users == 0 and locks.get(key) is entry:
+            del locks[key]
 
 
 async def disable(
