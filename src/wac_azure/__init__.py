@@ -71,6 +71,7 @@ from wac_azure._core.plan import (
 from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage
 from wac_azure._workflows.diagnose import diagnose
 from wac_azure._workflows.enable import DisableResult, EnableResult, disable, enable
+from wac_azure._workflows.fleet.dryrun import FleetPlan, VmPlan
 from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 from wac_azure._workflows.progress import ProgressBar, TqdmProgress
@@ -101,6 +102,7 @@ __all__ = [
     "ExtensionState",
     "Finding",
     "FindingStatus",
+    "FleetPlan",
     "FleetResult",
     "FlowCheck",
     "GuestCommandError",
@@ -147,6 +149,7 @@ __all__ = [
     "VmFacts",
     "VmNotFoundError",
     "VmOutcome",
+    "VmPlan",
     "VmTarget",
     "WacAzureError",
     "__version__",

@@ -68,7 +68,7 @@ def test_check_readable_table() -> None:
 def test_plan_lists_the_rules_around_the_deny() -> None:
     code, doc = run_json("plan", f"{BASE}/locked-01")
     assert code == 0
-    names = {c["ruleName"] for c in doc["changes"]}
+    names = {c["rule"] for c in doc["changes"]}
     assert names == {"PortForWACService", "PortForAADService", "PortForWAC"}
     assert all(c["priority"] < 200 for c in doc["changes"])
 
@@ -93,7 +93,7 @@ def test_enable_dry_run_and_progress_on_stderr() -> None:
     assert code == 0
     doc = json.loads(out)  # progress lines go to stderr, stdout stays parse-able
     assert doc["dry_run"] is True
-    assert doc["apply"] is None
+    assert doc["applied"] is None
     assert len(doc["plan"]["changes"]) == 3
     assert "locked-01 planned: 3 rule change(s)" in err
     assert "locked-01 done: dry run" in err

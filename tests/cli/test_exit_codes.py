@@ -28,7 +28,7 @@ def run(*argv: str) -> tuple[int, str, str]:
     [
         ("enable", "--emulator"),  # neither TARGET nor --all
         ("enable", f"{BASE}/web-01", "--all", "--emulator"),  # both
-        ("enable", "--all", "--dry-run", "--emulator"),  # single-VM option with --all
+        ("enable", "--all", "--salt", "s", "--emulator"),  # single-VM option with --all
         ("enable", f"{BASE}/web-01", "--concurrency", "4", "--emulator"),
         ("enable", f"{BASE}/web-01", "--port", "70000", "--emulator"),
         ("enable", f"{BASE}/web-01", "--proxy", "http://u:p@proxy:3128", "--emulator"),

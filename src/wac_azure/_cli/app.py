@@ -5,39 +5,51 @@ A thin shell over the public API::
     wac-azure check   TARGET [--public SOURCE ...]
     wac-azure plan    TARGET [--port N] [--public SOURCE ...]
     wac-azure enable  TARGET [--port N] [--public SOURCE ...] [--dry-run]
-    wac-azure enable  --all --subscription ID [--resource-group RG] [--port N] ...
+    wac-azure enable  --all --subscription ID [--resource-group RG] [--port N] [--dry-run] ...
     wac-azure status  TARGET
     wac-azure port    TARGET [--settings-only]
     wac-azure url     TARGET [--via private|public]
     wac-azure disable TARGET [--keep-rules]
     wac-azure diagnose TARGET [--via private|public] [--client-ip IP] [--probe]
-    wac-azure enable-many  TARGET... | --all --subscription ID [--resource-group RG]
+    wac-azure discover [--subscription ID] [--resource-group RG] [--all-os]
+    wac-azure enable-many  TARGET... | --all --subscription ID [--resource-group RG] [--dry-run]
     wac-azure disable-many TARGET... | --all --subscription ID [--resource-group RG]
     wac-azure demo
 
 TARGET is a VM resource ID or its Azure portal URL. Every verb takes
-``--json`` (one JSON document on stdout), ``--emulator`` (run against an
-embedded ARM emulator holding the demo scenario, plus ``app-01`` with
-Windows Admin Center already enabled) and ``--quiet`` (no
-progress lines on stderr). Real Azure is reached with azure-identity's
-``DefaultAzureCredential``. Exit codes: 0 ok, 1 the operation or a check
-failed (including an error Azure's answer caused), 2 usage error (argparse,
-or an argument of yours that is invalid: a bad resource ID, port, address...).
+``--json`` (one JSON document on stdout, snake_case keys, compact unless
+``--verbose``; on any error ``{"error": {"type", "message"}}``), ``--emulator``
+(run against an embedded ARM emulator holding the demo scenario, plus ``app-01``
+with Windows Admin Center already enabled), ``--endpoint URL`` / ``--ca-file PATH``
+/ ``--token TOKEN`` (an ARM endpoint such as a running
+``python -m wac_azure.testing serve``; or the environment variables
+``WAC_AZURE_ENDPOINT``, ``WAC_AZURE_CA_FILE``, ``WAC_AZURE_TOKEN``, which the
+flags override) and ``--quiet`` (no progress lines on stderr). Real Azure is
+reached with azure-identity's ``DefaultAzureCredential`` unless a token is given.
+Exit codes: 0 ok, 1 the operation or a check failed (including an error Azure's
+answer caused), 2 usage error (argparse, or an argument of yours that is invalid:
+a bad resource ID, port, address...), 130 interrupted (Ctrl-C). A closed pipe
+(``| head``) ends quietly with the command's own code.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
+import os
+import signal
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
+from urllib.parse import urlsplit
 
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 import wac_azure
@@ -61,6 +73,7 @@ from wac_azure import (
     enable_many,
 )
 from wac_azure._cli.demo import prepare_cli_emulator, run_demo, run_selfcheck
+from wac_azure._cli.output import discover_doc, document, error_doc
 from wac_azure._core.extension import normalize_proxy
 from wac_azure._core.validate import check_diagnose_options, check_port, check_timeout
 from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
@@ -68,10 +81,33 @@ from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: The environment variables the CLI reads when the matching flag is not given.
+ENV_ENDPOINT = "WAC_AZURE_ENDPOINT"
+ENV_CA_FILE = "WAC_AZURE_CA_FILE"
+ENV_TOKEN = "WAC_AZURE_TOKEN"
+ENV_SUBSCRIPTION = "WAC_AZURE_SUBSCRIPTION"
 
 
-class _Usage(Exception):
-    """A usage error found after parsing (exit code 2)."""
+class UsageError(Exception):
+    """A usage error found after parsing (exit code 2; ``"UsageError"`` under ``--json``)."""
+
+
+class _ArgumentError(Exception):
+    """argparse found the command line wrong (exit code 2); ``usage`` is its usage line."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that raises instead of printing and exiting, so that
+    ``main`` can report a usage error as JSON under ``--json``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(message, self.format_usage())
 
 
 _COMMON_DEFAULTS: dict[str, object] = {
@@ -80,16 +116,19 @@ _COMMON_DEFAULTS: dict[str, object] = {
     "quiet": False,
     "verbose": False,
     "timeout": 900.0,
+    "endpoint": None,
+    "ca_file": None,
+    "token": None,
 }
 
 
-def _common(*, suppress: bool) -> argparse.ArgumentParser:
+def _common(*, suppress: bool) -> _Parser:
     """The options every verb takes (accepted before and after the verb).
 
     The copy given to the verbs uses ``SUPPRESS`` defaults, so that an option
     given before the verb is not reset by the verb's parser.
     """
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
 
     def default(name: str) -> object:
         return argparse.SUPPRESS if suppress else _COMMON_DEFAULTS[name]
@@ -124,6 +163,24 @@ def _common(*, suppress: bool) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="overall limit (900)",
     )
+    common.add_argument(
+        "--endpoint",
+        default=default("endpoint"),
+        metavar="URL",
+        help=f"the ARM endpoint, https://... (${ENV_ENDPOINT}; default: Azure's)",
+    )
+    common.add_argument(
+        "--ca-file",
+        default=default("ca_file"),
+        metavar="PATH",
+        help=f"PEM CA bundle to trust for the endpoint (${ENV_CA_FILE})",
+    )
+    common.add_argument(
+        "--token",
+        default=default("token"),
+        metavar="TOKEN",
+        help=f"bearer token to send instead of signing in (${ENV_TOKEN}); never printed",
+    )
     return common
 
 
@@ -153,14 +210,20 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--all", action="store_true", help="every Windows VM of --subscription (and group)"
         )
-        p.add_argument("--subscription", metavar="ID", help="subscription for --all")
+        p.add_argument(
+            "--subscription", metavar="ID", help=f"subscription for --all (${ENV_SUBSCRIPTION})"
+        )
         p.add_argument("--resource-group", metavar="NAME", help="only this group (with --all)")
         p.add_argument("--concurrency", type=int, help="writes in flight per subscription (16)")
 
-    parser = argparse.ArgumentParser(
+    def dry_run(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dry-run", action="store_true", help="read and plan only; write nothing")
+
+    parser = _Parser(
         prog="wac-azure",
         description="Put Windows Admin Center on Azure VMs and take it off again.",
-        epilog="Exit codes: 0 ok, 1 the operation or a check failed, 2 usage error.",
+        epilog="Exit codes: 0 ok, 1 the operation or a check failed, 2 usage error, "
+        "130 interrupted.",
         parents=[_common(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"wac-azure {wac_azure.__version__}")
@@ -179,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     access(p)
     port(p)
     fleet_selection(p)
-    p.add_argument("--dry-run", action="store_true", help="read and plan only; write nothing")
+    dry_run(p)
     p.add_argument("--salt", help="extension salt (default: reuse the deployed one)")
     p.add_argument("--proxy", help="proxy for the extension, http://host:port")
     p = sub.add_parser("status", parents=[common], help="the AdminCenter extension's state")
@@ -215,8 +278,17 @@ def _parser() -> argparse.ArgumentParser:
         if verb == "enable-many":
             port(p)
             access(p)
+            dry_run(p)
         else:
             p.add_argument("--keep-rules", action="store_true", help="keep our NSG rules")
+    p = sub.add_parser(
+        "discover", parents=[common], help="list the Windows VMs of a subscription (or group)"
+    )
+    p.add_argument(
+        "--subscription", metavar="ID", help=f"the subscription to list (${ENV_SUBSCRIPTION})"
+    )
+    p.add_argument("--resource-group", metavar="NAME", help="only this resource group")
+    p.add_argument("--all-os", action="store_true", help="Linux VMs too")
     p = sub.add_parser("demo", parents=[common], help="the lifecycle demo on the emulator")
     p.add_argument(
         "--selfcheck", action="store_true", help="only create a VM and read it back via the SDK"
@@ -242,32 +314,116 @@ class _Progress:
             print(f"[{elapsed:6.1f}s] {message}", file=self._stream, flush=True)
 
 
-def _emit(
-    args: argparse.Namespace, out: TextIO, value: Any, extra: dict[str, Any] | None = None
-) -> None:
+class _Output:
+    """stdout, written through once per command; a reader that has gone (``| head``)
+    ends the output quietly and the command keeps its own exit code."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _silence(self.stream)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so that the interpreter's own
+    flush at exit does not complain about the closed pipe either."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a StringIO: nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _emit(args: argparse.Namespace, out: _Output, value: Any) -> None:
     if args.json:
-        doc = value.to_dict() if hasattr(value, "to_dict") else value
-        if extra:
-            doc = {**doc, **extra} if isinstance(doc, dict) else {"value": doc, **extra}
-        print(json.dumps(doc, indent=2, sort_keys=True, default=str), file=out)
+        doc = document(value, verbose=args.verbose)
+        indent = 2 if args.verbose else None
+        out.write(json.dumps(doc, indent=indent, sort_keys=True, default=str) + "\n")
     else:
-        print(str(value), file=out)
-
-
-def _error_doc(exc: BaseException) -> dict[str, Any]:
-    doc: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-    for attr in ("code", "status", "hints", "substatuses", "log_locations"):
-        value = getattr(exc, attr, None)
-        if value:
-            doc[attr] = list(value) if isinstance(value, tuple) else value
-    for attr in ("report", "plan"):
-        value = getattr(exc, attr, None)
-        if value is not None and hasattr(value, "to_dict"):
-            doc[attr] = value.to_dict()
-    return {"error": doc}
+        out.write(f"{value}\n")
 
 
 # ----------------------------------------------------------------------------- sessions
+
+
+class _Connection:
+    """Where the CLI talks to: flags first, then the environment, then Azure."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.endpoint: str | None = args.endpoint or os.environ.get(ENV_ENDPOINT) or None
+        self.ca_file: str | None = args.ca_file or os.environ.get(ENV_CA_FILE) or None
+        self.token: str | None = args.token or os.environ.get(ENV_TOKEN) or None
+
+    def check(self) -> None:
+        """Usage errors for an endpoint that is not https, a CA file that is not there."""
+        if self.endpoint is not None:
+            parts = urlsplit(self.endpoint)
+            if parts.scheme.lower() != "https" or not parts.hostname:
+                raise UsageError(
+                    f"--endpoint / ${ENV_ENDPOINT} must be an https:// URL (a bearer token is "
+                    f"never sent in clear text), got {self.endpoint!r}"
+                )
+        if self.ca_file is not None and not os.path.isfile(self.ca_file):
+            raise UsageError(
+                f"--ca-file / ${ENV_CA_FILE}: no such file {self.ca_file!r} (the PEM CA bundle "
+                "to trust; `python -m wac_azure.testing serve` prints its path)"
+            )
+        if self.token is not None and not self.token.strip():
+            raise UsageError(f"--token / ${ENV_TOKEN} is empty")
+
+    @property
+    def local(self) -> bool:
+        """The endpoint is on this machine (an emulator): poll briskly, not every 5 s."""
+        if self.endpoint is None:
+            return False
+        host = urlsplit(self.endpoint).hostname or ""
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+class _TokenCredential:
+    """An async ``TokenCredential`` that hands out the one bearer token it was given."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        # The CLI cannot know the token's expiry: an hour, as ARM's own tokens.
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> _TokenCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "_TokenCredential(token=***)"
+
+
+def _poll_interval(args: argparse.Namespace) -> float:
+    """Seconds between a fleet's lists while installs run (15 against Azure)."""
+    return 0.2 if _Connection(args).local else 15.0
 
 
 @asynccontextmanager
@@ -278,15 +434,25 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
             await prepare_cli_emulator(emu, session)
             yield session
         return
+    conn = _Connection(args)
+    options: dict[str, Any] = {"polling_interval": 0.1 if conn.local else 5}
+    if conn.endpoint:
+        options["base_url"] = conn.endpoint
+    if conn.ca_file:
+        options["connection_verify"] = conn.ca_file
+    if conn.token:
+        async with AzureSession(_TokenCredential(conn.token), **options) as session:
+            yield session
+        return
     try:
         # lazy: azure-identity (and msal) load only when signing in to real Azure
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - azure-identity is a dependency
-        raise _Usage(f"azure-identity is needed for real Azure: {exc}") from None
+        raise UsageError(f"azure-identity is needed for real Azure: {exc}") from None
 
     credential = DefaultAzureCredential()
     try:
-        async with AzureSession(credential, polling_interval=5) as session:
+        async with AzureSession(credential, **options) as session:
             yield session
     finally:
         await credential.close()
@@ -297,7 +463,7 @@ def _access(args: argparse.Namespace) -> wac_azure.AccessMode:
     public = getattr(args, "public", None)
     anywhere = getattr(args, "public_anywhere", False)
     if public and anywhere:
-        raise _Usage("give either --public SOURCE... or --public-anywhere, not both")
+        raise UsageError("give either --public SOURCE... or --public-anywhere, not both")
     if anywhere:
         return PublicAccess.anywhere(acknowledge_risk=True)
     if public:
@@ -330,35 +496,43 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if args.verb == "diagnose":
             check_diagnose_options(args.via, args.client_ip, args.timeout, 1.0)
     except InvalidInputError as exc:
-        raise _Usage(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
+    if args.emulator and (args.endpoint or args.ca_file or args.token):
+        raise UsageError(
+            "--emulator runs its own emulator: leave out --endpoint, --ca-file and --token"
+        )
+    if not args.emulator:
+        _Connection(args).check()
 
 
-async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+async def _run(args: argparse.Namespace, out: _Output, err: TextIO) -> int:
 
     progress = _Progress(err, not args.quiet)
     if args.verb == "demo":
         if args.selfcheck:
-            return await run_selfcheck(out)
-        return await run_demo(out, json_output=args.json)
+            return await run_selfcheck(out.stream)
+        return await run_demo(out.stream, json_output=args.json)
     _check_arguments(args)
+    if args.verb == "discover":
+        return await _discover(args, out)
     if args.verb == "enable" and (args.all or args.subscription or args.resource_group):
         if args.target is not None:
-            raise _Usage("give either TARGET or --all --subscription ID, not both")
-        if args.dry_run or args.salt or args.proxy:
-            raise _Usage("--dry-run, --salt and --proxy work on one TARGET, not with --all")
+            raise UsageError("give either TARGET or --all --subscription ID, not both")
+        if args.salt or args.proxy:
+            raise UsageError("--salt and --proxy work on one TARGET, not with --all")
         args.targets = []
         return await _run_many(args, out, err, verb="enable-many")
     if args.verb in ("enable-many", "disable-many"):
         return await _run_many(args, out, err, verb=args.verb)
     if args.verb == "enable" and args.concurrency is not None:
-        raise _Usage("--concurrency goes with --all")
+        raise UsageError("--concurrency goes with --all")
     if args.target is None:
-        raise _Usage("give the TARGET VM (a resource ID or portal URL), or --all")
+        raise UsageError("give the TARGET VM (a resource ID or portal URL), or --all")
     try:
         target = VmTarget.parse(args.target)
         access = _access(args)  # PrivateAccess() for verbs without --public
     except InvalidInputError as exc:
-        raise _Usage(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     async with _session(args) as session:
         if args.verb == "check":
             report = await RequirementChecker(session).check(target, access=access)
@@ -367,7 +541,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.verb == "plan":
             plan = await NetworkRulePlanner(session).plan(target, access=access, port=args.port)
             _emit(args, out, plan)
-            return EXIT_FAILED if getattr(plan, "is_blocked", False) else EXIT_OK
+            return EXIT_FAILED if plan.is_blocked else EXIT_OK
         if args.verb == "enable":
             result = await enable(
                 session,
@@ -419,7 +593,34 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             _emit(args, out, done)
             return EXIT_OK
-    raise _Usage(f"unknown verb {args.verb!r}")  # pragma: no cover - argparse rejects it
+    raise UsageError(f"unknown verb {args.verb!r}")  # pragma: no cover - argparse rejects it
+
+
+def _subscription(args: argparse.Namespace) -> str:
+    """``--subscription``, else ``$WAC_AZURE_SUBSCRIPTION``, else the emulator's."""
+    sub = args.subscription or os.environ.get(ENV_SUBSCRIPTION)
+    if not sub and args.emulator:
+        sub = DEFAULT_SUBSCRIPTION
+    if not sub:
+        raise UsageError(f"give the subscription: --subscription ID (or ${ENV_SUBSCRIPTION})")
+    return str(sub)
+
+
+async def _discover(args: argparse.Namespace, out: _Output) -> int:
+    sub = _subscription(args)
+    async with _session(args) as session:
+        targets = await discover(
+            session,
+            sub,
+            resource_group=args.resource_group,
+            windows_only=not args.all_os,
+            timeout=args.timeout,
+        )
+    if args.json:
+        _emit(args, out, discover_doc(targets, sub, args.resource_group))
+    else:
+        out.write("".join(f"{t.resource_id}\n" for t in targets))
+    return EXIT_OK
 
 
 class _Bar:
@@ -449,26 +650,22 @@ class _Bar:
         self._postfix = text
 
 
-async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb: str) -> int:
+async def _run_many(args: argparse.Namespace, out: _Output, err: TextIO, *, verb: str) -> int:
     """``enable-many`` / ``disable-many`` (and ``enable --all``): targets given, or
     ``--all`` discovered."""
 
     if args.all == bool(args.targets):
-        raise _Usage("give either TARGET... or --all --subscription ID, not both or neither")
+        raise UsageError("give either TARGET... or --all --subscription ID, not both or neither")
     if not args.all and (args.subscription or args.resource_group):
-        raise _Usage("--subscription and --resource-group go with --all")
+        raise UsageError("--subscription and --resource-group go with --all")
     try:
         access = _access(args)
         given = [VmTarget.parse(t) for t in args.targets]
     except InvalidInputError as exc:
-        raise _Usage(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     async with _session(args) as session:
         if args.all:
-            sub = args.subscription
-            if not sub and args.emulator:
-                sub = DEFAULT_SUBSCRIPTION
-            if not sub:
-                raise _Usage("--all needs --subscription ID")
+            sub = _subscription(args)
             targets = await discover(
                 session, sub, resource_group=args.resource_group, timeout=args.timeout
             )
@@ -484,6 +681,8 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb:
                 concurrency=args.concurrency,
                 progress=progress,
                 timeout=args.timeout,
+                poll_interval=_poll_interval(args),
+                dry_run=args.dry_run,
             )
         else:
             result = await disable_many(
@@ -493,6 +692,7 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb:
                 concurrency=args.concurrency,
                 progress=progress,
                 timeout=args.timeout,
+                poll_interval=_poll_interval(args),
             )
     _emit(args, out, result)
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -507,20 +707,34 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``--json`` was asked for (read before parsing, for argparse's own errors)."""
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run the command line; return the exit code (0 ok, 1 failed, 2 usage error)."""
-    out = stdout or sys.stdout
+    """Run the command line; return the exit code (0 ok, 1 failed, 2 usage, 130 interrupted)."""
+    out = _Output(stdout or sys.stdout)
     err = stderr or sys.stderr
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
+        args = parser.parse_args(words)
+    except _ArgumentError as exc:
+        print(f"{exc.usage.rstrip()}\nwac-azure: error: {exc}", file=err)
+        if _wants_json(words):
+            out.write(json.dumps({"error": {"type": "UsageError", "message": str(exc)}}) + "\n")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version: argparse printed them
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print("wac-azure: interrupted", file=err)
+        return EXIT_INTERRUPTED
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=err, format="%(name)s: %(message)s")
     azure_logger = logging.getLogger("azure")
@@ -530,7 +744,8 @@ def main(
 
     def fail(exc: BaseException, prefix: str) -> None:
         if args.json:
-            print(json.dumps(_error_doc(exc), indent=2, default=str), file=out)
+            doc = error_doc(exc, verbose=args.verbose)
+            out.write(json.dumps(doc, indent=2 if args.verbose else None, default=str) + "\n")
         print(f"wac-azure: {prefix}{exc}", file=err)
 
     try:
@@ -539,23 +754,74 @@ def main(
         azure_logger.setLevel(azure_level)
 
 
+class Interrupted(Exception):
+    """Ctrl-C: what ``--json`` reports (``{"error": {"type": "Interrupted", ...}}``)."""
+
+    def __str__(self) -> str:
+        return "interrupted"
+
+
+def _run_interruptibly(coro: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(coro)``, where Ctrl-C cancels ``coro`` and then raises
+    ``KeyboardInterrupt`` however ``coro`` ended: a request cut short by the
+    cancellation may surface as a connection error, which must not be mistaken for
+    a failure of the operation (exit 1 instead of 130)."""
+    interrupted = False
+
+    async def main() -> int:
+        nonlocal interrupted
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
+            return await coro
+        try:
+            return await coro
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        code = asyncio.run(main())
+    except BaseException:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    if interrupted:
+        raise KeyboardInterrupt
+    return code
+
+
 def _main(
     args: argparse.Namespace,
-    out: TextIO,
+    out: _Output,
     err: TextIO,
     fail: Callable[[BaseException, str], None],
 ) -> int:
 
     try:
-        return asyncio.run(_run(args, out, err))
-    except _Usage as exc:
+        return _run_interruptibly(_run(args, out, err))
+    except UsageError as exc:
         # An InvalidInputError from the user's own arguments: report it as itself.
         cause = exc.__cause__
         fail(cause if isinstance(cause, InvalidInputError) else exc, "usage error: ")
         return EXIT_USAGE
     except (WacAzureError, ClientAuthenticationError) as exc:
         cause = _root_cause(exc)
-        if isinstance(cause, ClientAuthenticationError):
+        if isinstance(cause, ClientAuthenticationError) and _Connection(args).token:
+            fail(
+                cause,
+                f"the endpoint refused the token (--token / ${ENV_TOKEN}: expired, or not "
+                "one for this endpoint?): ",
+            )
+        elif isinstance(cause, ClientAuthenticationError):
             fail(
                 cause,
                 "could not authenticate to Azure (DefaultAzureCredential: sign in with "
@@ -565,11 +831,13 @@ def _main(
         else:
             fail(exc, "")
         return EXIT_FAILED
-    except BrokenPipeError:  # e.g. piped into `head`: the reader has gone
+    except BrokenPipeError:  # the reader went away in the middle of a write: end quietly
+        out.closed = True
+        _silence(out.stream)
         return EXIT_OK
     except KeyboardInterrupt:
-        print("wac-azure: interrupted", file=err)
-        return 130
+        fail(Interrupted(), "")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug or an unmapped Azure SDK error: say so, exit 1
         fail(exc, f"unexpected {type(exc).__name__}: ")
         if args.verbose:

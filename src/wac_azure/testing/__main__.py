@@ -1,9 +1,13 @@
 """``python -m wac_azure.testing serve``: run the ARM emulator as a standalone HTTPS server.
 
-Prints the base URL, the CA file to trust and the (test) bearer token, then
-serves until Ctrl-C::
+Prints shell ``export`` lines for the ``wac-azure`` command (its endpoint, the CA
+file to trust, the test bearer token and the scenario's subscription) on stdout,
+a short guide on stderr, then serves until Ctrl-C or SIGTERM, keeping its world
+from one CLI call to the next::
 
-    python -m wac_azure.testing serve --port 8443 --scenario demo
+    python -m wac_azure.testing serve --scenario demo > emu.env &
+    . ./emu.env            # once the lines are there
+    wac-azure discover
 """
 
 from __future__ import annotations
@@ -11,14 +15,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
 from wac_azure import WacAzureError
-from wac_azure.testing import ArmEmulator, ServerHandle, ThrottleConfig, run_server_forever
+from wac_azure.testing import (
+    DEFAULT_SUBSCRIPTION,
+    ArmEmulator,
+    ServerHandle,
+    ThrottleConfig,
+    run_server_forever,
+)
 from wac_azure.testing.fronts.server import check_loopback
 
-__all__ = ["build_emulator", "load_setup", "main"]
+__all__ = ["build_emulator", "export_lines", "load_setup", "main"]
 
 #: VMs the demo scenario creates: (name, os, power state, public IP, NSG placement).
 DEMO_VMS = (
@@ -136,19 +147,34 @@ def load_setup(spec: str) -> Callable[[ArmEmulator], object]:
     return setup
 
 
+def export_lines(handle: ServerHandle) -> str:
+    """The shell ``export`` lines that point ``wac-azure`` at ``handle``'s server.
+
+    ``WAC_AZURE_ENDPOINT``, ``WAC_AZURE_CA_FILE`` and ``WAC_AZURE_TOKEN`` (the
+    emulator's test token: printing it here is intended, it opens nothing else), and
+    ``WAC_AZURE_SUBSCRIPTION``, the subscription the scenarios fill. Values are
+    quoted for POSIX shells.
+    """
+    values = (
+        ("WAC_AZURE_ENDPOINT", handle.base_url),
+        ("WAC_AZURE_CA_FILE", handle.ca_file),
+        ("WAC_AZURE_TOKEN", handle.token),
+        ("WAC_AZURE_SUBSCRIPTION", DEFAULT_SUBSCRIPTION),
+    )
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values)
+
+
 def _announce(handle: ServerHandle, *, as_json: bool, scenario: str) -> None:
     if as_json:
         print(json.dumps(handle.to_dict()), flush=True)
         return
+    print(export_lines(handle), end="", flush=True)
     print(
-        "wac_azure.testing ARM emulator\n"
-        f"  base URL : {handle.base_url}\n"
-        f"  CA file  : {handle.ca_file}\n"
-        f"  token    : {handle.token}\n"
-        f"  scenario : {scenario}\n"
-        "Clients: AzureSession(StaticTokenCredential(<token>), base_url=<base URL>,\n"
-        "         connection_verify=<CA file>, polling_interval=0.1)\n"
+        f"wac_azure.testing ARM emulator on {handle.base_url} (scenario: {scenario}).\n"
+        "Paste the export lines above into your shell (or save stdout to a file and source\n"
+        "it), then run wac-azure against this emulator: its world lasts until it stops.\n"
         "Press Ctrl-C to stop.",
+        file=sys.stderr,
         flush=True,
     )
 

@@ -88,6 +88,7 @@ from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressStage
 from wac_azure._core.validate import check_count, check_port, check_timeout
+from wac_azure._workflows.fleet.dryrun import DryRun
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
@@ -453,6 +454,7 @@ async def enable_many(
     progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 15.0,
+    dry_run: bool = False,
 ) -> FleetResult:
     """Put Windows Admin Center on many VMs, at ARM's pace; one VM's failure never stops the rest.
 
@@ -478,6 +480,10 @@ async def enable_many(
     Unlike :func:`~wac_azure.enable`, no Run Command confirms the port inside
     each VM (that would be one more write per VM): the port is the
     extension's setting. Returns a :class:`FleetResult`.
+
+    ``dry_run=True`` reads and decides exactly as a real run and writes nothing:
+    it returns a :class:`~wac_azure.FleetPlan` whose :class:`~wac_azure.VmPlan`
+    per VM says what a real run would write (rules, extension body).
     """
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
@@ -491,6 +497,9 @@ async def enable_many(
         concurrency=concurrency,
         poll_interval=poll_interval,
     )
+    if dry_run:  # reads and the decision only: see fleet/dryrun.py
+        dry = DryRun(run)
+        return dry.result(await _execute(run, dry, timeout))
     return await _execute(run, lambda fleet: fleet.enable(), timeout)
 
 
