@@ -296,3 +296,35 @@ def test_the_decision_refuses_the_wrong_family_with_a_typed_error() -> None:
     assert second.go
     # Nothing is planned for the refused VM.
     assert all(first.key.lower() not in [v.lower() for v in c.vms] for c in decision.plan.changes)
+
+
+_prefix = st.builds(
+    lambda a, n: str(ipaddress.ip_network((a, n), strict=False)),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 32),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sources=st.lists(_prefix, min_size=1, max_size=6), private=st.booleans())
+def test_acknowledge_risk_is_needed_exactly_beyond_the_limit(
+    sources: list[str], private: bool
+) -> None:
+    cls: Any = PrivateAccess if private else PublicAccess
+    nets = [ipaddress.ip_network(s) for s in sources]
+    try:
+        accepted = cls(sources, acknowledge_risk=True)
+    except InvalidAccessError:
+        # Only a whole address family is refused whatever the flag.
+        assert address_count(nets)[4] == 2**32
+        return
+    assert accepted.sources
+    public = exposure(nets)[4]
+    refused = public > EXPOSURE_LIMIT[4] or (private and public > 0)
+    if not refused:
+        cls(sources)
+        return
+    with pytest.raises(InvalidAccessError) as info:
+        cls(sources)
+    if public > EXPOSURE_LIMIT[4]:
+        assert f"{public:,} public addresses" in str(info.value)

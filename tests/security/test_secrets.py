@@ -9,18 +9,22 @@ extension's ``protectedSettings`` and a password parameter of a Run Command.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import attrs
 import pytest
 
+import wac_azure
 from wac_azure import (
     AzureSession,
     ExtensionManager,
     InvalidInputError,
     PublicAccess,
+    RequirementChecker,
     VmTarget,
     WacAzureError,
     diagnose,
@@ -279,3 +283,154 @@ async def test_azure_cores_own_trace_would_leak_the_token(
     async with emu.session(client_kwargs={"logging_enable": True, "logging_policy": plain}) as s:
         await read_vm_facts(s, t)
     assert any(emu.token in x for x in all_logs.texts)
+
+
+# -- a planted secret through whole runs -----------------------------------------------------
+
+PLANTED = "PL4NTED-S3CRET-c0ffee"
+
+
+class _ChattyCredential:
+    """A careless credential: its repr and attributes carry the token itself."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self._inner = StaticTokenCredential(token)
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return await self._inner.get_token(*scopes, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"_ChattyCredential(token={self.token!r})"
+
+
+def _public_objects(root: object) -> list[object]:
+    """``root`` and every public object reachable through its attrs fields, tuples,
+    lists and mappings (facts, NICs, extensions, reports, checks, plans, rule changes,
+    outcomes, findings, states...)."""
+    public = tuple(
+        cls
+        for cls in (getattr(wac_azure, n) for n in wac_azure.__all__)
+        if inspect.isclass(cls) and not getattr(cls, "_is_protocol", False)
+    )
+    out: list[object] = []
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, public) and not isinstance(obj, BaseException):
+            out.append(obj)
+        if attrs.has(type(obj)):
+            todo += [getattr(obj, f.name) for f in attrs.fields(type(obj))]
+        elif isinstance(obj, Mapping):
+            todo += list(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            todo += list(obj)
+    return out
+
+
+async def test_a_planted_secret_reaches_no_log_and_no_public_object(
+    all_logs: _Everything,
+) -> None:
+    """The secret is planted three ways: a proxy password (and a token) in the public
+    settings of an AdminCenter extension someone else installed, as the bearer token of a
+    credential whose repr shows it, and as a Run Command parameter; then a whole enable /
+    diagnose / fleet / disable runs with every logger at DEBUG and azure-core's network
+    trace on."""
+    emu = ArmEmulator(seed=12)
+    emu.token = PLANTED  # the bearer token the credential carries
+    vm1 = emu.add_windows_vm("vm1", nsg="nic", public_ip=True)
+    vm2 = emu.add_windows_vm("vm2", nsg="both", public_ip=True)
+    emu.seed(
+        {
+            "id": f"{vm1.resource_id}/extensions/AdminCenter",
+            "name": "AdminCenter",
+            "type": "Microsoft.Compute/virtualMachines/extensions",
+            "location": "westeurope",
+            "properties": {
+                "publisher": "Microsoft.AdminCenter",
+                "type": "AdminCenter",
+                "typeHandlerVersion": "0.0",
+                "autoUpgradeMinorVersion": True,
+                "provisioningState": "Succeeded",
+                "settings": {
+                    "port": "6516",
+                    "salt": "abc",
+                    "proxy": {"mode": "application", "address": f"http://u:{PLANTED}@p:3128"},
+                    "proxyToken": PLANTED,
+                    "other": f"https://{PLANTED}@host.example/x",
+                },
+                "protectedSettings": {"password": PLANTED},
+            },
+        }
+    )
+    roots: list[object] = []
+    errors: list[BaseException] = []
+    session = AzureSession(
+        _ChattyCredential(PLANTED),
+        base_url="https://arm.emulator.localhost",
+        transport=emu.transport(),
+        client_kwargs={"logging_enable": True},
+    )
+    async with session:
+        compute = session.compute(vm1.subscription_id)
+        # Run Command parameters: the action (v1) and a managed run command (v2).
+        poller = await compute.virtual_machines.begin_run_command(
+            vm1.resource_group,
+            vm1.name,
+            {
+                "commandId": "RunPowerShellScript",
+                "script": ["# wac-azure-guest-script: port v1"],
+                "parameters": [{"name": "ServicePassword", "value": PLANTED}],
+            },
+        )
+        await poller.result()
+        managed = await compute.virtual_machine_run_commands.begin_create_or_update(
+            vm1.resource_group,
+            vm1.name,
+            "planted",
+            {
+                "location": "westeurope",
+                "properties": {
+                    "source": {"script": "Write-Output ok"},
+                    "parameters": [{"name": "ApiToken", "value": PLANTED}],
+                    "protectedParameters": [{"name": "x", "value": PLANTED}],
+                },
+            },
+        )
+        await managed.result()
+
+        facts = await read_vm_facts(session, vm1)
+        assert PLANTED in json.dumps(dict(facts.extension.settings)), "not planted"  # type: ignore[union-attr]
+        roots += [facts, await ExtensionManager(session).status(vm1)]
+        roots.append(await RequirementChecker(session).check(vm1))
+        roots.append(await enable(session, vm1, access=PublicAccess(["203.0.113.7"])))
+        roots.append(await diagnose(session, vm1, via="public", client_ip="203.0.113.7"))
+        roots.append(await enable_many(session, [vm1, vm2]))
+        roots.append(await diagnose(session, vm2))
+        roots.append(await disable(session, vm2))
+        with pytest.raises(InvalidInputError) as refused:
+            await enable(session, vm2, proxy=f"http://u:{PLANTED}@p:3128")
+        errors.append(refused.value)
+        roots.append(await disable_many(session, [vm1]))
+
+    texts = [repr(session)]
+    objects = [o for root in roots for o in _public_objects(root)]
+    assert len({type(o).__name__ for o in objects}) >= 15, "the walk reached too little"
+    for obj in objects:
+        texts += _texts(obj)
+    for exc in errors:
+        texts += _exception_texts(exc)
+    trace = [t for t in all_logs.texts if "Request headers:" in t]
+    assert trace, "azure-core's network trace did not log: the test would prove nothing"
+    assert any("ServicePassword" in t for t in trace)
+    assert any("runCommands/planted" in t for t in trace)
+    assert any("Request URL" in t for t in all_logs.texts)  # the http logging policy
+    _assert_clean(all_logs.texts, [PLANTED])
+    _assert_clean(texts, [PLANTED])

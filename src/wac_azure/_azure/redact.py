@@ -6,20 +6,28 @@ With ``logging_enable=True`` (a client or per-call option), azure-core's
 secret a body carries (an extension's ``protectedSettings``, a Run Command's
 ``protectedParameters`` or a password parameter). :class:`AzureSession` gives
 every client :class:`RedactingNetworkTraceLoggingPolicy` instead, which logs
-the same trace with those values replaced by ``REDACTED``.
+the same trace with those values replaced by ``REDACTED``. What counts as a
+secret is defined once, in the pure ``_core.redaction`` (the reprs of public
+objects use it too).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from azure.core.pipeline.policies import NetworkTraceLoggingPolicy
 
-REDACTED = "REDACTED"
+from wac_azure._core.redaction import REDACTED, redact_json, redact_text
+
+__all__ = [
+    "REDACTED",
+    "SECRET_HEADERS",
+    "RedactingNetworkTraceLoggingPolicy",
+    "redact_json",
+    "redact_text",
+]
+
 #: Headers whose value is a credential.
 SECRET_HEADERS = frozenset(
     {
@@ -31,49 +39,8 @@ SECRET_HEADERS = frozenset(
         "x-ms-token",
     }
 )
-#: JSON keys (any case) whose whole value is secret.
-_SECRET_KEY = re.compile(
-    r"^(protected(settings|parameters)|.*password.*|.*secret.*|.*token.*|.*credential.*"
-    r"|.*apikey.*|.*accountkey.*|.*sastoken.*|authorization)$",
-    re.IGNORECASE,
-)
-#: ``{"name": ..., "value": ...}`` parameters whose name says the value is secret.
-_SECRET_NAME = re.compile(r"password|secret|token|credential|apikey|accountkey", re.IGNORECASE)
-_BEARER = re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s:@'\"]+:[^/\s@'\"]+@", re.IGNORECASE)
 
 _LOGGER = logging.getLogger("azure.core.pipeline.policies._universal")
-
-
-def redact_json(value: Any) -> Any:
-    """A copy of JSON ``value`` with every secret value replaced by ``REDACTED``."""
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        name = value.get("name")
-        secret_param = isinstance(name, str) and bool(_SECRET_NAME.search(name))
-        for key, item in value.items():
-            if _SECRET_KEY.match(str(key)) or (secret_param and key == "value"):
-                out[key] = REDACTED
-            else:
-                out[key] = redact_json(item)
-        return out
-    if isinstance(value, list):
-        return [redact_json(v) for v in value]
-    if isinstance(value, str):
-        return redact_text(value)
-    return value
-
-
-def redact_text(text: str) -> str:
-    """``text`` with bearer tokens and credentials in URLs replaced; JSON bodies redacted."""
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        try:
-            return json.dumps(redact_json(json.loads(stripped)))
-        except ValueError:
-            pass
-    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    return _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 
 def _body_text(body: Any) -> str:

@@ -211,6 +211,10 @@ class PrivateAccess:
         fix = "use 'VirtualNetwork' or private CIDR ranges"
         _check_everyone("PrivateAccess", out, nets, fix)
         if not ack:
+            # "Network security groups are processed after Azure translates a public IP
+            # address to a private IP address for inbound traffic" (learn.microsoft.com/
+            # azure/virtual-network/network-security-groups-overview#security-rules): the
+            # rule written for the private IP also admits these sources via the public IP.
             _check_exposure(
                 "PrivateAccess",
                 out,

@@ -21,6 +21,7 @@ import attrs
 from wac_azure._core.errors import WacAzureError
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import NetworkSecurityGroup
+from wac_azure._core.redaction import redact_repr
 
 #: Name, publisher and type of the Windows Admin Center extension (AZURE_FACTS §1).
 EXTENSION_NAME = "AdminCenter"
@@ -151,15 +152,22 @@ class NicFacts:
         return self.private_ips[0] if self.private_ips else None
 
 
+def _settings_repr(settings: Mapping[str, Any]) -> str:
+    return redact_repr(dict(settings))
+
+
 @attrs.frozen
 class ExtensionFacts:
     """A VM extension as the VM GET (with its instance view) shows it.
 
     ``settings`` are the *public* settings only (ARM never returns
-    protectedSettings). ``handler_version`` is the version the instance view
-    reports running (e.g. ``"0.31.0.0"``) when known, else the configured
-    ``typeHandlerVersion`` (e.g. ``"0.0"``). ``port`` is the ``port`` setting
-    as an int (the docs write a string, the quickstart an int).
+    protectedSettings); their ``repr`` (and so that of :class:`VmFacts`) hides
+    what looks secret anyway (a proxy URL's ``user:password@``, keys named like
+    a password or token), since anyone may have put it there.
+    ``handler_version`` is the version the instance view reports running
+    (e.g. ``"0.31.0.0"``) when known, else the configured ``typeHandlerVersion``
+    (e.g. ``"0.0"``). ``port`` is the ``port`` setting as an int (the docs write
+    a string, the quickstart an int).
     """
 
     name: str
@@ -171,7 +179,7 @@ class ExtensionFacts:
     port: int | None = None
     salt: str | None = None
     settings: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_frozen_mapping, eq=False, hash=False
+        factory=dict, converter=_frozen_mapping, eq=False, hash=False, repr=_settings_repr
     )
     statuses: tuple[StatusFacts, ...] = ()
     substatuses: tuple[StatusFacts, ...] = ()
