@@ -162,6 +162,7 @@ def test_demo_runs_the_lifecycle() -> None:
         assert vms[name]["url"].startswith("https://")
         assert vms[name]["disable"]["extension_removed"] is True
     assert vms["locked-01"]["plan"]["changes"]
+    assert "rule_name" in vms["locked-01"]["plan"]["changes"][0]  # snake_case keys throughout
 
 
 def test_demo_readable_and_selfcheck() -> None:

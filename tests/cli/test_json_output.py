@@ -178,3 +178,28 @@ def test_fleet_dry_run_in_json_and_text() -> None:
     assert code == 0
     assert out.startswith("enable dry run on ")
     assert "locked-01: would be enabled (would write 3 rule(s)" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("check", f"{BASE}/legacy-01"),
+        ("plan", f"{BASE}/locked-01"),
+        ("status", f"{BASE}/app-01"),
+        ("port", f"{BASE}/app-01"),
+        ("url", f"{BASE}/app-01"),
+        ("disable", f"{BASE}/app-01"),
+        ("diagnose", f"{BASE}/app-01"),
+        ("discover",),
+        ("disable-many", "--all"),
+        ("enable", f"{BASE}/legacy-01"),  # an error carrying its report
+        ("enable", f"{BASE}/legacy-01", "--verbose"),
+    ],
+    ids=lambda a: "-".join(w for w in a if not w.startswith("/")),
+)
+def test_every_command_prints_snake_case_json(argv: tuple[str, ...]) -> None:
+    code, out, _ = run(*argv, "--emulator", "--json", "-q")
+    assert code in (0, 1)
+    doc = json.loads(out)
+    camel = {k for k in keys(doc) if re.search("[A-Z]", k)}
+    assert not camel, sorted(camel)

@@ -36,6 +36,7 @@ from wac_azure import (
     disable,
     enable,
 )
+from wac_azure._cli.output import snake
 from wac_azure._core.decide import PLANNABLE_CHECKS
 from wac_azure.testing import ArmEmulator
 
@@ -231,7 +232,7 @@ async def run_demo(out: TextIO | None = None, *, json_output: bool = False) -> i
     elapsed = time.monotonic() - start
     writes = len(emu.writes())
     if json_output:
-        doc = {"vms": records, "requests": len(emu.requests), "writes": writes}
+        doc = snake({"vms": records, "requests": len(emu.requests), "writes": writes})
         print(json.dumps(doc, indent=2, sort_keys=True, default=str), file=out)
     else:
         print(

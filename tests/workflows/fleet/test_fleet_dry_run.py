@@ -104,6 +104,7 @@ async def test_dry_run_writes_nothing_and_plans_what_a_real_run_writes(
     assert doc["dry_run"] is True
     assert doc["counts"]["enabled"] == len(targets) - 2
     assert "would write" in str(plan)
+    assert "Dry run: nothing was written" in plan._repr_html_()
 
     # The same world, for real: every VM ends as planned, with the rules and installs planned.
     emu.requests.clear()

@@ -114,6 +114,13 @@ class FleetPlan(FleetResult):
         lines += [f"  {o}" for o in self.outcomes]
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        note = (
+            "<p><em>Dry run: nothing was written; <q>enabled</q> means a real run would "
+            "enable the VM, <q>changed</q> that it would write.</em></p>"
+        )
+        return note + super()._repr_html_()
+
 
 def _skip_reason(d: VmDecision) -> str:
     if d.stage == "requirements" and d.report is not None:
