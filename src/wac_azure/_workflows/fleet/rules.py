@@ -18,7 +18,7 @@ from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
 from wac_azure._core.nsg.model import Direction
-from wac_azure._core.plan import ChangeAction, unmet_intent
+from wac_azure._core.plan import ChangeAction, address_record, unmet_intent
 from wac_azure._core.progress import ProgressStage
 from wac_azure._workflows.fleet.run import RG_PARALLEL, Subscription
 from wac_azure._workflows.fleet.state import Decide, FleetVm, NsgJob, NsgQueue, Then
@@ -137,6 +137,8 @@ class RuleWriter(Subscription):
         vm.rules_done = True
         if vm.outcome is not None:
             return
+        if run.operation == "enable" or run.remove_rules:
+            self._record(vm)
         if run.operation == "enable":
             run.stage(
                 vm,
@@ -152,6 +154,21 @@ class RuleWriter(Subscription):
         elif run.remove_rules:
             done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
             run.stage(vm, ProgressStage.RULES_REMOVED, done)
+
+    def _record(self, vm: FleetVm) -> None:
+        """Keep the VM's NIC tag saying which of its addresses our rules now name (see
+        :meth:`NetworkRulePlanner.record_addresses`); a write only when it changed."""
+        facts = vm.facts
+        if facts is None:
+            return
+        models = self.run.inv.parsed_nsgs
+        nsgs = [models.get(key) or nsg for key, nsg in facts.nsgs.items()]
+        nic = facts.primary_nic
+        if nic is not None and address_record(facts, nsgs) is not None:
+            doc = self.run.inv.docs.get(nic.id.lower())
+            planner = NetworkRulePlanner(self.session)
+            with pacing_priority(1):  # bookkeeping: after the writes a VM waits for
+                self.spawn(planner.record_addresses(facts, nsgs, nic_doc=doc, wait=False))
 
     def _nsg_written(self, vm: FleetVm, key: str, then: Then) -> None:
         """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
