@@ -565,6 +565,7 @@ class NetworkRulePlanner:
         *,
         nic_doc: dict[str, Any] | None = None,
         wait: bool = True,
+        wrote: bool = True,
     ) -> tuple[str, ...] | None:
         """Keep the primary NIC's tag ``wac_azure-rule-addresses`` saying which of its
         addresses wac_azure's rules name, once ``nsgs`` (the VM's NSGs as written) are in
@@ -578,7 +579,7 @@ class NetworkRulePlanner:
         which must not cost a poll per VM).
         Bookkeeping, not reachability: a failure is logged at WARNING and not raised.
         """
-        wanted = address_record(facts, nsgs)
+        wanted = address_record(facts, nsgs, wrote=wrote)
         nic = facts.primary_nic
         if wanted is None or nic is None:
             return None
@@ -636,9 +637,14 @@ class NetworkRulePlanner:
             action="Microsoft.Network/networkInterfaces/write",
         )
 
-    async def record_after(self, facts: VmFacts, plan: NetworkPlan) -> tuple[str, ...] | None:
-        """:meth:`record_addresses` for the VM's NSGs once ``plan`` is written."""
-        return await self.record_addresses(facts, nsgs_after(facts, plan))
+    async def record_after(
+        self, facts: VmFacts, result: ApplyResult, plan: NetworkPlan
+    ) -> tuple[str, ...] | None:
+        """:meth:`record_addresses` for the VM's NSGs once ``result`` (of ``plan``) is
+        written; a VM without a record gets one only when a rule was written for it."""
+        return await self.record_addresses(
+            facts, nsgs_after(facts, result.plan or plan), wrote=result.changed
+        )
 
     # -- removing ---------------------------------------------------------------------
 
@@ -684,7 +690,7 @@ class NetworkRulePlanner:
             found = facts if facts is not None else await self._facts(target)
             plan = await self.plan_removal(target, facts=found, ports=ports)
             result = await self._apply(plan)
-            await self.record_after(found, result.plan or plan)
+            await self.record_after(found, result, plan)
             return result
 
         return await within(run(), timeout, "removing the network rules")

@@ -625,12 +625,16 @@ def stale_addresses(facts: VmFacts, held: Iterable[str] = ()) -> frozenset[str]:
     return frozenset(a for nic in facts.nics for a in nic.recorded_addresses if a not in now)
 
 
-def address_record(facts: VmFacts, nsgs: Iterable[NetworkSecurityGroup]) -> tuple[str, ...] | None:
+def address_record(
+    facts: VmFacts, nsgs: Iterable[NetworkSecurityGroup], *, wrote: bool = True
+) -> tuple[str, ...] | None:
     """What the primary NIC's address record should say once ``nsgs`` (the VM's NSGs as
     written) are in force: its addresses when a rule wac_azure owns names one of them,
-    else nothing. ``None`` when the record already says so (nothing to write)."""
+    else nothing. ``None`` when there is nothing to write: the record already says so,
+    or the run wrote no rule for the VM (``wrote=False``) and the NIC has no record (a
+    run that finds everything in place writes nothing, not even the record)."""
     nic = facts.primary_nic
-    if nic is None:
+    if nic is None or (not wrote and not nic.recorded_addresses):
         return None
     ips = set(nic.private_ips)
     named = any(

@@ -292,7 +292,7 @@ async def enable(
         applied = await planner.apply(plan)
         # which addresses the rules now name: a later change of the VM's address is found
         # there, and the next enable or disable takes the old one out of the rules
-        await planner.record_after(facts, applied.plan or plan)
+        await planner.record_after(facts, applied, plan)
         say(progress, t, ProgressStage.RULES_APPLIED, "changed" if _changed(applied) else None)
         state = await ExtensionManager(session).install(
             t,

@@ -17,7 +17,7 @@ from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
-from wac_azure._core.nsg.model import Direction
+from wac_azure._core.nsg.model import Access, Direction
 from wac_azure._core.plan import ChangeAction, address_record, unmet_intent
 from wac_azure._core.progress import ProgressStage
 from wac_azure._workflows.fleet.run import RG_PARALLEL, Subscription
@@ -164,11 +164,14 @@ class RuleWriter(Subscription):
         models = self.run.inv.parsed_nsgs
         nsgs = [models.get(key) or nsg for key, nsg in facts.nsgs.items()]
         nic = facts.primary_nic
-        if nic is not None and address_record(facts, nsgs) is not None:
+        wrote = bool(vm.rules)  # a VM found in place gets no write, not even this one
+        if nic is not None and address_record(facts, nsgs, wrote=wrote) is not None:
             doc = self.run.inv.docs.get(nic.id.lower())
             planner = NetworkRulePlanner(self.session)
             with pacing_priority(1):  # bookkeeping: after the writes a VM waits for
-                self.spawn(planner.record_addresses(facts, nsgs, nic_doc=doc, wait=False))
+                self.spawn(
+                    planner.record_addresses(facts, nsgs, nic_doc=doc, wait=False, wrote=wrote)
+                )
 
     def _nsg_written(self, vm: FleetVm, key: str, then: Then) -> None:
         """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
@@ -292,7 +295,19 @@ class RuleWriter(Subscription):
                 port=self.run.port,
                 service_tags=tags,
             )
-            problems = unmet_intent(attrs.evolve(fresh, checks=(), blocking=()))
+            # only what this NSG decides: the VMs' other NSGs are judged by their own queue
+            mine = attrs.evolve(
+                fresh,
+                blocking=tuple(b for b in fresh.blocking if (b.nsg_id or "").lower() == key),
+                checks=tuple(
+                    c
+                    for c in fresh.checks
+                    if any(
+                        st.nsg.lower() == key and st.access is Access.DENY for st in c.after.steps
+                    )
+                ),
+            )
+            problems = unmet_intent(mine)
         if problems:
             error = NetworkVerificationError(
                 "the NSG rules were written, but a read afterwards does not show the intended "
