@@ -1703,13 +1703,25 @@ def _access_from(doc: _Doc) -> AccessMode:
     mode = doc.string("mode").lower()
     sources = doc.strings("sources")
     path = doc.path
+    # a risk the caller acknowledged when planning stays acknowledged (when the mode
+    # takes one and the saved form carries it)
+    ack = doc.raw("acknowledgeRisk", None)
     if mode == "private":
-        return _guard(path, PrivateAccess, sources=sources)  # type: ignore[no-any-return]
+        extra = _acknowledged(PrivateAccess, ack)
+        return _guard(path, PrivateAccess, sources=sources, **extra)  # type: ignore[no-any-return]
     if mode == "public":
         if doc.flag("openToEveryone", False):
             return _guard(path, PublicAccess.anywhere, acknowledge_risk=True)  # type: ignore[no-any-return]
-        return _guard(path, PublicAccess, sources)  # type: ignore[no-any-return]
+        extra = _acknowledged(PublicAccess, ack)
+        return _guard(path, PublicAccess, sources, **extra)  # type: ignore[no-any-return]
     raise _bad(doc.at("mode"), f"{mode!r} is not 'private' or 'public'")
+
+
+def _acknowledged(mode: type, ack: object) -> dict[str, bool]:
+    if not isinstance(ack, bool):
+        return {}
+    fields = {f.name for f in attrs.fields(mode)} if attrs.has(mode) else set()
+    return {"acknowledge_risk": ack} if "acknowledge_risk" in fields else {}
 
 
 def _rule_from(doc: _Doc, name_key: str, body_key: str) -> SecurityRule:
