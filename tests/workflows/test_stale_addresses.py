@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from wac_azure import (
     enable,
     enable_many,
 )
-from wac_azure.testing import ArmEmulator
+from wac_azure.testing import ArmEmulator, Fault
 
 NET = "/providers/Microsoft.Network"
 ONPREM = PrivateAccess(sources=("10.10.0.0/16",))  # needs a rule naming the VM's address
@@ -109,3 +110,25 @@ async def test_an_address_another_vm_of_the_run_now_holds_is_kept(
         "/networkSecurityGroups/vnet-westeurope-default-nsg"
     )
     assert {old, "10.0.1.210"} <= _named(emu, nsg_id)
+
+
+@pytest.mark.parametrize("fleet", [False, True], ids=["enable", "enable_many"])
+async def test_a_failed_address_record_does_not_fail_the_vm(
+    emu: ArmEmulator,
+    session: AzureSession,
+    caplog: pytest.LogCaptureFixture,
+    fleet: bool,
+) -> None:
+    """The record is bookkeeping: a refused NIC write is logged at WARNING, the VM is enabled."""
+    t = emu.add_windows_vm("vm1", nsg="nic")
+    refused = Fault("status", status=403, code="AuthorizationFailed", message="no NIC write")
+    emu.faults.add_scripted(1, refused, method="PUT", path_regex=r"/networkInterfaces/")
+    if fleet:
+        result = await enable_many(session, [t], access=ONPREM)
+        assert result.ok, str(result)
+    else:
+        await enable(session, t, access=ONPREM)
+    assert TAG not in (emu.resource(_nic_id(t)).get("tags") or {})
+    assert any(r.levelno == logging.WARNING and TAG in r.getMessage() for r in caplog.records), [
+        r.getMessage() for r in caplog.records
+    ]

@@ -28,6 +28,7 @@ from wac_azure._core.errors import (
     NetworkVerificationError,
     OperationFailedError,
     StalePlanError,
+    WacAzureError,
 )
 from wac_azure._core.facts import ADDRESS_TAG, DEFAULT_PORT, NicFacts, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
@@ -585,7 +586,7 @@ class NetworkRulePlanner:
             return None
         try:
             await self._write_record(nic, wanted, nic_doc, wait=wait)
-        except AzureRequestError as exc:
+        except WacAzureError as exc:
             _log.warning(
                 "could not record the addresses of NIC %s in its tag %s (%s); a later change "
                 "of its address will leave the old one in wac_azure's rules",
