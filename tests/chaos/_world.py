@@ -424,7 +424,7 @@ def audit(
             if slot in slots:
                 res.priority_clashes.append(f"{r['name']} / {slots[slot]} {slot} in {nsg_id}")
             slots[slot] = r["name"]
-            if p.get("description") == MANAGED:
+            if str(p.get("description") or "").startswith(MANAGED):  # marked or not
                 res.managed_rules += 1
                 missing = [f for f in _MANAGED_FIELDS if p.get(f) in (None, "")]
                 if (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -167,3 +168,37 @@ def test_snake_case_keys_load_too() -> None:
         return value
 
     assert NetworkPlan.from_dict(snake(doc)) == NetworkPlan.from_dict(doc)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*path, i))
+    return out
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_junk_anywhere_in_a_saved_plan_is_refused_as_invalid_plan(data: st.DataObject) -> None:
+    """Replace any node of a saved plan with junk: it loads, or raises InvalidPlanError
+    (never a KeyError, TypeError or AttributeError from deep inside)."""
+    doc = _plan()
+    path = data.draw(st.sampled_from(_paths(doc)[1:]))
+    _set(doc, list(path), data.draw(JUNK))
+    with contextlib.suppress(InvalidPlanError):
+        NetworkPlan.from_dict(doc)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from wac_azure import (
     AzureSession,
+    NetworkVerificationError,
     PrivateAccess,
     PublicAccess,
     VmTarget,
@@ -107,3 +109,66 @@ async def test_narrowing_the_sources_keeps_the_new_ones_allowed(
     else:
         await disable(session, t)
     assert not _inbound_allowed(emu, t, kept)
+
+
+@pytest.mark.parametrize("fleet", [False, True], ids=["enable", "enable_many"])
+async def test_a_narrowing_another_writer_undoes_is_not_reported_enabled(
+    emu: ArmEmulator, session: AzureSession, fleet: bool
+) -> None:
+    """Right after our narrowing write, another writer denies the new source before our
+    rule: the read-back sees it, and the VM is not reported enabled."""
+    t = emu.add_windows_vm("vm1", public_ip=True)
+    nsg_id = _nic(emu, t)["properties"]["networkSecurityGroup"]["id"]
+    # someone's rule at 100, so that there is room before ours
+    emu.add_rule(
+        nsg_id,
+        {
+            "name": "Dns",
+            "properties": {
+                "priority": 100,
+                "direction": "Inbound",
+                "access": "Allow",
+                "protocol": "Udp",
+                "sourceAddressPrefix": "*",
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": "*",
+                "destinationPortRange": "53",
+            },
+        },
+    )
+    await _enable(session, t, PublicAccess(["203.0.113.0/24"]), fleet)
+    assert _inbound_allowed(emu, t, "203.0.113.7")
+    start = len(emu.requests)
+
+    async def other_writer() -> None:
+        while not any(  # noqa: ASYNC110 (the emulator has no event to wait on)
+            r.method == "PUT" and "/securityrules/" in r.path.lower() for r in emu.requests[start:]
+        ):
+            await asyncio.sleep(0)
+        emu.add_rule(  # their rule at 100 becomes a deny of the new source
+            nsg_id,
+            {
+                "name": "Dns",
+                "properties": {
+                    "priority": 100,
+                    "direction": "Inbound",
+                    "access": "Deny",
+                    "protocol": "*",
+                    "sourceAddressPrefix": "203.0.113.7",
+                    "sourcePortRange": "*",
+                    "destinationAddressPrefix": "*",
+                    "destinationPortRange": "*",
+                },
+            },
+        )
+
+    writer = asyncio.create_task(other_writer())
+    narrow = PublicAccess(["203.0.113.7"])
+    if fleet:
+        result = await enable_many(session, [t], access=narrow, port=PORT)
+        (outcome,) = result.outcomes
+        assert isinstance(outcome.error, NetworkVerificationError), outcome
+    else:
+        with pytest.raises(NetworkVerificationError):
+            await enable(session, t, access=narrow, port=PORT)
+    await writer

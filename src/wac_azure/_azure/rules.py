@@ -28,8 +28,9 @@ from wac_azure._core.errors import (
     NetworkVerificationError,
     OperationFailedError,
     StalePlanError,
+    WacAzureError,
 )
-from wac_azure._core.facts import DEFAULT_PORT, VmFacts, split_resource_id
+from wac_azure._core.facts import ADDRESS_TAG, DEFAULT_PORT, NicFacts, VmFacts, split_resource_id
 from wac_azure._core.facts import as_json as _as_json
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import NetworkSecurityGroup, ServiceTags
@@ -38,7 +39,9 @@ from wac_azure._core.plan import (
     ChangeAction,
     NetworkPlan,
     RuleChange,
+    address_record,
     fingerprint,
+    nsgs_after,
     plan_many,
     removal_plan,
     unmet_intent,
@@ -556,6 +559,96 @@ class NetworkRulePlanner:
             action="Microsoft.Network/networkInterfaces/write",
         )
 
+    # -- the address record -------------------------------------------------------------
+
+    async def record_addresses(
+        self,
+        facts: VmFacts,
+        nsgs: Iterable[NetworkSecurityGroup],
+        *,
+        nic_doc: dict[str, Any] | None = None,
+        wait: bool = True,
+        wrote: bool = True,
+    ) -> tuple[str, ...] | None:
+        """Keep the primary NIC's tag ``wac_azure-rule-addresses`` saying which of its
+        addresses wac_azure's rules name, once ``nsgs`` (the VM's NSGs as written) are in
+        force (:func:`~wac_azure._core.plan.address_record`). When the VM's address
+        changes, the next ``enable`` or ``disable`` finds the old one there and takes it
+        out of the rules. No write when the tag already says so; returns what was written.
+
+        ``nic_doc`` is the NIC as just read (a fleet's listing): the first attempt
+        PUTs it with ``If-Match`` on its etag instead of reading it again; with
+        ``wait=False`` the PUT's operation is not polled (a fleet's bookkeeping write,
+        which must not cost a poll per VM).
+        Bookkeeping, not reachability: a failure is logged at WARNING and not raised.
+        """
+        wanted = address_record(facts, nsgs, wrote=wrote)
+        nic = facts.primary_nic
+        if wanted is None or nic is None:
+            return None
+        try:
+            await self._write_record(nic, wanted, nic_doc, wait=wait)
+        except WacAzureError as exc:
+            _log.warning(
+                "could not record the addresses of NIC %s in its tag %s (%s); a later change "
+                "of its address will leave the old one in wac_azure's rules",
+                nic.name,
+                ADDRESS_TAG,
+                exc,
+            )
+            return None
+        return wanted
+
+    async def _write_record(
+        self,
+        nic: NicFacts,
+        wanted: tuple[str, ...],
+        nic_doc: dict[str, Any] | None,
+        *,
+        wait: bool = True,
+    ) -> None:
+        sub, rg, nic_name = _parts(nic.id)
+        client: Any = self._session.network(sub)
+        listed = [json.loads(json.dumps(nic_doc))] if nic_doc is not None else []
+
+        async def tag() -> Any:
+            # the listed document first (its etag guards it); a retry reads the NIC again
+            doc = (
+                listed.pop()
+                if listed
+                else _as_json(await client.network_interfaces.get(rg, nic_name))
+            )
+            tags = dict(doc.get("tags") or {})
+            if wanted:
+                tags[ADDRESS_TAG] = ",".join(wanted)
+            else:
+                tags.pop(ADDRESS_TAG, None)
+            if tags == (doc.get("tags") or {}):
+                return doc
+            doc["tags"] = tags
+            etag = doc.get("etag")
+            headers = {"If-Match": etag} if isinstance(etag, str) else {}
+            poller = await client.network_interfaces.begin_create_or_update(
+                rg, nic_name, doc, headers=headers, polling=wait
+            )
+            return await _finish(poller) if wait else doc
+
+        _log.info("recording the addresses %s in NIC %s's tag", ",".join(wanted) or "-", nic_name)
+        await self._retry(
+            tag,
+            what=f"tagging NIC {nic_name} with the addresses wac_azure's rules name",
+            action="Microsoft.Network/networkInterfaces/write",
+        )
+
+    async def record_after(
+        self, facts: VmFacts, result: ApplyResult, plan: NetworkPlan
+    ) -> tuple[str, ...] | None:
+        """:meth:`record_addresses` for the VM's NSGs once ``result`` (of ``plan``) is
+        written; a VM without a record gets one only when a rule was written for it."""
+        return await self.record_addresses(
+            facts, nsgs_after(facts, result.plan or plan), wrote=result.changed
+        )
+
     # -- removing ---------------------------------------------------------------------
 
     async def plan_removal(
@@ -597,8 +690,11 @@ class NetworkRulePlanner:
         """
 
         async def run() -> ApplyResult:
-            plan = await self.plan_removal(target, facts=facts, ports=ports)
-            return await self._apply(plan)
+            found = facts if facts is not None else await self._facts(target)
+            plan = await self.plan_removal(target, facts=found, ports=ports)
+            result = await self._apply(plan)
+            await self.record_after(found, result, plan)
+            return result
 
         return await within(run(), timeout, "removing the network rules")
 

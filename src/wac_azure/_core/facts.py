@@ -145,6 +145,10 @@ class NicFacts:
     subnet_id: str | None = None
     nsg_id: str | None = None
     subnet_nsg_id: str | None = None
+    #: The addresses wac_azure's rules last named for this NIC (its tag
+    #: :data:`ADDRESS_TAG`): one that is no longer the NIC's is stale, and
+    #: ``enable`` / ``disable`` take it out of wac_azure's rules.
+    recorded_addresses: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
     @property
     def private_ip(self) -> str | None:
@@ -802,6 +806,20 @@ class _NicJson:
     pool_ids: tuple[str, ...]
     subnet_id: str | None
     nsg_id: str | None
+    recorded_addresses: tuple[str, ...] = ()
+
+
+#: The NIC tag in which wac_azure records the addresses its rules name for the NIC.
+ADDRESS_TAG = "wac_azure-rule-addresses"
+
+
+def recorded_addresses(nic_json: Any) -> tuple[str, ...]:
+    """The addresses in a NIC document's :data:`ADDRESS_TAG` (comma-separated)."""
+    tags = dig(nic_json, "tags")
+    value = tags.get(ADDRESS_TAG) if isinstance(tags, Mapping) else None
+    if not isinstance(value, str):
+        return ()
+    return tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
 
 
 def parse_nic(nic_json: Any, fallback_id: str) -> _NicJson:
@@ -840,6 +858,7 @@ def parse_nic(nic_json: Any, fallback_id: str) -> _NicJson:
         pool_ids=tuple(pools),
         subnet_id=subnet_id,
         nsg_id=id_of(dig(nic_json, "properties", "networkSecurityGroup")),
+        recorded_addresses=recorded_addresses(nic_json),
     )
 
 
@@ -1035,6 +1054,7 @@ def facts_from_arm(
                 subnet_id=raw.subnet_id,
                 nsg_id=raw.nsg_id,
                 subnet_nsg_id=subnet_nsg.get(raw.subnet_id.lower()) if raw.subnet_id else None,
+                recorded_addresses=raw.recorded_addresses,
             )
         )
     primary_nic = next((n for n in nics if n.primary), nics[0] if nics else None)

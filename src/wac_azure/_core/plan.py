@@ -617,6 +617,49 @@ def legacy_rule(rule: SecurityRule) -> bool:
     return port.low == 443 and tuple(d.lower() for d in rule.destination_prefixes) == (tag.lower(),)
 
 
+def stale_addresses(facts: VmFacts, held: Iterable[str] = ()) -> frozenset[str]:
+    """The addresses wac_azure's rules were last recorded naming for the VM's NICs
+    (:attr:`NicFacts.recorded_addresses`) that no NIC of the VM holds now, nor any
+    address in ``held`` (other VMs planned together)."""
+    now = {ip for nic in facts.nics for ip in nic.private_ips} | set(held)
+    return frozenset(a for nic in facts.nics for a in nic.recorded_addresses if a not in now)
+
+
+def address_record(
+    facts: VmFacts, nsgs: Iterable[NetworkSecurityGroup], *, wrote: bool = True
+) -> tuple[str, ...] | None:
+    """What the primary NIC's address record should say once ``nsgs`` (the VM's NSGs as
+    written) are in force: its addresses when a rule wac_azure owns names one of them,
+    else nothing. ``None`` when there is nothing to write: the record already says so,
+    or the run wrote no rule for the VM (``wrote=False``) and the NIC has no record (a
+    run that finds everything in place writes nothing, not even the record)."""
+    nic = facts.primary_nic
+    if nic is None or (not wrote and not nic.recorded_addresses):
+        return None
+    ips = set(nic.private_ips)
+    named = any(
+        rule.is_managed and ips.intersection(scoped(rule)) for nsg in nsgs for rule in nsg.rules
+    )
+    wanted = tuple(nic.private_ips) if named else ()
+    return None if set(wanted) == set(nic.recorded_addresses) else wanted
+
+
+def nsgs_after(facts: VmFacts, plan: NetworkPlan) -> list[NetworkSecurityGroup]:
+    """The VM's NSGs as they are once ``plan``'s rule changes are written."""
+    out = []
+    for key, nsg in facts.nsgs.items():
+        rules = {r.name.lower(): r for r in nsg.rules}
+        for change in plan.changes:
+            if change.nsg_id.lower() != key or change.rule is None:
+                continue
+            if change.action is ChangeAction.DELETE:
+                rules.pop(change.rule.name.lower(), None)
+            else:
+                rules[change.rule.name.lower()] = change.rule
+        out.append(attrs.evolve(nsg, rules=tuple(rules.values())))
+    return out
+
+
 def adoption_ports(facts: VmFacts, port: int | None = None) -> frozenset[int]:
     """The WAC ports of the VM: ``port`` (what is being planned) and the port of its
     deployed extension; an earlier version's inbound rule is adopted on those only."""
@@ -778,6 +821,8 @@ class _State:
         #: the ports an inbound rule of an earlier version may serve the VM being planned
         #: on to be adopted (this plan's port, the port of the VM's deployed extension)
         self.adopt_ports: frozenset[int] = frozenset({port})
+        #: the addresses the VMs of this plan hold now (never stale for any of them)
+        self.held: set[str] = set()
         self.etags: dict[str, str | None] = {}
         self.fingerprints: dict[str, str] = {}
         self.changes: list[RuleChange] = []
@@ -939,6 +984,11 @@ class _State:
 
         for need in needs:
             self._plan_need(facts, vm, need, path)
+        old = stale_addresses(facts, self.held)
+        if old:
+            for nsg in path.values():
+                if nsg is not None:
+                    self._drop_addresses(nsg, old, vm)
 
     def _needs(self, vm_ip: str, scope: str) -> list[_Need]:
         out = [
@@ -986,6 +1036,24 @@ class _State:
             )
         )
         return out
+
+    def _drop_addresses(self, nsg: NetworkSecurityGroup, old: frozenset[str], vm: str) -> None:
+        """Take the VM's former addresses out of the rules wac_azure owns on ``nsg`` (after
+        the rules for its address now are planned: make-before-break orders the writes)."""
+        current = self._current(nsg)
+        assert current is not None
+        for rule in current.rules:
+            named = [a for a in scoped(rule) if a in old]
+            if not named or not any(owns(rule, a, self.adopt_ports) for a in named):
+                continue
+            left = [v for v in scoped(rule) if v not in old]
+            purpose = f"stop serving {', '.join(named)}, an address the VM no longer has"
+            if left:
+                self.put_rule(
+                    nsg, rescoped(rule, left), ChangeAction.UPDATE, purpose=purpose, vm=vm
+                )
+            else:
+                self.put_rule(nsg, rule, ChangeAction.DELETE, purpose=purpose, vm=vm)
 
     def _report_unowned(self, nsg: NetworkSecurityGroup, scope: str) -> None:
         """Record the rules of ``nsg`` that say ``Managed by wac_azure`` without proof of it
@@ -1401,6 +1469,7 @@ def plan_many(
     state = _State(
         access=access, port=port, entra=entra, create_nsg=create_nsg, service_tags=service_tags
     )
+    state.held = {ip for f in facts for nic in f.nics for ip in nic.private_ips}
     for f in facts:
         state.plan_vm(f)
     return state.result()
@@ -1462,7 +1531,7 @@ def removal_plan(facts: Sequence[VmFacts], *, ports: Iterable[int] = ()) -> Netw
     for f in facts:
         vm = f.vm_resource_id or str(f.target)
         targets.append(vm)
-        ips = {ip for nic in f.nics for ip in nic.private_ips}
+        ips = {ip for nic in f.nics for ip in nic.private_ips} | stale_addresses(f)
         nic = f.primary_nic
         scope = (nic.private_ip if nic is not None else None) or "*"
         vm_ports = adoption_ports(f) | extra
@@ -1634,13 +1703,25 @@ def _access_from(doc: _Doc) -> AccessMode:
     mode = doc.string("mode").lower()
     sources = doc.strings("sources")
     path = doc.path
+    # a risk the caller acknowledged when planning stays acknowledged (when the mode
+    # takes one and the saved form carries it)
+    ack = doc.raw("acknowledgeRisk", None)
     if mode == "private":
-        return _guard(path, PrivateAccess, sources=sources)  # type: ignore[no-any-return]
+        extra = _acknowledged(PrivateAccess, ack)
+        return _guard(path, PrivateAccess, sources=sources, **extra)  # type: ignore[no-any-return]
     if mode == "public":
         if doc.flag("openToEveryone", False):
             return _guard(path, PublicAccess.anywhere, acknowledge_risk=True)  # type: ignore[no-any-return]
-        return _guard(path, PublicAccess, sources)  # type: ignore[no-any-return]
+        extra = _acknowledged(PublicAccess, ack)
+        return _guard(path, PublicAccess, sources, **extra)  # type: ignore[no-any-return]
     raise _bad(doc.at("mode"), f"{mode!r} is not 'private' or 'public'")
+
+
+def _acknowledged(mode: type, ack: object) -> dict[str, bool]:
+    if not isinstance(ack, bool):
+        return {}
+    fields = {f.name for f in attrs.fields(mode)} if attrs.has(mode) else set()
+    return {"acknowledge_risk": ack} if "acknowledge_risk" in fields else {}
 
 
 def _rule_from(doc: _Doc, name_key: str, body_key: str) -> SecurityRule:

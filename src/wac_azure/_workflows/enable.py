@@ -292,6 +292,9 @@ async def enable(
             say(progress, t, ProgressStage.DONE, "dry run: nothing written")
             return EnableResult(t, report, plan, None, current, None, url, False, True)
         applied = await planner.apply(plan)
+        # which addresses the rules now name: a later change of the VM's address is found
+        # there, and the next enable or disable takes the old one out of the rules
+        await planner.record_after(facts, applied, plan)
         say(progress, t, ProgressStage.RULES_APPLIED, "changed" if _changed(applied) else None)
         state = await ExtensionManager(session).install(
             t,

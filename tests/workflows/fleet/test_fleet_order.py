@@ -168,7 +168,8 @@ async def test_extension_writes_overtake_queued_rule_writes_in_the_bucket() -> N
     writes = [
         "ext" if "/extensions/" in r.path.lower() else "rule"
         for r in emu.requests
-        if r.method == "PUT"
+        # the NICs' address records (bookkeeping, written last) are left out
+        if r.method == "PUT" and "/networkinterfaces/" not in r.path.lower()
     ]
     assert collections.Counter(writes) == {"ext": 30, "rule": 30}
     # after the burst of 4, no rule PUT leaves while an extension PUT waits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import re
@@ -220,6 +221,7 @@ class SecurityRule:
         )
 
 
+@functools.lru_cache(maxsize=8192)
 def ownership_mark(rule: SecurityRule) -> str:
     """The 16 hex digits that mark ``rule`` as written by wac_azure.
 
@@ -230,6 +232,7 @@ def ownership_mark(rule: SecurityRule) -> str:
     does not carry ownership with it: the mark no longer matches. It is a
     guard against accidents, not against someone who means to forge it (who
     can write the NSG can do anything to it anyway): see docs/security.md.
+    Memoized: a shared NSG's rules are checked once per VM planned.
     """
     fields = {
         "name": rule.name.casefold(),

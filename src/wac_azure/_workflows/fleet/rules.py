@@ -17,8 +17,8 @@ from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
-from wac_azure._core.nsg.model import Direction
-from wac_azure._core.plan import ChangeAction, unmet_intent
+from wac_azure._core.nsg.model import Access, Direction
+from wac_azure._core.plan import ChangeAction, address_record, unmet_intent
 from wac_azure._core.progress import ProgressStage
 from wac_azure._workflows.fleet.run import RG_PARALLEL, Subscription
 from wac_azure._workflows.fleet.state import Decide, FleetVm, NsgJob, NsgQueue, Then
@@ -137,6 +137,8 @@ class RuleWriter(Subscription):
         vm.rules_done = True
         if vm.outcome is not None:
             return
+        if run.operation == "enable" or run.remove_rules:
+            self._record(vm)
         if run.operation == "enable":
             run.stage(
                 vm,
@@ -152,6 +154,24 @@ class RuleWriter(Subscription):
         elif run.remove_rules:
             done = f"{len(vm.rules)} rule(s) deleted" if vm.rules else None
             run.stage(vm, ProgressStage.RULES_REMOVED, done)
+
+    def _record(self, vm: FleetVm) -> None:
+        """Keep the VM's NIC tag saying which of its addresses our rules now name (see
+        :meth:`NetworkRulePlanner.record_addresses`); a write only when it changed."""
+        facts = vm.facts
+        if facts is None:
+            return
+        models = self.run.inv.parsed_nsgs
+        nsgs = [models.get(key) or nsg for key, nsg in facts.nsgs.items()]
+        nic = facts.primary_nic
+        wrote = bool(vm.rules)  # a VM found in place gets no write, not even this one
+        if nic is not None and address_record(facts, nsgs, wrote=wrote) is not None:
+            doc = self.run.inv.docs.get(nic.id.lower())
+            planner = NetworkRulePlanner(self.session)
+            with pacing_priority(1):  # bookkeeping: after the writes a VM waits for
+                self.spawn(
+                    planner.record_addresses(facts, nsgs, nic_doc=doc, wait=False, wrote=wrote)
+                )
 
     def _nsg_written(self, vm: FleetVm, key: str, then: Then) -> None:
         """The writes to NSG ``key`` on the VM's path are over (written or failed)."""
@@ -275,7 +295,19 @@ class RuleWriter(Subscription):
                 port=self.run.port,
                 service_tags=tags,
             )
-            problems = unmet_intent(attrs.evolve(fresh, checks=(), blocking=()))
+            # only what this NSG decides: the VMs' other NSGs are judged by their own queue
+            mine = attrs.evolve(
+                fresh,
+                blocking=tuple(b for b in fresh.blocking if (b.nsg_id or "").lower() == key),
+                checks=tuple(
+                    c
+                    for c in fresh.checks
+                    if any(
+                        st.nsg.lower() == key and st.access is Access.DENY for st in c.after.steps
+                    )
+                ),
+            )
+            problems = unmet_intent(mine)
         if problems:
             error = NetworkVerificationError(
                 "the NSG rules were written, but a read afterwards does not show the intended "
