@@ -225,6 +225,7 @@ class ExtensionManager:
         progress: ProgressCallback | None = ...,
         skip_checks: bool = ...,
         facts: VmFacts | None = ...,
+        allow_well_known_port: bool = ...,
     ) -> ExtensionState: ...
 
     @overload
@@ -240,6 +241,7 @@ class ExtensionManager:
         progress: ProgressCallback | None = ...,
         skip_checks: bool = ...,
         facts: VmFacts | None = ...,
+        allow_well_known_port: bool = ...,
     ) -> OperationHandle[ExtensionState]: ...
 
     async def install(
@@ -254,6 +256,7 @@ class ExtensionManager:
         progress: ProgressCallback | None = None,
         skip_checks: bool = False,
         facts: VmFacts | None = None,
+        allow_well_known_port: bool = False,
     ) -> ExtensionState | OperationHandle[ExtensionState]:
         """Install (or update) the extension; return its settled state.
 
@@ -268,10 +271,12 @@ class ExtensionManager:
         ``proxy``: ``None`` (default) keeps the deployed proxy, ``False``
         removes it, ``"http://host:port"`` or ``{"mode": ..., "address": ...}``
         sets it. ``progress`` is called with a :class:`~wac_azure.ProgressEvent`
-        per stage (reading → installing → done, or failed).
+        per stage (reading → installing → done, or failed). A well-known ``port``
+        (below 1024, or 3389, 5985, 5986) raises :class:`~wac_azure.ConfigurationError`
+        unless ``allow_well_known_port=True``.
         """
         t = as_target(target)
-        check_port(port)
+        check_port(port, allow_well_known_port=allow_well_known_port)
         limit = check_timeout(timeout)
         if salt is not None and (not isinstance(salt, str) or not salt.strip()):
             raise InvalidInputError("salt must be a non-empty string (or None to reuse/generate)")

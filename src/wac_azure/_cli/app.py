@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def port(p: argparse.ArgumentParser) -> None:
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"WAC port ({DEFAULT_PORT})")
+        p.add_argument(
+            "--allow-well-known-port",
+            action="store_true",
+            help="accept a --port below 1024 or of RDP/WinRM (refused by default)",
+        )
 
     def fleet_selection(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -318,7 +323,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
     try:
         check_timeout(args.timeout)
         if getattr(args, "port", None) is not None:
-            check_port(args.port)
+            check_port(
+                args.port, allow_well_known_port=getattr(args, "allow_well_known_port", False)
+            )
         if getattr(args, "proxy", None):
             normalize_proxy(args.proxy)
         salt = getattr(args, "salt", None)
@@ -379,6 +386,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 progress=progress,
                 salt=args.salt,
                 proxy=args.proxy,
+                allow_well_known_port=args.allow_well_known_port,
             )
             _emit(args, out, result)
             return EXIT_OK
@@ -484,6 +492,7 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb:
                 concurrency=args.concurrency,
                 progress=progress,
                 timeout=args.timeout,
+                allow_well_known_port=args.allow_well_known_port,
             )
         else:
             result = await disable_many(

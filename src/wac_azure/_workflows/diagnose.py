@@ -73,6 +73,7 @@ from wac_azure._core.diagnosis import (
     unknown_finding,
 )
 from wac_azure._core.errors import (
+    AuthenticationError,
     NotFoundError,
     WacAzureError,
 )
@@ -141,7 +142,8 @@ async def diagnose(
     bounds the whole diagnosis; ``now`` fixes the clock for step 5 (tests).
 
     Reads only, plus one Run Command (see the module docs). Raises
-    :class:`~wac_azure.VmNotFoundError` when the VM does not exist; every
+    :class:`~wac_azure.VmNotFoundError` when the VM does not exist
+    (:class:`~wac_azure.AuthenticationError` when the credential gets no token); every
     other failure becomes an ``unknown`` finding.
     """
 
@@ -160,8 +162,8 @@ async def diagnose(
     facts_error: str | None = None
     try:
         facts = await asyncio.wait_for(read_vm_facts(session, target), left())
-    except NotFoundError:
-        raise
+    except (NotFoundError, AuthenticationError):
+        raise  # nothing can be judged: no VM, or no token to read anything with
     except (TimeoutError, WacAzureError) as exc:
         facts_error = f"the VM could not be read: {reason_text(exc)}"
     _log.debug("diagnosing %s via %s", target, via)

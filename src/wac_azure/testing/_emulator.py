@@ -1020,8 +1020,15 @@ class ArmEmulator:
         """An async ``TokenCredential`` giving this emulator's valid token."""
         return StaticTokenCredential(self.token)
 
-    def session(self, **session_kwargs: Any) -> AzureSession:
+    def session(self, *, credential: Any = None, **session_kwargs: Any) -> AzureSession:
         """An :class:`~wac_azure.AzureSession` over the in-process transport (no sockets).
+
+        ``credential`` is the async ``TokenCredential`` the session signs in with: by
+        default the emulator's own (:meth:`credential`); pass yours to see what the library
+        does with it (one that raises azure-core's ``ClientAuthenticationError``, as
+        ``DefaultAzureCredential`` does when nobody signed in, gives
+        :class:`~wac_azure.AuthenticationError`; one whose token is not the emulator's is
+        answered 401 ``AuthenticationFailed``, as ARM answers a bad token).
 
         With timed operations (``lro_seconds``/``extension_seconds``) the transport sleeps
         for real, so ``polling_interval`` defaults to 0.05 s (azure-core's 30 s fallback
@@ -1032,7 +1039,7 @@ class ArmEmulator:
             kwargs["polling_interval"] = 0.05
         kwargs.update(session_kwargs)
         kwargs.setdefault("transport", self.transport(base_url=str(kwargs["base_url"])))
-        return AzureSession(self.credential(), **kwargs)
+        return AzureSession(credential if credential is not None else self.credential(), **kwargs)
 
     def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
         """Serve this emulator over HTTPS on loopback (see ``fronts.server.serve``)."""

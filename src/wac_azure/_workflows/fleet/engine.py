@@ -87,7 +87,7 @@ from wac_azure._core.facts import (
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressStage
-from wac_azure._core.validate import check_timeout
+from wac_azure._core.validate import check_port, check_timeout
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
@@ -455,6 +455,7 @@ async def enable_many(
     progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 15.0,
+    allow_well_known_port: bool = False,
 ) -> FleetResult:
     """Put Windows Admin Center on many VMs, at ARM's pace; one VM's failure never stops the rest.
 
@@ -479,10 +480,13 @@ async def enable_many(
 
     Unlike :func:`~wac_azure.enable`, no Run Command confirms the port inside
     each VM (that would be one more write per VM): the port is the
-    extension's setting. Returns a :class:`FleetResult`.
+    extension's setting. Returns a :class:`FleetResult`. A well-known ``port``
+    raises :class:`~wac_azure.ConfigurationError` unless ``allow_well_known_port=True``
+    (as for :func:`~wac_azure.enable`).
     """
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
+    check_port(port, allow_well_known_port=allow_well_known_port)
     run = Run(
         session,
         _targets(targets),
