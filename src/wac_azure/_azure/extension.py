@@ -80,6 +80,7 @@ from wac_azure._core.ids import VmTarget
 from wac_azure._core.progress import (
     ProgressCallback,
     ProgressStage,
+    guarded,
     say,
     warn_unknowns,
 )
@@ -284,6 +285,7 @@ class ExtensionManager:
         proxy_settings: dict[str, str] | Literal[False] | None = (
             False if proxy is False else normalize_proxy(proxy)
         )
+        progress = guarded(progress)  # a failing callback is logged once per install
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
 
@@ -362,6 +364,7 @@ class ExtensionManager:
 
         async def once() -> None:
             wire: Any = body  # a plain dict is sent as raw wire JSON (AZURE_FACTS §7)
+            _log.info("writing extension AdminCenter on %s (PUT)", t.name)  # no settings
             poller = await compute.virtual_machine_extensions.begin_create_or_update(
                 t.resource_group, t.name, EXTENSION_NAME, wire
             )
@@ -505,6 +508,7 @@ class ExtensionManager:
         the NSG rules this library created (rules described "Managed by wac_azure" only)."""
         t = as_target(target)
         limit = check_timeout(timeout)
+        progress = guarded(progress)  # a failing callback is logged once per uninstall
 
         async def go() -> UninstallResult:
             previous = await self.status(t, timeout=limit)
@@ -542,6 +546,7 @@ class ExtensionManager:
         what = f"removing AdminCenter from {t.name}"
 
         async def once() -> None:
+            _log.info("deleting extension AdminCenter from %s", t.name)
             poller = await compute.virtual_machine_extensions.begin_delete(
                 t.resource_group, t.name, EXTENSION_NAME
             )

@@ -59,6 +59,7 @@ from wac_azure._core.plan import ApplyResult, NetworkPlan
 from wac_azure._core.progress import (
     ProgressCallback,
     ProgressStage,
+    guarded,
     non_terminal,
     say,
     warn_unknowns,
@@ -378,6 +379,7 @@ async def enable(
     proxy_settings: dict[str, str] | Literal[False] | None = (
         False if proxy is False else normalize_proxy(proxy)
     )
+    progress = guarded(progress)  # a failing callback is logged once per run
     planner = NetworkRulePlanner(session)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit

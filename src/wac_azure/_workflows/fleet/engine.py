@@ -86,7 +86,7 @@ from wac_azure._core.facts import (
 )
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
-from wac_azure._core.progress import ProgressCallback, ProgressStage
+from wac_azure._core.progress import ProgressCallback, ProgressStage, log_unknowns
 from wac_azure._core.validate import check_port, check_timeout
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
@@ -176,6 +176,7 @@ class _Fleet(RuleWriter):
             if d.error is None:
                 vm.body = d.extension
                 eligible.append(vm)
+                log_unknowns(vm.target, d.report)
             elif d.skipped:
                 run.finish(vm, OutcomeStatus.SKIPPED, message=_skip_reason(d), report=d.report)
             else:
@@ -219,6 +220,7 @@ class _Fleet(RuleWriter):
         body = vm.body
 
         async def put() -> None:
+            _log.info("writing extension AdminCenter on %s (PUT)", vm.target.name)
             await compute.virtual_machine_extensions.begin_create_or_update(
                 vm.target.resource_group, vm.target.name, _EXTENSION_NAME, body, polling=False
             )
@@ -348,6 +350,7 @@ class _Fleet(RuleWriter):
         compute: Any = self.session.compute(vm.target.subscription_id)
 
         async def delete() -> None:
+            _log.info("deleting extension %s from %s", name, vm.target.name)
             await compute.virtual_machine_extensions.begin_delete(
                 vm.target.resource_group, vm.target.name, name, polling=False
             )
