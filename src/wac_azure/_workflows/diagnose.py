@@ -83,6 +83,7 @@ from wac_azure._core.guest import GuestDiagnosis, parse_diagnosis
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.validate import check_diagnose_options
+from wac_azure._workflows.tracing import traced_vm
 
 _log = logging.getLogger(__name__)
 #: Each NSG's etag as a diagnosis in this session last saw it, and when.
@@ -118,6 +119,7 @@ async def _run_guest(
 # --------------------------------------------------------------------------- entry point
 
 
+@traced_vm("diagnose", follows_progress=False)  # one span per call
 async def diagnose(
     session: AzureSession,
     target: VmTarget | str,

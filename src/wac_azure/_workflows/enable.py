@@ -65,6 +65,7 @@ from wac_azure._core.progress import (
     warn_unknowns,
 )
 from wac_azure._core.validate import as_target, check_port, check_timeout
+from wac_azure._workflows.tracing import traced_vm
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -340,6 +341,7 @@ async def enable(
 ) -> EnableResult | EnablePreview: ...
 
 
+@traced_vm("enable")  # one span per call, following its progress (_workflows/tracing.py)
 async def enable(
     session: AzureSession,
     target: VmTarget | str,
@@ -468,6 +470,7 @@ def _vm_lock(session: AzureSession, t: VmTarget) -> asyncio.Lock:
     return session.cache.setdefault(VM_LOCKS, t.resource_id.lower(), asyncio.Lock())
 
 
+@traced_vm("disable")
 async def disable(
     session: AzureSession,
     target: VmTarget | str,

@@ -92,6 +92,7 @@ from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
 from wac_azure._workflows.fleet.state import Decision, FleetVm
+from wac_azure._workflows.tracing import traced_fleet
 
 _log = logging.getLogger(__name__)
 
@@ -448,6 +449,7 @@ async def _execute(
     return run.result(started, before)
 
 
+@traced_fleet("enable_many")  # a span for the run, one per VM below it
 async def enable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],
@@ -503,6 +505,7 @@ async def enable_many(
     return await _execute(run, lambda fleet: fleet.enable(), timeout)
 
 
+@traced_fleet("disable_many")
 async def disable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],
