@@ -12,7 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import wac_azure
-from wac_azure import AzureSession, ConfigurationError, ExtensionManager, InvalidInputError
+from wac_azure import (
+    AzureSession,
+    ConfigurationError,
+    ExtensionManager,
+    InvalidInputError,
+    NetworkRulePlanner,
+)
 from wac_azure._cli.app import main
 from wac_azure._core.validate import WELL_KNOWN_PORTS, check_port
 from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, ArmEmulator
@@ -45,6 +51,11 @@ async def test_enable_refuses_a_well_known_port_with_the_reason(
         await wac_azure.enable_many(session, [target], port=port)
     with pytest.raises(ConfigurationError, match="allow_well_known_port"):
         await ExtensionManager(session).install(target, port=port)
+    planner = NetworkRulePlanner(session)
+    with pytest.raises(ConfigurationError, match=re.escape(reason)):
+        await planner.plan(target, port=port)  # applying it would open the port
+    with pytest.raises(ConfigurationError, match=re.escape(reason)):
+        await planner.plan_many([target], port=port)
     assert emu.requests == []  # refused before anything was read
 
 
@@ -59,6 +70,8 @@ async def test_allowed_on_request(emu: ArmEmulator, session: AzureSession) -> No
     third = emu.add_windows_vm("vm3")
     state = await ExtensionManager(session).install(third, port=22, allow_well_known_port=True)
     assert state.port == 22
+    plan = await NetworkRulePlanner(session).plan(third, port=5986, allow_well_known_port=True)
+    assert plan.port == 5986
 
 
 async def test_registered_ports_are_accepted(emu: ArmEmulator, session: AzureSession) -> None:
@@ -106,3 +119,6 @@ def test_the_cli_refuses_it_as_a_usage_error_unless_allowed() -> None:
     )
     assert code == 0, err
     assert ":3389" in out
+    code, out, err = _cli("plan", vm, "--port", "3389", "--allow-well-known-port", "--emulator")
+    assert code == 0, err
+    assert "3389" in out

@@ -372,7 +372,12 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _emit(args, out, report)
             return EXIT_OK if report.passed else EXIT_FAILED
         if args.verb == "plan":
-            plan = await NetworkRulePlanner(session).plan(target, access=access, port=args.port)
+            plan = await NetworkRulePlanner(session).plan(
+                target,
+                access=access,
+                port=args.port,
+                allow_well_known_port=args.allow_well_known_port,
+            )
             _emit(args, out, plan)
             return EXIT_FAILED if getattr(plan, "is_blocked", False) else EXIT_OK
         if args.verb == "enable":

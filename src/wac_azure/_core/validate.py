@@ -43,7 +43,8 @@ def check_port(port: object, what: str = "port", *, allow_well_known_port: bool 
     """``port`` as an int from 1 to 65535 (:class:`~wac_azure.InvalidInputError` otherwise).
 
     Where a caller *chooses* the port Windows Admin Center will listen on (``enable``,
-    ``enable_many``, ``ExtensionManager.install``, the CLI's ``--port``), they pass their
+    ``enable_many``, ``ExtensionManager.install``, ``NetworkRulePlanner.plan``, the CLI's
+    ``--port``), they pass their
     ``allow_well_known_port`` (``False`` by default there): a well-known port (22, 80,
     443, 3389, 5985, 5986, or any port below 1024) then raises
     :class:`~wac_azure.ConfigurationError` saying whose port it is. WAC would take the
@@ -52,16 +53,26 @@ def check_port(port: object, what: str = "port", *, allow_well_known_port: bool 
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidInputError(f"{what} must be an integer from 1 to 65535, got {port!r}")
-    if not allow_well_known_port:
-        reason = well_known_reason(port)
-        if reason is not None:
-            raise ConfigurationError(
-                f"{what} {port} refused: {reason}; Windows Admin Center would compete with "
-                "that service, and the NSG rule opened for it would open that service too. "
-                "Choose a port from 1024 to 65535 (the default is 6516), or pass "
-                "allow_well_known_port=True (CLI: --allow-well-known-port) if you mean it"
-            )
+    refuse_well_known_port(port, allow_well_known_port=allow_well_known_port, what=what)
     return port
+
+
+def refuse_well_known_port(
+    port: object, *, allow_well_known_port: bool, what: str = "port"
+) -> None:
+    """Raise :class:`~wac_azure.ConfigurationError` for a well-known ``port`` unless
+    ``allow_well_known_port``; anything that is not a port in range is left to the
+    caller's own check."""
+    if allow_well_known_port or isinstance(port, bool) or not isinstance(port, int):
+        return
+    reason = well_known_reason(port) if 1 <= port <= 65535 else None
+    if reason is not None:
+        raise ConfigurationError(
+            f"{what} {port} refused: {reason}; Windows Admin Center would compete with "
+            "that service, and the NSG rule opened for it would open that service too. "
+            "Choose a port from 1024 to 65535 (the default is 6516), or pass "
+            "allow_well_known_port=True (CLI: --allow-well-known-port) if you mean it"
+        )
 
 
 def check_timeout(timeout: object) -> float:
