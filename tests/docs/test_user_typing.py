@@ -15,6 +15,7 @@ import asyncio
 
 import wac_azure
 from wac_azure import ProgressEvent
+from wac_azure.testing import ArmEmulator, RequestRecord
 
 
 async def main(session: wac_azure.AzureSession) -> None:
@@ -50,6 +51,16 @@ async def main(session: wac_azure.AzureSession) -> None:
     rules: int = len(done.apply.created)
     installed: bool = done.extension.installed
     print(would_be, port, source, url, rules, installed, done.plan.port)
+
+    await wac_azure.enable(session, target, port=443, allow_well_known_port=True)
+
+    emu = ArmEmulator(seed=7)
+    vm = emu.add_windows_vm("vm1")
+    async with emu.session(credential=emu.credential()) as emulated:
+        checked = await wac_azure.enable(emulated, vm, dry_run=True)
+    first: RequestRecord = emu.requests[0]
+    headers: dict[str, str] = first.response_headers
+    print(checked.url, first.request_body, first.response_json, headers.get("x-ms-request-id"))
 
     either = await wac_azure.enable(session, target, dry_run=bool(passed))
     if isinstance(either, wac_azure.EnableResult):
