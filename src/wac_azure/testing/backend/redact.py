@@ -8,13 +8,18 @@ code to keep them out of the emulator's records. What counts as a secret follows
   is kept, ``Bearer REDACTED``), ``Proxy-Authorization``,
   ``x-ms-authorization-auxiliary`` (cross-tenant tokens), cookies, and any header
   whose name says ``token`` or ``secret``;
-* JSON values under ``protectedSettings`` (an extension's, which Compute never returns:
-  https://learn.microsoft.com/azure/virtual-machines/extensions/overview),
-  ``protectedParameters``, and keys naming a password, secret, token or credential;
-* every ``value`` of a Run Command's ``parameters`` (``POST .../runCommand``, whose
-  parameters are passed to the script as they are and may carry anything:
-  https://learn.microsoft.com/azure/virtual-machines/windows/run-command) and of any
+* JSON values under an extension's ``protectedSettings`` (and
+  ``protectedSettingsFromKeyVault``: the settings the extension API keeps for the
+  handler, which the emulator's own routes never echo back, ``routes/compute.py``), a
+  Run Command's ``protectedParameters``, and keys naming a password, secret, token or
+  credential;
+* every ``value`` of a Run Command's ``parameters`` (``POST .../runCommand``: they are
+  handed to the script as they are, so they may carry anything) and of any
   ``{"name", "value"}`` parameter whose name says password, secret or token.
+
+This is an inspection aid, not ARM behaviour. The header list follows azure-core's
+``HttpLoggingPolicy``, which logs ``Authorization`` and the other headers outside its
+allow-list as ``REDACTED`` too.
 """
 
 from __future__ import annotations
