@@ -16,6 +16,7 @@ from wac_azure._azure.session import AzureSession
 from wac_azure._core.access import AccessMode, PrivateAccess, PublicAccess
 from wac_azure._core.decide import PlanBlockedError, RequirementsNotMetError
 from wac_azure._core.errors import (
+    AuthenticationError,
     AuthorizationError,
     AzureRequestError,
     ConfigurationError,
@@ -70,7 +71,13 @@ from wac_azure._core.plan import (
 )
 from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage
 from wac_azure._workflows.diagnose import diagnose
-from wac_azure._workflows.enable import DisableResult, EnableResult, disable, enable
+from wac_azure._workflows.enable import (
+    DisableResult,
+    EnablePreview,
+    EnableResult,
+    disable,
+    enable,
+)
 from wac_azure._workflows.fleet.dryrun import FleetPlan, VmPlan
 from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
@@ -83,6 +90,7 @@ __all__ = [
     "DEFAULT_PORT",
     "AccessMode",
     "ApplyResult",
+    "AuthenticationError",
     "AuthorizationError",
     "AzureRequestError",
     "AzureSession",
@@ -93,6 +101,7 @@ __all__ = [
     "ConfigurationError",
     "Diagnosis",
     "DisableResult",
+    "EnablePreview",
     "EnableResult",
     "ExtensionError",
     "ExtensionFacts",

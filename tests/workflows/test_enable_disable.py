@@ -10,6 +10,7 @@ import pytest
 
 from wac_azure import (
     AzureSession,
+    EnablePreview,
     ExtensionManager,
     InvalidInputError,
     NoPublicIpError,
@@ -117,7 +118,11 @@ async def test_dry_run_writes_nothing(emu: ArmEmulator, session: AzureSession) -
     assert _writes(emu) == []
     assert result.dry_run
     assert not result.changed
-    assert result.apply is None
+    assert isinstance(result, EnablePreview)  # no apply, no port: nothing was written
+    assert not hasattr(result, "apply")
+    assert not hasattr(result, "port")
+    assert result.to_dict()["apply"] is None
+    assert result.to_dict()["port"] is None
     assert result.plan.changes, "the locked VM needs rules: the plan must list them"
     assert result.url is not None
     assert result.url.endswith(":6516")

@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.core.exceptions import HttpResponseError as HttpResponseError
-from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
 from wac_azure._core.errors import (
+    AuthenticationError,
     AuthorizationError,
     AzureRequestError,
     NotFoundError,
@@ -185,11 +190,31 @@ def translate(
     resource_group: str | None = None,
     action: str | None = None,
 ) -> BaseException:
-    """Return the wac_azure error for an azure-core exception (caller chains it).
+    """Return the wac_azure error for an azure-core exception, chained to it.
 
     ``what`` says what the library was doing ("reading the VM", ...); ``vm_id``
-    marks a request whose 404 means the VM itself is missing.
+    marks a request whose 404 means the VM itself is missing. The error returned
+    has ``exc`` as its ``__cause__`` already (``raise translate(exc, ...) from exc``
+    says the same again); anything that is not an azure-core error comes back as it is.
     """
+    err = _translate(exc, what=what, vm_id=vm_id, resource_group=resource_group, action=action)
+    if err is not exc:
+        err.__cause__ = exc  # as `raise err from exc` would, for callers that keep it
+    return err
+
+
+def _translate(
+    exc: BaseException,
+    *,
+    what: str,
+    vm_id: str | None,
+    resource_group: str | None,
+    action: str | None,
+) -> BaseException:
+    if isinstance(exc, ClientAuthenticationError):
+        # Raised by the credential before any request left (it is an HttpResponseError
+        # with no status): say so instead of "Azure answered None".
+        return _unauthenticated(exc, what=what)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return AzureRequestError(f"{what}: could not reach Azure Resource Manager: {exc}")
     if not isinstance(exc, HttpResponseError):
@@ -197,6 +222,16 @@ def translate(
     status = exc.status_code
     code = arm_code(exc)
     msg = _message(exc)
+    if status == 401:
+        # ARM refused the token (InvalidAuthenticationToken, ExpiredAuthenticationToken,
+        # InvalidAuthenticationTokenTenant, AuthenticationFailed...).
+        return AuthenticationError(
+            f"{what}: Azure Resource Manager refused the credential's token (401 "
+            f"{code or 'Unauthorized'}); sign in again (`az login`) or use a credential "
+            f"of the subscription's tenant. Azure said: {msg}",
+            status=status,
+            code=code or None,
+        )
     if status == 404:
         if code == "ResourceGroupNotFound":
             return ResourceGroupNotFoundError(
@@ -235,6 +270,22 @@ def translate(
         f"{what}: Azure answered {status} {code}: {msg}".replace("  ", " "),
         status=status,
         code=code or None,
+    )
+
+
+def _unauthenticated(exc: ClientAuthenticationError, *, what: str) -> AuthenticationError:
+    # The credential's own words say what it tried (DefaultAzureCredential lists every
+    # credential in its chain); they carry no token or secret.
+    said = str(exc.message or exc).strip() or type(exc).__name__
+    if len(said) > 2000:
+        said = said[:2000] + "..."
+    return AuthenticationError(
+        f"{what}: could not authenticate to Azure: the credential could not get a token "
+        "(sign in with `az login`, set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+        "AZURE_CLIENT_SECRET, or run with a managed identity). "
+        f"The credential said ({type(exc).__name__}): {said}",
+        status=exc.status_code,
+        code=arm_code(exc) or None,
     )
 
 
@@ -283,7 +334,8 @@ def lro_failure(exc: Any, *, what: str, target: str | None = None) -> BaseExcept
     azure-core raises ``HttpResponseError`` when an operation ends ``Failed``;
     its status is the (successful) status of the last poll and its ``error``
     the operation's ``{code, message}``. Request errors (status >= 400) and
-    connection errors are returned unchanged for :func:`translate`.
+    connection errors are returned unchanged for :func:`translate`. The error made
+    has ``exc`` as its ``__cause__``.
     """
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return exc  # no answer at all: translate() names it
@@ -294,6 +346,8 @@ def lro_failure(exc: Any, *, what: str, target: str | None = None) -> BaseExcept
     code, _ = specific(error)
     code = code or "OperationFailed"
     message = azure_message(error) or "the operation ended Failed"
-    return OperationFailedError(
+    failed = OperationFailedError(
         f"{what}: {code}: {message}", status=status, code=code, target=target
     )
+    failed.__cause__ = exc  # as `raise failed from exc` would, for callers that keep it
+    return failed

@@ -80,6 +80,7 @@ from wac_azure._core.ids import VmTarget
 from wac_azure._core.progress import (
     ProgressCallback,
     ProgressStage,
+    guarded,
     say,
     warn_unknowns,
 )
@@ -225,6 +226,7 @@ class ExtensionManager:
         progress: ProgressCallback | None = ...,
         skip_checks: bool = ...,
         facts: VmFacts | None = ...,
+        allow_well_known_port: bool = ...,
     ) -> ExtensionState: ...
 
     @overload
@@ -240,6 +242,7 @@ class ExtensionManager:
         progress: ProgressCallback | None = ...,
         skip_checks: bool = ...,
         facts: VmFacts | None = ...,
+        allow_well_known_port: bool = ...,
     ) -> OperationHandle[ExtensionState]: ...
 
     async def install(
@@ -254,6 +257,7 @@ class ExtensionManager:
         progress: ProgressCallback | None = None,
         skip_checks: bool = False,
         facts: VmFacts | None = None,
+        allow_well_known_port: bool = False,
     ) -> ExtensionState | OperationHandle[ExtensionState]:
         """Install (or update) the extension; return its settled state.
 
@@ -268,10 +272,12 @@ class ExtensionManager:
         ``proxy``: ``None`` (default) keeps the deployed proxy, ``False``
         removes it, ``"http://host:port"`` or ``{"mode": ..., "address": ...}``
         sets it. ``progress`` is called with a :class:`~wac_azure.ProgressEvent`
-        per stage (reading → installing → done, or failed).
+        per stage (reading → installing → done, or failed). A well-known ``port``
+        (below 1024, or 3389, 5985, 5986) raises :class:`~wac_azure.ConfigurationError`
+        unless ``allow_well_known_port=True``.
         """
         t = as_target(target)
-        check_port(port)
+        check_port(port, allow_well_known_port=allow_well_known_port)
         limit = check_timeout(timeout)
         if salt is not None and (not isinstance(salt, str) or not salt.strip()):
             raise InvalidInputError("salt must be a non-empty string (or None to reuse/generate)")
@@ -279,6 +285,7 @@ class ExtensionManager:
         proxy_settings: dict[str, str] | Literal[False] | None = (
             False if proxy is False else normalize_proxy(proxy)
         )
+        progress = guarded(progress)  # a failing callback is logged once per install
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
 
@@ -357,6 +364,7 @@ class ExtensionManager:
 
         async def once() -> None:
             wire: Any = body  # a plain dict is sent as raw wire JSON (AZURE_FACTS §7)
+            _log.info("writing extension AdminCenter on %s (PUT)", t.name)  # no settings
             poller = await compute.virtual_machine_extensions.begin_create_or_update(
                 t.resource_group, t.name, EXTENSION_NAME, wire
             )
@@ -500,6 +508,7 @@ class ExtensionManager:
         the NSG rules this library created (rules described "Managed by wac_azure" only)."""
         t = as_target(target)
         limit = check_timeout(timeout)
+        progress = guarded(progress)  # a failing callback is logged once per uninstall
 
         async def go() -> UninstallResult:
             previous = await self.status(t, timeout=limit)
@@ -540,6 +549,7 @@ class ExtensionManager:
         what = f"removing AdminCenter from {t.name}"
 
         async def once() -> None:
+            _log.info("deleting extension AdminCenter from %s", t.name)
             poller = await compute.virtual_machine_extensions.begin_delete(
                 t.resource_group, t.name, EXTENSION_NAME
             )

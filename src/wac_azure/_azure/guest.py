@@ -60,6 +60,8 @@ async def run_guest_script(
     what = f"running the {name!r} guest script on {target.name}"
 
     async def once() -> Any:
+        # a Run Command runs code in the VM: a write (its script and parameters not logged)
+        _log.info("running guest script %r on %s (Run Command)", name, target.name)
         poller = await compute.virtual_machines.begin_run_command(
             target.resource_group, target.name, body
         )

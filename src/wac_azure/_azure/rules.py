@@ -46,7 +46,7 @@ from wac_azure._core.plan import (
     removal_plan,
     unmet_intent,
 )
-from wac_azure._core.validate import check_port
+from wac_azure._core.validate import check_port, refuse_well_known_port
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -161,8 +161,14 @@ class NetworkRulePlanner:
         facts: VmFacts | None = None,
         create_nsg: bool = False,
         timeout: float | None = None,
+        allow_well_known_port: bool = False,
     ) -> NetworkPlan:
-        """Plan the NSG rules one VM needs (reads its facts unless ``facts`` is given)."""
+        """Plan the NSG rules one VM needs (reads its facts unless ``facts`` is given).
+
+        A well-known ``port`` (below 1024, or 3389, 5985, 5986) raises
+        :class:`~wac_azure.ConfigurationError` unless ``allow_well_known_port=True``:
+        applying the plan would open it.
+        """
         return await self.plan_many(
             [target],
             access=access,
@@ -171,6 +177,7 @@ class NetworkRulePlanner:
             facts=[facts] if facts is not None else None,
             create_nsg=create_nsg,
             timeout=timeout,
+            allow_well_known_port=allow_well_known_port,
         )
 
     async def plan_many(
@@ -183,9 +190,12 @@ class NetworkRulePlanner:
         facts: Sequence[VmFacts] | None = None,
         create_nsg: bool = False,
         timeout: float | None = None,
+        allow_well_known_port: bool = False,
     ) -> NetworkPlan:
-        """One plan for many VMs: an NSG they share gets each needed rule once."""
+        """One plan for many VMs: an NSG they share gets each needed rule once (a
+        well-known ``port`` as for :meth:`plan`)."""
         check_port(port)  # before any read
+        refuse_well_known_port(port, allow_well_known_port=allow_well_known_port)
 
         async def run() -> NetworkPlan:
             all_facts = list(facts) if facts is not None else await self._read_all(targets)

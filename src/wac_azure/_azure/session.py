@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core import AzureClouds
 
 from wac_azure._azure.cache import SessionCache
+from wac_azure._azure.credential import checked
 from wac_azure._azure.pacing import Pacer, PacingConfig, PacingPolicy
 from wac_azure._azure.redact import RedactingNetworkTraceLoggingPolicy
 from wac_azure._azure.retry import RetryConfig
@@ -307,7 +308,8 @@ class AzureSession:
                 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
                 cls = ResourceManagementClient
-            client = cls(self._credential, subscription_id, **self._kwargs())
+            # failures to get a token reach translate() as ClientAuthenticationError
+            client = cls(checked(self._credential), subscription_id, **self._kwargs())
             self._clients[key] = client
             _log.debug("created %s client for subscription %s", kind, subscription_id)
         return client

@@ -205,6 +205,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def port(p: argparse.ArgumentParser) -> None:
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"WAC port ({DEFAULT_PORT})")
+        p.add_argument(
+            "--allow-well-known-port",
+            action="store_true",
+            help="accept a --port below 1024 or of RDP/WinRM (refused by default)",
+        )
 
     def fleet_selection(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -484,7 +489,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
     try:
         check_timeout(args.timeout)
         if getattr(args, "port", None) is not None:
-            check_port(args.port)
+            check_port(
+                args.port, allow_well_known_port=getattr(args, "allow_well_known_port", False)
+            )
         if getattr(args, "proxy", None):
             normalize_proxy(args.proxy)
         salt = getattr(args, "salt", None)
@@ -539,7 +546,12 @@ async def _run(args: argparse.Namespace, out: _Output, err: TextIO) -> int:
             _emit(args, out, report)
             return EXIT_OK if report.passed else EXIT_FAILED
         if args.verb == "plan":
-            plan = await NetworkRulePlanner(session).plan(target, access=access, port=args.port)
+            plan = await NetworkRulePlanner(session).plan(
+                target,
+                access=access,
+                port=args.port,
+                allow_well_known_port=args.allow_well_known_port,
+            )
             _emit(args, out, plan)
             return EXIT_FAILED if plan.is_blocked else EXIT_OK
         if args.verb == "enable":
@@ -553,6 +565,7 @@ async def _run(args: argparse.Namespace, out: _Output, err: TextIO) -> int:
                 progress=progress,
                 salt=args.salt,
                 proxy=args.proxy,
+                allow_well_known_port=args.allow_well_known_port,
             )
             _emit(args, out, result)
             return EXIT_OK
@@ -683,6 +696,7 @@ async def _run_many(args: argparse.Namespace, out: _Output, err: TextIO, *, verb
                 timeout=args.timeout,
                 poll_interval=_poll_interval(args),
                 dry_run=args.dry_run,
+                allow_well_known_port=args.allow_well_known_port,
             )
         else:
             result = await disable_many(

@@ -12,6 +12,7 @@ either (``except LookupError`` finds a missing VM)::
     │   ├── ConfigurationError          a session or call option that cannot work
     │   └── InvalidPlanError            a saved network plan that does not load
     ├── AzureRequestError               ARM answered an error the library does not map
+    │   ├── AuthenticationError         no token (not signed in...) or ARM refused it (401)
     │   ├── NotFoundError (LookupError)
     │   │   ├── VmNotFoundError
     │   │   └── ResourceGroupNotFoundError
@@ -130,6 +131,18 @@ class AzureRequestError(WacAzureError):
         self.status = status
         self.code = code
         self.target = target
+
+
+class AuthenticationError(AzureRequestError):
+    """The request could not be authenticated.
+
+    Either the credential could not get a token (azure-core's
+    ``ClientAuthenticationError``: nobody signed in with ``az login``, no
+    managed identity, a wrong client secret...; ``status`` is ``None``), or
+    ARM refused the token it was given (401, e.g. ``ExpiredAuthenticationToken``
+    or ``InvalidAuthenticationTokenTenant``). The azure-core exception is
+    chained as ``__cause__``; the message never includes the token.
+    """
 
 
 class NotFoundError(AzureRequestError, LookupError):

@@ -1,6 +1,7 @@
 """Progress events: one :class:`ProgressEvent` per VM and stage, for one VM and for fleets.
 
-``emit`` calls a user's callback and never lets it break the run; ``say``,
+``emit`` calls a user's callback and never lets it break the run (``guarded`` wraps it
+once per run, so a failing callback is logged once, not on every event); ``say``,
 ``non_terminal`` and ``warn_unknowns`` are the single-VM helpers that
 ``install``, ``enable`` and ``disable`` share.
 """
@@ -64,14 +65,48 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], object]
 
 
+class GuardedProgress:
+    """The caller's progress callback for one run: whatever it raises is swallowed, and
+    logged once, at ``WARNING`` with the traceback, the first time (not on every event).
+
+    ``failures`` counts the events it raised on. Each public operation wraps the
+    callback it was given once (:func:`guarded`), so one run logs at most one warning
+    for it however many events (and VMs) there are.
+    """
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self.callback = callback
+        self.failures = 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        try:
+            self.callback(event)
+        except Exception:
+            self.failures += 1
+            if self.failures == 1:
+                _log.warning(
+                    "progress callback raised on %s; ignoring it, and any further failure "
+                    "of it in this run (callback: %s)",
+                    event,
+                    getattr(self.callback, "__qualname__", type(self.callback).__name__),
+                    exc_info=True,
+                )
+
+
+def guarded(callback: ProgressCallback | None) -> GuardedProgress | None:
+    """``callback`` wrapped for one run (``None`` stays ``None``; a guarded one is kept)."""
+    if callback is None or isinstance(callback, GuardedProgress):
+        return callback
+    return GuardedProgress(callback)
+
+
 def emit(callback: ProgressCallback | None, event: ProgressEvent) -> None:
-    """Call ``callback`` with ``event``; log and swallow whatever it raises."""
+    """Call ``callback`` with ``event``; whatever it raises is swallowed and logged (once
+    per run when the callback is :func:`guarded`, as every public operation does)."""
     if callback is None:
         return
-    try:
-        callback(event)
-    except Exception:
-        _log.warning("progress callback raised on %s; ignoring it", event, exc_info=True)
+    guard = callback if isinstance(callback, GuardedProgress) else GuardedProgress(callback)
+    guard(event)
 
 
 #: A progress callback: called with one :class:`~wac_azure.ProgressEvent` per stage
@@ -103,11 +138,23 @@ def non_terminal(progress: ProgressCallback | None) -> ProgressCallback | None:
     return forward
 
 
-def warn_unknowns(t: VmTarget, report: Any, progress: ProgressCallback | None) -> None:
-    """Unknown checks do not stop an install (Azure is the judge); say which ones."""
+def log_unknowns(t: VmTarget, report: Any) -> list[str]:
+    """Log at ``WARNING`` the requirement checks of ``report`` that are *unknown* for a VM
+    the install goes ahead on; return their codes."""
     unknown = [c.code for c in getattr(report, "unknowns", ())]
     if unknown:
-        _log.info("%s: requirement checks not confirmed: %s", t.name, ", ".join(unknown))
+        _log.warning(
+            "%s: going ahead although requirement checks could not be confirmed: %s",
+            t.name,
+            ", ".join(unknown),
+        )
+    return unknown
+
+
+def warn_unknowns(t: VmTarget, report: Any, progress: ProgressCallback | None) -> None:
+    """Unknown checks do not stop an install (Azure is the judge); say which ones."""
+    unknown = log_unknowns(t, report)
+    if unknown:
         say(
             progress,
             t,

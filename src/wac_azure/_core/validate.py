@@ -19,6 +19,18 @@ from wac_azure._core.errors import (
 )
 from wac_azure._core.ids import VmTarget
 
+#: Ports that already belong to a service Windows Server runs or that an admin expects
+#: (SSH, HTTPS, RDP, WinRM over HTTP and HTTPS). With every port below 1024 they are
+#: refused as WAC's port unless the caller says ``allow_well_known_port=True``.
+WELL_KNOWN_PORTS: dict[int, str] = {
+    22: "SSH",
+    80: "HTTP",
+    443: "HTTPS (IIS and other web servers)",
+    3389: "Remote Desktop (RDP)",
+    5985: "WinRM over HTTP (PowerShell remoting)",
+    5986: "WinRM over HTTPS (PowerShell remoting)",
+}
+
 
 def _is_number(value: object) -> bool:
     return (
@@ -28,12 +40,51 @@ def _is_number(value: object) -> bool:
     )
 
 
-def check_port(port: object, what: str = "port") -> int:
+def well_known_reason(port: int) -> str | None:
+    """Why ``port`` is well known (``None`` when it is not): the service it belongs to,
+    or that it is a system port (below 1024)."""
+    service = WELL_KNOWN_PORTS.get(port)
+    if service is not None:
+        return f"port {port} is the well-known port of {service}"
+    if port < 1024:
+        return f"port {port} is a system port (below 1024, reserved for well-known services)"
+    return None
+
+
+def check_port(port: object, what: str = "port", *, allow_well_known_port: bool = True) -> int:
     """``port`` as a TCP port, an ``int`` from 1 to 65535;
-    :class:`~wac_azure.ConfigurationError` otherwise."""
+    :class:`~wac_azure.ConfigurationError` otherwise.
+
+    Where a caller *chooses* the port Windows Admin Center will listen on (``enable``,
+    ``enable_many``, ``ExtensionManager.install``, ``NetworkRulePlanner.plan``, the CLI's
+    ``--port``), they pass their ``allow_well_known_port`` (``False`` by default there):
+    a well-known port (22, 80, 443, 3389, 5985, 5986, or any port below 1024) then raises
+    :class:`~wac_azure.ConfigurationError` saying whose port it is. WAC would take the
+    port from, or be unreachable behind, the service that owns it, and the NSG rule for
+    it would open that service's port too.
+    """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigurationError(f"{what} must be an integer from 1 to 65535, got {port!r}")
+    refuse_well_known_port(port, allow_well_known_port=allow_well_known_port, what=what)
     return port
+
+
+def refuse_well_known_port(
+    port: object, *, allow_well_known_port: bool, what: str = "port"
+) -> None:
+    """Raise :class:`~wac_azure.ConfigurationError` for a well-known ``port`` unless
+    ``allow_well_known_port``; anything that is not a port in range is left to the
+    caller's own check."""
+    if allow_well_known_port or isinstance(port, bool) or not isinstance(port, int):
+        return
+    reason = well_known_reason(port) if 1 <= port <= 65535 else None
+    if reason is not None:
+        raise ConfigurationError(
+            f"{what} {port} refused: {reason}; Windows Admin Center would compete with "
+            "that service, and the NSG rule opened for it would open that service too. "
+            "Choose a port from 1024 to 65535 (the default is 6516), or pass "
+            "allow_well_known_port=True (CLI: --allow-well-known-port) if you mean it"
+        )
 
 
 def check_seconds(value: object, what: str, *, zero: bool = False) -> float:

@@ -76,6 +76,7 @@ from wac_azure._core.diagnosis import (
     unknown_finding,
 )
 from wac_azure._core.errors import (
+    AuthenticationError,
     NotFoundError,
     WacAzureError,
 )
@@ -85,6 +86,7 @@ from wac_azure._core.guest import GuestDiagnosis, parse_diagnosis
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg import ServiceTags
 from wac_azure._core.validate import check_diagnose_options
+from wac_azure._workflows.tracing import traced_vm
 
 T = TypeVar("T")
 
@@ -122,6 +124,7 @@ async def _run_guest(
 # --------------------------------------------------------------------------- entry point
 
 
+@traced_vm("diagnose", follows_progress=False)  # one span per call
 async def diagnose(
     session: AzureSession,
     target: VmTarget | str,
@@ -146,7 +149,8 @@ async def diagnose(
     bounds the whole diagnosis; ``now`` fixes the clock for step 5 (tests).
 
     Reads only, plus one Run Command (see the module docs). Raises
-    :class:`~wac_azure.VmNotFoundError` when the VM does not exist; every
+    :class:`~wac_azure.VmNotFoundError` when the VM does not exist
+    (:class:`~wac_azure.AuthenticationError` when the credential gets no token); every
     other failure becomes an ``unknown`` finding.
     """
 
@@ -166,8 +170,8 @@ async def diagnose(
     try:
         async with asyncio.timeout(left()):
             facts = await read_vm_facts(session, target)
-    except NotFoundError:
-        raise
+    except (NotFoundError, AuthenticationError):
+        raise  # nothing can be judged: no VM, or no token to read anything with
     except (TimeoutError, WacAzureError) as exc:
         facts_error = f"the VM could not be read: {reason_text(exc)}"
     _log.debug("diagnosing %s via %s", target, via)

@@ -28,7 +28,7 @@ import contextlib
 import html
 import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 
@@ -61,11 +61,13 @@ from wac_azure._core.plan import ApplyResult, NetworkPlan
 from wac_azure._core.progress import (
     ProgressCallback,
     ProgressStage,
+    guarded,
     non_terminal,
     say,
     warn_unknowns,
 )
 from wac_azure._core.validate import as_target, check_port, check_timeout
+from wac_azure._workflows.tracing import traced_vm
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -90,93 +92,171 @@ def _changed(value: Any) -> bool:
     return bool(getattr(value, "changed", False))
 
 
+def _report_line(report: RequirementReport) -> str:
+    line = _line(report)
+    repaired = [c.code for c in report.failures]
+    if repaired:
+        line += f"; repaired by the network plan: {', '.join(repaired)}"
+    return line
+
+
+def _text(head: str, sections: tuple[tuple[str, object], ...]) -> str:
+    parts = [head]
+    for title, value in sections:
+        if value is not None:
+            body = str(value).replace("\n", "\n    ")
+            parts.append(f"  {title}:\n    {body}")
+    return "\n".join(parts)
+
+
+def _html(head: str, url: str | None, sections: tuple[tuple[str, object], ...]) -> str:
+    parts = []
+    for title, value in sections:
+        if value is None:
+            continue
+        html_of = getattr(value, "_repr_html_", None)
+        inner = html_of() if callable(html_of) else f"<pre>{_esc(value)}</pre>"
+        parts.append(f"<details><summary>{_esc(title)}</summary>{inner}</details>")
+    link = f' <a href="{_esc(url)}">{_esc(url)}</a>' if url else ""
+    return f"<div><strong>{_esc(head)}</strong>{link}{''.join(parts)}</div>"
+
+
 @attrs.frozen
 class EnableResult:
-    """What :func:`enable` found and did.
+    """What :func:`enable` found and did on a real run (``dry_run=False``).
 
-    ``report`` is the requirement report, ``plan`` the network plan,
-    ``apply`` the result of applying it (``None`` on a dry run),
-    ``extension`` the extension state, ``port`` where WAC listens (``None``
-    on a dry run), ``url`` the connection URL (on a dry run: the URL the VM
-    would get). ``changed`` tells whether anything was written.
+    Every field is present: ``report`` is the requirement report, ``plan``
+    the network plan, ``apply`` the result of applying it, ``extension`` the
+    extension state, ``port`` where WAC listens, ``url`` the connection URL.
+    ``changed`` tells whether anything was written. A dry run returns an
+    :class:`EnablePreview` instead.
     """
 
     target: VmTarget
     report: RequirementReport
     plan: NetworkPlan
-    apply: ApplyResult | None
-    extension: ExtensionState | None
-    port: PortInfo | None
-    url: str | None
+    apply: ApplyResult
+    extension: ExtensionState
+    port: PortInfo
+    url: str
     changed: bool
-    dry_run: bool = False
+
+    @property
+    def dry_run(self) -> Literal[False]:
+        """``False``: this result comes from a real run (see :class:`EnablePreview`)."""
+        return False
 
     def summary(self) -> str:
         """One line."""
-        name = self.target.name
-        if self.dry_run:
-            return f"{name}: dry run, nothing written; would be reachable at {self.url or '?'}"
         state = "enabled" if not self.changed else "enabled (changed)"
-        return f"{name}: Windows Admin Center {state} at {self.url}"
+        return f"{self.target.name}: Windows Admin Center {state} at {self.url}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
             "target": str(self.target),
-            "dry_run": self.dry_run,
+            "dry_run": False,
             "changed": self.changed,
             "url": self.url,
-            "port": self.port.to_dict() if self.port else None,
-            "extension": self.extension.to_dict() if self.extension else None,
-            "report": _to_dict(self.report),
-            "plan": _to_dict(self.plan),
-            "apply": _to_dict(self.apply),
+            "port": self.port.to_dict(),
+            "extension": self.extension.to_dict(),
+            "report": self.report.to_dict(),
+            "plan": self.plan.to_dict(),
+            "apply": self.apply.to_dict(),
         }
 
-    def _report_line(self) -> str:
-        line = _line(self.report)
-        repaired = [c.code for c in self.report.failures]
-        if repaired:
-            line += f"; repaired by the network plan: {', '.join(repaired)}"
-        return line
-
-    def __str__(self) -> str:
-        parts = [self.summary()]
-        for title, value in (
-            ("requirements", self._report_line() if self.report is not None else None),
-            ("network plan", self.plan),
-            ("network changes", _line(self.apply) if self.apply is not None else None),
-            ("extension", _line(self.extension) if self.extension is not None else None),
-            ("port", self.port),
-        ):
-            if value is not None:
-                body = str(value).replace("\n", "\n    ")
-                parts.append(f"  {title}:\n    {body}")
-        return "\n".join(parts)
-
-    def _repr_html_(self) -> str:
-        sections = []
-        for title, value in (
+    def _sections(self) -> tuple[tuple[str, object], ...]:
+        return (
             ("requirements", self.report),
             ("network plan", self.plan),
             ("network changes", self.apply),
             ("extension", self.extension),
             ("port", self.port),
-        ):
-            if value is None:
-                continue
-            inner = (
-                value._repr_html_()
-                if hasattr(value, "_repr_html_")
-                else f"<pre>{_esc(value)}</pre>"
-            )
-            sections.append(f"<details><summary>{_esc(title)}</summary>{inner}</details>")
-        url = (
-            f' <a href="{_esc(self.url)}">{_esc(self.url)}</a>'
-            if self.url and not self.dry_run
-            else ""
         )
-        return f"<div><strong>{_esc(self.summary())}</strong>{url}{''.join(sections)}</div>"
+
+    def __str__(self) -> str:
+        return _text(
+            self.summary(),
+            (
+                ("requirements", _report_line(self.report)),
+                ("network plan", self.plan),
+                ("network changes", _line(self.apply)),
+                ("extension", _line(self.extension)),
+                ("port", self.port),
+            ),
+        )
+
+    def _repr_html_(self) -> str:
+        return _html(self.summary(), self.url, self._sections())
+
+
+@attrs.frozen
+class EnablePreview:
+    """What :func:`enable` would do: the result of ``enable(..., dry_run=True)``.
+
+    Nothing was written, so there is no ``apply``, no ``port`` read inside
+    the VM and ``changed`` is always ``False``. ``report`` is the requirement
+    report, ``plan`` the network plan that a real run would apply,
+    ``extension`` the extension as it is now, ``url`` the URL the VM would
+    get (``None`` when public access is asked of a VM without a public IP).
+    """
+
+    target: VmTarget
+    report: RequirementReport
+    plan: NetworkPlan
+    extension: ExtensionState
+    url: str | None
+
+    @property
+    def dry_run(self) -> Literal[True]:
+        """``True``: nothing was written."""
+        return True
+
+    @property
+    def changed(self) -> Literal[False]:
+        """``False``: a dry run writes nothing."""
+        return False
+
+    def summary(self) -> str:
+        """One line."""
+        name = self.target.name
+        return f"{name}: dry run, nothing written; would be reachable at {self.url or '?'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (the same keys as :meth:`EnableResult.to_dict`; ``port`` and
+        ``apply`` are ``None``)."""
+        return {
+            "target": str(self.target),
+            "dry_run": True,
+            "changed": False,
+            "url": self.url,
+            "port": None,
+            "extension": self.extension.to_dict(),
+            "report": self.report.to_dict(),
+            "plan": self.plan.to_dict(),
+            "apply": None,
+        }
+
+    def __str__(self) -> str:
+        return _text(
+            self.summary(),
+            (
+                ("requirements", _report_line(self.report)),
+                ("network plan", self.plan),
+                ("extension", _line(self.extension)),
+            ),
+        )
+
+    def _repr_html_(self) -> str:
+        return _html(
+            self.summary(),
+            None,
+            (
+                ("requirements", self.report),
+                ("network plan", self.plan),
+                ("extension", self.extension),
+            ),
+        )
 
 
 @attrs.frozen
@@ -215,6 +295,55 @@ class DisableResult:
         return self.uninstall._repr_html_()
 
 
+@overload
+async def enable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    access: AccessMode = PrivateAccess(),
+    port: int = DEFAULT_PORT,
+    dry_run: Literal[False] = False,
+    timeout: float = 900,
+    progress: ProgressCallback | None = None,
+    salt: str | None = None,
+    proxy: str | Mapping[str, str] | Literal[False] | None = None,
+    allow_well_known_port: bool = False,
+) -> EnableResult: ...
+
+
+@overload
+async def enable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    access: AccessMode = PrivateAccess(),
+    port: int = DEFAULT_PORT,
+    dry_run: Literal[True],
+    timeout: float = 900,
+    progress: ProgressCallback | None = None,
+    salt: str | None = None,
+    proxy: str | Mapping[str, str] | Literal[False] | None = None,
+    allow_well_known_port: bool = False,
+) -> EnablePreview: ...
+
+
+@overload
+async def enable(
+    session: AzureSession,
+    target: VmTarget | str,
+    *,
+    access: AccessMode = PrivateAccess(),
+    port: int = DEFAULT_PORT,
+    dry_run: bool,
+    timeout: float = 900,
+    progress: ProgressCallback | None = None,
+    salt: str | None = None,
+    proxy: str | Mapping[str, str] | Literal[False] | None = None,
+    allow_well_known_port: bool = False,
+) -> EnableResult | EnablePreview: ...
+
+
+@traced_vm("enable")  # one span per call, following its progress (_workflows/tracing.py)
 async def enable(
     session: AzureSession,
     target: VmTarget | str,
@@ -226,7 +355,8 @@ async def enable(
     progress: ProgressCallback | None = None,
     salt: str | None = None,
     proxy: str | Mapping[str, str] | Literal[False] | None = None,
-) -> EnableResult:
+    allow_well_known_port: bool = False,
+) -> EnableResult | EnablePreview:
     """Put Windows Admin Center on ``target``: check, plan, apply, install, port, URL.
 
     ``access`` is :class:`~wac_azure.PrivateAccess` (default: from the virtual
@@ -236,10 +366,15 @@ async def enable(
     (reading → planned → rules applied → installing → done, or failed), as
     for fleets. ``proxy`` as for :meth:`~wac_azure.ExtensionManager.install`
     (``None`` keeps a deployed proxy, ``False`` removes it).
+
+    Returns an :class:`EnableResult`, or with ``dry_run=True`` an
+    :class:`EnablePreview` (nothing written: no ``apply``, no ``port``).
+    A well-known ``port`` (below 1024, or 3389, 5985, 5986) raises
+    :class:`~wac_azure.ConfigurationError` unless ``allow_well_known_port=True``.
     """
 
     t = as_target(target)
-    check_port(port)
+    check_port(port, allow_well_known_port=allow_well_known_port)
     limit = check_timeout(timeout)
     access = check_access(access)  # None: the old default
     via = access.via
@@ -248,11 +383,12 @@ async def enable(
     proxy_settings: dict[str, str] | Literal[False] | None = (
         False if proxy is False else normalize_proxy(proxy)
     )
+    progress = guarded(progress)  # a failing callback is logged once per run
     planner = NetworkRulePlanner(session)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
 
-    async def go() -> EnableResult:
+    async def go() -> EnableResult | EnablePreview:
         say(progress, t, ProgressStage.READING)
         facts = await read_vm_facts(session, t)
         tags, tag_warnings = await service_tags_for(session, [facts])
@@ -286,11 +422,11 @@ async def enable(
         current = ExtensionState.from_facts(t, facts.extension)
         if dry_run:
             try:
-                url: str | None = url_for(facts, port, via=via)
+                would_be: str | None = url_for(facts, port, via=via)
             except NoPublicIpError:
-                url = None
+                would_be = None
             say(progress, t, ProgressStage.DONE, "dry run: nothing written")
-            return EnableResult(t, report, plan, None, current, None, url, False, True)
+            return EnablePreview(t, report, plan, current, would_be)
         applied = await planner.apply(plan)
         # which addresses the rules now name: a later change of the VM's address is found
         # there, and the next enable or disable takes the old one out of the rules
@@ -303,6 +439,7 @@ async def enable(
             proxy=proxy,
             facts=facts,
             skip_checks=True,
+            allow_well_known_port=allow_well_known_port,
             timeout=max(deadline - loop.time(), 0.001),
             progress=non_terminal(progress),
         )
@@ -314,9 +451,9 @@ async def enable(
         url = url_for(facts, where.port, via=via)
         changed = state.changed or _changed(applied)
         say(progress, t, ProgressStage.DONE, f"ready at {url}")
-        return EnableResult(t, report, plan, applied, state, where, url, changed, False)
+        return EnableResult(t, report, plan, applied, state, where, url, changed)
 
-    async def reported() -> EnableResult:
+    async def reported() -> EnableResult | EnablePreview:
         try:
             # one enable per VM at a time in this process: a second one waits, then reads
             # what the first wrote (its salt, its extension) and writes nothing again
@@ -365,6 +502,7 @@ async def _vm_lock(t: VmTarget) -> AsyncIterator[None]:
             del locks[key]
 
 
+@traced_vm("disable")
 async def disable(
     session: AzureSession,
     target: VmTarget | str,

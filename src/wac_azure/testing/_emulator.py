@@ -14,6 +14,7 @@ import contextvars
 import datetime as dt
 import fnmatch
 import ipaddress
+import json
 import logging
 import math
 import random
@@ -44,6 +45,7 @@ from wac_azure.testing.backend.faults import Fault, FaultInjector, FaultKind
 from wac_azure.testing.backend.guest import GuestModel
 from wac_azure.testing.backend.nsgeval import Verdict
 from wac_azure.testing.backend.operations import Operation, OperationTable, Outcome
+from wac_azure.testing.backend.redact import redact_body, redact_headers
 from wac_azure.testing.backend.runtime import VmRuntime, runtime_of
 from wac_azure.testing.backend.seed import seed_document
 from wac_azure.testing.backend.state import ArmError, Store, clone, new_etag, parse_id
@@ -90,15 +92,67 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _parse(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 @attrs.frozen
 class RequestRecord:
-    """One request the emulator answered (for assertions and counting)."""
+    """One request the emulator answered (for assertions and counting).
+
+    ``status`` is 0 when no answer was sent (an injected connection reset). The
+    request's and the answer's headers and bodies are there too, with their secrets
+    replaced by ``REDACTED`` (``testing/backend/redact.py``: the ``Authorization``
+    header's token, cookies, ``protectedSettings``, ``protectedParameters``, a Run
+    Command's parameter values, values named password, secret or token).
+    ``request_json`` and ``response_json`` are the bodies parsed (``None`` when empty
+    or not JSON).
+    """
 
     method: str
     path: str
     status: int
     query: dict[str, str] = attrs.field(factory=dict)
     subscription_id: str | None = None
+    _request: EmuRequest | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
+    _response: EmuResponse | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
+
+    @property
+    def request_headers(self) -> dict[str, str]:
+        """The request's headers (names in lower case), secrets redacted."""
+        return redact_headers(self._request.headers) if self._request is not None else {}
+
+    @property
+    def request_body(self) -> str:
+        """The request's body as text, secrets redacted (``""`` when it had none)."""
+        if self._request is None:
+            return ""
+        return redact_body(self._request.body, path=self.path)
+
+    @property
+    def request_json(self) -> Any:
+        """The request's body parsed as JSON, secrets redacted (``None`` if not JSON)."""
+        return _parse(self.request_body)
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The answer's headers, secrets redacted (``{}`` when none was sent)."""
+        return redact_headers(self._response.headers) if self._response is not None else {}
+
+    @property
+    def response_body(self) -> str:
+        """The answer's body as text, secrets redacted (``""`` when empty or not sent)."""
+        return redact_body(self._response.body) if self._response is not None else ""
+
+    @property
+    def response_json(self) -> Any:
+        """The answer's body parsed as JSON, secrets redacted (``None`` if not JSON)."""
+        return _parse(self.response_body)
 
     @property
     def is_write(self) -> bool:
@@ -277,6 +331,7 @@ class ArmEmulator:
         """Answer one request: auth, faults, throttling, routing; every request is recorded."""
         sub = _sub_of(req.path)
         status = 0
+        resp: EmuResponse | None = None
         try:
             resp = await self._handle(req, sub)
             status = resp.status
@@ -286,7 +341,15 @@ class ArmEmulator:
             raise
         finally:
             self.requests.append(
-                RequestRecord(req.method.upper(), req.path, status, dict(req.query), sub)
+                RequestRecord(
+                    req.method.upper(),
+                    req.path,
+                    status,
+                    dict(req.query),
+                    sub,
+                    request=req,
+                    response=resp,
+                )
             )
 
     async def _handle(self, req: EmuRequest, sub: str | None) -> EmuResponse:
@@ -1020,8 +1083,15 @@ class ArmEmulator:
         """An async ``TokenCredential`` giving this emulator's valid token."""
         return StaticTokenCredential(self.token)
 
-    def session(self, **session_kwargs: Any) -> AzureSession:
+    def session(self, *, credential: Any = None, **session_kwargs: Any) -> AzureSession:
         """An :class:`~wac_azure.AzureSession` over the in-process transport (no sockets).
+
+        ``credential`` is the async ``TokenCredential`` the session signs in with: by
+        default the emulator's own (:meth:`credential`); pass yours to see what the library
+        does with it (one that raises azure-core's ``ClientAuthenticationError``, as
+        ``DefaultAzureCredential`` does when nobody signed in, gives
+        :class:`~wac_azure.AuthenticationError`; one whose token is not the emulator's is
+        answered 401 ``AuthenticationFailed``, as ARM answers a bad token).
 
         With timed operations (``lro_seconds``/``extension_seconds``) the transport sleeps
         for real, so ``polling_interval`` defaults to 0.05 s (azure-core's 30 s fallback
@@ -1032,7 +1102,7 @@ class ArmEmulator:
             kwargs["polling_interval"] = 0.05
         kwargs.update(session_kwargs)
         kwargs.setdefault("transport", self.transport(base_url=str(kwargs["base_url"])))
-        return AzureSession(self.credential(), **kwargs)
+        return AzureSession(credential if credential is not None else self.credential(), **kwargs)
 
     def serve(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
         """Serve this emulator over HTTPS on loopback (see ``fronts.server.serve``)."""

@@ -86,13 +86,14 @@ from wac_azure._core.facts import (
 )
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
-from wac_azure._core.progress import ProgressCallback, ProgressStage
+from wac_azure._core.progress import ProgressCallback, ProgressStage, log_unknowns
 from wac_azure._core.validate import check_count, check_port, check_timeout
 from wac_azure._workflows.fleet.dryrun import DryRun
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
 from wac_azure._workflows.fleet.state import Decision, FleetVm
+from wac_azure._workflows.tracing import traced_fleet
 
 _log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class _Fleet(RuleWriter):
             if d.error is None:
                 vm.body = d.extension
                 eligible.append(vm)
+                log_unknowns(vm.target, d.report)
             elif d.skipped:
                 run.finish(vm, OutcomeStatus.SKIPPED, message=_skip_reason(d), report=d.report)
             else:
@@ -215,6 +217,7 @@ class _Fleet(RuleWriter):
         body = vm.body
 
         async def put() -> None:
+            _log.info("writing extension AdminCenter on %s (PUT)", vm.target.name)
             await compute.virtual_machine_extensions.begin_create_or_update(
                 vm.target.resource_group, vm.target.name, _EXTENSION_NAME, body, polling=False
             )
@@ -347,6 +350,7 @@ class _Fleet(RuleWriter):
         compute: Any = self.session.compute(vm.target.subscription_id)
 
         async def delete() -> None:
+            _log.info("deleting extension %s from %s", name, vm.target.name)
             await compute.virtual_machine_extensions.begin_delete(
                 vm.target.resource_group, vm.target.name, name, polling=False
             )
@@ -444,6 +448,7 @@ async def _execute(
     return run.result(started, before)
 
 
+@traced_fleet("enable_many")  # a span for the run, one per VM below it
 async def enable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],
@@ -455,6 +460,7 @@ async def enable_many(
     timeout: float = 3600.0,
     poll_interval: float = 15.0,
     dry_run: bool = False,
+    allow_well_known_port: bool = False,
 ) -> FleetResult:
     """Put Windows Admin Center on many VMs, at ARM's pace; one VM's failure never stops the rest.
 
@@ -479,7 +485,9 @@ async def enable_many(
 
     Unlike :func:`~wac_azure.enable`, no Run Command confirms the port inside
     each VM (that would be one more write per VM): the port is the
-    extension's setting. Returns a :class:`FleetResult`.
+    extension's setting. Returns a :class:`FleetResult`. A well-known ``port``
+    raises :class:`~wac_azure.ConfigurationError` unless ``allow_well_known_port=True``
+    (as for :func:`~wac_azure.enable`).
 
     ``dry_run=True`` reads and decides exactly as a real run and writes nothing:
     it returns a :class:`~wac_azure.FleetPlan` whose :class:`~wac_azure.VmPlan`
@@ -487,6 +495,7 @@ async def enable_many(
     """
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
+    check_port(port, allow_well_known_port=allow_well_known_port)
     run = Run(
         session,
         _targets(targets),
@@ -503,6 +512,7 @@ async def enable_many(
     return await _execute(run, lambda fleet: fleet.enable(), timeout)
 
 
+@traced_fleet("disable_many")
 async def disable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],

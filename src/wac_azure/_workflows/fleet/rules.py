@@ -425,6 +425,12 @@ class RuleWriter(Subscription):
             answer: list[Any] = []  # ARM's answer to the PUT (azure-core's response hook)
             try:
                 with pacing_priority(0 if urgent else 1):
+                    _log.info(
+                        "%s security rule %s in NSG %s",
+                        "deleting" if deleting else "writing",
+                        name,
+                        nsg_name,
+                    )
                     if deleting:
                         poller = await client.begin_delete(
                             rg, nsg_name, name, headers=dict(conditions or {})

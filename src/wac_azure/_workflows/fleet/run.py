@@ -24,7 +24,13 @@ from wac_azure._core.facts import (
 )
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.nsg.evaluate import ServiceTags
-from wac_azure._core.progress import ProgressCallback, ProgressEvent, ProgressStage, emit
+from wac_azure._core.progress import (
+    ProgressCallback,
+    ProgressEvent,
+    ProgressStage,
+    emit,
+    guarded,
+)
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 from wac_azure._workflows.fleet.state import FleetVm, NsgQueue
 from wac_azure._workflows.fleet.watcher import RgWaiter
@@ -72,7 +78,7 @@ class Run:
         self.operation = operation
         self.access = access
         self.port = port
-        self.progress = progress
+        self.progress = guarded(progress)  # a failing callback is logged once per run
         self.concurrency = concurrency or DEFAULT_CONCURRENCY
         self.poll_interval = poll_interval
         self.remove_rules = remove_rules
