@@ -48,6 +48,7 @@ BAD: dict[str, list[Any]] = {
     "count-or-none": [NAN, INF, -1, 0, 2.5, True, "5"],
     "port": [NAN, INF, -1, 0, 65536, 6516.0, True, "6516", None],
     "port-or-none": [NAN, INF, -1, 0, 65536, 6516.0, True, "6516"],
+    "ports": [[NAN], [INF], [-1], [0], [65536], [6516.0], [True], ["6516"], "6516", 6516, None],
     "priority": [NAN, INF, -1, 1.5, True, "1", None],
     "fraction": [NAN, INF, -1, 0.95, True, "0.1", None],
     "bucket": [
@@ -165,6 +166,14 @@ CASES: dict[tuple[str, str], tuple[str, Call]] = {
         "seconds-or-none",
         lambda w, v: NetworkRulePlanner(w.session).plan_removal(w.target, timeout=v),
     ),
+    ("NetworkRulePlanner.plan_removal", "ports"): (
+        "ports",
+        lambda w, v: NetworkRulePlanner(w.session).plan_removal(w.target, ports=v),
+    ),
+    ("NetworkRulePlanner.remove", "ports"): (
+        "ports",
+        lambda w, v: NetworkRulePlanner(w.session).remove(w.target, ports=v),
+    ),
     ("NetworkRulePlanner.remove", "timeout"): (
         "seconds-or-none",
         lambda w, v: NetworkRulePlanner(w.session).remove(w.target, timeout=v),
@@ -234,6 +243,7 @@ NOT_OPTIONS = {
     "ExtensionFacts",
     "ExtensionState",
     "Finding",
+    "FleetPlan",
     "FleetResult",
     "NetworkPlan",
     "NotFoundError",
@@ -246,6 +256,7 @@ NOT_OPTIONS = {
     "ThrottledError",
     "VmFacts",
     "VmNotFoundError",
+    "VmPlan",
     "VmOutcome",
 }
 _NUMBER = re.compile(r"\b(int|float)\b")

@@ -15,7 +15,7 @@ from wac_azure.testing import ArmEmulator
 #: How the library words a write it sends (rules, NSGs, NICs, the extension, Run Command).
 WRITE_LINE = re.compile(
     r"^(creating|updating|writing|deleting) (security rule|extension|NSG)"
-    r"|^attaching NSG|^running guest script",
+    r"|^attaching NSG|^running guest script|^recording the addresses",
 )
 
 

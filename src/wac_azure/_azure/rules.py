@@ -46,7 +46,7 @@ from wac_azure._core.plan import (
     removal_plan,
     unmet_intent,
 )
-from wac_azure._core.validate import check_port, refuse_well_known_port
+from wac_azure._core.validate import check_port, check_ports, refuse_well_known_port
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -672,7 +672,7 @@ class NetworkRulePlanner:
         """The deletions :meth:`remove` would make (rules wac_azure owns only; ``ports``:
         the VM's WAC ports besides 6516 and its deployed extension's, on which rules of
         earlier versions are adopted)."""
-        wanted = tuple(ports)
+        wanted = check_ports(ports)
 
         async def run() -> NetworkPlan:
             found = facts if facts is not None else await self._facts(target)
@@ -698,10 +698,11 @@ class NetworkRulePlanner:
         from them and a rule is deleted only when no VM is left in it, so other
         VMs behind a shared NSG keep their access.
         """
+        wanted = check_ports(ports)  # before any read
 
         async def run() -> ApplyResult:
             found = facts if facts is not None else await self._facts(target)
-            plan = await self.plan_removal(target, facts=found, ports=ports)
+            plan = await self.plan_removal(target, facts=found, ports=wanted)
             result = await self._apply(plan)
             await self.record_after(found, result, plan)
             return result

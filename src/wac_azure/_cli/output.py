@@ -17,6 +17,7 @@ from wac_azure import (
     BlockingConflict,
     Diagnosis,
     DisableResult,
+    EnablePreview,
     EnableResult,
     ExtensionState,
     FleetPlan,
@@ -205,17 +206,19 @@ def port_doc(info: PortInfo | None) -> dict[str, Any] | None:
     return None if info is None else snake(info.to_dict())
 
 
-def enable_doc(result: EnableResult) -> dict[str, Any]:
-    """``wac-azure enable``."""
+def enable_doc(result: EnableResult | EnablePreview) -> dict[str, Any]:
+    """``wac-azure enable`` (``--dry-run``: an :class:`EnablePreview`, with ``port`` and
+    ``applied`` null)."""
+    real = result if isinstance(result, EnableResult) else None
     return {
         "target": str(result.target),
         "dry_run": result.dry_run,
         "changed": result.changed,
         "url": result.url,
-        "port": port_doc(result.port),
+        "port": port_doc(real.port) if real else None,
         "report": _report_brief(result.report),
         "plan": plan_doc(result.plan),
-        "applied": apply_doc(result.apply),
+        "applied": apply_doc(real.apply) if real else None,
         "extension": extension_doc(result.extension),
     }
 
@@ -299,6 +302,7 @@ _COMPACT: tuple[tuple[type, Any], ...] = (
     (RequirementReport, report_doc),
     (NetworkPlan, plan_doc),
     (EnableResult, enable_doc),
+    (EnablePreview, enable_doc),
     (DisableResult, disable_doc),
     (ExtensionState, extension_doc),
     (PortInfo, port_doc),

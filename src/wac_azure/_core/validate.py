@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Iterable
 
 from wac_azure._core.errors import (
     ConfigurationError,
@@ -67,6 +68,14 @@ def check_port(port: object, what: str = "port", *, allow_well_known_port: bool 
         raise ConfigurationError(f"{what} must be an integer from 1 to 65535, got {port!r}")
     refuse_well_known_port(port, allow_well_known_port=allow_well_known_port, what=what)
     return port
+
+
+def check_ports(ports: object, what: str = "ports") -> tuple[int, ...]:
+    """``ports`` as a tuple of TCP ports (an iterable of ints from 1 to 65535, not a
+    string); :class:`~wac_azure.ConfigurationError` naming ``what`` otherwise."""
+    if isinstance(ports, (str, bytes)) or not isinstance(ports, Iterable):
+        raise ConfigurationError(f"{what} must be an iterable of ports, got {ports!r}")
+    return tuple(check_port(p, f"each of {what}") for p in ports)
 
 
 def refuse_well_known_port(

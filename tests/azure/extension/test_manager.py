@@ -574,6 +574,13 @@ async def test_connection_reset_is_a_typed_error(emu: ArmEmulator) -> None:
         emu.faults.add_scripted(1, Fault.reset(), method="DELETE", path_regex="/extensions/")
         with pytest.raises(AzureRequestError, match="could not reach"):
             await manager.uninstall(target)
-        emu.faults.add_scripted(1, Fault.reset(), method="POST", path_regex="/runCommand$")
+        # the Run Command POST only reads: resets past the retry budget are a typed
+        # error ...
+        for nth in range(1, 11):
+            emu.faults.add_scripted(nth, Fault.reset(), method="POST", path_regex="/runCommand$")
         with pytest.raises(AzureRequestError, match="could not reach"):
             await manager.locate_port(target)
+        emu.faults.clear()
+        # ... and one reset is retried (issue #16)
+        emu.faults.add_scripted(1, Fault.reset(), method="POST", path_regex="/runCommand$")
+        assert (await manager.locate_port(target)).port == 6516
