@@ -41,3 +41,23 @@ async def within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
             f"{what} did not finish within {timeout:g} s; Azure may still be working on it "
             "(re-run the same call: it picks up where Azure is)"
         ) from None
+
+
+async def finish_before_cancel(aw: Awaitable[T]) -> T:
+    """Await ``aw`` to its end even if the caller is cancelled meanwhile, then cancel.
+
+    For a group of writes that must not be cut in half (the rule changes of one plan): a
+    cancellation that arrives while ``aw`` runs waits for it to finish (or fail), then
+    propagates as :class:`asyncio.CancelledError`, so what was begun is left whole. A
+    second cancellation while waiting propagates at once (``aw`` goes on by itself).
+    A deadline (:func:`within`) is a cancellation too: it ends after ``aw`` does.
+    """
+    task = asyncio.ensure_future(aw)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller gets
+        raise

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from wac_azure._azure.deadline import within
+from wac_azure._azure.deadline import finish_before_cancel, within
 from wac_azure._azure.extension import ExtensionManager, new_salt
 from wac_azure._azure.guest import read_guest_port
 from wac_azure._azure.reader import read_vm_facts
@@ -291,7 +291,9 @@ async def enable(
                 url = None
             say(progress, t, ProgressStage.DONE, "dry run: nothing written")
             return EnableResult(t, report, plan, None, current, None, url, False, True)
-        applied = await planner.apply(plan)
+        # Cancelled while the rules are written: the plan's writes finish first, so the
+        # NSGs are left as before or as planned, never half-written.
+        applied = await finish_before_cancel(planner.apply(plan))
         say(progress, t, ProgressStage.RULES_APPLIED, "changed" if _changed(applied) else None)
         state = await ExtensionManager(session).install(
             t,
