@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wac_azure._core.errors import (
     OperationTimeoutError,
@@ -53,11 +53,16 @@ async def finish_before_cancel(aw: Awaitable[T]) -> T:
     A deadline (:func:`within`) is a cancellation too: it ends after ``aw`` does.
     """
     task = asyncio.ensure_future(aw)
+    # its failure is retrieved even if nobody waits for it any more (a second cancellation)
+    task.add_done_callback(_retrieve)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         if not task.done():
             await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # retrieved: the cancellation is what the caller gets
         raise
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
