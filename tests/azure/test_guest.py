@@ -155,3 +155,18 @@ async def test_retry_false_sends_one_post_despite_a_reset(
     with pytest.raises(AzureRequestError):
         await run_guest_script(session, target, "port", retry=False)
     assert len(run_commands(emu)) == 1
+
+
+async def test_a_failed_poll_is_not_retried_again(emu: ArmEmulator) -> None:
+    """A poll is a GET that azure-core owns: when it fails past azure-core's tries, the
+    library does not send the POST again (that would be a second owner)."""
+    from wac_azure import AzureRequestError
+    from wac_azure._azure.guest import read_guest_port
+
+    async with emu.session(retry=_FAST, client_kwargs={"retry_total": 0}) as s:
+        target = await healthy_vm(emu, s)
+        emu.requests.clear()
+        emu.faults.add_random(1.0, "reset", methods="GET", path_regex=r"/operations/")
+        with pytest.raises(AzureRequestError, match="could not reach"):
+            await read_guest_port(s, target)
+    assert len(run_commands(emu)) == 1

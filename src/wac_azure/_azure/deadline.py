@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wac_azure._core.errors import (
     ConfigurationError,
@@ -50,3 +50,28 @@ async def within(coro: Awaitable[T], timeout: float | None, what: str) -> T:
             f"{what} did not finish within {timeout:g} s; Azure may still be working on it "
             "(re-run the same call: it picks up where Azure is)"
         ) from None
+
+
+async def finish_before_cancel(aw: Awaitable[T]) -> T:
+    """Await ``aw`` to its end even if the caller is cancelled meanwhile, then cancel.
+
+    For a group of writes that must not be cut in half (the rule changes of one plan): a
+    cancellation that arrives while ``aw`` runs waits for it to finish (or fail), then
+    propagates as :class:`asyncio.CancelledError`, so what was begun is left whole. A
+    second cancellation while waiting propagates at once (``aw`` goes on by itself).
+    A deadline (:func:`within`) is a cancellation too: it ends after ``aw`` does.
+    """
+    task = asyncio.ensure_future(aw)
+    # its failure is retrieved even if nobody waits for it any more (a second cancellation)
+    task.add_done_callback(_retrieve)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        raise
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 
-from wac_azure._azure.deadline import within
+from wac_azure._azure.deadline import finish_before_cancel, within
 from wac_azure._azure.extension import ExtensionManager, new_salt
 from wac_azure._azure.guest import read_guest_port
 from wac_azure._azure.reader import read_vm_facts
@@ -427,10 +427,17 @@ async def enable(
                 would_be = None
             say(progress, t, ProgressStage.DONE, "dry run: nothing written")
             return EnablePreview(t, report, plan, current, would_be)
-        applied = await planner.apply(plan)
-        # which addresses the rules now name: a later change of the VM's address is found
-        # there, and the next enable or disable takes the old one out of the rules
-        await planner.record_after(facts, applied, plan)
+
+        async def write_rules() -> ApplyResult:
+            written = await planner.apply(plan)
+            # which addresses the rules now name: a later change of the VM's address is
+            # found there, and the next enable or disable takes the old one out of them
+            await planner.record_after(facts, written, plan)
+            return written
+
+        # Cancelled while the rules are written: the plan's writes finish first, so the
+        # NSGs are left as before or as planned, never half-written.
+        applied = await finish_before_cancel(write_rules())
         say(progress, t, ProgressStage.RULES_APPLIED, "changed" if _changed(applied) else None)
         state = await ExtensionManager(session).install(
             t,

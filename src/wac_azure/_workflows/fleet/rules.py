@@ -43,6 +43,9 @@ class RuleWriter(Subscription):
     """The rule side of one subscription's run: batches read and decided per resource
     group, rule writes queued and coalesced per NSG, each waited for until in force."""
 
+    #: The run is being cancelled: queued rule writes finish, nothing new starts.
+    stopping: bool = False
+
     def enabled(self, vm: FleetVm, ext: Any) -> None:
         """Hook: the VM's install ended (``ext`` its extension); finish it once its rules
         are in. The engine implements it."""
@@ -59,6 +62,7 @@ class RuleWriter(Subscription):
             while self.tasks:
                 await asyncio.gather(*list(self.tasks))
         except BaseException:
+            self.stopping = True  # the NSG queues finish (see schedule_rules); nothing new
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
@@ -128,7 +132,13 @@ class RuleWriter(Subscription):
             queue.jobs.append(NsgJob(group, self.served(key, vms), then))
             if not queue.running:
                 queue.running = True
-                self.spawn(self._drain_nsg(key, queue))
+                # A cancelled run still writes each NSG's queue to its end (the engine
+                # waits for run.inflight): a batch's changes, queued together on every
+                # NSG they touch, are all written or none, never half.
+                writer = asyncio.ensure_future(self._drain_nsg(key, queue))
+                self.run.inflight.add(writer)
+                writer.add_done_callback(self.run.inflight.discard)
+                self.spawn(asyncio.shield(writer))
 
     def _rules_done(self, vm: FleetVm) -> None:
         """Every rule write on the VM's path is done: report it; finish the VM if its
@@ -182,7 +192,7 @@ class RuleWriter(Subscription):
             return
         if vm.waiting_nsgs == 0:
             self._rules_done(vm)
-        if gated and not vm.gating:  # the last write it waited for: start it
+        if gated and not vm.gating and not self.stopping:  # the last write it waited for
             self.spawn(then(vm))
 
     async def _drain_nsg(self, key: str, queue: NsgQueue) -> None:
