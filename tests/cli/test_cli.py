@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -225,3 +226,25 @@ def test_version_prints_the_package_version() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"wac-azure {wac_azure.__version__}"
+
+
+def test_library_warnings_reach_stderr_as_lines_and_quiet_silences_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A library WARNING (an unconfirmed check, a rule that only claims to be ours) is one
+    ``wac-azure: warning:`` line on stderr; ``--quiet`` drops it; the handler is gone
+    after the call (no duplicate lines in the next one)."""
+    from wac_azure._cli import app
+
+    def fake_main(*_: object) -> int:
+        logging.getLogger("wac_azure._workflows.enable").warning("the check %s is unknown", "x")
+        return 0
+
+    monkeypatch.setattr(app, "_main", fake_main)
+    code, _out, err = run("status", f"{BASE}/locked-01")
+    assert code == 0
+    assert err.splitlines() == ["wac-azure: warning: the check x is unknown"]
+    code, _out, err = run("status", f"{BASE}/locked-01", "--quiet")
+    assert err == ""
+    handlers = logging.getLogger("wac_azure").handlers
+    assert not any(getattr(h, "stream", None) is not None for h in handlers)

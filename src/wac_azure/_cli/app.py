@@ -755,6 +755,17 @@ def main(
     azure_level = azure_logger.level
     if not args.verbose:  # the CLI reports failures itself; keep SDK warnings off the terminal
         azure_logger.setLevel(logging.ERROR)
+    # The library's WARNINGs (unconfirmed checks, rules that only claim to be ours) go to
+    # stderr as "wac-azure: warning: ..." lines; --quiet silences them, --verbose shows
+    # INFO through basicConfig above. Without this handler Python's last resort would
+    # print them bare, even under --quiet.
+    library_logger = logging.getLogger("wac_azure")
+    warnings_handler: logging.Handler | None = None
+    if not args.verbose:
+        warnings_handler = logging.StreamHandler(err)
+        warnings_handler.setLevel(logging.ERROR if args.quiet else logging.WARNING)
+        warnings_handler.setFormatter(logging.Formatter("wac-azure: warning: %(message)s"))
+        library_logger.addHandler(warnings_handler)
 
     def fail(exc: BaseException, prefix: str) -> None:
         if args.json:
@@ -766,6 +777,8 @@ def main(
         return _main(args, out, err, fail)
     finally:
         azure_logger.setLevel(azure_level)
+        if warnings_handler is not None:
+            library_logger.removeHandler(warnings_handler)
 
 
 class Interrupted(Exception):
