@@ -248,3 +248,19 @@ def test_library_warnings_reach_stderr_as_lines_and_quiet_silences_them(
     assert err == ""
     handlers = logging.getLogger("wac_azure").handlers
     assert not any(getattr(h, "stream", None) is not None for h in handlers)
+
+
+def test_wide_public_sources_need_acknowledge_risk() -> None:
+    """--public sources covering more than a /8's worth of public IPv4 are refused (exit 2,
+    the coverage in the message) unless --acknowledge-risk is given."""
+    wide = ["--public", "0.0.0.0/1", "128.0.0.0/2"]
+    code, _out, err = run("plan", f"{BASE}/public-01", *wide, "--emulator", "--quiet")
+    assert code == 2, err
+    assert "73.7 % of IPv4" in err
+    assert "acknowledge_risk" in err
+    code, doc = run_json("plan", f"{BASE}/public-01", *wide, "--acknowledge-risk")
+    assert code == 0, doc
+    assert doc["access"]["sources"] == ["0.0.0.0/1", "128.0.0.0/2"]
+    code, _out, err = run("plan", f"{BASE}/locked-01", "--acknowledge-risk", "--emulator")
+    assert code == 2
+    assert "--acknowledge-risk goes with --public" in err

@@ -202,6 +202,11 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="connect over the public IP from ANY address (risky; prefer --public)",
         )
+        p.add_argument(
+            "--acknowledge-risk",
+            action="store_true",
+            help="accept --public sources covering more than a /8's worth of public addresses",
+        )
 
     def port(p: argparse.ArgumentParser) -> None:
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"WAC port ({DEFAULT_PORT})")
@@ -471,8 +476,11 @@ def _access(args: argparse.Namespace) -> wac_azure.AccessMode:
         raise UsageError("give either --public SOURCE... or --public-anywhere, not both")
     if anywhere:
         return PublicAccess.anywhere(acknowledge_risk=True)
+    acknowledge = bool(getattr(args, "acknowledge_risk", False))
+    if acknowledge and not public:
+        raise UsageError("--acknowledge-risk goes with --public SOURCE...")
     if public:
-        return PublicAccess(public)
+        return PublicAccess(public, acknowledge_risk=acknowledge)
     return PrivateAccess()
 
 
