@@ -229,10 +229,14 @@ async def read_vm_facts(
 
         nic_nsgs = asyncio.ensure_future(read_nsgs(nsg_ids))
         pending.append(nic_nsgs)
-        pip_docs, vnet_docs = await _gather(
-            _gather(*(reader.read("pip", "public IP address", _PIP_READ, p) for p in pip_ids)),
-            _gather(*(reader.read("vnet", "virtual network", _VNET_READ, v) for v in vnet_ids)),
+        # one flat gather: every read is a task at once, so a cancellation cancels them all
+        # (a nested gather could be cancelled before it wrapped its reads, leaving them
+        # never awaited)
+        docs = await _gather(
+            *(reader.read("pip", "public IP address", _PIP_READ, p) for p in pip_ids),
+            *(reader.read("vnet", "virtual network", _VNET_READ, v) for v in vnet_ids),
         )
+        pip_docs, vnet_docs = docs[: len(pip_ids)], docs[len(pip_ids) :]
         keep(pip_ids, pip_docs)
         keep(vnet_ids, vnet_docs)
 
