@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from wac_azure import InvalidInputError, InvalidPlanError, NetworkPlan, PrivateAccess, PublicAccess
 from wac_azure._core.access import AccessMode
-from wac_azure._core.plan import plan_many, removal_plan
+from wac_azure._core.facts import VmFacts
+from wac_azure._core.plan import nsgs_after, plan_many, removal_plan
 
 from tests.core.nsg._helpers import rule
 from tests.core.test_plan import NIC_NSG, SUBNET_NSG, facts, group
@@ -44,7 +45,7 @@ def rules(draw: st.DrawFn) -> list[dict[str, Any]]:
         extra = {"description": description} if description else {}
         out.append(
             rule(
-                draw(st.sampled_from([f"r{i}", "PortForWAC", f"PortForWAC-{i}"])) + f"x{i}",
+                draw(st.sampled_from([f"r{i}", f"PortForWAC-{i}", f"PortForWACx{i}"])),
                 priority,
                 direction=direction,
                 access=draw(st.sampled_from(["Allow", "Deny"])),
@@ -63,11 +64,11 @@ def plans(draw: st.DrawFn) -> NetworkPlan:
     where = draw(st.sampled_from(["nic", "subnet", "both"]))
     nic = group(NIC_NSG, *draw(rules())) if where != "subnet" else None
     subnet = group(SUBNET_NSG, *draw(rules())) if where != "nic" else None
-    vm = facts(nic_nsg=nic, subnet_nsg=subnet, public_ip=draw(st.sampled_from([None, "Standard"])))
-    if draw(st.booleans()):
-        plan = removal_plan([vm])
-    else:
-        plan = plan_many(
+    public_ip = draw(st.sampled_from([None, "Standard"]))
+    vm = facts(nic_nsg=nic, subnet_nsg=subnet, public_ip=public_ip)
+
+    def enabling(vm: VmFacts) -> NetworkPlan:
+        return plan_many(
             [vm],
             access=draw(st.sampled_from(ACCESS)),
             port=draw(st.sampled_from([6516, 7000, 443])),
@@ -75,7 +76,37 @@ def plans(draw: st.DrawFn) -> NetworkPlan:
             create_nsg=draw(st.booleans()),
             service_tags={"WindowsAdminCenter": ["20.1.2.0/24"]},
         )
-    return plan
+
+    if draw(st.booleans()):
+        # a VM enabled once already: its NSGs carry our marked rules, so the next plan
+        # updates (before -> after) or removes them
+        first = enabling(vm)
+        after = {n.id.lower(): n for n in nsgs_after(vm, first)}
+        vm = facts(
+            nic_nsg=after.get(NIC_NSG.lower()) if nic is not None else None,
+            subnet_nsg=after.get(SUBNET_NSG.lower()) if subnet is not None else None,
+            public_ip=public_ip,
+        )
+    return removal_plan([vm]) if draw(st.booleans()) else enabling(vm)
+
+
+def test_the_drawn_plans_cover_updates_deletes_and_previous_states() -> None:
+    """The round trip below is only as good as the plans it draws: they must include
+    updates with a before state and deletions of our own rules, not only creations."""
+    seen: set[str] = set()
+    previous = False
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(plans())
+    def collect(plan: NetworkPlan) -> None:
+        nonlocal previous
+        for change in plan.changes:
+            seen.add(change.action.value)
+            previous = previous or change.previous is not None
+
+    collect()
+    assert {"create", "update", "delete"} <= seen, seen
+    assert previous
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

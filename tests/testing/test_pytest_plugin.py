@@ -37,6 +37,20 @@ def test_the_entry_point_is_declared_and_importable() -> None:
     assert hasattr(module, "pytest_addoption")
 
 
+def test_an_installed_wac_azure_registers_the_entry_point() -> None:
+    """Installed the way the README's test line installs it (`pip install -e '.[dev]'`),
+    the entry point is registered, so every run below uses it without ``-p``; only a
+    bare checkout that was never installed falls back to naming the plugin."""
+    try:
+        importlib.metadata.distribution("wac-azure")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("wac-azure is not installed (a bare checkout): nothing registers it")
+    assert _entry_point_installed(), (
+        "wac-azure is installed but its pytest11 entry point is not registered: "
+        "reinstall it (pip install -e .) so the metadata has the entry point"
+    )
+
+
 USER_SUITE = """
 import asyncio
 

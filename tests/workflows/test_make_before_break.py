@@ -19,7 +19,7 @@ from wac_azure import (
     enable_many,
 )
 from wac_azure._core.access import AccessMode
-from wac_azure.testing import ArmEmulator
+from wac_azure.testing import ArmEmulator, Fault
 from wac_azure.testing.backend.nsgeval import Endpoint, flow_allowed
 
 NET = "/providers/Microsoft.Network"
@@ -172,3 +172,47 @@ async def test_a_narrowing_another_writer_undoes_is_not_reported_enabled(
         with pytest.raises(NetworkVerificationError):
             await enable(session, t, access=narrow, port=PORT)
     await writer
+
+
+async def test_a_fleet_never_narrows_a_shared_rule_after_the_new_rule_failed(
+    emu: ArmEmulator, session: AzureSession
+) -> None:
+    """Two VMs share one subnet NSG's rule; narrowing vm1's sources splits it (create vm1's
+    new rule, then take vm1 out of the shared one). When the create fails, the shared
+    rule must keep vm1: the "break" is never written without the "make"."""
+    vm1 = emu.add_windows_vm("vm1", nsg="subnet", public_ip=True)
+    vm2 = emu.add_windows_vm("vm2", nsg="subnet", public_ip=True)
+    wide = PublicAccess(["203.0.113.0/24"])
+    assert (await enable_many(session, [vm1, vm2], access=wide, port=PORT)).ok
+    nic = _nic(emu, vm1)["properties"]["ipConfigurations"][0]["properties"]
+    nsg_id = emu.resource(nic["subnet"]["id"])["properties"]["networkSecurityGroup"]["id"]
+    vm1_ip = nic["privateIPAddress"]
+
+    def inbound(source: str) -> bool:
+        verdict = flow_allowed(
+            [emu.resource(nsg_id)],
+            direction="Inbound",
+            protocol="Tcp",
+            src=Endpoint(ip=source),
+            dst=Endpoint(ip=vm1_ip),
+            dst_port=PORT,
+            vnet=("10.0.0.0/16",),
+        )
+        return verdict.allowed
+
+    assert inbound("203.0.113.7")
+    start = len(emu.requests)
+    denied = {"error": {"code": "AuthorizationFailed", "message": "denied (injected)"}}
+    emu.faults.add_scripted(
+        1, Fault.recorded(403, denied), method="PUT", path_regex="/securityRules/"
+    )
+    result = await enable_many(session, [vm1], access=PublicAccess(["203.0.113.7"]), port=PORT)
+
+    assert not result.ok
+    rule_writes = [
+        r
+        for r in emu.requests[start:]
+        if r.method in {"PUT", "DELETE"} and "/securityRules/" in r.path
+    ]
+    assert [r.status for r in rule_writes] == [403], [(r.method, r.path) for r in rule_writes]
+    assert inbound("203.0.113.7"), "vm1 lost the access it had: the break went out alone"

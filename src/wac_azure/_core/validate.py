@@ -78,13 +78,24 @@ def check_ports(ports: object, what: str = "ports") -> tuple[int, ...]:
     return tuple(check_port(p, f"each of {what}") for p in ports)
 
 
+def check_flag(value: object, what: str) -> bool:
+    """``value`` as a flag: ``True`` or ``False`` only. A string such as ``"no"`` is
+    truthy and would silently mean yes (open a well-known port, skip the writes), so
+    anything else is a :class:`~wac_azure.ConfigurationError` naming ``what``."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{what} must be True or False, got {value!r}")
+    return value
+
+
 def refuse_well_known_port(
     port: object, *, allow_well_known_port: bool, what: str = "port"
 ) -> None:
     """Raise :class:`~wac_azure.ConfigurationError` for a well-known ``port`` unless
     ``allow_well_known_port``; anything that is not a port in range is left to the
     caller's own check."""
-    if allow_well_known_port or isinstance(port, bool) or not isinstance(port, int):
+    if check_flag(allow_well_known_port, "allow_well_known_port"):
+        return
+    if isinstance(port, bool) or not isinstance(port, int):
         return
     reason = well_known_reason(port) if 1 <= port <= 65535 else None
     if reason is not None:

@@ -66,7 +66,7 @@ from wac_azure._core.progress import (
     say,
     warn_unknowns,
 )
-from wac_azure._core.validate import as_target, check_port, check_timeout
+from wac_azure._core.validate import as_target, check_flag, check_port, check_timeout
 from wac_azure._workflows.tracing import traced_vm
 
 if TYPE_CHECKING:
@@ -375,6 +375,7 @@ async def enable(
 
     t = as_target(target)
     check_port(port, allow_well_known_port=allow_well_known_port)
+    check_flag(dry_run, "dry_run")
     limit = check_timeout(timeout)
     access = check_access(access)  # None: the old default
     via = access.via
@@ -521,6 +522,7 @@ async def disable(
     """Take Windows Admin Center off ``target``: uninstall the extension and, with
     ``remove_rules`` (default), remove the NSG rules this library created."""
     t = as_target(target)
+    check_flag(remove_rules, "remove_rules")
     result = await ExtensionManager(session).uninstall(
         t, remove_rules=remove_rules, timeout=timeout, progress=progress
     )

@@ -87,7 +87,7 @@ from wac_azure._core.facts import (
 from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressStage, log_unknowns
-from wac_azure._core.validate import check_count, check_port, check_timeout
+from wac_azure._core.validate import check_count, check_flag, check_port, check_timeout
 from wac_azure._workflows.fleet.dryrun import DryRun
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
@@ -496,6 +496,7 @@ async def enable_many(
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
     check_port(port, allow_well_known_port=allow_well_known_port)
+    check_flag(dry_run, "dry_run")
     run = Run(
         session,
         _targets(targets),
@@ -530,6 +531,7 @@ async def disable_many(
     NSG keep their access). Options as for :func:`enable_many`.
     """
     _check_options(_DEFAULT_PORT, concurrency, timeout, poll_interval)
+    check_flag(remove_rules, "remove_rules")
     run = Run(
         session,
         _targets(targets),

@@ -261,7 +261,18 @@ class RuleWriter(Subscription):
                         continue
                     for vm in served:
                         self.run.fail(vm, exc, what=f"writing {change.rule_name}")
-                    continue
+                    # Stop this NSG's queue here, as the single-VM apply does by raising:
+                    # the changes after it may take reach away (make-before-break's
+                    # "break"), which must never be written when the "make" failed.
+                    if pending:
+                        _log.warning(
+                            "not writing %d more change(s) to NSG %s after %s failed: %s",
+                            len(pending),
+                            key,
+                            change.rule_name,
+                            ", ".join(c.rule_name for c in pending),
+                        )
+                    break
                 nsg = models.get(key)
                 if nsg is not None and change.rule is not None:
                     name = change.rule.name.lower()
