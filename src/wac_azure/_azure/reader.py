@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ from wac_azure._azure.errors import SDK_ERRORS, translate
 from wac_azure._azure.inventory import read_vm_sizes
 from wac_azure._azure.session import AzureSession
 from wac_azure._core.facts import (
+    NicFacts,
     VmFacts,
     as_json,
     dig,
@@ -287,4 +288,82 @@ async def read_vm_facts(
     )
     if reader.notes:
         facts = attrs.evolve(facts, notes=tuple(dict.fromkeys((*reader.notes, *facts.notes))))
-    return facts
+    return (await check_recorded_addresses(session, [facts]))[0]
+
+
+#: What an address recorded on a NIC that its VM no longer holds turned out to be.
+_FREE, _HELD, _UNCHECKED = "free", "held", "unchecked"
+
+
+async def check_recorded_addresses(
+    session: AzureSession, facts: Sequence[VmFacts]
+) -> list[VmFacts]:
+    """Ask Network about each address wac_azure's rules were recorded naming for a NIC
+    (:attr:`~wac_azure.NicFacts.recorded_addresses`) that no VM of ``facts`` holds now.
+
+    One ``GET …/virtualNetworks/{vnet}/CheckIPAddressAvailability?ipAddress=…`` per
+    such address (none at all when there is none, the common case): ``available:
+    true`` (or a platform-reserved address) means no NIC holds it, and the planners
+    take it out of the rules as stale; ``available: false`` means another NIC holds
+    it (:attr:`~wac_azure.NicFacts.held_elsewhere`) and it stays in the rules; a read
+    that fails leaves it in the rules too (:attr:`~wac_azure.NicFacts.unchecked_addresses`).
+    Each kept address is logged at WARNING. Never raises for a refused or failed read.
+    """
+    held = {ip for f in facts for nic in f.nics for ip in nic.private_ips}
+    asks: dict[tuple[str, str], str | None] = {}
+    for f in facts:
+        for nic in f.nics:
+            vnet = vnet_id_of_subnet(nic.subnet_id) if nic.subnet_id else None
+            for address in nic.recorded_addresses:
+                if address not in held:
+                    asks.setdefault(((vnet or "").lower(), address), vnet)
+    if not asks:
+        return list(facts)
+    keys = list(asks)
+    answers = await _gather(*(_availability(session, asks[k], k[1]) for k in keys))
+    found = dict(zip(keys, answers, strict=True))
+
+    def checked(f: VmFacts, nic: NicFacts) -> NicFacts:
+        vnet = vnet_id_of_subnet(nic.subnet_id) if nic.subnet_id else None
+        gone = [a for a in nic.recorded_addresses if a not in held]
+        kinds = {a: found[((vnet or "").lower(), a)] for a in gone}
+        for a, kind in kinds.items():
+            if kind != _FREE:
+                _log.warning(
+                    "VM %s: %s is no longer its address %s; left in wac_azure's rules",
+                    f.target.name,
+                    a,
+                    "but another NIC holds it"
+                    if kind == _HELD
+                    else "and whether another NIC holds it could not be read",
+                )
+        return attrs.evolve(
+            nic,
+            held_elsewhere=tuple(a for a, k in kinds.items() if k == _HELD),
+            unchecked_addresses=tuple(a for a, k in kinds.items() if k == _UNCHECKED),
+        )
+
+    return [
+        attrs.evolve(f, nics=tuple(checked(f, n) for n in f.nics))
+        if any(a not in held for n in f.nics for a in n.recorded_addresses)
+        else f
+        for f in facts
+    ]
+
+
+async def _availability(session: AzureSession, vnet_id: str | None, address: str) -> str:
+    parts = split_resource_id(vnet_id) if vnet_id else None
+    if parts is None:
+        _log.info("the virtual network of %s is not known: it cannot be checked", address)
+        return _UNCHECKED
+    sub, rg, pairs = parts
+    try:
+        answer = await session.network(sub).virtual_networks.check_ip_address_availability(
+            rg, pairs[0][1], ip_address=address
+        )
+    except SDK_ERRORS as exc:
+        _log.info("CheckIPAddressAvailability of %s in %s failed: %s", address, vnet_id, exc)
+        return _UNCHECKED
+    if answer.available is True or answer.is_platform_reserved is True:
+        return _FREE
+    return _HELD if answer.available is False else _UNCHECKED

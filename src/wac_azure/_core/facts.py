@@ -149,6 +149,13 @@ class NicFacts:
     #: :data:`ADDRESS_TAG`): one that is no longer the NIC's is stale, and
     #: ``enable`` / ``disable`` take it out of wac_azure's rules.
     recorded_addresses: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    #: Recorded addresses no longer this NIC's that Network reports in use by another
+    #: NIC of the virtual network (``CheckIPAddressAvailability``: not available): not
+    #: stale, left in the rules (read only when the NIC has an address no longer its own).
+    held_elsewhere: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    #: Recorded addresses no longer this NIC's whose availability could not be read:
+    #: left in the rules (the safe side), like :attr:`held_elsewhere`.
+    unchecked_addresses: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
     @property
     def private_ip(self) -> str | None:

@@ -620,9 +620,42 @@ def legacy_rule(rule: SecurityRule) -> bool:
 def stale_addresses(facts: VmFacts, held: Iterable[str] = ()) -> frozenset[str]:
     """The addresses wac_azure's rules were last recorded naming for the VM's NICs
     (:attr:`NicFacts.recorded_addresses`) that no NIC of the VM holds now, nor any
-    address in ``held`` (other VMs planned together)."""
+    address in ``held`` (other VMs planned together), nor one Network reports held by
+    another NIC or could not be asked about (:func:`kept_addresses`)."""
     now = {ip for nic in facts.nics for ip in nic.private_ips} | set(held)
+    now |= kept_addresses(facts)
     return frozenset(a for nic in facts.nics for a in nic.recorded_addresses if a not in now)
+
+
+def kept_addresses(facts: VmFacts) -> frozenset[str]:
+    """The recorded addresses no longer the VM's that stay in wac_azure's rules: another
+    NIC holds them now (:attr:`NicFacts.held_elsewhere`), or that could not be checked
+    (:attr:`NicFacts.unchecked_addresses`)."""
+    return frozenset(
+        a for nic in facts.nics for a in (*nic.held_elsewhere, *nic.unchecked_addresses)
+    )
+
+
+def kept_address_warnings(facts: VmFacts, held: Iterable[str] = ()) -> list[str]:
+    """One warning per address :func:`kept_addresses` leaves in the rules (none for an
+    address in ``held``: a VM planned together holds it and the rules serve it)."""
+    skip = set(held) | {ip for nic in facts.nics for ip in nic.private_ips}
+    out = []
+    name = facts.target.name
+    for nic in facts.nics:
+        for a in nic.held_elsewhere:
+            if a not in skip:
+                out.append(
+                    f"VM {name}: {a} is no longer its address but is held by another NIC; "
+                    "left in wac_azure's rules (disable that VM to take it out)"
+                )
+        for a in nic.unchecked_addresses:
+            if a not in skip:
+                out.append(
+                    f"VM {name}: {a} is no longer its address and whether another NIC holds "
+                    "it could not be read (CheckIPAddressAvailability); left in wac_azure's rules"
+                )
+    return out
 
 
 def address_record(
@@ -637,10 +670,13 @@ def address_record(
     if nic is None or (not wrote and not nic.recorded_addresses):
         return None
     ips = set(nic.private_ips)
-    named = any(
-        rule.is_managed and ips.intersection(scoped(rule)) for nsg in nsgs for rule in nsg.rules
-    )
-    wanted = tuple(nic.private_ips) if named else ()
+    kept = [a for a in nic.recorded_addresses if a in kept_addresses(facts) and a not in ips]
+    managed = [rule for nsg in nsgs for rule in nsg.rules if rule.is_managed]
+    named = any(ips.intersection(scoped(rule)) for rule in managed)
+    # A kept address (held by another NIC, or unchecked) stays on the record while a rule
+    # of ours still names it: the next run asks Network again and drops it once it is free.
+    still = [a for a in kept if any(a in scoped(rule) for rule in managed)]
+    wanted = (*(nic.private_ips if named else ()), *still)
     return None if set(wanted) == set(nic.recorded_addresses) else wanted
 
 
@@ -984,6 +1020,7 @@ class _State:
 
         for need in needs:
             self._plan_need(facts, vm, need, path)
+        self.warnings.extend(kept_address_warnings(facts, self.held))
         old = stale_addresses(facts, self.held)
         if old:
             for nsg in path.values():
@@ -1528,9 +1565,11 @@ def removal_plan(facts: Sequence[VmFacts], *, ports: Iterable[int] = ()) -> Netw
     per_nsg: dict[
         str, tuple[NetworkSecurityGroup, set[str], list[str], list[tuple[str, frozenset[int]]]]
     ] = {}
+    warnings: list[str] = []
     for f in facts:
         vm = f.vm_resource_id or str(f.target)
         targets.append(vm)
+        warnings.extend(kept_address_warnings(f))
         ips = {ip for nic in f.nics for ip in nic.private_ips} | stale_addresses(f)
         nic = f.primary_nic
         scope = (nic.private_ip if nic is not None else None) or "*"
@@ -1588,6 +1627,7 @@ def removal_plan(facts: Sequence[VmFacts], *, ports: Iterable[int] = ()) -> Netw
         nsg_fingerprints=prints,
         kind="remove",
         unowned=tuple(unowned.values()),
+        warnings=tuple(warnings),
     )
 
 

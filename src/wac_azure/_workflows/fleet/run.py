@@ -11,6 +11,7 @@ from typing import Any
 
 from wac_azure._azure.errors import HttpResponseError, translate
 from wac_azure._azure.inventory import Inventory, gather_all, get_vm, read_vm_sizes
+from wac_azure._azure.reader import check_recorded_addresses
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
 from wac_azure._core.errors import VmNotFoundError
@@ -267,6 +268,7 @@ class Subscription:
                 )
             except Exception as exc:
                 run.fail(vm, exc)
+        await self._check_recorded_addresses([vm for vm, _ in found])
         # The batch's NIC JSON has served its purpose and parsed NSGs stand in for
         # their JSON: drop both (a ten-thousand-VM run would otherwise keep it all).
         docs = run.inv.docs
@@ -275,6 +277,15 @@ class Subscription:
                 docs.pop(nic.id.lower(), None)
         for key in run.inv.parsed_nsgs:
             docs.pop(key, None)
+
+    async def _check_recorded_addresses(self, vms: list[FleetVm]) -> None:
+        """Ask Network whether another NIC holds an address a VM's rules were recorded
+        naming that the VM has given up (one read per such address, none if there is
+        none): such an address is then kept in the rules, not dropped as stale."""
+        ready = [(vm, vm.facts) for vm in vms if vm.facts is not None]
+        checked = await check_recorded_addresses(self.session, [f for _, f in ready])
+        for (vm, _), facts in zip(ready, checked, strict=True):
+            vm.facts = facts
 
     def _translate(self, exc: BaseException, what: str, rg: str) -> BaseException:
         if not isinstance(exc, HttpResponseError):

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from wac_azure.testing.backend.builders import SERVICE_TAGS
 from wac_azure.testing.backend.nsgeval import Endpoint, Verdict, flow_allowed
 from wac_azure.testing.backend.state import Store
 
-__all__ = ["outbound_verdict", "primary_nic", "subnet", "vm_nics"]
+__all__ = ["ip_availability", "outbound_verdict", "primary_nic", "subnet", "vm_nics"]
 
 
 def vm_nics(store: Store, vm: dict[str, Any]) -> list[dict[str, Any]]:
@@ -95,3 +96,76 @@ def outbound_verdict(store: Store, vm: dict[str, Any], tag: str, port: int = 443
         dst_port=port,
         vnet=vnet_prefixes,
     )
+
+
+_NIC_T = "Microsoft.Network/networkInterfaces"
+#: How many free addresses Network suggests when the one asked about is taken (the spec
+#: example VirtualNetworkCheckIPAddressAvailability.json lists five).
+_SUGGESTED = 5
+
+
+def _held_in(store: Store, vnet_id: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The private addresses of the ipConfigurations of every NIC in the VNet's subnets."""
+    prefix = vnet_id.lower() + "/subnets/"
+    out: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    for nic in store.of_type(_NIC_T):
+        for conf in (nic.get("properties") or {}).get("ipConfigurations") or []:
+            cprops = conf.get("properties") or {}
+            sid = str((cprops.get("subnet") or {}).get("id") or "").lower()
+            address = cprops.get("privateIPAddress")
+            if sid.startswith(prefix) and address:
+                try:
+                    out.add(ipaddress.ip_address(str(address).split("/")[0]))
+                except ValueError:
+                    continue
+    return out
+
+
+def ip_availability(store: Store, vnet: dict[str, Any], address: str) -> dict[str, Any] | None:
+    """Network's ``CheckIPAddressAvailability`` answer for ``address`` in ``vnet``.
+
+    Judged against the ipConfigurations of the NICs in the VNet's subnets and the five
+    addresses Azure reserves in each subnet (the first four and the last, Virtual
+    Network FAQ): taken or reserved -> ``available: false`` and up to five free
+    addresses of its subnet from the next one on (spec example
+    VirtualNetworkCheckIPAddressAvailability.json), reserved ones with
+    ``isPlatformReserved: true``; free -> ``available: true``, ``isPlatformReserved:
+    false`` and no list (the answers quoted in Azure/azure-cli#13259 and
+    Azure/azure-rest-api-specs#10596). ``None`` when no subnet of the VNet contains
+    the address (the caller answers an error).
+    """
+    ip = ipaddress.ip_address(address)
+    net = None
+    for sn in (vnet.get("properties") or {}).get("subnets") or []:
+        prefixes = [(sn.get("properties") or {}).get("addressPrefix")]
+        prefixes += (sn.get("properties") or {}).get("addressPrefixes") or []
+        for prefix in prefixes:
+            try:
+                candidate = ipaddress.ip_network(str(prefix), strict=False)
+            except ValueError:
+                continue
+            if candidate.version == ip.version and ip in candidate:
+                net = candidate
+    if net is None:
+        return None
+    first = int(net.network_address)
+    last = int(net.broadcast_address)
+
+    def reserved(value: int) -> bool:
+        return value - first < 4 or value == last
+
+    held = _held_in(store, str(vnet.get("id", "")))
+    if not reserved(int(ip)) and ip not in held:
+        return {"available": True, "isPlatformReserved": False}
+    free: list[str] = []
+    value = int(ip) + 1
+    while value < last and len(free) < _SUGGESTED:
+        candidate_ip = ipaddress.ip_address(value)
+        if not reserved(value) and candidate_ip not in held:
+            free.append(str(candidate_ip))
+        value += 1
+    return {
+        "available": False,
+        "availableIPAddresses": free,
+        "isPlatformReserved": reserved(int(ip)),
+    }

@@ -897,6 +897,35 @@ async def _effective_nsgs(emu: RouteContext, req: EmuRequest, p: dict[str, str])
     return EmuResponse(202, headers)
 
 
+# -- IP address availability ---------------------------------------------------------------
+
+
+@ROUTES.route("GET", _RG + "/virtualNetworks/{vnet}/CheckIPAddressAvailability")
+async def _check_ip(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    """Spec VirtualNetworks_CheckIPAddressAvailability (example
+    VirtualNetworkCheckIPAddressAvailability.json); the answer is
+    :func:`netpath.ip_availability`. The 400s for a missing, malformed or out-of-subnet
+    ``ipAddress`` carry codes and messages of ours (no recorded answer shows Network's)."""
+    vnet = emu.store.require(prov_id(p, _VNET_T, p["vnet"]))
+    address = req.query.get("ipAddress")
+    if not address:
+        raise _bad("MissingIpAddress", "The ipAddress query parameter is required.")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise _bad(
+            "InvalidIpAddress", f"The ipAddress {address!r} is not a valid IP address."
+        ) from None
+    answer = netpath.ip_availability(emu.store, vnet, address)
+    if answer is None:
+        raise _bad(
+            "PrivateIPAddressNotInAnySubnet",
+            f"The IP address {address} does not belong to any subnet of virtual network "
+            f"{vnet['id']}.",
+        )
+    return ok(answer)
+
+
 # -- subnets ---------------------------------------------------------------------------------
 
 
