@@ -460,11 +460,14 @@ async def enable_many(
 
     ``access`` is :class:`~wac_azure.PrivateAccess` (default) or
     :class:`~wac_azure.PublicAccess`, as for :func:`~wac_azure.enable`.
-    ``concurrency`` bounds the extension writes in flight per subscription
-    (default 16: the session's pacer sets the rate, and every request in
-    flight holds a TLS connection of a few hundred kilobytes); rule writes
-    have a quarter of it on top (and as much again for those installs wait
-    for). ``progress`` is called with a
+    ``concurrency`` bounds the extension writes in flight per subscription.
+    By default (``None``) it follows the measured latency: Little's law, the
+    write bucket's refill rate times the round trip, doubled, at least 16
+    (``session.pacer.subscription(sub).write_window()``), so that slow answers do
+    not slow the run below ARM's pace; every request in flight holds a TLS
+    connection of a few hundred kilobytes, and the session caps them all
+    (``AzureSession(connection_limit=...)``). Rule writes have a quarter of it on
+    top (and as much again for those installs wait for). ``progress`` is called with a
     :class:`~wac_azure.ProgressEvent` per stage and VM (see
     :class:`~wac_azure.TqdmProgress`). ``timeout`` (seconds) bounds the whole
     run: VMs not finished by then are *failed* with
