@@ -62,5 +62,5 @@ async def test_latency_is_added_to_every_request() -> None:
     "kwargs", [{"extension_jitter": 1.0}, {"extension_jitter": -0.1}, {"latency": -1.0}]
 )
 def test_bad_options_are_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="jitter|latency"):
+    with pytest.raises(ValueError, match=r"jitter|latency"):
         ArmEmulator(**kwargs)  # type: ignore[arg-type]

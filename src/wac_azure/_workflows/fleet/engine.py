@@ -28,9 +28,9 @@ extension's install time, not this machine. The run is shaped around that:
   install and its rules are both in force.
 * **Waiting costs pages, not polls.** Extension PUTs are not polled one by
   one: the run lists each resource group's extensions through ARM's generic
-  resources list (``$expand=provisioningState``) and GETs an extension only
-  once that list shows it settled, to confirm before acting (see
-  :class:`RgWaiter` for when).
+  resources list (``$expand=provisioningState``); an install that list showed
+  running and then ``Succeeded`` is settled from the list alone, any other
+  settled or missing one by the extension's GET (see :class:`RgWaiter`).
 * **Pacing.** The session's :class:`~wac_azure.Pacer` keeps each
   subscription below ARM's buckets (from the
   ``x-ms-ratelimit-remaining-subscription-*`` headers) and below Compute's
