@@ -69,6 +69,7 @@ from wac_azure._workflows.diagnose import diagnose
 from wac_azure._workflows.enable import DisableResult, EnableResult, disable, enable
 from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
+from wac_azure._workflows.fleet.shards import SessionFactory, ShardError
 from wac_azure._workflows.progress import ProgressBar, TqdmProgress
 
 __version__ = "0.1.0.dev0"
@@ -132,6 +133,8 @@ __all__ = [
     "ResourceGroupNotFoundError",
     "RetryConfig",
     "RuleChange",
+    "SessionFactory",
+    "ShardError",
     "StatusFacts",
     "ThrottledError",
     "TqdmProgress",

@@ -241,6 +241,18 @@ class AzureSession:
         self._credential = credential
         self._base_url = url
         self._scope = scope
+        #: What a worker process needs to build the same session (``SessionFactory.of``):
+        #: every option but the credential and a caller's transport.
+        self.options: dict[str, Any] = {
+            "cloud": self._cloud,
+            "base_url": url,
+            "connection_verify": connection_verify,
+            "polling_interval": polling_interval,
+            "retry": retry,
+            "client_kwargs": dict(client_kwargs or {}),
+            "pacing": pacing,
+            "connection_limit": connection_limit,
+        }
         self._owns_transport = transport is None
         if transport is None:
             transport = _SharedTransport(_ssl_setting(connection_verify), connection_limit or 0)  # type: ignore[assignment]
@@ -284,6 +296,11 @@ class AzureSession:
     def base_url(self) -> str:
         """The ARM endpoint, without a trailing slash."""
         return self._base_url
+
+    @property
+    def own_transport(self) -> bool:
+        """Whether the session built its connection pool itself (no ``transport=`` given)."""
+        return self._owns_transport
 
     @property
     def credential(self) -> AsyncTokenCredential:

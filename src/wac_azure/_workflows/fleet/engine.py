@@ -91,6 +91,12 @@ from wac_azure._core.validate import check_timeout
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
+from wac_azure._workflows.fleet.shards import (
+    SessionFactory,
+    check_processes,
+    run_sharded,
+    shard,
+)
 from wac_azure._workflows.fleet.state import Decision, FleetVm
 
 _log = logging.getLogger(__name__)
@@ -445,6 +451,35 @@ async def _execute(
     return run.result(started, before)
 
 
+async def _maybe_sharded(
+    work: Callable[..., Awaitable[FleetResult]],
+    session: AzureSession,
+    targets: list[VmTarget],
+    operation: str,
+    processes: int | None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None,
+    progress: ProgressCallback | None,
+    timeout: float,
+    kwargs: dict[str, Any],
+) -> FleetResult | None:
+    """The sharded run's result, or None when the run stays in this process (processes
+    1, or a single subscription)."""
+    n = check_processes(processes)
+    if n == 1 or len(shard(targets, n)) < 2:
+        return None
+    factory = session_factory if session_factory is not None else SessionFactory.of(session)
+    return await run_sharded(
+        work,
+        targets,
+        operation=operation,
+        processes=n,
+        factory=factory,
+        progress=progress,
+        timeout=timeout,
+        kwargs=kwargs,
+    )
+
+
 async def enable_many(
     session: AzureSession,
     targets: Iterable[VmTarget | str],
@@ -455,6 +490,8 @@ async def enable_many(
     progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 15.0,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
 ) -> FleetResult:
     """Put Windows Admin Center on many VMs, at ARM's pace; one VM's failure never stops the rest.
 
@@ -483,12 +520,45 @@ async def enable_many(
     Unlike :func:`~wac_azure.enable`, no Run Command confirms the port inside
     each VM (that would be one more write per VM): the port is the
     extension's setting. Returns a :class:`FleetResult`.
+
+    ``processes=N`` runs the subscriptions in up to N worker processes (whole
+    subscriptions per process, balanced by VM count; one process per
+    subscription at most), each with its own session built by
+    ``session_factory`` (a :class:`~wac_azure.SessionFactory`, or any picklable
+    callable taking the shard's subscription ids and returning an
+    :class:`~wac_azure.AzureSession`; by default ``SessionFactory.of(session)``,
+    which needs a credential that pickles). Progress events from every worker
+    reach ``progress`` in this process, in order per VM; the workers' results
+    are merged into one (outcomes in the order of ``targets``). A worker that
+    fails as a whole fails its own VMs with :class:`~wac_azure.ShardError`; the
+    others carry on. See docs/performance.md for when one process stops being
+    enough.
     """
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
+    parsed = _targets(targets)
+    sharded = await _maybe_sharded(
+        enable_many,
+        session,
+        parsed,
+        "enable",
+        processes,
+        session_factory,
+        progress,
+        timeout,
+        {
+            "access": access,
+            "port": port,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "poll_interval": poll_interval,
+        },
+    )
+    if sharded is not None:
+        return sharded
     run = Run(
         session,
-        _targets(targets),
+        parsed,
         operation="enable",
         access=access,
         port=port,
@@ -508,17 +578,39 @@ async def disable_many(
     progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 15.0,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
 ) -> FleetResult:
     """Take Windows Admin Center off many VMs: delete the extension and, with
     ``remove_rules`` (default), their addresses from the NSG rules ``Managed by
     wac_azure`` (as :meth:`~wac_azure.NetworkRulePlanner.remove` does: a rule is
     deleted only when no enabled VM is left in it, so other VMs behind a shared
-    NSG keep their access). Options as for :func:`enable_many`.
+    NSG keep their access). Options as for :func:`enable_many` (``processes`` and
+    ``session_factory`` too).
     """
     _check_options(_DEFAULT_PORT, concurrency, timeout, poll_interval)
+    parsed = _targets(targets)
+    sharded = await _maybe_sharded(
+        disable_many,
+        session,
+        parsed,
+        "disable",
+        processes,
+        session_factory,
+        progress,
+        timeout,
+        {
+            "remove_rules": remove_rules,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "poll_interval": poll_interval,
+        },
+    )
+    if sharded is not None:
+        return sharded
     run = Run(
         session,
-        _targets(targets),
+        parsed,
         operation="disable",
         access=None,
         port=_DEFAULT_PORT,
