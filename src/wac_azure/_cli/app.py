@@ -156,6 +156,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--subscription", metavar="ID", help="subscription for --all")
         p.add_argument("--resource-group", metavar="NAME", help="only this group (with --all)")
         p.add_argument("--concurrency", type=int, help="writes in flight per subscription (16)")
+        p.add_argument(
+            "--processes", type=int, help="worker processes, whole subscriptions each (1)"
+        )
 
     parser = argparse.ArgumentParser(
         prog="wac-azure",
@@ -290,6 +293,23 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
             yield session
     finally:
         await credential.close()
+
+
+def _shards(args: argparse.Namespace, session: AzureSession) -> dict[str, Any]:
+    """``processes`` and a session factory for ``--processes N`` (N > 1)."""
+    n = getattr(args, "processes", None)
+    if n is not None and n < 1:
+        raise _Usage(f"--processes must be at least 1, got {n}")
+    if n is None or n == 1:
+        return {}
+    if args.emulator:
+        raise _Usage("--processes needs real Azure: the embedded emulator lives in this process")
+    # lazy: azure-identity (and msal) load only when signing in to real Azure
+    from azure.identity.aio import DefaultAzureCredential
+
+    # each worker makes its own DefaultAzureCredential (a credential does not pickle)
+    factory = wac_azure.SessionFactory.of(session, credential=DefaultAzureCredential)
+    return {"processes": n, "session_factory": factory}
 
 
 def _access(args: argparse.Namespace) -> wac_azure.AccessMode:
@@ -484,6 +504,7 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb:
                 concurrency=args.concurrency,
                 progress=progress,
                 timeout=args.timeout,
+                **_shards(args, session),
             )
         else:
             result = await disable_many(
@@ -493,6 +514,7 @@ async def _run_many(args: argparse.Namespace, out: TextIO, err: TextIO, *, verb:
                 concurrency=args.concurrency,
                 progress=progress,
                 timeout=args.timeout,
+                **_shards(args, session),
             )
     _emit(args, out, result)
     return EXIT_OK if result.ok else EXIT_FAILED
