@@ -345,7 +345,14 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             "peak_in_flight": connections,
         }
 
-    figures = asyncio.run(main())
+    if cfg.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        figures = profiler.runcall(asyncio.run, main())
+        profiler.dump_stats(cfg["profile"])
+    else:
+        figures = asyncio.run(main())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # processes=N workers
     figures["rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)
@@ -675,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--processes", type=int, default=1, help="enable_many(processes=N): worker processes (1)"
     )
+    parser.add_argument(
+        "--profile", metavar="PATH", help="cProfile the client's run, stats to PATH (pstats)"
+    )
     parser.add_argument("--rg-size", type=int, default=100, help="VMs per resource group")
     parser.add_argument(
         "--poll-seconds", type=float, default=15.0, help="enable_many poll_interval"
@@ -699,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
                 "latency_ms": args.latency_ms,
                 "install_jitter": args.install_jitter,
                 "processes": args.processes,
+                "profile": args.profile,
             }
             line = run(cfg, baseline=(n == 50 and k == 0 and not args.no_baseline))
             print(json.dumps(line), flush=True)

@@ -61,10 +61,16 @@ def test_subscription_windows_follow_the_measured_latency() -> None:
     for _ in range(200):
         sub.observe_latency(2.0)
     assert sub.latency == pytest.approx(2.0)
+    # a busy client's own delays do not inflate it: the shortest recent round trip
+    for _ in range(20):
+        sub.observe_latency(30.0)
+    assert sub.latency == pytest.approx(2.0)
     assert sub.write_window() == 80  # 10/s x refill_scale 2 x 2 s x 2
     assert sub.read_window() == 200
+    assert sub.connection_need() == 256  # (10 + 25)/s x 2 x 2 s x 2 = 280, at most 256
     other = pacer.subscription("00000000-0000-0000-0000-000000000002")
-    assert pacer.connection_window() == 80 + 200 + other.write_window() + other.read_window()
+    assert other.connection_need() == 14  # (20 + 50)/s x 0.1 s (assumed) x 2
+    assert pacer.connection_window() == 256 + 14
     sub.observe_latency(-1.0)  # a clock that went back: ignored
     assert sub.latency == pytest.approx(2.0)
 

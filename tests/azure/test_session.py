@@ -136,8 +136,8 @@ async def test_default_limit_follows_the_pacing_windows_and_bounds_connections()
     async with emu.serve() as srv:
         async with srv.session() as session:
             await _burst(session, emu)
-            # three subscriptions paced: their write + read windows (16 at least each)
-            assert session.pacer.connection_window() >= 3 * 32
+            # three subscriptions paced: what their buckets need (8 at least each)
+            assert session.pacer.connection_window() >= 3 * 8
             peak = session.in_flight.peak
         assert srv.connections.seen <= peak
         assert await _all_closed(srv)
@@ -147,3 +147,19 @@ def test_connection_limit_must_be_a_positive_int() -> None:
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(ConfigurationError, match="connection_limit"):
             AzureSession(_Cred(), connection_limit=bad)  # type: ignore[arg-type]
+
+
+def test_the_environment_proxy_is_looked_up_once_for_arms_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shared pool trusts the environment (proxy per request, in a thread) only when a
+    proxy applies to ARM's host; otherwise every request would pay two thread hops."""
+    from wac_azure._azure.session import _env_proxy_for
+
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert not _env_proxy_for("https://management.azure.com")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.contoso.example:3128")
+    assert _env_proxy_for("https://management.azure.com")
+    monkeypatch.setenv("NO_PROXY", "management.azure.com")
+    assert not _env_proxy_for("https://management.azure.com")

@@ -308,13 +308,15 @@ class _Model:
             head.event.set()
 
 
-#: Weight of the newest round trip in :attr:`SubscriptionPacer.latency`.
-LATENCY_WEIGHT = 0.1
+#: Round trips :attr:`SubscriptionPacer.latency` is the shortest of.
+LATENCY_SAMPLES = 64
 #: Latency assumed before any answer came back (seconds).
 DEFAULT_LATENCY = 0.1
 #: Bounds of a window (requests in flight per subscription and class).
 WINDOW_MIN = 16
 WINDOW_MAX = 256
+#: The fewest connections a subscription is given in the session's pool.
+CONNECTIONS_PER_SUBSCRIPTION = 8
 #: Requests in flight over Little's law's mean: rates and round trips vary.
 WINDOW_HEADROOM = 2.0
 
@@ -458,21 +460,28 @@ class SubscriptionPacer:
         #: The latest ``x-ms-ratelimit-remaining-resource`` figures, per policy.
         self.compute_remaining: dict[str, int] = {}
         self.waited = 0.0
-        #: The measured round trip of a request (seconds, exponentially weighted; ``None``
-        #: until one answer came back). Little's law sizes the windows from it.
+        #: The measured round trip of a request (seconds; ``None`` until one answer came
+        #: back): the shortest of the last :data:`LATENCY_SAMPLES`. The shortest, not the
+        #: mean: a busy client's event loop adds its own delay to every round trip it
+        #: measures, and windows sized from that delay would let more requests in flight,
+        #: busying it further. Little's law sizes the windows from it.
         self.latency: float | None = None
+        self._samples: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
 
     def observe_latency(self, seconds: float) -> None:
         """Fold one request's round trip (sent to answered, pacing waits excluded) in."""
         if not seconds >= 0:
             return
-        if self.latency is None:
-            self.latency = seconds
-        else:
-            self.latency += LATENCY_WEIGHT * (seconds - self.latency)
+        self._samples.append(seconds)
+        self.latency = min(self._samples)
 
     def _rate(self, kind: str) -> float:
         return self.config.bucket(kind)[1] * self.config.refill_scale
+
+    def connection_need(self) -> int:
+        """Requests in flight that keep pace with ARM's read and write buckets together."""
+        rate = self._rate("reads") + self._rate("writes")
+        return window(rate, self.latency, minimum=CONNECTIONS_PER_SUBSCRIPTION)
 
     def write_window(self) -> int:
         """Writes in flight that keep pace with ARM's write bucket at the measured latency."""
@@ -707,10 +716,13 @@ class Pacer:
         """Network's "another operation holds this resource" 429s (not throttling)."""
         return sum(p.total_busy for p in self._subs.values())
 
-    def connection_window(self, minimum: int = WINDOW_MIN, maximum: int = 1024) -> int:
-        """Requests in flight for every subscription paced so far to keep its pace: the sum
-        of their write and read windows, within ``minimum``..``maximum``."""
-        need = sum(p.write_window() + p.read_window() for p in self._subs.values())
+    def connection_window(self, minimum: int = WINDOW_MIN, maximum: int = 512) -> int:
+        """Requests in flight for every subscription paced so far to keep its pace (and so
+        the connections a session's pool needs): per subscription, Little's law on its
+        read and write buckets' refill together at its measured latency (at least
+        :data:`CONNECTIONS_PER_SUBSCRIPTION`), summed, within ``minimum``..``maximum``.
+        Bursts beyond it wait for a free slot, not for a new connection."""
+        need = sum(p.connection_need() for p in self._subs.values())
         return max(minimum, min(maximum, need))
 
     def requests(self, kind: str | None = None) -> int:
