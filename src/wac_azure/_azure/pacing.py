@@ -310,6 +310,8 @@ class _Model:
 
 #: Round trips :attr:`SubscriptionPacer.latency` is the shortest of.
 LATENCY_SAMPLES = 64
+#: A subscription's first round trips, left out of its latency (connection set-up).
+LATENCY_WARMUP = 64
 #: Latency assumed before any answer came back (seconds).
 DEFAULT_LATENCY = 0.1
 #: Bounds of a window (requests in flight per subscription and class).
@@ -467,10 +469,19 @@ class SubscriptionPacer:
         #: busying it further. Little's law sizes the windows from it.
         self.latency: float | None = None
         self._samples: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
+        self._observed = 0
 
     def observe_latency(self, seconds: float) -> None:
-        """Fold one request's round trip (sent to answered, pacing waits excluded) in."""
+        """Fold one request's round trip (sent to answered, pacing waits excluded) in.
+
+        The subscription's first :data:`LATENCY_WARMUP` round trips are left out: they
+        open the connections (a TLS handshake each, all at once), which later requests
+        reuse, and would make the windows too wide at the start of every run.
+        """
         if not seconds >= 0:
+            return
+        self._observed += 1
+        if self._observed <= LATENCY_WARMUP:
             return
         self._samples.append(seconds)
         self.latency = min(self._samples)
