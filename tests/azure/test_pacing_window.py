@@ -74,7 +74,8 @@ def test_subscription_windows_follow_the_measured_latency() -> None:
     assert sub.connection_need() == 256  # (10 + 25)/s x 2 x 2 s x 2 = 280, at most 256
     other = pacer.subscription("00000000-0000-0000-0000-000000000002")
     assert other.connection_need() == 14  # (20 + 50)/s x 0.1 s (assumed) x 2
-    assert pacer.connection_window() == 256 + 14
+    assert pacer.connection_window() == 256  # 256 + 14, at most 256 over the session
+    assert pacer.connection_window(maximum=1024) == 256 + 14
     sub.observe_latency(-1.0)  # a clock that went back: ignored
     assert sub.latency == pytest.approx(2.0)
 

@@ -309,7 +309,7 @@ class _Model:
 
 
 #: Round trips :attr:`SubscriptionPacer.latency` is the shortest of.
-LATENCY_SAMPLES = 64
+LATENCY_SAMPLES = 256
 #: A subscription's first round trips, left out of its latency (connection set-up).
 LATENCY_WARMUP = 64
 #: Latency assumed before any answer came back (seconds).
@@ -727,7 +727,7 @@ class Pacer:
         """Network's "another operation holds this resource" 429s (not throttling)."""
         return sum(p.total_busy for p in self._subs.values())
 
-    def connection_window(self, minimum: int = WINDOW_MIN, maximum: int = 512) -> int:
+    def connection_window(self, minimum: int = WINDOW_MIN, maximum: int = 256) -> int:
         """Requests in flight for every subscription paced so far to keep its pace (and so
         the connections a session's pool needs): per subscription, Little's law on its
         read and write buckets' refill together at its measured latency (at least

@@ -203,7 +203,7 @@ class AzureSession:
       the load: the sum over the subscriptions in use of the requests in flight their
       ARM read and write buckets need at the measured latency (Little's law:
       refill rate × round trip, doubled; at least 8 per subscription), at least 16,
-      at most 512. Each connection costs a few hundred kilobytes (TLS buffers); a
+      at most 256. Each connection costs a few hundred kilobytes (TLS buffers); a
       burst beyond the limit waits for a free slot, not for a new connection.
     * ``polling_interval`` – seconds between long-running-operation polls when
       ARM sends no ``Retry-After`` (the SDK's default is 30).
