@@ -299,8 +299,10 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             seen[1] = max(seen[1], event.at)
 
         extra: dict[str, Any] = {}
+        if cfg.get("concurrency"):
+            extra["concurrency"] = cfg["concurrency"]
         if cfg.get("processes", 1) > 1:
-            extra = {"processes": cfg["processes"], "session_factory": factory}
+            extra.update(processes=cfg["processes"], session_factory=factory)
         async with session:
             start = time.monotonic()
             cpu0 = time.process_time()
@@ -581,6 +583,7 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
         "install_jitter": cfg["install_jitter"],
         "latency_ms": cfg["latency_ms"],
         "processes": cfg.get("processes", 1),
+        "concurrency": cfg.get("concurrency"),
         "rule_seconds": cfg["rule_seconds"],
         "time_scale": scale,
         "wall": round(wall, 1),
@@ -683,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         "--processes", type=int, default=1, help="enable_many(processes=N): worker processes (1)"
     )
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="enable_many(concurrency=N): fixed extension writes in flight (default: from latency)",
+    )
+    parser.add_argument(
         "--profile", metavar="PATH", help="cProfile the client's run, stats to PATH (pstats)"
     )
     parser.add_argument("--rg-size", type=int, default=100, help="VMs per resource group")
@@ -710,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
                 "install_jitter": args.install_jitter,
                 "processes": args.processes,
                 "profile": args.profile,
+                "concurrency": args.concurrency,
             }
             line = run(cfg, baseline=(n == 50 and k == 0 and not args.no_baseline))
             print(json.dumps(line), flush=True)
