@@ -2,16 +2,27 @@
 
 Each run starts the emulator's HTTPS server — one process per subscription —
 with Azure's token buckets (reads 250 + 25/s, writes 200 + 10/s per
-subscription), a fixed extension install time (``--install-seconds``: each N
-runs with 300 s and with 600 s unless told otherwise), a
-rule-write operation time (``--rule-seconds``, 5) and a ``time_scale`` (real
-seconds per emulated second: bucket refill, operation times, the client's
-pacing and its poll interval are compressed alike), then runs the client in
-another process and prints one JSON line per run::
+subscription) and Compute's throttling policies (the emulator's default
+``ThrottleConfig``: Update VM, Low Cost Get, High Cost Get, Get Operation…),
+an ARM round trip added to every request (``--latency-ms``, 150), an
+extension install time (``--install-seconds``: each N runs with 300 s and
+with 600 s unless told otherwise) spread per install by ``U(1 − j, 1 + j)``
+(``--install-jitter``, 0.5), a rule-write operation time (``--rule-seconds``,
+5) and a ``time_scale`` (real seconds per emulated second: bucket refill,
+latency, operation times, the client's pacing and its poll interval are
+compressed alike). The emulator refuses what Azure refuses (a VM list with
+``$expand=instanceView``...), so the client sends legal reads only. Then the
+client runs in another process — ``enable_many`` with the library's own
+connection handling: an ``AzureSession`` with ``connection_verify=<CA bundle>``
+and, as its one addition, a per-call policy that sends each subscription's
+requests to its server (ARM is one endpoint; the emulator is one process per
+subscription); no transport or pool of its own — and one JSON line per run is
+printed::
 
     .venv/bin/python benchmarks/fleet.py     # N=50 (+ baseline), 1,000, 10,000/10 subs; 300, 600 s
     .venv/bin/python benchmarks/fleet.py --runs 1000 --install-seconds 600   # one run
-    .venv/bin/python benchmarks/fleet.py --runs 50 --install-seconds 60
+    .venv/bin/python benchmarks/fleet.py --runs 30000 --install-seconds 300 --processes 3
+    .venv/bin/python benchmarks/fleet.py --runs 2000 --subscriptions 2 --profile client.prof
 
 Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
 
@@ -31,9 +42,23 @@ Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
   T_reads)``, and wall/bound > 1 is unavoidable whenever the install time and
   the write time are of the same size; ``wall_over_floor``.
 * ``reads_per_vm`` / ``writes_per_vm`` (ARM requests seen by the servers,
-  polls and lists included), ``throttled`` (429s), ``failed`` (VMs),
-  ``rss_mb`` (client peak RSS), ``cpu_client`` / ``cpu_servers`` (seconds),
-  ``timeline`` (first and last event of each progress stage).
+  polls and lists included; ``vm_gets``, ``extension_gets``, ``watch_lists``),
+  ``throttled`` (429s, ARM's and Compute's), ``failed`` (VMs), ``rss_mb``
+  (client peak RSS; ``rss_total_mb`` adds N times the largest worker's with
+  ``--processes N``), ``cpu_ms_per_vm`` (the client's CPU while
+  ``enable_many`` ran, workers included, per VM), ``cpu_client`` /
+  ``cpu_servers`` (seconds), ``peak_in_flight`` (the session's most requests
+  in flight, so its most connections), ``timeline`` (first and last event of
+  each progress stage).
+* With jittered installs the floor uses the install times the servers drew:
+  the i-th extension PUT to reach a server gets its i-th draw whatever order
+  the client sends them in, and cannot arrive before ``leave(i)`` (the write
+  bucket's and Compute's Update VM pace), so ``floor = max(max_i(leave(i) +
+  d[i]), T_writes + rule operation, T_reads)``; the bound uses the longest
+  draw. The reads counted as unavoidable: one GET per VM with its instance
+  view, the group's NIC/VNet/NSG lists, two pages of the group's extension
+  list (one sees an install running, a later one Succeeded), and per rule
+  written the NSG re-read, its operation's poll and the rule's read.
 
 For N=50 it also runs the baseline users write today: a sequential loop over
 the synchronous ``azure-mgmt-compute`` client, ``begin_create_or_update(...)
