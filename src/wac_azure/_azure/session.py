@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import ssl
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,13 @@ def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
         ) from None
 
 
+#: Whether this Python leaves closed TLS connections lingering (python/cpython#118960).
+_LINGERING_TLS = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
+#: Seconds an idle pooled connection is kept (Azure's load balancers keep idle TCP
+#: connections 4 minutes by default).
+KEEPALIVE_SECONDS = 60.0
+
+
 def _env_proxy_for(url: str) -> bool:
     """Whether ``HTTPS_PROXY`` and friends (minus ``NO_PROXY``) send ``url`` via a proxy."""
     # lazy: aiohttp loads on the first request (see _SharedTransport)
@@ -109,8 +117,20 @@ class _SharedTransport:
             import aiohttp
             from azure.core.pipeline.transport import AioHttpTransport
 
+            connector = aiohttp.TCPConnector(
+                ssl=self.context,
+                limit=self.limit,
+                # An idle connection is kept a minute, not aiohttp's 15 s: a fleet's watch
+                # rounds come every 15 s or more, and each reconnect is a TLS handshake.
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                # Before CPython's fix (3.12.8/3.13.1, python/cpython#118960) a closed TLS
+                # connection whose peer does not answer the shutdown lingers with its
+                # 128 KiB read buffer; aiohttp aborts it after 2 s with this (a 2,000-VM
+                # run held 900 of them: 117 MiB).
+                enable_cleanup_closed=_LINGERING_TLS,
+            )
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self.context, limit=self.limit),
+                connector=connector,
                 # With trust_env aiohttp looks the environment's proxy and ~/.netrc up in a
                 # thread for every request (two thread hops each: a tenth of a fleet's CPU).
                 # Look the proxy up once for ARM's host instead; netrc never applies (a
