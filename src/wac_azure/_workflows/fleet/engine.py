@@ -58,6 +58,7 @@ from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import HttpResponseError, translate
 from wac_azure._azure.extension import new_salt
 from wac_azure._azure.inventory import gather_all, pages
+from wac_azure._azure.pacing import pacing_priority
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
@@ -150,6 +151,23 @@ def _skip_reason(d: VmDecision) -> str:
 class _Fleet(RuleWriter):
     """One subscription's run: ``enable`` and ``disable`` on top of the rule writer
     (extension writes and install watching)."""
+
+    #: Groups of this subscription that started reading so far.
+    _groups_read = 0
+
+    async def read_rg(self, vms: list[FleetVm]) -> None:
+        """Read a group's VMs at a read priority after the groups started before it.
+
+        ARM's read bucket (25 a second after the burst) is the pace of reading: groups
+        read side by side at one priority would all finish late together, and the write
+        bucket would stay idle meanwhile. In the order they started, the first group is
+        read (and its installs sent) within seconds; later ones follow one by one, ahead
+        of the write bucket, which is the slower. Reads the run makes at the default
+        priority (install watching, NSG re-reads) go before them.
+        """
+        self._groups_read += 1
+        with pacing_priority(1 + self._groups_read):
+            await super().read_rg(vms)
 
     # -- enable ---------------------------------------------------------------------
 
