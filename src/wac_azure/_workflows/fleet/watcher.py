@@ -177,7 +177,7 @@ class RgWaiter:
                 listed[name] = str(doc.get("provisioningState") or "").lower()
         due: list[tuple[str, FleetVm]] = []
         settled: list[str] = []
-        for key, vm in self.pending.items():
+        for key, vm in list(self.pending.items()):  # check() may change pending
             if vm.accepted > started:  # the list may predate ARM accepting its write
                 continue
             state = listed.get(key)
