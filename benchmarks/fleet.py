@@ -537,10 +537,10 @@ def throttle_bound(
 # ----------------------------------------------------------------------------- runs
 
 
-def _spawn(target: Any, *args: Any) -> tuple[Any, Any]:
+def _spawn(target: Any, *args: Any, daemon: bool = True) -> tuple[Any, Any]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    proc = ctx.Process(target=target, args=(child, *args), daemon=daemon)
     proc.start()
     return proc, parent
 
@@ -590,7 +590,8 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
     try:
         setup = time.monotonic() - t0
         handles = {sub: handle for sub, (_, _, handle) in servers.items()}
-        client, cconn = _spawn(client_main, cfg, handles)
+        # a daemonic process may not start processes: enable_many(processes=N) needs one
+        client, cconn = _spawn(client_main, cfg, handles, daemon=cfg.get("processes", 1) <= 1)
         figures = _recv(cconn, client, 3600, "the client")
         client.join(30)
     finally:

@@ -223,3 +223,34 @@ async def test_processes_needs_a_session_that_can_cross_processes() -> None:
                 processes=2,
                 session_factory=lambda subs: AzureSession(StaticTokenCredential("t")),
             )
+
+
+async def test_a_worker_that_cannot_start_fails_its_shard_without_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that may not start processes (a daemonic one) raises on submit: that
+    shard's VMs fail with the cause, the others run, and the run ends."""
+    import concurrent.futures
+
+    from wac_azure._workflows.fleet import shards as shards_module
+
+    real = concurrent.futures.ProcessPoolExecutor
+    made: list[int] = []
+
+    class SecondCannotStart(real):  # type: ignore[misc,valid-type]
+        def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future[object]:
+            made.append(1)
+            if len(made) == 2:
+                raise AssertionError("daemonic processes are not allowed to have children")
+            return super().submit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shards_module.concurrent.futures, "ProcessPoolExecutor", SecondCannotStart)
+    emu, targets = _world()
+    async with emu.serve() as srv, srv.session() as session:
+        result = await enable_many(session, targets, access=ONPREM, processes=3, poll_interval=0.2)
+    failed = result.failed
+    assert len(failed) == 4
+    assert len({o.target.subscription_id for o in failed}) == 1
+    assert all("daemonic processes" in o.message for o in failed)
+    assert all(isinstance(o.error, ShardError) for o in failed)
+    assert len(result.enabled) == 8

@@ -310,22 +310,33 @@ async def run_sharded(
             loop.call_soon_threadsafe(deliver, item)
 
     drainer = loop.run_in_executor(None, drain)
-    pools = [
-        concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=ctx, initializer=_init_worker, initargs=(events,)
-        )
-        for _ in shards
-    ]
-    futures = [
-        asyncio.wrap_future(
-            pool.submit(_run_shard, work, factory, [t.resource_id for t in part], kwargs)
-        )
-        for pool, part in zip(pools, shards, strict=True)
-    ]
+    pools: list[concurrent.futures.ProcessPoolExecutor] = []
+    futures: list[asyncio.Future[Any] | None] = []
+    unstarted: dict[int, BaseException] = {}
     results: list[FleetResult] = []
     try:
-        _, pending = await asyncio.wait(futures, timeout=timeout + GRACE)
-        for fut, part in zip(futures, shards, strict=True):
+        for part in shards:
+            try:
+                pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1, mp_context=ctx, initializer=_init_worker, initargs=(events,)
+                )
+                pools.append(pool)
+                ids = [t.resource_id for t in part]
+                futures.append(
+                    asyncio.wrap_future(pool.submit(_run_shard, work, factory, ids, kwargs))
+                )
+            except Exception as exc:  # no worker process (a daemonic parent, no resources)
+                _log.warning("could not start a worker for %d VMs: %s", len(part), exc)
+                unstarted[len(futures)] = exc
+                futures.append(None)
+        running = [f for f in futures if f is not None]
+        pending: set[asyncio.Future[Any]] = set()
+        if running:
+            _, pending = await asyncio.wait(running, timeout=timeout + GRACE)
+        for i, (fut, part) in enumerate(zip(futures, shards, strict=True)):
+            if fut is None:
+                results.append(_failed(part, operation, unstarted[i]))
+                continue
             if fut in pending:
                 results.append(_failed(part, operation, TimeoutError("no answer in time")))
                 continue
@@ -344,10 +355,11 @@ async def run_sharded(
             results.append(_rebuild(data, extras))
     finally:
         for pool in pools:
-            if any(not f.done() for f in futures):
+            if any(f is not None and not f.done() for f in futures):
                 # cancelled or timed out: stop the workers (a rule PUT already sent is
                 # ARM's to finish; a re-run picks up what is left)
-                for proc in list(getattr(pool, "_processes", {}).values()):
+                workers = getattr(pool, "_processes", None) or {}
+                for proc in list(workers.values()):
                     proc.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
         events.put(None)
