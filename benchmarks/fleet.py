@@ -274,7 +274,8 @@ class BenchSessionFactory:
                 f.write("".join(pems))
         return path
 
-    def __call__(self) -> Any:
+    def __call__(self, subscriptions: Any = ()) -> Any:
+        """A new session (``subscriptions``: the worker's shard, unused here)."""
         from wac_azure import AzureSession, PacingConfig
         from wac_azure.testing import StaticTokenCredential
 
