@@ -2,16 +2,27 @@
 
 Each run starts the emulator's HTTPS server — one process per subscription —
 with Azure's token buckets (reads 250 + 25/s, writes 200 + 10/s per
-subscription), a fixed extension install time (``--install-seconds``: each N
-runs with 300 s and with 600 s unless told otherwise), a
-rule-write operation time (``--rule-seconds``, 5) and a ``time_scale`` (real
-seconds per emulated second: bucket refill, operation times, the client's
-pacing and its poll interval are compressed alike), then runs the client in
-another process and prints one JSON line per run::
+subscription) and Compute's throttling policies (the emulator's default
+``ThrottleConfig``: Update VM, Low Cost Get, High Cost Get, Get Operation…),
+an ARM round trip added to every request (``--latency-ms``, 150), an
+extension install time (``--install-seconds``: each N runs with 300 s and
+with 600 s unless told otherwise) spread per install by ``U(1 − j, 1 + j)``
+(``--install-jitter``, 0.5), a rule-write operation time (``--rule-seconds``,
+5) and a ``time_scale`` (real seconds per emulated second: bucket refill,
+latency, operation times, the client's pacing and its poll interval are
+compressed alike). The emulator refuses what Azure refuses (a VM list with
+``$expand=instanceView``...), so the client sends legal reads only. Then the
+client runs in another process — ``enable_many`` with the library's own
+connection handling: an ``AzureSession`` with ``connection_verify=<CA bundle>``
+and, as its one addition, a per-call policy that sends each subscription's
+requests to its server (ARM is one endpoint; the emulator is one process per
+subscription); no transport or pool of its own — and one JSON line per run is
+printed::
 
     .venv/bin/python benchmarks/fleet.py     # N=50 (+ baseline), 1,000, 10,000/10 subs; 300, 600 s
     .venv/bin/python benchmarks/fleet.py --runs 1000 --install-seconds 600   # one run
-    .venv/bin/python benchmarks/fleet.py --runs 50 --install-seconds 60
+    .venv/bin/python benchmarks/fleet.py --runs 30000 --install-seconds 300 --processes 3
+    .venv/bin/python benchmarks/fleet.py --runs 2000 --subscriptions 2 --profile client.prof
 
 Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
 
@@ -31,9 +42,23 @@ Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
   T_reads)``, and wall/bound > 1 is unavoidable whenever the install time and
   the write time are of the same size; ``wall_over_floor``.
 * ``reads_per_vm`` / ``writes_per_vm`` (ARM requests seen by the servers,
-  polls and lists included), ``throttled`` (429s), ``failed`` (VMs),
-  ``rss_mb`` (client peak RSS), ``cpu_client`` / ``cpu_servers`` (seconds),
-  ``timeline`` (first and last event of each progress stage).
+  polls and lists included; ``vm_gets``, ``extension_gets``, ``watch_lists``),
+  ``throttled`` (429s, ARM's and Compute's), ``failed`` (VMs), ``rss_mb``
+  (client peak RSS; ``rss_total_mb`` adds N times the largest worker's with
+  ``--processes N``), ``cpu_ms_per_vm`` (the client's CPU while
+  ``enable_many`` ran, workers included, per VM), ``cpu_client`` /
+  ``cpu_servers`` (seconds), ``peak_in_flight`` (the session's most requests
+  in flight, so its most connections), ``timeline`` (first and last event of
+  each progress stage).
+* With jittered installs the floor uses the install times the servers drew:
+  the i-th extension PUT to reach a server gets its i-th draw whatever order
+  the client sends them in, and cannot arrive before ``leave(i)`` (the write
+  bucket's and Compute's Update VM pace), so ``floor = max(max_i(leave(i) +
+  d[i]), T_writes + rule operation, T_reads)``; the bound uses the longest
+  draw. The reads counted as unavoidable: one GET per VM with its instance
+  view, the group's NIC/VNet/NSG lists, two pages of the group's extension
+  list (one sees an install running, a later one Succeeded), and per rule
+  written the NSG re-read, its operation's poll and the rule's read.
 
 For N=50 it also runs the baseline users write today: a sequential loop over
 the synchronous ``azure-mgmt-compute`` client, ``begin_create_or_update(...)
@@ -58,6 +83,8 @@ import sys
 import time
 from typing import Any
 
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+
 DEFAULT_SUB = "00000000-0000-0000-0000-0000000000{:02d}"
 PAGE_SIZE = 50
 ONPREM = ("10.10.0.0/16",)
@@ -65,6 +92,8 @@ WRITES = (200, 10.0)
 READS = (250, 25.0)
 #: Compute's "Update VM" bucket per subscription (AZURE_FACTS §6): 1,500, then 500 a minute.
 COMPUTE_UPDATE = (1500, 500 / 60)
+#: Compute's "Low Cost Get" bucket per subscription (VM GETs): 24,000, then 8,000 a minute.
+LOW_COST_GET = (24000, 8000 / 60)
 
 
 def sub_id(i: int) -> str:
@@ -98,14 +127,13 @@ def server_main(conn: Any, cfg: dict[str, Any], only_sub: str | None = None) -> 
     from wac_azure.testing import ArmEmulator, ThrottleConfig
 
     class BenchEmulator(ArmEmulator):
-        """Extension operations take the install time; the others (rule writes) take
-        ``rule_seconds`` (the emulator has one duration for every operation)."""
+        """Records when ARM accepted each write and how long each install takes."""
 
         def start_operation(self, req: Any, **kwargs: Any) -> Any:
             rid = str(kwargs.get("resource_id", "")).lower()
             kind = "extension" if "/extensions/" in rid else "rule"
-            if kind == "extension" and kwargs.get("duration") is None:
-                kwargs["duration"] = cfg["install_seconds"]
+            if kind == "extension" and kwargs.get("duration") is not None:
+                durations.append(float(kwargs["duration"]))
             # When ARM accepted each write (CLOCK_MONOTONIC: one clock for every process)
             now = time.monotonic()
             seen = accepted.setdefault(kind, [now, now])
@@ -113,11 +141,19 @@ def server_main(conn: Any, cfg: dict[str, Any], only_sub: str | None = None) -> 
             return super().start_operation(req, **kwargs)
 
     accepted: dict[str, list[float]] = {}
+    durations: list[float] = []  # each extension install (emulated s), in arrival order
 
     emu = BenchEmulator(
         seed=0,
         lro_seconds=cfg["rule_seconds"],
+        # each install takes install x U(1 - j, 1 + j) (the emulator's extension_jitter)
+        extension_seconds=cfg["install_seconds"],
+        extension_jitter=cfg["install_jitter"],
+        # ARM's round trip, added server-side to every request
+        latency=cfg["latency_ms"] / 1000.0,
         time_scale=cfg["time_scale"],
+        # ARM's buckets and (ThrottleConfig's default) Compute's policies per VM and
+        # subscription: Update VM, Low Cost Get, High Cost Get, Get Operation...
         throttle=ThrottleConfig(reads=READS, writes=WRITES),
         page_size=PAGE_SIZE,
     )
@@ -135,7 +171,7 @@ def server_main(conn: Any, cfg: dict[str, Any], only_sub: str | None = None) -> 
             while True:
                 command = await loop.run_in_executor(None, conn.recv)
                 if command == "stats":
-                    conn.send({**_server_stats(emu), "accepted": accepted})
+                    conn.send({**_server_stats(emu), "accepted": accepted, "durations": durations})
                 elif command == "reset":
                     emu.requests.clear()
                     conn.send("ok")
@@ -159,7 +195,21 @@ def _server_stats(emu: Any) -> dict[str, Any]:
         "extension_puts": sum(
             1 for r in reqs if r.method == "PUT" and "/extensions/" in r.path.lower()
         ),
-        "throttled": sum(emu.throttle.rejected.values()),
+        "throttled": sum(emu.throttle.rejected.values())
+        + sum(getattr(emu.throttle, "compute_rejected", {}).values()),
+        "extension_gets": sum(
+            1
+            for r in reqs
+            if r.method == "GET" and r.path.lower().endswith("/extensions/admincenter")
+        ),
+        "vm_gets": sum(
+            1
+            for r in reqs
+            if r.method == "GET" and r.path.lower().rsplit("/", 2)[-2] == "virtualmachines"
+        ),
+        "watch_lists": sum(
+            1 for r in reqs if r.method == "GET" and r.path.lower().endswith("/resources")
+        ),
         "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime
         + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
     }
@@ -177,39 +227,72 @@ def _targets(cfg: dict[str, Any]) -> list[Any]:
     ]
 
 
-class _Routes:
-    """An azure-core transport that sends each subscription's requests to its own
-    emulator process (ARM is not one Python process; the emulator is, and one
-    process holding ten thousand VMs would be the bottleneck, not the client)."""
+class RouteBySubscription(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """An azure-core per-call policy that sends each subscription's requests to its own
+    emulator process. ARM is one endpoint, the emulator one Python process: one process
+    holding ten thousand VMs would be the bottleneck, not the client. This is the
+    benchmark's only addition to what a user has — no transport, no pool: connections
+    are the session's own (one pool, capped by its in-flight window)."""
 
-    def __init__(self, inner: Any, base: str, routes: dict[str, str]) -> None:
-        self.inner = inner
+    def __init__(self, base: str, routes: dict[str, str]) -> None:
+        super().__init__()
         self.base = base
         self.routes = routes
 
-    async def __aenter__(self) -> _Routes:
-        return self
-
-    async def __aexit__(self, *args: object) -> None:
-        await self.inner.close()
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def sleep(self, duration: float) -> None:
-        await asyncio.sleep(duration)
-
-    async def send(self, request: Any, **kwargs: Any) -> Any:
-        url = request.url
+    def on_request(self, request: Any) -> None:
+        http = request.http_request
+        url = http.url
         if url.startswith(self.base):
             tail = url[len(self.base) :]
             parts = tail.split("/")
             if len(parts) > 2 and parts[1].lower() == "subscriptions":
-                request.url = self.routes[parts[2].lower()] + tail
-        return await self.inner.send(request, **kwargs)
+                http.url = self.routes[parts[2].lower()] + tail
+
+
+class BenchSessionFactory:
+    """Builds the benchmark's session: what a user writes, plus the routing policy.
+
+    Picklable (module-level, plain data), so ``enable_many(processes=N)`` workers
+    rebuild it (``session_factory=``)."""
+
+    def __init__(self, cfg: dict[str, Any], servers: dict[str, dict[str, Any]]) -> None:
+        self.cfg = cfg
+        self.servers = servers
+
+    def bundle(self) -> str:
+        """One PEM file trusting every server's CA (each server makes its own)."""
+        import hashlib
+        import os
+        import tempfile
+        from pathlib import Path
+
+        pems = [Path(s["ca_file"]).read_text() for s in self.servers.values()]
+        digest = hashlib.sha256("".join(pems).encode()).hexdigest()[:16]
+        path = os.path.join(tempfile.gettempdir(), f"wac-bench-ca-{digest}.pem")
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("".join(pems))
+        return path
+
+    def __call__(self, subscriptions: Any = ()) -> Any:
+        """A new session (``subscriptions``: the worker's shard, unused here)."""
+        from wac_azure import AzureSession, PacingConfig
+        from wac_azure.testing import StaticTokenCredential
+
+        cfg = self.cfg
+        scale = cfg["time_scale"]
+        first = next(iter(self.servers.values()))
+        routes = {sub.lower(): srv["base_url"] for sub, srv in self.servers.items()}
+        return AzureSession(
+            StaticTokenCredential(cfg["token"]),
+            base_url=first["base_url"],
+            connection_verify=self.bundle(),
+            client_kwargs={"per_call_policies": [RouteBySubscription(first["base_url"], routes)]},
+            # ARM's network provider answers Retry-After in whole seconds; when it says 0
+            # azure-core falls back to this: poll a rule write once it can be done.
+            polling_interval=max(0.01, cfg["rule_seconds"] * scale),
+            pacing=PacingConfig(reads=READS, writes=WRITES, refill_scale=1.0 / scale),
+        )
 
 
 def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any]]) -> None:
@@ -219,38 +302,14 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
     import azure.mgmt.compute.aio
     import azure.mgmt.network.aio  # noqa: F401
 
-    from wac_azure import AzureSession, PacingConfig, PrivateAccess, enable_many
-    from wac_azure.testing import StaticTokenCredential
+    from wac_azure import PrivateAccess, enable_many
 
     scale = cfg["time_scale"]
     targets = _targets(cfg)
 
     async def main() -> dict[str, Any]:
-        import ssl
-
-        import aiohttp
-        from azure.core.pipeline.transport import AioHttpTransport
-
-        # One SSL context for every request. Given a CA *path* (connection_verify=
-        # "ca.pem"), azure-core builds a new SSLContext per request, so aiohttp
-        # never reuses a connection: every request pays a TLS handshake.
-        context = ssl.create_default_context()
-        for server in servers.values():
-            context.load_verify_locations(cafile=server["ca_file"])
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=100))
-        first = next(iter(servers.values()))
-        routes = {sub.lower(): srv["base_url"] for sub, srv in servers.items()}
-        session = AzureSession(
-            StaticTokenCredential(cfg["token"]),
-            base_url=first["base_url"],
-            transport=_Routes(
-                AioHttpTransport(session=http, session_owner=False), first["base_url"], routes
-            ),
-            # ARM's network provider answers Retry-After in whole seconds; when it says 0
-            # azure-core falls back to this: poll a rule write once it can be done.
-            polling_interval=max(0.01, cfg["rule_seconds"] * scale),
-            pacing=PacingConfig(reads=READS, writes=WRITES, refill_scale=1.0 / scale),
-        )
+        factory = BenchSessionFactory(cfg, servers)
+        session = factory()
         marks: dict[str, list[float]] = {}
 
         installing: dict[Any, float] = {}
@@ -265,8 +324,14 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             seen[0] = min(seen[0], event.at)
             seen[1] = max(seen[1], event.at)
 
-        async with http, session:
+        extra: dict[str, Any] = {}
+        if cfg.get("concurrency"):
+            extra["concurrency"] = cfg["concurrency"]
+        if cfg.get("processes", 1) > 1:
+            extra.update(processes=cfg["processes"], session_factory=factory)
+        async with session:
             start = time.monotonic()
+            cpu0 = time.process_time()
             result = await enable_many(
                 session,
                 targets,
@@ -274,8 +339,11 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
                 progress=progress,
                 poll_interval=cfg["poll_seconds"] * scale,
                 timeout=max(600.0, 20 * cfg["install_seconds"] * scale),
+                **extra,
             )
             wall = time.monotonic() - start
+            cpu_run = time.process_time() - cpu0
+            connections = session.in_flight.peak
         counts = result.counts
         timeline = {
             stage: [round((a - start) / scale, 1), round((b - start) / scale, 1)]
@@ -301,12 +369,24 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             "client_reads": result.reads,
             "client_writes": result.writes,
             "client_throttled": result.throttled,
+            "cpu_run": cpu_run,
+            "peak_in_flight": connections,
         }
 
-    figures = asyncio.run(main())
+    if cfg.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        figures = profiler.runcall(asyncio.run, main())
+        profiler.dump_stats(cfg["profile"])
+    else:
+        figures = asyncio.run(main())
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # processes=N workers
     figures["rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)
+    figures["rss_workers_mb"] = round(children.ru_maxrss / 1024.0, 1)
     figures["cpu"] = usage.ru_utime + usage.ru_stime
+    figures["cpu_workers"] = children.ru_utime + children.ru_stime
     conn.send(figures)
 
 
@@ -375,8 +455,11 @@ def _accepted(stats: dict[str, Any], start: float, scale: float) -> dict[str, li
 # ----------------------------------------------------------------------------- bound
 
 
-def throttle_bound(cfg: dict[str, Any]) -> dict[str, float]:
-    """The unavoidable requests per subscription and the time ARM's buckets need for them."""
+def throttle_bound(
+    cfg: dict[str, Any], durations: dict[str, list[float]] | None = None
+) -> dict[str, float]:
+    """The unavoidable requests per subscription, the time ARM's and Compute's buckets
+    need for them, and the floor given the install times the servers drew."""
     per_sub: dict[str, dict[str, Any]] = {}
     for sub, rg, _name, nsg in layout(cfg["n"], cfg["subs"], cfg["rg_size"]):
         s = per_sub.setdefault(sub, {"vms": 0, "rgs": {}, "nic_nsgs": 0})
@@ -388,38 +471,64 @@ def throttle_bound(cfg: dict[str, Any]) -> dict[str, float]:
         if nsg in ("nic", "both"):
             s["nic_nsgs"] += 1
             g["nsgs"] += 1
-    worst = {"t_writes": 0.0, "t_reads": 0.0, "t_ext": 0.0, "writes": 0, "reads": 0}
-    for s in per_sub.values():
+    install = float(cfg["install_seconds"])
+    jitter = float(cfg.get("install_jitter", 0.0))
+    worst = {
+        "t_writes": 0.0,
+        "t_reads": 0.0,
+        "t_ext": 0.0,
+        "writes": 0,
+        "reads": 0,
+        "ext_floor": 0.0,
+        "install_max": 0.0,
+    }
+    for sub, s in per_sub.items():
         rules = s["nic_nsgs"] + sum(1 for g in s["rgs"].values() if g["subnet_nsg"])
         writes = s["vms"] + rules
-        # VM sizes (resource SKUs) and service tags of the one location, and one read
-        # per rule written: a rule counts only once a read shows it
-        reads = 2 + rules
+        # VM sizes (resource SKUs) and service tags of the one location; per rule written
+        # the NSG re-read under its lock, its operation's poll and the read that shows it
+        reads = 2 + 3 * rules
         for g in s["rgs"].values():
             nsgs = g["nsgs"] + (1 if g["subnet_nsg"] else 0)
             vm_pages = math.ceil(g["vms"] / PAGE_SIZE)
             # NICs, VNets, NSGs listed; one GET per VM with its instance view (a VM list
-            # may not expand it: AZURE_FACTS §7); one list of the group's extensions that
-            # sees the installs done, and one GET per VM confirming it before acting
+            # may not expand it: AZURE_FACTS §7); the install watch: the group's generic
+            # extension list at least twice (one list sees an install running, a later
+            # one sees it Succeeded: no GET needed, docs/performance.md)
             reads += vm_pages + 1 + math.ceil(nsgs / PAGE_SIZE)
-            reads += g["vms"] + vm_pages + g["vms"]
+            reads += g["vms"] + 2 * vm_pages
         t_w = max(0.0, writes - WRITES[0]) / WRITES[1]
         # extension PUTs leave at ARM's write pace and at Compute's "Update VM" pace per
         # subscription (1,500, then 500 a minute), whichever is slower
-        t_ext = max(
-            max(0.0, s["vms"] - WRITES[0]) / WRITES[1],
-            max(0.0, s["vms"] - COMPUTE_UPDATE[0]) / COMPUTE_UPDATE[1],
-        )
+
+        def leave(i: int) -> float:
+            """The earliest the i-th (0-based) extension PUT can reach ARM."""
+            return max(
+                max(0.0, i + 1 - WRITES[0]) / WRITES[1],
+                max(0.0, i + 1 - COMPUTE_UPDATE[0]) / COMPUTE_UPDATE[1],
+            )
+
+        t_ext = leave(s["vms"] - 1)
         worst["t_ext"] = max(worst["t_ext"], t_ext)
-        t_r = max(0.0, reads - READS[0]) / READS[1]
+        # Each install's time is drawn by the server in the order the PUTs arrive, so
+        # whatever order a client sends them in, the i-th to arrive takes d[i]: the
+        # last install cannot end before max_i(leave(i) + d[i]).
+        drawn = (durations or {}).get(sub) or [install] * s["vms"]
+        worst["ext_floor"] = max(worst["ext_floor"], max(leave(i) + d for i, d in enumerate(drawn)))
+        worst["install_max"] = max(worst["install_max"], max(drawn))
+        # Compute's Low Cost Get (VM GETs: 24,000, then 8,000 a minute) never binds here
+        t_r = max(
+            max(0.0, reads - READS[0]) / READS[1],
+            max(0.0, s["vms"] - LOW_COST_GET[0]) / LOW_COST_GET[1],
+        )
         if t_w >= worst["t_writes"]:
             worst.update(t_writes=t_w, writes=writes)
         if t_r >= worst["t_reads"]:
             worst.update(t_reads=t_r, reads=reads)
-    install = float(cfg["install_seconds"])
-    worst["bound"] = max(install, worst["t_writes"], worst["t_reads"])
+    longest = worst["install_max"] or install * (1 + jitter)
+    worst["bound"] = max(longest, worst["t_writes"], worst["t_reads"])
     worst["floor"] = max(
-        worst["t_ext"] + install,
+        worst["ext_floor"] or worst["t_ext"] + install,
         worst["t_writes"] + float(cfg["rule_seconds"]),
         worst["t_reads"],
     )
@@ -429,10 +538,10 @@ def throttle_bound(cfg: dict[str, Any]) -> dict[str, float]:
 # ----------------------------------------------------------------------------- runs
 
 
-def _spawn(target: Any, *args: Any) -> tuple[Any, Any]:
+def _spawn(target: Any, *args: Any, daemon: bool = True) -> tuple[Any, Any]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    proc = ctx.Process(target=target, args=(child, *args), daemon=daemon)
     proc.start()
     return proc, parent
 
@@ -455,12 +564,13 @@ def _start_servers(cfg: dict[str, Any]) -> dict[str, tuple[Any, Any, dict[str, A
 
 
 def _stop_servers(servers: dict[str, tuple[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
-    totals: dict[str, Any] = {"servers": []}
-    for proc, conn, _ in servers.values():
+    totals: dict[str, Any] = {"servers": [], "durations": {}}
+    for sub, (proc, conn, _) in servers.items():
         try:
             conn.send("stats")
             stats = conn.recv()
             totals["servers"].append({"accepted": stats.pop("accepted")})
+            totals["durations"][sub] = stats.pop("durations")
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0) + value
             conn.send("stop")
@@ -481,13 +591,15 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
     try:
         setup = time.monotonic() - t0
         handles = {sub: handle for sub, (_, _, handle) in servers.items()}
-        client, cconn = _spawn(client_main, cfg, handles)
+        # a daemonic process may not start processes: enable_many(processes=N) needs one
+        client, cconn = _spawn(client_main, cfg, handles, daemon=cfg.get("processes", 1) <= 1)
         figures = _recv(cconn, client, 3600, "the client")
         client.join(30)
     finally:
         stats = _stop_servers(servers)
     scale = cfg["time_scale"]
-    bound = throttle_bound(cfg)
+    workers = cfg.get("processes", 1) if cfg.get("processes", 1) > 1 else 0
+    bound = throttle_bound(cfg, stats["durations"])
     wall = figures["wall_real"] / scale
     n = cfg["n"]
     line: dict[str, Any] = {
@@ -495,6 +607,10 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
         "subscriptions": cfg["subs"],
         "rg_size": cfg["rg_size"],
         "install_seconds": cfg["install_seconds"],
+        "install_jitter": cfg["install_jitter"],
+        "latency_ms": cfg["latency_ms"],
+        "processes": cfg.get("processes", 1),
+        "concurrency": cfg.get("concurrency"),
         "rule_seconds": cfg["rule_seconds"],
         "time_scale": scale,
         "wall": round(wall, 1),
@@ -506,7 +622,11 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
         "t_ext": round(bound["t_ext"], 1),
         "t_writes": round(bound["t_writes"], 1),
         "t_reads": round(bound["t_reads"], 1),
+        "install_max": round(bound["install_max"], 1),
         "reads_per_vm": round(stats["reads"] / n, 3),
+        "vm_gets": stats["vm_gets"],
+        "extension_gets": stats["extension_gets"],
+        "watch_lists": stats["watch_lists"],
         "writes_per_vm": round((stats["writes"] + stats["deletes"]) / n, 3),
         "polls": stats["polls"],
         "rule_puts": stats["rule_puts"],
@@ -519,6 +639,14 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
         "rss_mb": figures["rss_mb"],
         "setup_real": round(setup, 1),
         "cpu_client": round(figures["cpu"], 1),
+        "cpu_workers": round(figures["cpu_workers"], 1),
+        # the client's CPU per VM while enable_many ran (imports and start-up excluded):
+        # its own process and its worker processes
+        "cpu_ms_per_vm": round(1000.0 * (figures["cpu_run"] + figures["cpu_workers"]) / n, 2),
+        # with worker processes: the parent's peak plus N times the largest worker's (the
+        # OS gives the largest child's peak, not their sum: an upper bound)
+        "rss_total_mb": round(figures["rss_mb"] + workers * figures["rss_workers_mb"], 1),
+        "peak_in_flight": figures["peak_in_flight"],
         "cpu_servers": round(stats["cpu"], 1),
         "timeline": {**figures["timeline"], **_accepted(stats, figures["start"], scale)},
     }
@@ -550,6 +678,7 @@ PRESETS = {
     50: (1, 0.05),
     1000: (1, 0.25),
     10000: (10, 1.0),
+    30000: (30, 1.0),
 }
 
 
@@ -567,6 +696,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rule-seconds", type=float, default=5.0, help="a security-rule write's operation (5)"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=150.0,
+        help="emulated ms the servers add to every request (ARM's round trip; 150)",
+    )
+    parser.add_argument(
+        "--install-jitter",
+        type=float,
+        default=0.5,
+        help="each install takes install x U(1 - j, 1 + j) (0.5)",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="enable_many(processes=N): worker processes (1)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="enable_many(concurrency=N): fixed extension writes in flight (default: from latency)",
+    )
+    parser.add_argument(
+        "--profile", metavar="PATH", help="cProfile the client's run, stats to PATH (pstats)"
     )
     parser.add_argument("--rg-size", type=int, default=100, help="VMs per resource group")
     parser.add_argument(
@@ -589,6 +742,11 @@ def main(argv: list[str] | None = None) -> int:
                 "rule_seconds": args.rule_seconds,
                 "rg_size": args.rg_size,
                 "poll_seconds": args.poll_seconds,
+                "latency_ms": args.latency_ms,
+                "install_jitter": args.install_jitter,
+                "processes": args.processes,
+                "profile": args.profile,
+                "concurrency": args.concurrency,
             }
             line = run(cfg, baseline=(n == 50 and k == 0 and not args.no_baseline))
             print(json.dumps(line), flush=True)

@@ -81,6 +81,7 @@ from wac_azure._workflows.enable import (
 from wac_azure._workflows.fleet.dryrun import FleetPlan, VmPlan
 from wac_azure._workflows.fleet.engine import disable_many, discover, enable_many
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
+from wac_azure._workflows.fleet.shards import SessionFactory, ShardError
 from wac_azure._workflows.progress import ProgressBar, TqdmProgress
 
 __version__ = "0.1.0.dev0"
@@ -149,6 +150,8 @@ __all__ = [
     "ResourceGroupNotFoundError",
     "RetryConfig",
     "RuleChange",
+    "SessionFactory",
+    "ShardError",
     "StalePlanError",
     "StatusFacts",
     "ThrottledError",

@@ -73,3 +73,93 @@ def test_repr_shows_no_credential() -> None:
     text = repr(AzureSession(_Cred()))
     assert "management.azure.com" in text
     assert "_Cred" not in text
+
+
+# -- one shared, capped connection pool (counted at the emulator's HTTPS front) ---------
+
+SUBS = [f"00000000-0000-0000-0000-00000000000{i}" for i in (1, 2, 3)]
+
+
+async def _burst(session: AzureSession, emu: Any) -> None:
+    """Many requests at once over three subscriptions and both clients."""
+    import asyncio
+
+    async def vm(sub: str, name: str) -> None:
+        await session.compute(sub).virtual_machines.get("rg-wac", name)
+
+    async def nics(sub: str) -> None:
+        async for _ in session.network(sub).network_interfaces.list("rg-wac"):
+            pass
+
+    calls = []
+    for sub in SUBS:
+        for i in range(4):
+            calls += [vm(sub, f"vm{i}")] * 3
+        calls += [nics(sub) for _ in range(4)]
+    await asyncio.gather(*calls)
+
+
+def _fleet_emulator(latency: float) -> Any:
+    from wac_azure.testing import ArmEmulator
+
+    emu = ArmEmulator(seed=0, latency=latency)
+    for sub in SUBS:
+        for i in range(4):
+            emu.add_windows_vm(f"vm{i}", subscription_id=sub)
+    return emu
+
+
+async def _all_closed(srv: Any) -> bool:
+    import asyncio
+
+    for _ in range(100):  # the server sees the client's close a moment later
+        if srv.connections.open == 0:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_one_pool_for_every_client_and_subscription_capped_at_the_limit() -> None:
+    emu = _fleet_emulator(latency=0.05)
+    async with emu.serve() as srv:
+        async with srv.session(connection_limit=4) as session:
+            await _burst(session, emu)
+            assert session.in_flight.peak <= 4
+        # 3 subscriptions x 2 clients would be 6 pools of their own, each opening several
+        assert 1 <= srv.connections.seen <= 4
+        assert srv.connections.peak <= 4
+        assert await _all_closed(srv), "the session left connections open on exit"
+
+
+async def test_default_limit_follows_the_pacing_windows_and_bounds_connections() -> None:
+    emu = _fleet_emulator(latency=0.02)
+    async with emu.serve() as srv:
+        async with srv.session() as session:
+            await _burst(session, emu)
+            # three subscriptions paced: what their buckets need (8 at least each)
+            assert session.pacer.connection_window() >= 3 * 8
+            peak = session.in_flight.peak
+        assert srv.connections.seen <= peak
+        assert await _all_closed(srv)
+
+
+def test_connection_limit_must_be_a_positive_int() -> None:
+    for bad in (0, -1, 2.5, True, "8"):
+        with pytest.raises(ConfigurationError, match="connection_limit"):
+            AzureSession(_Cred(), connection_limit=bad)  # type: ignore[arg-type]
+
+
+def test_the_environment_proxy_is_looked_up_once_for_arms_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shared pool trusts the environment (proxy per request, in a thread) only when a
+    proxy applies to ARM's host; otherwise every request would pay two thread hops."""
+    from wac_azure._azure.session import _env_proxy_for
+
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert not _env_proxy_for("https://management.azure.com")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.contoso.example:3128")
+    assert _env_proxy_for("https://management.azure.com")
+    monkeypatch.setenv("NO_PROXY", "management.azure.com")
+    assert not _env_proxy_for("https://management.azure.com")

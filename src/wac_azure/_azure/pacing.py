@@ -52,6 +52,7 @@ write bucket runs low. A 429's ``Retry-After`` holds back every priority.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import heapq
@@ -335,6 +336,115 @@ class _Model:
             head.event.set()
 
 
+#: Round trips :attr:`SubscriptionPacer.latency` is the shortest of.
+LATENCY_SAMPLES = 256
+#: A subscription's first round trips, left out of its latency (connection set-up).
+LATENCY_WARMUP = 64
+#: Latency assumed before any answer came back (seconds).
+DEFAULT_LATENCY = 0.1
+#: Bounds of a window (requests in flight per subscription and class).
+WINDOW_MIN = 16
+WINDOW_MAX = 256
+#: The fewest connections a subscription is given in the session's pool.
+CONNECTIONS_PER_SUBSCRIPTION = 8
+#: Requests in flight over Little's law's mean: rates and round trips vary.
+WINDOW_HEADROOM = 2.0
+
+
+def window(
+    rate: float,
+    latency: float | None,
+    *,
+    headroom: float = WINDOW_HEADROOM,
+    minimum: int = WINDOW_MIN,
+    maximum: int = WINDOW_MAX,
+) -> int:
+    """Requests to keep in flight so that ``latency`` does not slow a bucket's ``rate``.
+
+    Little's law: a queue served at ``rate`` per second with requests that take
+    ``latency`` seconds each holds ``rate × latency`` requests on average; fewer in
+    flight and the latency, not the bucket, sets the pace (16 writes in flight at 2 s
+    each send 8 a second, below ARM's refill of 10). ``headroom`` covers the spread of
+    round trips and the bucket's burst; the result is kept within
+    ``minimum``..``maximum`` (each request in flight holds a connection).
+    ``latency=None`` (nothing measured yet) assumes :data:`DEFAULT_LATENCY`.
+    """
+    if not rate > 0:
+        raise ConfigurationError(f"a window needs a rate > 0 requests/s, got {rate!r}")
+    if minimum < 1 or maximum < minimum:
+        raise ConfigurationError(
+            f"a window needs 1 <= minimum <= maximum, got {minimum}..{maximum}"
+        )
+    seconds = DEFAULT_LATENCY if latency is None or not latency >= 0 else latency
+    return max(minimum, min(maximum, math.ceil(rate * seconds * headroom)))
+
+
+class WindowGate:
+    """A semaphore whose size is asked each time a slot frees (``capacity()``).
+
+    Requests leave in the order they came. The fleet sizes its write slots per
+    subscription with it (:meth:`SubscriptionPacer.write_window`), and the session its
+    requests in flight (and so its connections) over every subscription.
+    """
+
+    def __init__(self, capacity: Callable[[], int]) -> None:
+        self._capacity = capacity
+        self.in_use = 0
+        #: The most slots held at once.
+        self.peak = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def capacity(self) -> int:
+        """Slots now (at least 1)."""
+        return max(1, int(self._capacity()))
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot."""
+        return sum(1 for w in self._waiters if not w.done())
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting for one in order of arrival."""
+        if not self._waiters and self.in_use < self.capacity:
+            self._take()
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.release()  # granted as it was cancelled: hand the slot on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(fut)
+            raise
+
+    def _take(self) -> None:
+        self.in_use += 1
+        self.peak = max(self.peak, self.in_use)
+
+    def release(self) -> None:
+        """Give a slot back and let the next waiters in (as many as there is room for)."""
+        self.in_use = max(0, self.in_use - 1)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_use < self.capacity:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self._take()
+                fut.set_result(None)
+
+    async def __aenter__(self) -> WindowGate:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        self.release()
+
+
 class SubscriptionPacer:
     """The pace of one subscription: a bucket model per request class and counters.
 
@@ -380,6 +490,45 @@ class SubscriptionPacer:
         #: The latest ``x-ms-ratelimit-remaining-resource`` figures, per policy.
         self.compute_remaining: dict[str, int] = {}
         self.waited = 0.0
+        #: The measured round trip of a request (seconds; ``None`` until one answer came
+        #: back): the shortest of the last :data:`LATENCY_SAMPLES`. The shortest, not the
+        #: mean: a busy client's event loop adds its own delay to every round trip it
+        #: measures, and windows sized from that delay would let more requests in flight,
+        #: busying it further. Little's law sizes the windows from it.
+        self.latency: float | None = None
+        self._samples: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
+        self._observed = 0
+
+    def observe_latency(self, seconds: float) -> None:
+        """Fold one request's round trip (sent to answered, pacing waits excluded) in.
+
+        The subscription's first :data:`LATENCY_WARMUP` round trips are left out: they
+        open the connections (a TLS handshake each, all at once), which later requests
+        reuse, and would make the windows too wide at the start of every run.
+        """
+        if not seconds >= 0:
+            return
+        self._observed += 1
+        if self._observed <= LATENCY_WARMUP:
+            return
+        self._samples.append(seconds)
+        self.latency = min(self._samples)
+
+    def _rate(self, kind: str) -> float:
+        return self.config.bucket(kind)[1] * self.config.refill_scale
+
+    def connection_need(self) -> int:
+        """Requests in flight that keep pace with ARM's read and write buckets together."""
+        rate = self._rate("reads") + self._rate("writes")
+        return window(rate, self.latency, minimum=CONNECTIONS_PER_SUBSCRIPTION)
+
+    def write_window(self) -> int:
+        """Writes in flight that keep pace with ARM's write bucket at the measured latency."""
+        return window(self._rate("writes"), self.latency)
+
+    def read_window(self) -> int:
+        """Reads in flight that keep pace with ARM's read bucket at the measured latency."""
+        return window(self._rate("reads"), self.latency)
 
     def _model(self, kind: str) -> _Model:
         model = self._models.get(kind)
@@ -587,6 +736,10 @@ class Pacer:
             )
         return pacer
 
+    def clock(self) -> float:
+        """The pacer's clock (the transport's, if it has one)."""
+        return self._clock()
+
     @property
     def subscriptions(self) -> dict[str, SubscriptionPacer]:
         """Every subscription paced so far (a copy)."""
@@ -601,6 +754,15 @@ class Pacer:
     def busy(self) -> int:
         """Network's "another operation holds this resource" 429s (not throttling)."""
         return sum(p.total_busy for p in self._subs.values())
+
+    def connection_window(self, minimum: int = WINDOW_MIN, maximum: int = 256) -> int:
+        """Requests in flight for every subscription paced so far to keep its pace (and so
+        the connections a session's pool needs): per subscription, Little's law on its
+        read and write buckets' refill together at its measured latency (at least
+        :data:`CONNECTIONS_PER_SUBSCRIPTION`), summed, within ``minimum``..``maximum``.
+        Bursts beyond it wait for a free slot, not for a new connection."""
+        need = sum(p.connection_need() for p in self._subs.values())
+        return max(minimum, min(maximum, need))
 
     def requests(self, kind: str | None = None) -> int:
         """Requests sent (all classes, or ``"reads"``/``"writes"``/``"deletes"``)."""
@@ -668,6 +830,7 @@ class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
             if vm_id is not None:
                 sub.observe_update_vm(vm_id, status=0, headers={}, retry_after=None, codes=[])
             raise
+        sent = self.pacer.clock()
         try:
             response = await self.next.send(request)
         except BaseException:
@@ -675,6 +838,8 @@ class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
             if vm_id is not None:
                 sub.observe_update_vm(vm_id, status=0, headers={}, retry_after=None, codes=[])
             raise
+        gate_wait = request.context.get(GATE_WAIT_KEY, 0.0)
+        sub.observe_latency(self.pacer.clock() - sent - gate_wait)
         http_response = response.http_response
         headers = http_response.headers
         status = http_response.status_code
@@ -722,3 +887,29 @@ def _codes_of(http_response: Any) -> list[str]:
         if isinstance(details, list):
             stack.extend(details)
     return codes
+
+
+#: Where :class:`InFlightPolicy` leaves, in a request's pipeline context, the seconds
+#: it waited for a slot (so that :class:`PacingPolicy` measures the round trip alone).
+GATE_WAIT_KEY = "wac_azure_gate_wait"
+
+
+class InFlightPolicy(AsyncHTTPPolicy[Any, Any]):
+    """An azure-core policy that holds a :class:`WindowGate` slot while a request is sent.
+
+    :class:`~wac_azure.AzureSession` installs one gate in every client, after
+    :class:`PacingPolicy`: the session's requests in flight, and so the connections
+    its one pool opens, stay within the gate whatever the number of clients and
+    subscriptions.
+    """
+
+    def __init__(self, gate: WindowGate, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.gate = gate
+        self._clock = clock
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        start = self._clock()
+        async with self.gate:
+            request.context[GATE_WAIT_KEY] = self._clock() - start
+            return await self.next.send(request)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import ssl
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,13 @@ from azure.core import AzureClouds
 
 from wac_azure._azure.cache import SessionCache
 from wac_azure._azure.credential import checked
-from wac_azure._azure.pacing import Pacer, PacingConfig, PacingPolicy
+from wac_azure._azure.pacing import (
+    InFlightPolicy,
+    Pacer,
+    PacingConfig,
+    PacingPolicy,
+    WindowGate,
+)
 from wac_azure._azure.redact import RedactingNetworkTraceLoggingPolicy
 from wac_azure._azure.retry import RetryConfig
 from wac_azure._core.errors import ConfigurationError
@@ -45,9 +52,18 @@ _ENDPOINTS = {
 }
 
 
-def _one_context_transport(cafile: str) -> Any:
-    """An aiohttp transport whose connections all verify with one context loaded from
-    ``cafile``, so that connections are reused (see ``connection_verify``)."""
+def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
+    """One ``ssl.SSLContext`` for every connection (``False``: no verification).
+
+    A CA path is loaded once, here: given a path, azure-core alone builds a new
+    context for every request, so aiohttp reuses no connection and every request
+    pays a TLS handshake.
+    """
+    if verify is False:
+        return False
+    if verify is True:
+        return ssl.create_default_context()
+    cafile = verify
     if not os.path.exists(cafile):
         raise ConfigurationError(
             f"connection_verify={cafile!r}: no such file or directory; pass the path of a "
@@ -55,40 +71,80 @@ def _one_context_transport(cafile: str) -> Any:
         )
     try:
         if os.path.isdir(cafile):
-            context = ssl.create_default_context(capath=cafile)
-        else:
-            context = ssl.create_default_context(cafile=cafile)
+            return ssl.create_default_context(capath=cafile)
+        return ssl.create_default_context(cafile=cafile)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigurationError(
             f"connection_verify={cafile!r}: not a PEM CA bundle ({exc})"
         ) from None
-    return _OneContextTransport(context)
 
 
-class _OneContextTransport:
-    """azure-core's aiohttp transport over a session whose connector verifies with one
-    ``ssl.SSLContext``; built on first use, on the running event loop."""
+#: Whether this Python leaves closed TLS connections lingering (python/cpython#118960).
+_LINGERING_TLS = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
+#: Seconds an idle pooled connection is kept (Azure's load balancers keep idle TCP
+#: connections 4 minutes by default).
+KEEPALIVE_SECONDS = 60.0
 
-    def __init__(self, context: Any) -> None:
+
+def _env_proxy_for(url: str) -> bool:
+    """Whether ``HTTPS_PROXY`` and friends (minus ``NO_PROXY``) send ``url`` via a proxy."""
+    # lazy: aiohttp loads on the first request (see _SharedTransport)
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return False
+    return True
+
+
+class _SharedTransport:
+    """azure-core's aiohttp transport over one aiohttp session and connector, shared by
+    every client of an :class:`AzureSession`; built on first use, on the running loop.
+
+    The connector verifies with one ``ssl`` setting and holds at most ``limit``
+    connections (0: as many as the session's in-flight gate lets through).
+    """
+
+    def __init__(self, context: ssl.SSLContext | bool, limit: int, base_url: str) -> None:
         self.context = context
+        self.limit = limit
+        self.base_url = base_url
         self._inner: Any = None
 
     def _get(self) -> Any:
         if self._inner is None:
-            # lazy: aiohttp's client and azure-core's transport load only with a CA path
+            # lazy: aiohttp's client and azure-core's transport load on the first request
             import aiohttp
             from azure.core.pipeline.transport import AioHttpTransport
 
+            connector = aiohttp.TCPConnector(
+                ssl=self.context,
+                limit=self.limit,
+                # An idle connection is kept a minute, not aiohttp's 15 s: a fleet's watch
+                # rounds come every 15 s or more, and each reconnect is a TLS handshake.
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                # Before CPython's fix (3.12.8/3.13.1, python/cpython#118960) a closed TLS
+                # connection whose peer does not answer the shutdown lingers with its
+                # 128 KiB read buffer; aiohttp aborts it after 2 s with this (a 2,000-VM
+                # run held 900 of them: 117 MiB).
+                enable_cleanup_closed=_LINGERING_TLS,
+            )
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self.context, limit=0),
-                trust_env=True,
+                connector=connector,
+                # With trust_env aiohttp looks the environment's proxy and ~/.netrc up in a
+                # thread for every request (two thread hops each: a tenth of a fleet's CPU).
+                # Look the proxy up once for ARM's host instead; netrc never applies (a
+                # bearer token is sent, and aiohttp refuses both at once).
+                trust_env=_env_proxy_for(self.base_url),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
             )
             self._inner = AioHttpTransport(session=session, session_owner=True)
         return self._inner
 
-    async def __aenter__(self) -> _OneContextTransport:
+    async def __aenter__(self) -> _SharedTransport:
         await self.open()
         return self
 
@@ -100,7 +156,8 @@ class _OneContextTransport:
 
     async def close(self) -> None:
         if self._inner is not None:
-            await self._inner.close()
+            inner, self._inner = self._inner, None
+            await inner.close()
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         return await self._get().send(request, **kwargs)
@@ -155,11 +212,21 @@ class AzureSession:
 
     * ``cloud`` – an azure-core ``AzureClouds`` value (public cloud by default).
     * ``base_url`` – the ARM endpoint, overriding the cloud's (e.g. an emulator).
-    * ``transport`` – an azure-core async transport shared by every client.
+    * ``transport`` – an azure-core async transport shared by every client. Without
+      one the session builds its own: **one** aiohttp connection pool that every
+      client of every subscription shares (the clients never close it; the session
+      does, on exit).
     * ``connection_verify`` – ``True``, ``False`` or a CA bundle path for TLS
-      (behind a TLS-inspecting proxy). Given a path, the session loads it once
-      into one ``ssl.SSLContext`` that every client shares (azure-core alone
-      would build a new context, and so a new connection, for every request).
+      (behind a TLS-inspecting proxy). The session loads it once into one
+      ``ssl.SSLContext`` that every connection shares (azure-core alone, given a
+      path, would build a new context, and so a new connection, for every request).
+    * ``connection_limit`` – the most requests in flight at once over every client and
+      subscription, and so the most connections the pool opens. By default it follows
+      the load: the sum over the subscriptions in use of the requests in flight their
+      ARM read and write buckets need at the measured latency (Little's law:
+      refill rate × round trip, doubled; at least 8 per subscription), at least 16,
+      at most 256. Each connection costs a few hundred kilobytes (TLS buffers); a
+      burst beyond the limit waits for a free slot, not for a new connection.
     * ``polling_interval`` – seconds between long-running-operation polls when
       ARM sends no ``Retry-After`` (the SDK's default is 30).
     * ``retry`` – a :class:`RetryConfig` for the failures the library retries; its
@@ -183,6 +250,7 @@ class AzureSession:
         retry: RetryConfig | None = None,
         client_kwargs: dict[str, Any] | None = None,
         pacing: PacingConfig | None = None,
+        connection_limit: int | None = None,
     ) -> None:
         if credential is None or not hasattr(credential, "get_token"):
             raise ConfigurationError(
@@ -202,12 +270,36 @@ class AzureSession:
             )
         if polling_interval is not None:
             check_seconds(polling_interval, "polling_interval", zero=True)
+        if connection_limit is not None and (
+            isinstance(connection_limit, bool)
+            or not isinstance(connection_limit, int)
+            or connection_limit < 1
+        ):
+            raise ConfigurationError(
+                f"connection_limit must be a positive integer (or None: sized from the "
+                f"pacing windows), got {connection_limit!r}"
+            )
         self._credential = credential
         self._base_url = url
         self._scope = scope
-        if transport is None and isinstance(connection_verify, str):
-            transport = _one_context_transport(connection_verify)
+        #: What a worker process needs to build the same session (``SessionFactory.of``):
+        #: every option but the credential and a caller's transport.
+        self.options: dict[str, Any] = {
+            "cloud": self._cloud,
+            "base_url": url,
+            "connection_verify": connection_verify,
+            "polling_interval": polling_interval,
+            "retry": retry,
+            "client_kwargs": dict(client_kwargs or {}),
+            "pacing": pacing,
+            "connection_limit": connection_limit,
+        }
+        self._owns_transport = transport is None
+        if transport is None:
+            shared = _SharedTransport(_ssl_setting(connection_verify), connection_limit or 0, url)
+            transport = shared  # type: ignore[assignment]
         self._transport = transport
+        self.connection_limit = connection_limit
         self._verify = connection_verify
         self._polling_interval = polling_interval
         self.retry = retry or RetryConfig()
@@ -218,6 +310,10 @@ class AzureSession:
         clock = getattr(transport, "clock", None)
         self.pacer = Pacer(
             pacing, clock=clock if callable(clock) else time.monotonic, sleep=self.sleep
+        )
+        #: Requests in flight over every client (see ``connection_limit``).
+        self.in_flight = WindowGate(
+            (lambda: connection_limit) if connection_limit else self.pacer.connection_window
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._closed = False
@@ -244,6 +340,11 @@ class AzureSession:
         return self._base_url
 
     @property
+    def own_transport(self) -> bool:
+        """Whether the session built its connection pool itself (no ``transport=`` given)."""
+        return self._owns_transport
+
+    @property
     def credential(self) -> AsyncTokenCredential:
         """The credential the clients authenticate with."""
         return self._credential
@@ -266,8 +367,6 @@ class AzureSession:
         }
         if self._transport is not None:
             kwargs["transport"] = _UnownedTransport(self._transport)
-        else:
-            kwargs["connection_verify"] = self._verify
         if self._polling_interval is not None:
             kwargs["polling_interval"] = self._polling_interval
         # azure-core retries 429/5xx and connection errors itself, but only 3 times each
@@ -279,7 +378,11 @@ class AzureSession:
         kwargs.update(self._client_kwargs)
         extra = kwargs.get("per_retry_policies") or []
         extra = list(extra) if isinstance(extra, (list, tuple)) else [extra]
-        kwargs["per_retry_policies"] = [PacingPolicy(self.pacer), *extra]
+        kwargs["per_retry_policies"] = [
+            PacingPolicy(self.pacer),
+            InFlightPolicy(self.in_flight, self.pacer.clock),
+            *extra,
+        ]
         # azure-core's network trace (logging_enable=True) logs the Authorization header
         # and every body at DEBUG: use the redacting one unless the caller brings a policy.
         if kwargs.get("logging_policy") is None:

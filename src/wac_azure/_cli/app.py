@@ -225,6 +225,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--resource-group", metavar="NAME", help="only this group (with --all)")
         p.add_argument("--concurrency", type=int, help="writes in flight per subscription (16)")
+        p.add_argument(
+            "--processes", type=int, help="worker processes, whole subscriptions each (1)"
+        )
 
     def dry_run(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dry-run", action="store_true", help="read and plan only; write nothing")
@@ -468,6 +471,29 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
         await credential.close()
 
 
+def _shards(args: argparse.Namespace, session: AzureSession) -> dict[str, Any]:
+    """``processes`` and a session factory for ``--processes N`` (N > 1)."""
+    n = getattr(args, "processes", None)
+    if n is not None and n < 1:
+        raise UsageError(f"--processes must be at least 1, got {n}")
+    if n is None or n == 1:
+        return {}
+    if args.emulator:
+        raise UsageError(
+            "--processes needs real Azure: the embedded emulator lives in this process"
+        )
+    if _Connection(args).token:
+        # --token / $WAC_AZURE_TOKEN: the workers send the same token (the credential
+        # holds only the string, so it pickles), to the same --endpoint and CA file
+        return {"processes": n, "session_factory": wac_azure.SessionFactory.of(session)}
+    # lazy: azure-identity (and msal) load only when signing in to real Azure
+    from azure.identity.aio import DefaultAzureCredential
+
+    # each worker makes its own DefaultAzureCredential (a credential does not pickle)
+    factory = wac_azure.SessionFactory.of(session, credential=DefaultAzureCredential)
+    return {"processes": n, "session_factory": factory}
+
+
 def _access(args: argparse.Namespace) -> wac_azure.AccessMode:
 
     public = getattr(args, "public", None)
@@ -705,6 +731,7 @@ async def _run_many(args: argparse.Namespace, out: _Output, err: TextIO, *, verb
                 poll_interval=_poll_interval(args),
                 dry_run=args.dry_run,
                 allow_well_known_port=args.allow_well_known_port,
+                **_shards(args, session),
             )
         else:
             result = await disable_many(
@@ -715,6 +742,7 @@ async def _run_many(args: argparse.Namespace, out: _Output, err: TextIO, *, verb
                 progress=progress,
                 timeout=args.timeout,
                 poll_interval=_poll_interval(args),
+                **_shards(args, session),
             )
     _emit(args, out, result)
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -208,6 +208,14 @@ class ArmEmulator:
     * ``lro_seconds`` – complete operations after this many emulated seconds instead.
     * ``extension_seconds`` – how long extension installs and removals take (emulated
       seconds), overriding ``lro_seconds`` for them (a benchmark's fixed install time).
+    * ``extension_jitter`` – spread of the extension times: each install or removal takes
+      ``extension_seconds × U(1 − j, 1 + j)`` (drawn from ``seed``; 0, the default, keeps
+      them all equal). Real installs do not all take the same time: the guest downloads and
+      installs Windows Admin Center at its own pace.
+    * ``latency`` – emulated seconds added to every request before it is answered (ARM's
+      round trip: 0 by default; the fleet benchmark uses 0.15). It is a real wait of
+      ``latency × time_scale`` on both fronts, per request, so requests in flight overlap
+      as they do against Azure.
     * ``time_scale`` – real seconds per emulated second (``0.01`` runs time 100× faster):
       operations with ``lro_seconds=T`` take ``T * time_scale`` real seconds, and the
       throttle's buckets refill ``1 / time_scale`` times faster; ``Retry-After`` headers
@@ -236,6 +244,8 @@ class ArmEmulator:
         lro_polls: int = 1,
         lro_seconds: float | None = None,
         extension_seconds: float | None = None,
+        extension_jitter: float = 0.0,
+        latency: float = 0.0,
         time_scale: float = 1.0,
         throttle: ThrottleConfig | Throttle | None = None,
         faults: FaultInjector | None = None,
@@ -250,6 +260,10 @@ class ArmEmulator:
             raise ValueError("lro_seconds must be >= 0 (or None to count polls)")
         if extension_seconds is not None and extension_seconds < 0:
             raise ValueError("extension_seconds must be >= 0 (or None)")
+        if not 0.0 <= extension_jitter < 1.0:
+            raise ValueError("extension_jitter must be in [0, 1)")
+        if not latency >= 0:
+            raise ValueError("latency must be >= 0 seconds")
         if not time_scale > 0:
             raise ValueError("time_scale must be > 0")
         if page_size < 1:
@@ -258,6 +272,9 @@ class ArmEmulator:
         self.lro_polls = lro_polls
         self.lro_seconds = lro_seconds
         self.extension_seconds = extension_seconds
+        self.extension_jitter = float(extension_jitter)
+        self.latency = float(latency)
+        self._durations = random.Random(f"wac_azure.testing:durations:{seed}")
         self.time_scale = float(time_scale)
         self.page_size = page_size
         self.lro_retry_after = bool(lro_retry_after)
@@ -325,6 +342,15 @@ class ArmEmulator:
         else:
             await asyncio.sleep(seconds)
 
+    def extension_duration(self) -> float | None:
+        """How long the next extension install or removal takes (emulated seconds):
+        ``extension_seconds`` spread by ``extension_jitter`` (``None``: by polls)."""
+        base = self.extension_seconds
+        if base is None or not self.extension_jitter:
+            return base
+        j = self.extension_jitter
+        return base * self._durations.uniform(1.0 - j, 1.0 + j)
+
     # -- the entry point ----------------------------------------------------------
 
     async def handle(self, req: EmuRequest) -> EmuResponse:
@@ -332,6 +358,9 @@ class ArmEmulator:
         sub = _sub_of(req.path)
         status = 0
         resp: EmuResponse | None = None
+        if self.latency > 0:
+            # ARM's round trip: a real wait, so that concurrent requests overlap.
+            await asyncio.sleep(self.latency * self.time_scale)
         try:
             resp = await self._handle(req, sub)
             status = resp.status

@@ -28,9 +28,9 @@ extension's install time, not this machine. The run is shaped around that:
   install and its rules are both in force.
 * **Waiting costs pages, not polls.** Extension PUTs are not polled one by
   one: the run lists each resource group's extensions through ARM's generic
-  resources list (``$expand=provisioningState``) and GETs an extension only
-  once that list shows it settled, to confirm before acting (see
-  :class:`RgWaiter` for when).
+  resources list (``$expand=provisioningState``); an install that list showed
+  running and then ``Succeeded`` is settled from the list alone, any other
+  settled or missing one by the extension's GET (see :class:`RgWaiter`).
 * **Pacing.** The session's :class:`~wac_azure.Pacer` keeps each
   subscription below ARM's buckets (from the
   ``x-ms-ratelimit-remaining-subscription-*`` headers) and below Compute's
@@ -58,6 +58,7 @@ from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import HttpResponseError, translate
 from wac_azure._azure.extension import new_salt
 from wac_azure._azure.inventory import gather_all, pages
+from wac_azure._azure.pacing import pacing_priority
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
@@ -92,6 +93,12 @@ from wac_azure._workflows.fleet.dryrun import DryRun
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
+from wac_azure._workflows.fleet.shards import (
+    SessionFactory,
+    check_processes,
+    run_sharded,
+    shard,
+)
 from wac_azure._workflows.fleet.state import Decision, FleetVm
 from wac_azure._workflows.tracing import traced_fleet
 
@@ -139,6 +146,23 @@ def _skip_reason(d: VmDecision) -> str:
 class _Fleet(RuleWriter):
     """One subscription's run: ``enable`` and ``disable`` on top of the rule writer
     (extension writes and install watching)."""
+
+    #: Groups of this subscription that started reading so far.
+    _groups_read = 0
+
+    async def read_rg(self, vms: list[FleetVm]) -> None:
+        """Read a group's VMs at a read priority after the groups started before it.
+
+        ARM's read bucket (25 a second after the burst) is the pace of reading: groups
+        read side by side at one priority would all finish late together, and the write
+        bucket would stay idle meanwhile. In the order they started, the first group is
+        read (and its installs sent) within seconds; later ones follow one by one, ahead
+        of the write bucket, which is the slower. Reads the run makes at the default
+        priority (install watching, NSG re-reads) go before them.
+        """
+        self._groups_read += 1
+        with pacing_priority(1 + self._groups_read):
+            await super().read_rg(vms)
 
     # -- enable ---------------------------------------------------------------------
 
@@ -448,6 +472,35 @@ async def _execute(
     return run.result(started, before)
 
 
+async def _maybe_sharded(
+    work: Callable[..., Awaitable[FleetResult]],
+    session: AzureSession,
+    targets: list[VmTarget],
+    operation: str,
+    processes: int | None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None,
+    progress: ProgressCallback | None,
+    timeout: float,
+    kwargs: dict[str, Any],
+) -> FleetResult | None:
+    """The sharded run's result, or None when the run stays in this process (processes
+    1, or a single subscription)."""
+    n = check_processes(processes)
+    if n == 1 or len(shard(targets, n)) < 2:
+        return None
+    factory = session_factory if session_factory is not None else SessionFactory.of(session)
+    return await run_sharded(
+        work,
+        targets,
+        operation=operation,
+        processes=n,
+        factory=factory,
+        progress=progress,
+        timeout=timeout,
+        kwargs=kwargs,
+    )
+
+
 @traced_fleet("enable_many")  # a span for the run, one per VM below it
 async def enable_many(
     session: AzureSession,
@@ -461,16 +514,21 @@ async def enable_many(
     poll_interval: float = 15.0,
     dry_run: bool = False,
     allow_well_known_port: bool = False,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
 ) -> FleetResult:
     """Put Windows Admin Center on many VMs, at ARM's pace; one VM's failure never stops the rest.
 
     ``access`` is :class:`~wac_azure.PrivateAccess` (default) or
     :class:`~wac_azure.PublicAccess`, as for :func:`~wac_azure.enable`.
-    ``concurrency`` bounds the extension writes in flight per subscription
-    (default 16: the session's pacer sets the rate, and every request in
-    flight holds a TLS connection of a few hundred kilobytes); rule writes
-    have a quarter of it on top (and as much again for those installs wait
-    for). ``progress`` is called with a
+    ``concurrency`` bounds the extension writes in flight per subscription.
+    By default (``None``) it follows the measured latency: Little's law, the
+    write bucket's refill rate times the round trip, doubled, at least 16
+    (``session.pacer.subscription(sub).write_window()``), so that slow answers do
+    not slow the run below ARM's pace; every request in flight holds a TLS
+    connection of a few hundred kilobytes, and the session caps them all
+    (``AzureSession(connection_limit=...)``). Rule writes have a quarter of it on
+    top (and as much again for those installs wait for). ``progress`` is called with a
     :class:`~wac_azure.ProgressEvent` per stage and VM (see
     :class:`~wac_azure.TqdmProgress`). ``timeout`` (seconds) bounds the whole
     run: VMs not finished by then are *failed* with
@@ -491,15 +549,55 @@ async def enable_many(
 
     ``dry_run=True`` reads and decides exactly as a real run and writes nothing:
     it returns a :class:`~wac_azure.FleetPlan` whose :class:`~wac_azure.VmPlan`
-    per VM says what a real run would write (rules, extension body).
+    per VM says what a real run would write (rules, extension body). A dry run
+    stays in this process (it only reads), whatever ``processes`` says.
+
+    ``processes=N`` runs the subscriptions in up to N worker processes (whole
+    subscriptions per process, balanced by VM count; one process per
+    subscription at most), each with its own session built by
+    ``session_factory`` (a :class:`~wac_azure.SessionFactory`, or any picklable
+    callable taking the shard's subscription ids and returning an
+    :class:`~wac_azure.AzureSession`; by default ``SessionFactory.of(session)``,
+    which needs a credential that pickles). Progress events from every worker
+    reach ``progress`` in this process, in order per VM; the workers' results
+    are merged into one (outcomes in the order of ``targets``). A worker that
+    fails as a whole fails its own VMs with :class:`~wac_azure.ShardError`; the
+    others carry on. See docs/performance.md for when one process stops being
+    enough.
     """
     access = check_access(access, error=ConfigurationError)  # None: the old default
     _check_options(port, concurrency, timeout, poll_interval)
     check_port(port, allow_well_known_port=allow_well_known_port)
     check_flag(dry_run, "dry_run")
+    parsed = _targets(targets)
+    check_processes(processes)
+    sharded = (
+        None
+        if dry_run
+        else await _maybe_sharded(
+            enable_many,
+            session,
+            parsed,
+            "enable",
+            processes,
+            session_factory,
+            progress,
+            timeout,
+            {
+                "access": access,
+                "port": port,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "poll_interval": poll_interval,
+                "allow_well_known_port": allow_well_known_port,
+            },
+        )
+    )
+    if sharded is not None:
+        return sharded
     run = Run(
         session,
-        _targets(targets),
+        parsed,
         operation="enable",
         access=access,
         port=port,
@@ -523,18 +621,40 @@ async def disable_many(
     progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 15.0,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
 ) -> FleetResult:
     """Take Windows Admin Center off many VMs: delete the extension and, with
     ``remove_rules`` (default), their addresses from the NSG rules ``Managed by
     wac_azure`` (as :meth:`~wac_azure.NetworkRulePlanner.remove` does: a rule is
     deleted only when no enabled VM is left in it, so other VMs behind a shared
-    NSG keep their access). Options as for :func:`enable_many`.
+    NSG keep their access). Options as for :func:`enable_many` (``processes`` and
+    ``session_factory`` too).
     """
     _check_options(_DEFAULT_PORT, concurrency, timeout, poll_interval)
     check_flag(remove_rules, "remove_rules")
+    parsed = _targets(targets)
+    sharded = await _maybe_sharded(
+        disable_many,
+        session,
+        parsed,
+        "disable",
+        processes,
+        session_factory,
+        progress,
+        timeout,
+        {
+            "remove_rules": remove_rules,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "poll_interval": poll_interval,
+        },
+    )
+    if sharded is not None:
+        return sharded
     run = Run(
         session,
-        _targets(targets),
+        parsed,
         operation="disable",
         access=None,
         port=_DEFAULT_PORT,

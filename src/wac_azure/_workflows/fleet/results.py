@@ -7,10 +7,12 @@ import collections
 import enum
 import html
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
+from wac_azure._core.errors import InvalidInputError
 from wac_azure._core.findings import RequirementReport
 from wac_azure._core.ids import VmTarget
 
@@ -85,6 +87,28 @@ class VmOutcome:
         if report is not None and hasattr(report, "to_dict"):
             out["report"] = report.to_dict()
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VmOutcome:
+        """The outcome :meth:`to_dict` wrote (JSON-safe; ``error`` and ``report`` are not
+        rebuilt: ``message`` and ``reason`` carry the cause). Raises
+        :class:`~wac_azure.InvalidInputError` naming a missing or bad field."""
+        try:
+            return cls(
+                target=VmTarget.parse(str(data["target"])),
+                status=OutcomeStatus(data["status"]),
+                changed=bool(data.get("changed", False)),
+                port=None if data.get("port") is None else int(data["port"]),
+                url=data.get("url"),
+                rules=tuple(str(r) for r in data.get("rules") or ()),
+                message=str(data.get("message") or ""),
+                elapsed=float(data.get("elapsed") or 0.0),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"not a VmOutcome.to_dict() mapping ({type(exc).__name__}: {exc}); it needs "
+                "'target' (a VM resource id) and 'status' (enabled, disabled, skipped, failed)"
+            ) from None
 
     def __str__(self) -> str:
         bits = [f"{self.target.name}: {self.status.value}"]
@@ -200,6 +224,78 @@ class FleetResult:
             },
             "outcomes": [o.to_dict() for o in self.outcomes],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FleetResult:
+        """The result :meth:`to_dict` wrote: the merge format of sharded runs (a worker
+        process, a Ray task or a Kubernetes Job per shard sends its ``to_dict()`` back;
+        :meth:`merge` combines them). Errors and reports come back as their messages."""
+        if not isinstance(data, dict) or "operation" not in data:
+            raise InvalidInputError(
+                "not a FleetResult.to_dict() mapping: it needs 'operation' and 'outcomes'"
+            )
+        requests = data.get("requests") or {}
+        return cls(
+            operation=str(data["operation"]),
+            outcomes=tuple(VmOutcome.from_dict(o) for o in data.get("outcomes") or ()),
+            elapsed=float(data.get("elapsed") or 0.0),
+            subscriptions=int(data.get("subscriptions") or 0),
+            reads=int(requests.get("reads") or 0),
+            writes=int(requests.get("writes") or 0),
+            deletes=int(requests.get("deletes") or 0),
+            throttled=int(requests.get("throttled") or 0),
+        )
+
+    @classmethod
+    def merge(
+        cls,
+        results: Sequence[FleetResult],
+        *,
+        order: Sequence[VmTarget] | None = None,
+        elapsed: float | None = None,
+    ) -> FleetResult:
+        """One result from the results of shards of one run (disjoint sets of VMs).
+
+        Outcomes follow ``order`` (the targets as the run was given them; by default
+        the shards' order), request counts and subscriptions add up, ``elapsed`` is the
+        longest shard's unless given. Raises :class:`~wac_azure.InvalidInputError` when
+        the shards ran different operations or share a VM.
+        """
+        if not results:
+            raise InvalidInputError("FleetResult.merge needs at least one result")
+        operations = {r.operation for r in results}
+        if len(operations) != 1:
+            raise InvalidInputError(
+                f"cannot merge results of different operations: {sorted(operations)}"
+            )
+        by_target: dict[str, VmOutcome] = {}
+        for r in results:
+            for o in r.outcomes:
+                key = o.target.resource_id.lower()
+                if key in by_target:
+                    raise InvalidInputError(
+                        f"{o.target.name} is in two shards' results; shards must be disjoint"
+                    )
+                by_target[key] = o
+        if order is not None:
+            ordered = [
+                by_target.pop(t.resource_id.lower())
+                for t in order
+                if t.resource_id.lower() in by_target
+            ]
+            ordered.extend(by_target.values())
+        else:
+            ordered = list(by_target.values())
+        return cls(
+            operation=operations.pop(),
+            outcomes=tuple(ordered),
+            elapsed=max(r.elapsed for r in results) if elapsed is None else elapsed,
+            subscriptions=sum(r.subscriptions for r in results),
+            reads=sum(r.reads for r in results),
+            writes=sum(r.writes for r in results),
+            deletes=sum(r.deletes for r in results),
+            throttled=sum(r.throttled for r in results),
+        )
 
     def __str__(self) -> str:
         lines = [self.summary()]

@@ -11,6 +11,7 @@ from typing import Any
 
 from wac_azure._azure.errors import HttpResponseError, translate
 from wac_azure._azure.inventory import Inventory, gather_all, get_vm, read_vm_sizes
+from wac_azure._azure.pacing import WindowGate
 from wac_azure._azure.reader import check_recorded_addresses
 from wac_azure._azure.session import AzureSession
 from wac_azure._azure.tags import service_tags_for
@@ -80,7 +81,9 @@ class Run:
         self.access = access
         self.port = port
         self.progress = guarded(progress)  # a failing callback is logged once per run
-        self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        #: Extension writes in flight per subscription (None: sized from the measured
+        #: latency and the write bucket's refill, ``SubscriptionPacer.write_window``).
+        self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.remove_rules = remove_rules
         now = time.monotonic()
@@ -184,15 +187,18 @@ class Subscription:
         self.session = run.session
         self.sub = sub
         self.vms = vms
-        self.limit = asyncio.Semaphore(run.concurrency)
+        fixed = run.concurrency
+        pacer = run.session.pacer.subscription(sub)
+        window: Callable[[], int] = (lambda: fixed) if fixed else pacer.write_window
+        self.limit = WindowGate(window)
         self.waiters: dict[str, RgWaiter] = {}
         self.tasks: set[asyncio.Future[Any]] = set()
         #: Rule writes in flight, apart from ``limit``: a rule write nothing waits for
         #: queues behind the extension writes in the pacer and must not hold their slots.
-        self.rule_limit = asyncio.Semaphore(max(1, run.concurrency // 4))
+        self.rule_limit = WindowGate(lambda: max(1, window() // 4))
         #: The same for the rule writes an install waits for, so that they never queue
         #: behind rule writes that wait in the pacer for every extension write to leave.
-        self.urgent_rule_limit = asyncio.Semaphore(max(1, run.concurrency // 4))
+        self.urgent_rule_limit = WindowGate(lambda: max(1, window() // 4))
         #: Per NSG (lower id): the batches waiting for their rule writes to that NSG.
         self.nsg_queues: dict[str, NsgQueue] = {}
 

@@ -41,6 +41,8 @@ class FleetVm:
     body: dict[str, Any] | None = None
     accepted: float = 0.0  # when ARM accepted its extension write (time.monotonic())
     reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
+    #: A list started after ARM accepted its write showed its operation still running.
+    seen_running: bool = False
 
 
 Then = Callable[[FleetVm], Awaitable[None]]

@@ -6,9 +6,15 @@ Why this way (AZURE_FACTS §7, docs/performance.md): a VM list with
 ``$expand=instanceView`` is not a legal request; the generic list
 (``$filter=resourceType eq 'Microsoft.Compute/virtualMachines/extensions'``,
 ``$expand=provisioningState,changedTime``) is, and costs one read per thousand
-extensions; ARM's view of an extension may lag its own, so nothing is decided on
-the list alone: a VM whose extension the list shows settled (or no longer shows)
-is settled by the extension's GET with its instance view.
+extensions. ARM's view of an extension may lag its own, so a settled state on the
+list is trusted alone only when it cannot be stale: the list showed the VM's
+operation *running* (``Creating``, ``Updating``, ``Deleting``…) in a list that
+started after ARM accepted the write, and now shows it ``Succeeded`` — a later
+state of the same operation (ARM's view moves forward in time). Such a VM is
+settled without a read. Every other case — ``Failed`` or ``Canceled`` (the GET
+carries the extension's messages), a ``Succeeded`` never seen running (an install
+quicker than a round, or a stale entry from before the write), an extension the
+list no longer shows — is settled by the extension's GET with its instance view.
 
 It sees the run only through :class:`RunView` and :class:`SubscriptionView`
 (protocols the engine fulfils), so the engine imports it and not the reverse.
@@ -76,6 +82,17 @@ def _vm_of(extension_id: str) -> str | None:
     return parts[-3].lower()
 
 
+def _succeeded(body: dict[str, Any]) -> dict[str, Any]:
+    """The extension this run wrote (``body``), ``Succeeded`` as the list shows it."""
+    props = dict(body.get("properties") or {})
+    props["provisioningState"] = "Succeeded"
+    return {
+        "name": EXTENSION_NAME,
+        "type": "Microsoft.Compute/virtualMachines/extensions",
+        "properties": props,
+    }
+
+
 def _finished(vm: FleetVm) -> bool:
     return vm.outcome is not None
 
@@ -108,9 +125,12 @@ class RgWaiter:
         self.running = False
         self.previous: float | None = None  # when the previous list started
         self.quiet = 0  # lists in a row that settled nothing
+        #: VMs settled from the list alone (no extension GET).
+        self.listed_settled = 0
 
     def add(self, vm: FleetVm) -> None:
         vm.accepted = time.monotonic()
+        vm.seen_running = False
         self.pending[vm.target.name.lower()] = vm
         if not self.running:
             self.running = True
@@ -155,13 +175,27 @@ class RgWaiter:
             name = _vm_of(str(doc.get("id") or ""))
             if name is not None and name in self.pending:
                 listed[name] = str(doc.get("provisioningState") or "").lower()
-        due = [
-            (key, vm)
-            for key, vm in self.pending.items()
-            if vm.accepted <= started  # the list may predate ARM accepting its write
-            and (vm.outcome is not None or listed.get(key, "succeeded") in SETTLED)
-        ]
+        due: list[tuple[str, FleetVm]] = []
         settled: list[str] = []
+        for key, vm in list(self.pending.items()):  # check() may change pending
+            if vm.accepted > started:  # the list may predate ARM accepting its write
+                continue
+            state = listed.get(key)
+            if vm.outcome is not None:
+                due.append((key, vm))
+            elif state is not None and state not in SETTLED:
+                vm.seen_running = True
+            elif state == "succeeded" and vm.seen_running and vm.body is not None:
+                # running in an earlier list made after this run's write, succeeded
+                # now: the operation it waits for ended well (no read needed)
+                self.listed_settled += 1
+                if self.check(vm, _succeeded(vm.body)):
+                    self._learn(vm)
+                    settled.append(key)
+                else:
+                    due.append((key, vm))
+            else:  # failed / canceled (their messages), never seen running, or gone
+                due.append((key, vm))
         gate = asyncio.Semaphore(CONFIRM_PARALLEL)
 
         async def confirm(key: str, vm: FleetVm) -> None:
@@ -187,8 +221,8 @@ class RgWaiter:
         for key in settled:
             # a VM whose install was sent again (and accepted) during this round is
             # pending anew: leave it for the next round
-            vm = self.pending.get(key)
-            if vm is not None and vm.accepted <= started:
+            still = self.pending.get(key)
+            if still is not None and still.accepted <= started:
                 del self.pending[key]
         self.quiet = 0 if settled else self.quiet + 1
         self.previous = started

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
 __all__ = [
+    "ConnectionCount",
     "ServerHandle",
     "check_loopback",
     "run_server_forever",
@@ -95,6 +96,35 @@ def _token_of(emu: EmulatorHost) -> str:
     return token
 
 
+class ConnectionCount:
+    """The TCP connections clients opened to a server front, counted at the front.
+
+    ``seen`` is how many distinct connections carried a request; ``open`` how many of
+    them are still open; ``peak`` the most open at once.
+    """
+
+    def __init__(self) -> None:
+        self._transports: dict[int, Any] = {}
+        self.peak = 0
+
+    def note(self, transport: Any) -> None:
+        """Count the connection a request came on."""
+        if transport is None or id(transport) in self._transports:
+            return
+        self._transports[id(transport)] = transport
+        self.peak = max(self.peak, self.open)
+
+    @property
+    def seen(self) -> int:
+        """Distinct connections that carried a request."""
+        return len(self._transports)
+
+    @property
+    def open(self) -> int:
+        """Connections still open."""
+        return sum(1 for t in self._transports.values() if not t.is_closing())
+
+
 @attrs.define(eq=False)
 class ServerHandle:
     """A running HTTPS emulator: where it is and how to talk to it.
@@ -111,6 +141,8 @@ class ServerHandle:
     token: str = attrs.field(repr=False)
     host: str
     port: int
+    #: The connections clients opened to this server (counted at the front).
+    connections: ConnectionCount = attrs.field(factory=ConnectionCount, repr=False)
 
     def session(self, **kwargs: Any) -> AzureSession:
         """A :class:`wac_azure.AzureSession` for this server.
@@ -148,10 +180,16 @@ def _reset(request: web.BaseRequest) -> None:
     transport.abort()
 
 
-def _make_app(emu: EmulatorHost, served: dict[str, str] | None = None) -> web.Application:
+def _make_app(
+    emu: EmulatorHost,
+    served: dict[str, str] | None = None,
+    connections: ConnectionCount | None = None,
+) -> web.Application:
     from aiohttp import web  # lazy: aiohttp's server is heavy and only serving needs it
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        if connections is not None:
+            connections.note(request.transport)
         body = await request.read()
         url = f"{request.scheme}://{request.host}{request.raw_path}"
         # Links in answers point at the URL the server is served on, not at whatever
@@ -202,7 +240,10 @@ async def serve(
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(files.cert_file), str(files.key_file))
         served: dict[str, str] = {}
-        runner = web.AppRunner(_make_app(emu, served), access_log=None, handle_signals=False)
+        connections = ConnectionCount()
+        runner = web.AppRunner(
+            _make_app(emu, served, connections), access_log=None, handle_signals=False
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, bind, port, ssl_context=ctx, reuse_address=True)
@@ -219,6 +260,7 @@ async def serve(
                 token=token,
                 host=bind,
                 port=bound_port,
+                connections=connections,
             )
             served["base_url"] = handle.base_url
             _log.info("ARM emulator serving on %s", handle.base_url)

@@ -661,7 +661,7 @@ async def _put_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Emu
         location=str(vm.get("location", "")),
         resource_id=eid,
         kind="put",
-        duration=emu.extension_seconds,
+        duration=emu.extension_duration(),
         on_success=success,
         on_abort=abort,
         on_fail=failed,
@@ -739,7 +739,7 @@ async def _delete_ext(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> 
         location=str(vm.get("location", "")),
         resource_id=eid,
         kind="delete",
-        duration=emu.extension_seconds,
+        duration=emu.extension_duration(),
         on_success=success,
         on_abort=emu.restorer(eid, before),
     )

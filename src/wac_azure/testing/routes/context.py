@@ -42,6 +42,10 @@ class RouteContext(Protocol):
         """How long extension installs and removals take (emulated seconds), if timed."""
         ...
 
+    def extension_duration(self) -> float | None:
+        """How long the next extension operation takes (``extension_seconds``, jittered)."""
+        ...
+
     def nsg_conflict(self, resource_id: str) -> str:
         """The answer to an overlapping NSG write: ``"409"``, ``"429"`` or ``"supersede"``."""
         ...
