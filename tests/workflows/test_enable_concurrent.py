@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from wac_azure import AzureSession, VmTarget, enable
+from wac_azure import AzureSession, VmTarget, enable, enable_many
 from wac_azure.testing import ArmEmulator
 
 
@@ -76,3 +76,41 @@ async def test_a_cancelled_enable_lets_the_next_one_through() -> None:
     assert result.extension is not None
     assert result.extension.salt == _deployed_salt(emu, vm)
     assert len(_extension_puts(emu)) == 1
+
+
+@pytest.mark.parametrize("first", ["enable first", "enable_many first"])
+async def test_enable_and_enable_many_of_one_vm_share_one_operation(first: str) -> None:
+    """An enable and a fleet run covering the same VM at once (two tasks of one service):
+    one extension write with one salt; the other finds it done."""
+    emu = ArmEmulator(seed=7, lro_seconds=0.2)
+    vm = emu.add_windows_vm("vm1")
+    other = emu.add_windows_vm("vm2")
+    async with emu.session() as session:
+        single = enable(session, vm)
+        fleet = enable_many(session, [vm, other], poll_interval=0.05)
+        if first == "enable first":
+            one, many = await asyncio.gather(single, fleet)
+        else:
+            many, one = await asyncio.gather(fleet, single)
+    assert many.ok, str(many)
+    puts = [p for p in _extension_puts(emu) if "/virtualMachines/vm1/" in p]
+    assert len(puts) == 1, puts
+    assert one.extension is not None
+    assert one.extension.salt == _deployed_salt(emu, vm)
+
+
+async def test_two_fleets_over_overlapping_vms_do_not_deadlock() -> None:
+    emu = ArmEmulator(seed=8, lro_seconds=0.1)
+    vms = [emu.add_windows_vm(f"vm{i}") for i in range(4)]
+    async with emu.session() as session:
+        a, b = await asyncio.wait_for(
+            asyncio.gather(
+                enable_many(session, vms[:3], poll_interval=0.05),
+                enable_many(session, list(reversed(vms[1:])), poll_interval=0.05),
+            ),
+            60,
+        )
+    assert a.ok
+    assert b.ok
+    for vm in vms:
+        assert len([p for p in _extension_puts(emu) if f"/virtualMachines/{vm.name}/" in p]) == 1

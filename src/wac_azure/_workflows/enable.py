@@ -24,10 +24,7 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
-import weakref
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
@@ -67,6 +64,7 @@ from wac_azure._core.progress import (
     warn_unknowns,
 )
 from wac_azure._core.validate import as_target, check_flag, check_port, check_timeout
+from wac_azure._workflows.locks import vm_lock
 from wac_azure._workflows.tracing import traced_vm
 
 if TYPE_CHECKING:
@@ -465,7 +463,7 @@ async def enable(
         try:
             # one enable per VM at a time in this process: a second one waits, then reads
             # what the first wrote (its salt, its extension) and writes nothing again
-            async with _vm_lock(t):
+            async with vm_lock(t):
                 return await go()
         except BaseException as exc:
             message = (str(exc).partition("\n")[0] or type(exc).__name__)[:300]
@@ -473,41 +471,6 @@ async def enable(
             raise
 
     return await within(reported(), limit, f"enabling Windows Admin Center on {t.name}")
-
-
-#: The locks that serialize enables of one VM in this process, whatever the session: per
-#: event loop (an asyncio lock belongs to one loop), per VM id (lower case), with the
-#: number of enables holding or awaiting each, so that an idle VM's lock is dropped.
-VM_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _VmLock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-@attrs.define
-class _VmLock:
-    lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
-    users: int = 0
-
-
-@contextlib.asynccontextmanager
-async def _vm_lock(t: VmTarget) -> AsyncIterator[None]:
-    """Hold the process-wide lock of ``t``'s VM (on this event loop) for the block.
-
-    Every :func:`enable` of one VM in this process, from any :class:`AzureSession`,
-    runs inside it, one after the other: concurrent callers share one operation (one
-    salt, one extension write), as the second reads what the first wrote.
-    """
-    locks = VM_LOCKS.setdefault(asyncio.get_running_loop(), {})
-    key = t.resource_id.lower()
-    entry = locks.setdefault(key, _VmLock())
-    entry.users += 1
-    try:
-        async with entry.lock:
-            yield
-    finally:
-        entry.users -= 1
-        if entry.users == 0 and locks.get(key) is entry:
-            del locks[key]
 
 
 @traced_vm("disable")

@@ -100,6 +100,7 @@ from wac_azure._workflows.fleet.shards import (
     shard,
 )
 from wac_azure._workflows.fleet.state import Decision, FleetVm
+from wac_azure._workflows.locks import vm_locks
 from wac_azure._workflows.tracing import traced_fleet
 
 _log = logging.getLogger(__name__)
@@ -444,7 +445,14 @@ async def _execute(
                 if vm.outcome is None:
                     run.fail(vm, exc)
 
-    main = asyncio.ensure_future(gather_all(guarded(f) for f in fleets))
+    async def locked() -> None:
+        # one operation per VM in this process: an enable() of one of these VMs running
+        # now finishes first (the fleet then reads what it wrote), one started during the
+        # run waits for it (and then finds the VM done)
+        async with vm_locks(vm.target for vm in run.vms.values()):
+            await gather_all(guarded(f) for f in fleets)
+
+    main = asyncio.ensure_future(locked())
     try:
         done, _ = await asyncio.wait({main}, timeout=timeout)
     except BaseException:
