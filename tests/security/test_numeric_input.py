@@ -21,6 +21,7 @@ from wac_azure import (
     PacingConfig,
     RequirementChecker,
     RetryConfig,
+    SessionFactory,
     VmTarget,
     WacAzureError,
     diagnose,
@@ -36,6 +37,11 @@ from wac_azure import (
 from wac_azure.testing import ArmEmulator
 
 NAN, INF = math.nan, math.inf
+
+
+class DefaultCredential:
+    """Stands for a credential class (what SessionFactory takes); never called here."""
+
 
 # What each kind of option must refuse. Zero is refused where it means nothing (a
 # timeout of 0 s, a concurrency of 0, port 0, a fleet that lists its VMs in a busy loop);
@@ -105,6 +111,34 @@ CASES: dict[tuple[str, str], tuple[str, Call]] = {
     ("AzureSession", "polling_interval"): (
         "wait",
         lambda w, v: w.emu.session(polling_interval=v),
+    ),
+    ("AzureSession", "connection_limit"): (
+        "count-or-none",
+        lambda w, v: w.emu.session(connection_limit=v),
+    ),
+    ("SessionFactory", "connection_limit"): (
+        "count-or-none",
+        lambda w, v: SessionFactory(DefaultCredential, connection_limit=v),
+    ),
+    ("SessionFactory", "polling_interval"): (
+        "wait",
+        lambda w, v: SessionFactory(DefaultCredential, polling_interval=v),
+    ),
+    ("Pacer.connection_window", "minimum"): (
+        "count",
+        lambda w, v: w.session.pacer.connection_window(minimum=v),
+    ),
+    ("Pacer.connection_window", "maximum"): (
+        "count",
+        lambda w, v: w.session.pacer.connection_window(maximum=v),
+    ),
+    ("enable_many", "processes"): (
+        "count-or-none",
+        lambda w, v: enable_many(w.session, [w.target], processes=v),
+    ),
+    ("disable_many", "processes"): (
+        "count-or-none",
+        lambda w, v: disable_many(w.session, [w.target], processes=v),
     ),
     ("RetryConfig", "attempts"): ("count", lambda w, v: RetryConfig(attempts=v)),
     ("RetryConfig", "initial"): ("wait", lambda w, v: RetryConfig(initial=v)),

@@ -761,6 +761,8 @@ class Pacer:
         read and write buckets' refill together at its measured latency (at least
         :data:`CONNECTIONS_PER_SUBSCRIPTION`), summed, within ``minimum``..``maximum``.
         Bursts beyond it wait for a free slot, not for a new connection."""
+        check_count(minimum, "minimum")
+        check_count(maximum, "maximum", minimum=minimum)
         need = sum(p.connection_need() for p in self._subs.values())
         return max(minimum, min(maximum, need))
 

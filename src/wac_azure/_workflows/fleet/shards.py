@@ -49,6 +49,7 @@ from wac_azure._core.progress import (
     ProgressStage,
     emit,
 )
+from wac_azure._core.validate import check_count, check_seconds
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 
 if TYPE_CHECKING:
@@ -101,6 +102,13 @@ class SessionFactory:
     pacing: PacingConfig | None = None
     connection_limit: int | None = None
     client_kwargs: dict[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        # checked here, in the caller's process, not first in a worker
+        if self.polling_interval is not None:
+            check_seconds(self.polling_interval, "polling_interval", zero=True)
+        if self.connection_limit is not None:
+            check_count(self.connection_limit, "connection_limit")
 
     @classmethod
     def of(
