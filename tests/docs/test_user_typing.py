@@ -36,6 +36,9 @@ async def main(session: wac_azure.AzureSession) -> None:
     status: wac_azure.CheckStatus = result.report.check("os.supported").status
     fleet = await wac_azure.enable_many(session, [target], progress=print)
     skipped = [o.report.summary() for o in fleet.outcomes if o.report is not None]
+    planned = await wac_azure.enable_many(session, [target], dry_run=True)
+    would_write: list[wac_azure.VmPlan] = list(planned.plans)
+    print(len(would_write), planned.dry_run)
     print(passed, changes, status, skipped, result.url)
 
     preview: wac_azure.EnablePreview = result
@@ -104,6 +107,11 @@ MISTAKES = {
     "unnarrowed": (
         GOOD.replace("print(either.url)", "print(either.port)"),
         '"EnablePreview" has no attribute "port"',
+    ),
+    # a real fleet run is a FleetResult, not a FleetPlan: it has no plans
+    "fleet_plans": (
+        GOOD.replace("print(len(would_write), planned.dry_run)", "print(fleet.plans)"),
+        '"FleetResult" has no attribute "plans"',
     ),
     # the port is chosen as an int
     "port_type": (

@@ -52,7 +52,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import HttpResponseError, translate
@@ -89,7 +89,7 @@ from wac_azure._core.ids import VmTarget
 from wac_azure._core.plan import removal_plan
 from wac_azure._core.progress import ProgressCallback, ProgressStage, log_unknowns
 from wac_azure._core.validate import check_count, check_flag, check_port, check_timeout
-from wac_azure._workflows.fleet.dryrun import DryRun
+from wac_azure._workflows.fleet.dryrun import DryRun, FleetPlan
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus
 from wac_azure._workflows.fleet.rules import RuleWriter
 from wac_azure._workflows.fleet.run import Run, counters, ext_state
@@ -507,6 +507,60 @@ async def _maybe_sharded(
         timeout=timeout,
         kwargs=kwargs,
     )
+
+
+@overload
+async def enable_many(
+    session: AzureSession,
+    targets: Iterable[VmTarget | str],
+    *,
+    access: AccessMode = PrivateAccess(),  # frozen: a safe default
+    port: int = _DEFAULT_PORT,
+    concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float = 3600.0,
+    poll_interval: float = 15.0,
+    dry_run: Literal[False] = False,
+    allow_well_known_port: bool = False,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
+) -> FleetResult: ...
+
+
+@overload
+async def enable_many(
+    session: AzureSession,
+    targets: Iterable[VmTarget | str],
+    *,
+    access: AccessMode = PrivateAccess(),  # frozen: a safe default
+    port: int = _DEFAULT_PORT,
+    concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float = 3600.0,
+    poll_interval: float = 15.0,
+    dry_run: Literal[True],
+    allow_well_known_port: bool = False,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
+) -> FleetPlan: ...
+
+
+@overload
+async def enable_many(
+    session: AzureSession,
+    targets: Iterable[VmTarget | str],
+    *,
+    access: AccessMode = PrivateAccess(),  # frozen: a safe default
+    port: int = _DEFAULT_PORT,
+    concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float = 3600.0,
+    poll_interval: float = 15.0,
+    dry_run: bool,
+    allow_well_known_port: bool = False,
+    processes: int | None = None,
+    session_factory: SessionFactory | Callable[[Sequence[str]], AzureSession] | None = None,
+) -> FleetResult: ...
 
 
 @traced_fleet("enable_many")  # a span for the run, one per VM below it
