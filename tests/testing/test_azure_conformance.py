@@ -703,3 +703,25 @@ def test_verbatim_fault_arguments_are_checked() -> None:
     f = Fault.recorded(429, '{"error": {"code": "X"}}', {"a": ["1", "2"]})
     assert f.headers == (("a", "1,2"),)
     assert f.name == "X"
+
+
+# -- the generic resources list pages as ARM does (#18) -----------------------------------
+
+_GENERIC = f"/subscriptions/{SUB}/resources"
+
+
+async def test_generic_resources_list_pages_at_arms_thousand_not_page_size() -> None:
+    # ARM's generic list answers up to 1,000 resources a page (docs/emulator.md, "Paging");
+    # the emulator's small page_size (50 in the benchmark) is for the other lists only.
+    emu = ArmEmulator(page_size=1)
+    emu.add_windows_vm("vm1")
+    emu.add_windows_vm("vm2")
+    resp = await call(emu, "GET", _GENERIC)
+    body = resp.json()
+    assert len(body["value"]) > 2  # VMs, NICs, disks... in one page
+    assert "nextLink" not in body
+    small = ArmEmulator(generic_page_size=1)
+    small.add_windows_vm("vm1")
+    assert "nextLink" in (await call(small, "GET", _GENERIC)).json()
+    with pytest.raises(ValueError, match="generic_page_size"):
+        ArmEmulator(generic_page_size=0)

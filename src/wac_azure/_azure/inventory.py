@@ -224,16 +224,21 @@ EXTENSION_FILTER = "resourceType eq 'Microsoft.Compute/virtualMachines/extension
 EXTENSION_EXPAND = "provisioningState,changedTime"
 
 
-def list_extensions(session: AzureSession, sub: str, rg: str) -> AsyncIterator[dict[str, Any]]:
-    """Every VM extension of a resource group as ARM's generic resources list shows it.
+def list_extensions(
+    session: AzureSession, sub: str, rg: str | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every VM extension of a resource group (or, with ``rg=None``, of the whole
+    subscription) as ARM's generic resources list shows it.
 
-    ``GET /subscriptions/{s}/resourceGroups/{rg}/resources?$filter=resourceType eq
+    ``GET /subscriptions/{s}[/resourceGroups/{rg}]/resources?$filter=resourceType eq
     'Microsoft.Compute/virtualMachines/extensions'&$expand=provisioningState,changedTime``
-    (azure-mgmt-resource ``resources.list_by_resource_group``): ``id, name, type,
-    location, provisioningState, changedTime`` per extension, one page per thousand.
-    ARM's view may lag the extension's own state: act only on the extension's GET.
+    (azure-mgmt-resource ``resources.list_by_resource_group`` / ``resources.list``: the
+    same ``$filter`` and ``$expand`` at both scopes): ``id, name, type, location,
+    provisioningState, changedTime`` per extension, up to a thousand a page. ARM's view
+    may lag the extension's own state: act only on the extension's GET.
     """
-    path = f"/subscriptions/{sub}/resourceGroups/{rg}/resources"
+    scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg is not None else "")
+    path = f"{scope}/resources"
     return pages(
         session, "resources", sub, path, {"$filter": EXTENSION_FILTER, "$expand": EXTENSION_EXPAND}
     )

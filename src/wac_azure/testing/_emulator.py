@@ -74,6 +74,10 @@ DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 #: The resource group builders use unless told otherwise.
 DEFAULT_RESOURCE_GROUP = "rg-wac"
 
+#: Resources per page of ARM's generic resources list (``GET .../resources``): ARM answers
+#: up to 1,000 a page with a ``nextLink`` beyond (docs/emulator.md, "Paging").
+GENERIC_PAGE_SIZE = 1000
+
 #: The base URL of the in-process front.
 IN_PROCESS_BASE_URL = "https://arm.emulator.localhost"
 
@@ -224,6 +228,9 @@ class ArmEmulator:
       refuses but still sends the ``x-ms-ratelimit-remaining-*`` headers.
     * ``faults`` – a :class:`FaultInjector`; by default an empty one seeded with ``seed``.
     * ``page_size`` – items per page of list answers (``nextLink`` beyond).
+    * ``generic_page_size`` – items per page of ARM's generic resources list
+      (``GET .../resources``); ``None`` (the default) pages it as ARM does, at 1,000
+      (docs/emulator.md), whatever ``page_size`` says.
     * ``nsg_conflicts`` – how Network answers a write to an NSG while another write to it
       runs: ``"429"`` (``RetryableErrorDueToAnotherOperation``, the default),
       ``"supersede"`` (accept it; the running one ends ``Canceled`` and its write is undone),
@@ -250,6 +257,7 @@ class ArmEmulator:
         throttle: ThrottleConfig | Throttle | None = None,
         faults: FaultInjector | None = None,
         page_size: int = 50,
+        generic_page_size: int | None = None,
         lro_retry_after: bool = False,
         nsg_conflicts: str | dict[str, float] = "429",
         vm_conflicts: str | dict[str, float] = "409",
@@ -268,6 +276,8 @@ class ArmEmulator:
             raise ValueError("time_scale must be > 0")
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
+        if generic_page_size is not None and generic_page_size < 1:
+            raise ValueError("generic_page_size must be >= 1 (or None for ARM's 1,000)")
         self.random_seed = seed
         self.lro_polls = lro_polls
         self.lro_seconds = lro_seconds
@@ -277,6 +287,10 @@ class ArmEmulator:
         self._durations = random.Random(f"wac_azure.testing:durations:{seed}")
         self.time_scale = float(time_scale)
         self.page_size = page_size
+        #: Items per page of the generic resources list (ARM's 1,000 unless set).
+        self.generic_page_size = (
+            GENERIC_PAGE_SIZE if generic_page_size is None else generic_page_size
+        )
         self.lro_retry_after = bool(lro_retry_after)
         #: How overlapping NSG writes are answered (seeded; ``counts`` per outcome).
         self.nsg_conflicts = ConflictPolicy(nsg_conflicts, seed=seed, allowed=NSG_OUTCOMES)

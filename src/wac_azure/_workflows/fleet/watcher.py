@@ -140,7 +140,7 @@ class RgWaiter:
         base = self.sub.run.poll_interval
         floor = self.sub.run.op_floor
         if floor is None:
-            return base * min(BACKOFF_MAX, 2.0 ** max(0, self.quiet - 1))
+            return base * min(BACKOFF_MAX, 2.0 ** min(8, max(0, self.quiet - 1)))
         oldest = min((vm.accepted for vm in self.pending.values()), default=time.monotonic())
         return max(base, oldest + floor - time.monotonic())
 

@@ -28,16 +28,19 @@ def page(
     req: EmuRequest,
     items: list[Any],
     render: Callable[[Any], Any] | None = None,
+    *,
+    size: int | None = None,
 ) -> EmuResponse:
     """A list answer: ``{"value": [...]}`` with ``nextLink`` when more pages follow.
 
-    ``render`` turns each item of the page (only those) into its JSON.
+    ``render`` turns each item of the page (only those) into its JSON; ``size`` is
+    the page's length (the emulator's ``page_size`` unless given).
     """
     try:
         start = max(0, int(req.query.get("$skiptoken") or req.query.get("$skipToken") or 0))
     except ValueError:
         start = 0
-    size = emu.page_size
+    size = emu.page_size if size is None else size
     chunk = items[start : start + size]
     if render is not None:
         chunk = [render(item) for item in chunk]

@@ -38,6 +38,11 @@ class RouteContext(Protocol):
         ...
 
     @property
+    def generic_page_size(self) -> int:
+        """Items per page of ARM's generic resources list."""
+        ...
+
+    @property
     def extension_seconds(self) -> float | None:
         """How long extension installs and removals take (emulated seconds), if timed."""
         ...

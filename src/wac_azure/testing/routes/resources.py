@@ -115,7 +115,8 @@ def _listing(emu: RouteContext, req: EmuRequest, sub: str, rg: str | None) -> Em
             for doc in emu.store.scoped(sub, rg)
             if wanted is None or str(doc.get("type", "")).lower() == wanted
         ]
-    return page(emu, req, items, lambda doc: _generic(doc, expand))
+    # ARM pages the generic list at up to 1,000 resources (docs/emulator.md, "Paging")
+    return page(emu, req, items, lambda doc: _generic(doc, expand), size=emu.generic_page_size)
 
 
 @ROUTES.route("GET", _SUB + "/resources")
