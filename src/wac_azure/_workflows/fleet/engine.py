@@ -282,7 +282,7 @@ class _Fleet(RuleWriter):
         still needed (ten thousand snapshots held through minutes-long installs add up)."""
         if vm.outcome is None and vm.facts is not None and vm.rules_done and vm.installing:
             vm.url = self._url_of(vm, self.run.port)
-            vm.facts = None
+            self.run.drop_facts(vm)  # and it no longer counts against the read-ahead
 
     def _check_enabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
         """Settle an install from the extension's own GET (``None``: it is not there)."""
@@ -367,7 +367,14 @@ class _Fleet(RuleWriter):
         if ext_state(ext) != "deleting":
             await self._delete_extension(vm, ext.name)
             return
+        self._removing(vm)
         self.waiter(vm, self._check_disabled).add(vm)
+
+    def _removing(self, vm: FleetVm) -> None:
+        """Its removal is under way and its rule writes are over (they go first): nothing
+        of its facts is needed while the removal is watched."""
+        if vm.outcome is None and vm.rules_done:
+            self.run.drop_facts(vm)
 
     async def _delete_extension(self, vm: FleetVm, name: str) -> None:
 
@@ -393,6 +400,7 @@ class _Fleet(RuleWriter):
             run.fail(vm, exc, what=what)
             return
         vm.changed = True
+        self._removing(vm)
         self.waiter(vm, self._check_disabled).add(vm)
 
     def _check_disabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
