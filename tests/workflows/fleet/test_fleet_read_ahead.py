@@ -23,7 +23,7 @@ GROUPS, PER_GROUP = 8, 6
 
 
 class _Watching(ArmEmulator):
-    """At every request it answers, counts the run's VMs whose facts are held."""
+    """At every request it answers, counts the run's VMs read and not yet written."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -32,7 +32,12 @@ class _Watching(ArmEmulator):
 
     async def handle(self, req: Any) -> Any:
         for run in self.runs:
-            held = sum(1 for vm in run.vms.values() if vm.facts is not None)
+            # read, and its extension write (or delete) not yet accepted
+            held = sum(
+                1
+                for vm in run.vms.values()
+                if vm.facts is not None and vm.installing is None and not vm.accepted
+            )
             self.most_facts = max(self.most_facts, held)
         return await super().handle(req)
 

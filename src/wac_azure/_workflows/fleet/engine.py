@@ -231,6 +231,7 @@ class _Fleet(RuleWriter):
         """ARM accepted the VM's extension write; the event waits for its rules, so
         the events keep their order (``rules applied`` before ``installing``)."""
         vm.installing = message
+        self.run.written(vm)  # its extension write is done: room for the next group's read
         if vm.rules_done:
             self.run.stage(vm, ProgressStage.INSTALLING, message)
             self.slim(vm)
@@ -263,6 +264,7 @@ class _Fleet(RuleWriter):
     def enabled(self, vm: FleetVm, ext: Any) -> None:
         if not vm.rules_done:  # installed before its inbound rules are in: finish with them
             vm.ext_done = ext
+            self.run.written(vm)
             return
         port = (ext.port if ext is not None else None) or self.run.port
         self.run.finish(vm, OutcomeStatus.ENABLED, port=port, url=self._url_of(vm, port))
@@ -373,6 +375,7 @@ class _Fleet(RuleWriter):
     def _removing(self, vm: FleetVm) -> None:
         """Its removal is under way and its rule writes are over (they go first): nothing
         of its facts is needed while the removal is watched."""
+        self.run.written(vm)
         if vm.outcome is None and vm.rules_done:
             self.run.drop_facts(vm)
 

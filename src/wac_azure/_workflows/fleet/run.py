@@ -156,11 +156,16 @@ class Run:
         detail = vm.outcome.reason or vm.outcome.url or None
         emit(self.progress, ProgressEvent(vm.target, stage, self.total, detail))
 
-    def drop_facts(self, vm: FleetVm) -> None:
-        """Let go of the VM's facts; it no longer counts against its read-ahead."""
-        vm.facts = None
+    def written(self, vm: FleetVm) -> None:
+        """Its extension write (or delete) is done: it no longer counts against its
+        subscription's read-ahead (its facts stay until its rule writes are in too)."""
         if vm.ahead is not None:
             vm.ahead.release(vm)
+
+    def drop_facts(self, vm: FleetVm) -> None:
+        """Let go of the VM's facts (and of its place in the read-ahead, if it held one)."""
+        vm.facts = None
+        self.written(vm)
 
     def fail(self, vm: FleetVm, exc: BaseException, *, what: str | None = None) -> None:
         err = exc

@@ -80,10 +80,11 @@ class ReadAhead:
     """How far one subscription's reading may run ahead of its writes.
 
     At most :attr:`bound` of its VMs are *held* at once: reserved for a group about to
-    be read, then holding their facts until their writes are done (their extension
-    write accepted and the rule writes on their path in force, or their outcome
-    known). :meth:`reserve` waits, first come first served, until a group fits; a group
-    larger than the bound is let in alone. :attr:`peak` is the most held at once.
+    be read, read and waiting for their extension write (or delete) to be accepted, or
+    for their outcome. (A VM whose extension write is accepted keeps its facts only
+    until the rule writes on its path are in force too.) :meth:`reserve` waits, first
+    come first served, until a group fits; a group larger than the bound is let in
+    alone. :attr:`peak` is the most held at once.
     """
 
     def __init__(self, bound: int) -> None:
