@@ -231,6 +231,7 @@ class _Fleet(RuleWriter):
         """ARM accepted the VM's extension write; the event waits for its rules, so
         the events keep their order (``rules applied`` before ``installing``)."""
         vm.installing = message
+        self.run.written(vm)  # its extension write is done: room for the next group's read
         if vm.rules_done:
             self.run.stage(vm, ProgressStage.INSTALLING, message)
             self.slim(vm)
@@ -263,6 +264,7 @@ class _Fleet(RuleWriter):
     def enabled(self, vm: FleetVm, ext: Any) -> None:
         if not vm.rules_done:  # installed before its inbound rules are in: finish with them
             vm.ext_done = ext
+            self.run.written(vm)
             return
         port = (ext.port if ext is not None else None) or self.run.port
         self.run.finish(vm, OutcomeStatus.ENABLED, port=port, url=self._url_of(vm, port))
@@ -282,7 +284,7 @@ class _Fleet(RuleWriter):
         still needed (ten thousand snapshots held through minutes-long installs add up)."""
         if vm.outcome is None and vm.facts is not None and vm.rules_done and vm.installing:
             vm.url = self._url_of(vm, self.run.port)
-            vm.facts = None
+            self.run.drop_facts(vm)  # and it no longer counts against the read-ahead
 
     def _check_enabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
         """Settle an install from the extension's own GET (``None``: it is not there)."""
@@ -367,7 +369,15 @@ class _Fleet(RuleWriter):
         if ext_state(ext) != "deleting":
             await self._delete_extension(vm, ext.name)
             return
+        self._removing(vm)
         self.waiter(vm, self._check_disabled).add(vm)
+
+    def _removing(self, vm: FleetVm) -> None:
+        """Its removal is under way and its rule writes are over (they go first): nothing
+        of its facts is needed while the removal is watched."""
+        self.run.written(vm)
+        if vm.outcome is None and vm.rules_done:
+            self.run.drop_facts(vm)
 
     async def _delete_extension(self, vm: FleetVm, name: str) -> None:
 
@@ -393,6 +403,7 @@ class _Fleet(RuleWriter):
             run.fail(vm, exc, what=what)
             return
         vm.changed = True
+        self._removing(vm)
         self.waiter(vm, self._check_disabled).add(vm)
 
     def _check_disabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:

@@ -85,6 +85,7 @@ class RuleWriter(Subscription):
         gate = asyncio.Semaphore(RG_PARALLEL)
 
         async def one(vms: list[FleetVm]) -> None:
+            await self.reserve(vms)  # the bounded read-ahead (run.py)
             async with gate, self.run.read_gate:
                 await self.read_rg(vms)
             batch = [vm for vm in vms if vm.facts is not None and vm.outcome is None]

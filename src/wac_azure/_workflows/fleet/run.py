@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -34,7 +35,7 @@ from wac_azure._core.progress import (
     guarded,
 )
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
-from wac_azure._workflows.fleet.state import FleetVm, NsgQueue
+from wac_azure._workflows.fleet.state import FleetVm, NsgQueue, ReadAhead
 from wac_azure._workflows.fleet.watcher import RgWaiter
 
 #: Extension writes in flight per subscription when ``concurrency`` is None (rule
@@ -53,6 +54,30 @@ READ_PARALLEL = 16
 
 #: VM GETs in flight per resource group being read.
 VM_GET_PARALLEL = 16
+
+
+#: Reads a VM costs while its group is read (its GET, and its share of the group's
+#: network lists; 1.1 to 1.2 measured, see docs/performance.md).
+READS_PER_VM = 1.2
+
+
+def read_ahead_bound(
+    *, burst: int, write_rate: float, window: int, read_rate: float, group: int
+) -> int:
+    """VMs of a subscription that may be read but not yet written (their facts held).
+
+    Reading must stay ahead of the write bucket, never so far that every VM's facts
+    are held at once. What the writes need ready: the bucket's ``burst`` (it can let
+    that many out at once), the ``window`` of extension writes in flight, and what the
+    bucket lets out at ``write_rate`` while the next two groups are read at ARM's
+    ``read_rate`` (``2 × group × READS_PER_VM / read_rate`` seconds). Never less than
+    two groups, so that one is read while the one before it is written.
+
+    >>> read_ahead_bound(burst=200, write_rate=10.0, window=16, read_rate=25.0, group=100)
+    312
+    """
+    lead = 2 * group * READS_PER_VM / read_rate
+    return max(2 * group, burst + window + math.ceil(write_rate * lead))
 
 
 def error_message(exc: BaseException) -> str:
@@ -98,6 +123,10 @@ class Run:
         self.read_gate = asyncio.Semaphore(READ_PARALLEL)
         #: Security-rule writes in flight (shielded from cancellation).
         self.inflight: set[asyncio.Future[Any]] = set()
+        #: Per subscription (lower id): how far its reading runs ahead of its writes
+        #: (see :func:`read_ahead_bound`; :attr:`ReadAhead.peak` the most VMs whose
+        #: facts it held at once).
+        self.ahead: dict[str, ReadAhead] = {}
         #: The shortest time an extension operation of this run is known to have
         #: needed at least (None until one has been seen to end).
         self.op_floor: float | None = None
@@ -122,10 +151,21 @@ class Run:
             OutcomeStatus.FAILED: ProgressStage.FAILED,
         }.get(status, ProgressStage.DONE)
         vm.stage = stage
-        vm.facts = None  # free the snapshot: ten thousand of them add up
+        self.drop_facts(vm)  # free the snapshot: ten thousand of them add up
         vm.body = None
         detail = vm.outcome.reason or vm.outcome.url or None
         emit(self.progress, ProgressEvent(vm.target, stage, self.total, detail))
+
+    def written(self, vm: FleetVm) -> None:
+        """Its extension write (or delete) is done: it no longer counts against its
+        subscription's read-ahead (its facts stay until its rule writes are in too)."""
+        if vm.ahead is not None:
+            vm.ahead.release(vm)
+
+    def drop_facts(self, vm: FleetVm) -> None:
+        """Let go of the VM's facts (and of its place in the read-ahead, if it held one)."""
+        vm.facts = None
+        self.written(vm)
 
     def fail(self, vm: FleetVm, exc: BaseException, *, what: str | None = None) -> None:
         err = exc
@@ -201,6 +241,28 @@ class Subscription:
         self.urgent_rule_limit = WindowGate(lambda: max(1, window() // 4))
         #: Per NSG (lower id): the batches waiting for their rule writes to that NSG.
         self.nsg_queues: dict[str, NsgQueue] = {}
+        groups: dict[str, int] = {}
+        for vm in vms:
+            key = vm.target.resource_group.lower()
+            groups[key] = groups.get(key, 0) + 1
+        burst, write_rate = pacer.config.bucket("writes")
+        _, read_rate = pacer.config.bucket("reads")
+        scale = pacer.config.refill_scale
+        self.ahead = run.ahead[sub.lower()] = ReadAhead(
+            read_ahead_bound(
+                burst=burst,
+                write_rate=write_rate * scale,
+                window=window(),
+                read_rate=read_rate * scale,
+                group=max(groups.values(), default=1),
+            )
+        )
+
+    async def reserve(self, vms: list[FleetVm]) -> None:
+        """Wait until the group's VMs fit in the subscription's read-ahead (a run that
+        writes calls it before reading a group; a dry run, which writes nothing and
+        decides once every group is read, does not)."""
+        await self.ahead.reserve(vms)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` as a task that :meth:`drain` waits for."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -43,6 +45,8 @@ class FleetVm:
     reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
     #: A list started after ARM accepted its write showed its operation still running.
     seen_running: bool = False
+    #: The subscription's read-ahead that counts it while its facts are held.
+    ahead: ReadAhead | None = None
 
 
 Then = Callable[[FleetVm], Awaitable[None]]
@@ -70,3 +74,64 @@ class NsgQueue:
 
     jobs: list[NsgJob] = attrs.field(factory=list)
     running: bool = False
+
+
+class ReadAhead:
+    """How far one subscription's reading may run ahead of its writes.
+
+    At most :attr:`bound` of its VMs are *held* at once: reserved for a group about to
+    be read, read and waiting for their extension write (or delete) to be accepted, or
+    for their outcome. (A VM whose extension write is accepted keeps its facts only
+    until the rule writes on its path are in force too.) :meth:`reserve` waits, first
+    come first served, until a group fits; a group larger than the bound is let in
+    alone. :attr:`peak` is the most held at once.
+    """
+
+    def __init__(self, bound: int) -> None:
+        self.bound = max(1, bound)
+        self.held = 0
+        self.peak = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def _fits(self, n: int) -> bool:
+        return self.held == 0 or self.held + n <= self.bound
+
+    def _take(self, n: int) -> None:
+        self.held += n
+        self.peak = max(self.peak, self.held)
+
+    async def reserve(self, vms: Sequence[FleetVm]) -> None:
+        """Wait until ``vms`` fit under the bound (in the order asked), then hold them."""
+        n = len(vms)
+        if self._waiters or not self._fits(n):
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (n, fut)
+            self._waiters.append(entry)
+            try:
+                await fut  # _wake() takes the slots for us before it resolves this
+            except BaseException:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+                elif fut.done() and not fut.cancelled():
+                    self.held -= n  # let in as it was cancelled: give the slots back
+                self._wake()
+                raise
+        else:
+            self._take(n)
+        for vm in vms:
+            vm.ahead = self
+
+    def release(self, vm: FleetVm) -> None:
+        """The VM's facts are let go: it no longer counts."""
+        if vm.ahead is not self:
+            return
+        vm.ahead = None
+        self.held -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._fits(self._waiters[0][0]):
+            n, fut = self._waiters.popleft()
+            if not fut.done():
+                self._take(n)
+                fut.set_result(None)
