@@ -49,7 +49,6 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 import wac_azure
@@ -76,7 +75,7 @@ from wac_azure._cli.demo import prepare_cli_emulator, run_demo, run_selfcheck
 from wac_azure._cli.output import discover_doc, document, error_doc
 from wac_azure._core.extension import normalize_proxy
 from wac_azure._core.validate import check_diagnose_options, check_port, check_timeout
-from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator
+from wac_azure.testing import DEFAULT_SUBSCRIPTION, ArmEmulator, StaticTokenCredential
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -411,29 +410,6 @@ class _Connection:
             return False
 
 
-class _TokenCredential:
-    """An async ``TokenCredential`` that hands out the one bearer token it was given."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        # The CLI cannot know the token's expiry: an hour, as ARM's own tokens.
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> _TokenCredential:
-        return self
-
-    async def __aexit__(self, *args: object) -> None:
-        return None
-
-    def __repr__(self) -> str:
-        return "_TokenCredential(token=***)"
-
-
 def _poll_interval(args: argparse.Namespace) -> float:
     """Seconds between a fleet's lists while installs run (15 against Azure)."""
     return 0.2 if _Connection(args).local else 15.0
@@ -454,7 +430,7 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[AzureSession]:
     if conn.ca_file:
         options["connection_verify"] = conn.ca_file
     if conn.token:
-        async with AzureSession(_TokenCredential(conn.token), **options) as session:
+        async with AzureSession(StaticTokenCredential(conn.token), **options) as session:
             yield session
         return
     try:

@@ -39,7 +39,10 @@ _REASONS = {
 
 
 class StaticTokenCredential:
-    """An azure-core async ``TokenCredential`` that always gives one token (tests only)."""
+    """An azure-core async ``TokenCredential`` that always gives one token: the
+    emulator's, or the bearer token given to the CLI's ``--token`` (whose expiry it
+    cannot know: an hour, as ARM's own tokens). It holds only the string, so it
+    pickles into ``processes=N`` workers."""
 
     def __init__(self, token: str, *, lifetime: int = 3600) -> None:
         self._token = token
