@@ -9,43 +9,16 @@ import re
 import pytest
 
 import wac_azure
-from wac_azure import AzureSession, ExtensionManager, ProgressEvent, VmTarget
+from wac_azure import AzureSession, ExtensionManager, ProgressEvent
 from wac_azure.testing import ArmEmulator
+
+from tests.workflows._worlds import locked_vm
 
 #: How the library words a write it sends (rules, NSGs, NICs, the extension, Run Command).
 WRITE_LINE = re.compile(
     r"^(creating|updating|writing|deleting) (security rule|extension|NSG)"
     r"|^attaching NSG|^running guest script|^recording the addresses",
 )
-
-
-def _nsg_id(target: VmTarget) -> str:
-    return (
-        f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
-        f"/providers/Microsoft.Network/networkSecurityGroups/{target.name}-nsg"
-    )
-
-
-def _locked(emu: ArmEmulator, name: str) -> VmTarget:
-    """A VM whose NSG denies outbound Internet: enable writes two rules in front of it."""
-    target = emu.add_windows_vm(name)
-    emu.add_rule(
-        _nsg_id(target),
-        {
-            "name": "DenyOut",
-            "properties": {
-                "priority": 200,
-                "direction": "Outbound",
-                "access": "Deny",
-                "protocol": "*",
-                "sourceAddressPrefix": "*",
-                "sourcePortRange": "*",
-                "destinationAddressPrefix": "Internet",
-                "destinationPortRange": "*",
-            },
-        },
-    )
-    return target
 
 
 def _write_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -74,7 +47,7 @@ async def test_every_write_of_enable_and_disable_is_logged_at_info(
     emu: ArmEmulator, session: AzureSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="wac_azure")
-    target = _locked(emu, "vm1")
+    target = locked_vm(emu, "vm1")
     await wac_azure.enable(session, target)
     lines = _assert_each_write_logged_at_info(emu, caplog)
     assert any(line.startswith("creating security rule PortForWACService") for line in lines)
@@ -91,7 +64,7 @@ async def test_every_write_of_a_fleet_is_logged_at_info(
     emu: ArmEmulator, session: AzureSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="wac_azure")
-    targets = [_locked(emu, f"vm{i}") for i in range(3)]
+    targets = [locked_vm(emu, f"vm{i}") for i in range(3)]
     result = await wac_azure.enable_many(session, targets, poll_interval=0.01)
     assert result.ok
     _assert_each_write_logged_at_info(emu, caplog)
@@ -161,7 +134,7 @@ async def test_a_failing_progress_callback_is_logged_once_per_run(
         raise RuntimeError("the progress bar broke")
 
     caplog.set_level(logging.WARNING, logger="wac_azure")
-    target = _locked(emu, "vm1")
+    target = locked_vm(emu, "vm1")
     result = await wac_azure.enable(session, target, progress=broken)
     assert result.changed  # the run went on
     assert len(calls) >= 4  # reading, planned, rules applied, installing, done...
@@ -178,7 +151,7 @@ async def test_a_failing_progress_callback_is_logged_once_per_run(
 
     caplog.clear()
     calls.clear()
-    targets = [_locked(emu, f"fleet{i}") for i in range(3)]
+    targets = [locked_vm(emu, f"fleet{i}") for i in range(3)]
     fleet = await wac_azure.enable_many(session, targets, progress=broken, poll_interval=0.01)
     assert fleet.ok
     assert len(calls) >= 9  # every stage of every VM

@@ -21,8 +21,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 
 import wac_azure
-from wac_azure import AzureSession, RequirementsNotMetError, VmTarget
+from wac_azure import AzureSession, RequirementsNotMetError
 from wac_azure.testing import ArmEmulator
+
+from tests.workflows._worlds import locked_vm
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -61,28 +63,6 @@ def _attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
-def _locked(emu: ArmEmulator, name: str) -> VmTarget:
-    target = emu.add_windows_vm(name)
-    emu.add_rule(
-        f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
-        f"/providers/Microsoft.Network/networkSecurityGroups/{name}-nsg",
-        {
-            "name": "DenyOut",
-            "properties": {
-                "priority": 200,
-                "direction": "Outbound",
-                "access": "Deny",
-                "protocol": "*",
-                "sourceAddressPrefix": "*",
-                "sourcePortRange": "*",
-                "destinationAddressPrefix": "Internet",
-                "destinationPortRange": "*",
-            },
-        },
-    )
-    return target
-
-
 def _no_secrets(emu: ArmEmulator, exporter: InMemorySpanExporter) -> None:
     text = json.dumps(
         [
@@ -103,7 +83,7 @@ def _no_secrets(emu: ArmEmulator, exporter: InMemorySpanExporter) -> None:
 async def test_enable_is_one_span_with_target_stage_and_outcome(
     emu: ArmEmulator, session: AzureSession, spans: InMemorySpanExporter
 ) -> None:
-    target = _locked(emu, "vm1")
+    target = locked_vm(emu, "vm1")
     events: list[wac_azure.ProgressEvent] = []
     await wac_azure.enable(session, target, progress=events.append)
     [span] = _ours(spans, "wac_azure.enable")
@@ -172,7 +152,7 @@ async def test_disable_and_diagnose_have_their_spans(
 async def test_a_fleet_run_has_one_span_per_vm_below_its_own(
     emu: ArmEmulator, session: AzureSession, spans: InMemorySpanExporter
 ) -> None:
-    targets = [_locked(emu, f"vm{i}") for i in range(3)]
+    targets = [locked_vm(emu, f"vm{i}") for i in range(3)]
     old = emu.add_windows_vm("old", os="2012-R2", size="Standard_B1s")
     result = await wac_azure.enable_many(session, [*targets, old], poll_interval=0.01)
     assert len(result.outcomes) == 4
