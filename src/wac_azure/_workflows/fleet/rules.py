@@ -17,8 +17,9 @@ from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
+from wac_azure._core.facts import VmFacts
 from wac_azure._core.nsg.model import Access, Direction
-from wac_azure._core.plan import ChangeAction, address_record, unmet_intent
+from wac_azure._core.plan import ChangeAction, NetworkPlan, address_record, unmet_intent
 from wac_azure._core.progress import ProgressStage
 from wac_azure._workflows.fleet.run import RG_PARALLEL, Subscription
 from wac_azure._workflows.fleet.state import Decide, FleetVm, NsgJob, NsgQueue, Then
@@ -288,6 +289,21 @@ class RuleWriter(Subscription):
             if narrowed:
                 await self._verify(planner, key, changes[0].nsg_id, served)
 
+    async def _replan(self, planner: Any, facts: list[VmFacts], nsg: Any) -> NetworkPlan:
+        """The plan of ``facts``' VMs on ``nsg`` as it is now, for this run's operation,
+        access and port (the service tags read again when enabling)."""
+        enabling = self.run.operation == "enable"
+        tags = await self.service_tags(facts) if enabling else None
+        plan: NetworkPlan = planner.replan_nsg(
+            facts,
+            nsg,
+            kind="enable" if enabling else "remove",
+            access=self.run.access,
+            port=self.run.port,
+            service_tags=tags,
+        )
+        return plan
+
     async def _verify(self, planner: Any, key: str, nsg_id: str, served: list[FleetVm]) -> None:
         """After a write that took reach away (make-before-break's "break"): read the NSG
         again and check it shows what was intended for the served VMs (planning them again
@@ -307,16 +323,7 @@ class RuleWriter(Subscription):
         else:
             self.run.inv.parsed_nsgs[key] = now
             facts = [vm.facts for vm in live if vm.facts is not None]
-            enabling = self.run.operation == "enable"
-            tags = await self.service_tags(facts) if enabling else None
-            fresh = planner.replan_nsg(
-                facts,
-                now,
-                kind="enable" if enabling else "remove",
-                access=self.run.access,
-                port=self.run.port,
-                service_tags=tags,
-            )
+            fresh = await self._replan(planner, facts, now)
             # only what this NSG decides: the VMs' other NSGs are judged by their own queue
             mine = attrs.evolve(
                 fresh,
@@ -384,17 +391,8 @@ class RuleWriter(Subscription):
             assert vm.facts is not None
             vm.facts = attrs.evolve(vm.facts, nsgs={**vm.facts.nsgs, key: now})
         facts = [vm.facts for vm in live if vm.facts is not None]
-        enabling = self.run.operation == "enable"
         try:
-            tags = await self.service_tags(facts) if enabling else None
-            plan = planner.replan_nsg(
-                facts,
-                now,
-                kind="enable" if enabling else "remove",
-                access=self.run.access,
-                port=self.run.port,
-                service_tags=tags,
-            )
+            plan = await self._replan(planner, facts, now)
         except Exception as exc:
             for vm in live:
                 self.run.fail(vm, exc)
