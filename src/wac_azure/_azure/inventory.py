@@ -127,7 +127,13 @@ _NET = {
 
 
 async def pages(
-    session: AzureSession, kind: str, sub: str, path: str, params: dict[str, str]
+    session: AzureSession,
+    kind: str,
+    sub: str,
+    path: str,
+    params: dict[str, str],
+    *,
+    on_page: Callable[[], object] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """The items of an ARM list, page by page following ``nextLink``, as wire JSON.
 
@@ -135,6 +141,8 @@ async def pages(
     pacing) but skips its model deserialization, which costs milliseconds per
     VM: at ten thousand VMs that is the difference between keeping pace with
     ARM and falling behind it.
+    ``on_page`` is called once per page read (a
+    caller that weighs one list against others counts them).
     """
     client = _client(session, kind, sub)
     query = {"api-version": _API[kind], **params}
@@ -145,6 +153,8 @@ async def pages(
             # lazy: azure.mgmt.* stays out of `import wac_azure` (tests/docs/test_public_api.py)
             _raise_for(response)
         body = response.json()
+        if on_page is not None:
+            on_page()
         for item in body.get("value") or []:
             if isinstance(item, dict):
                 yield item
@@ -225,7 +235,11 @@ EXTENSION_EXPAND = "provisioningState,changedTime"
 
 
 def list_extensions(
-    session: AzureSession, sub: str, rg: str | None
+    session: AzureSession,
+    sub: str,
+    rg: str | None,
+    *,
+    on_page: Callable[[], object] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Every VM extension of a resource group (or, with ``rg=None``, of the whole
     subscription) as ARM's generic resources list shows it.
@@ -240,7 +254,12 @@ def list_extensions(
     scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg is not None else "")
     path = f"{scope}/resources"
     return pages(
-        session, "resources", sub, path, {"$filter": EXTENSION_FILTER, "$expand": EXTENSION_EXPAND}
+        session,
+        "resources",
+        sub,
+        path,
+        {"$filter": EXTENSION_FILTER, "$expand": EXTENSION_EXPAND},
+        on_page=on_page,
     )
 
 

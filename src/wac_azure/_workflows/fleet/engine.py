@@ -27,10 +27,11 @@ extension's install time, not this machine. The run is shaped around that:
   rule writes no install waits for in the write bucket. A VM is done when its
   install and its rules are both in force.
 * **Waiting costs pages, not polls.** Extension PUTs are not polled one by
-  one: the run lists each resource group's extensions through ARM's generic
-  resources list (``$expand=provisioningState``); an install that list showed
-  running and then ``Succeeded`` is settled from the list alone, any other
-  settled or missing one by the extension's GET (see :class:`RgWaiter`).
+  one: the run lists each subscription's extensions (or each group's, when
+  that is fewer pages) through ARM's generic resources list
+  (``$expand=provisioningState``); an install that list showed running and
+  then ``Succeeded`` is settled from the list alone, any other settled or
+  missing one by the extension's GET (see :class:`ExtensionWaiter`).
 * **Pacing.** The session's :class:`~wac_azure.Pacer` keeps each
   subscription below ARM's buckets (from the
   ``x-ms-ratelimit-remaining-subscription-*`` headers) and below Compute's
@@ -223,7 +224,7 @@ class _Fleet(RuleWriter):
                 self.enabled(vm, facts.extension)
             else:  # an install still running (an earlier, interrupted run): wait for it
                 self._installing(vm, "waiting for the running install")
-                self.waiter(vm, self._check_enabled).add(vm)
+                self.waiter(self._check_enabled).add(vm)
             return
         await self._put_extension(vm)
 
@@ -259,7 +260,7 @@ class _Fleet(RuleWriter):
             return
         vm.changed = True
         self._installing(vm, f"port {run.port}")  # ARM accepted the PUT
-        self.waiter(vm, self._check_enabled).add(vm)
+        self.waiter(self._check_enabled).add(vm)
 
     def enabled(self, vm: FleetVm, ext: Any) -> None:
         if not vm.rules_done:  # installed before its inbound rules are in: finish with them
@@ -294,7 +295,7 @@ class _Fleet(RuleWriter):
             # (OperationPreempted, InternalExecutionError...): send it again, as retrying() does.
             # (A VM that is gone answers the PUT 404, and fails with VmNotFoundError.)
             vm.reputs += 1
-            self.waiter(vm, self._check_enabled).pending.pop(vm.target.name.lower(), None)
+            self.waiter(self._check_enabled).discard(vm)
             _log.info(
                 "%s: AdminCenter vanished after an accepted PUT; sending it again", vm.target.name
             )
@@ -370,7 +371,7 @@ class _Fleet(RuleWriter):
             await self._delete_extension(vm, ext.name)
             return
         self._removing(vm)
-        self.waiter(vm, self._check_disabled).add(vm)
+        self.waiter(self._check_disabled).add(vm)
 
     def _removing(self, vm: FleetVm) -> None:
         """Its removal is under way and its rule writes are over (they go first): nothing
@@ -404,7 +405,7 @@ class _Fleet(RuleWriter):
             return
         vm.changed = True
         self._removing(vm)
-        self.waiter(vm, self._check_disabled).add(vm)
+        self.waiter(self._check_disabled).add(vm)
 
     def _check_disabled(self, vm: FleetVm, doc: dict[str, Any] | None) -> bool:
         """Settle a removal from the extension's own GET (``None``: it, or its VM, is gone)."""
@@ -419,7 +420,7 @@ class _Fleet(RuleWriter):
             # Send it again, as retrying() does, within the session's attempts.
             if vm.reputs < self.session.retry.attempts - 1:
                 vm.reputs += 1
-                self.waiter(vm, self._check_disabled).pending.pop(vm.target.name.lower(), None)
+                self.waiter(self._check_disabled).discard(vm)
                 self.spawn(self._delete_extension(vm, ext.name))
                 return True
             self.run.fail(

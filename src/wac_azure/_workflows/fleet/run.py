@@ -36,7 +36,7 @@ from wac_azure._core.progress import (
 )
 from wac_azure._workflows.fleet.results import FleetResult, OutcomeStatus, VmOutcome
 from wac_azure._workflows.fleet.state import FleetVm, NsgQueue, ReadAhead
-from wac_azure._workflows.fleet.watcher import RgWaiter
+from wac_azure._workflows.fleet.watcher import ExtensionWaiter
 
 #: Extension writes in flight per subscription when ``concurrency`` is None (rule
 #: writes have a quarter of it on top, and as much again for those installs wait for).
@@ -231,7 +231,8 @@ class Subscription:
         pacer = run.session.pacer.subscription(sub)
         window: Callable[[], int] = (lambda: fixed) if fixed else pacer.write_window
         self.limit = WindowGate(window)
-        self.waiters: dict[str, RgWaiter] = {}
+        #: The install (or removal) watch: one per subscription (see watcher.py).
+        self.watch: ExtensionWaiter | None = None
         self.tasks: set[asyncio.Future[Any]] = set()
         #: Rule writes in flight, apart from ``limit``: a rule write nothing waits for
         #: queues behind the extension writes in the pacer and must not hold their slots.
@@ -424,11 +425,9 @@ class Subscription:
 
     # -- waiting ------------------------------------------------------------------
 
-    def waiter(
-        self, vm: FleetVm, check: Callable[[FleetVm, dict[str, Any] | None], bool]
-    ) -> RgWaiter:
-        key = vm.target.resource_group.lower()
-        w = self.waiters.get(key)
-        if w is None:
-            w = self.waiters[key] = RgWaiter(self, vm.target.resource_group, check)
-        return w
+    def waiter(self, check: Callable[[FleetVm, dict[str, Any] | None], bool]) -> ExtensionWaiter:
+        """The subscription's watch (made on first use; a run enables or disables, so
+        one ``check`` serves it)."""
+        if self.watch is None:
+            self.watch = ExtensionWaiter(self, check)
+        return self.watch

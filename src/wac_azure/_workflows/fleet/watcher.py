@@ -1,6 +1,14 @@
-"""Watching a fleet's installs: :class:`RgWaiter` lists a resource group's VM
-extensions through ARM's generic resources list and confirms each one that looks
-settled by its own GET, so waiting costs pages and one GET per VM, not polls.
+"""Watching a fleet's installs: :class:`ExtensionWaiter` lists a subscription's VM
+extensions (or, when that is cheaper, those of each resource group with VMs
+waiting) through ARM's generic resources list, and confirms by the extension's own
+GET only what the list cannot settle, so waiting costs pages, not polls.
+
+Which scope (docs/performance.md, "Reads per VM"): one list of the whole
+subscription serves every group of the run, a page per thousand extensions of the
+subscription; a list per group costs at least a page per group. The waiter lists
+the subscription while VMs of two or more groups wait, unless its last
+subscription-wide list took more pages than there are groups waiting (a
+subscription with many extensions outside the run); then it lists the groups.
 
 Why this way (AZURE_FACTS §7, docs/performance.md): a VM list with
 ``$expand=instanceView`` is not a legal request; the generic list
@@ -72,14 +80,25 @@ SETTLED = frozenset({"succeeded", "failed", "canceled"})
 CONFIRM_PARALLEL = 16
 
 
-def _vm_of(extension_id: str) -> str | None:
-    """The VM name (lower) of ``.../virtualMachines/{vm}/extensions/AdminCenter``."""
+Key = tuple[str, str]  # (resource group, VM name), both lower case
+
+
+def _vm_of(extension_id: str) -> Key | None:
+    """(resource group, VM name), lower case, of ``/subscriptions/{s}/resourceGroups/
+    {rg}/providers/Microsoft.Compute/virtualMachines/{vm}/extensions/AdminCenter``."""
     parts = extension_id.rstrip("/").split("/")
-    if len(parts) < 4 or parts[-2].lower() != "extensions":
+    if len(parts) < 8 or parts[-2].lower() != "extensions":
         return None
     if parts[-1].lower() != EXTENSION_NAME.lower() or parts[-4].lower() != "virtualmachines":
         return None
-    return parts[-3].lower()
+    if parts[-8].lower() != "resourcegroups":
+        return None
+    return parts[-7].lower(), parts[-3].lower()
+
+
+def key_of(vm: FleetVm) -> Key:
+    """The waiter's key of a VM."""
+    return vm.target.resource_group.lower(), vm.target.name.lower()
 
 
 def _succeeded(body: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +116,8 @@ def _finished(vm: FleetVm) -> bool:
     return vm.outcome is not None
 
 
-class RgWaiter:
-    """Waits for the extension operations of one resource group by listing its extensions.
+class ExtensionWaiter:
+    """Waits for the extension operations of one subscription's VMs by listing extensions.
 
     ``check(vm, ext)`` gets the extension's own GET (with its instance view), or
     ``None`` when the extension (or its VM) does not exist, and says whether the
@@ -109,19 +128,24 @@ class RgWaiter:
     no list is made before the oldest pending operation of the group can have
     ended too (it was accepted at least that long ago), then every
     ``poll_interval``. Installs that take minutes thus cost a few lists per
-    group, not one every interval.
+    round, not one every interval; a round is one list of the subscription, or one
+    per group with VMs waiting (see the module's docstring).
     """
 
     def __init__(
         self,
         sub: SubscriptionView,
-        rg: str,
         check: Callable[[FleetVm, dict[str, Any] | None], bool],
     ) -> None:
         self.sub = sub
-        self.rg = rg
         self.check = check
-        self.pending: dict[str, FleetVm] = {}
+        self.pending: dict[Key, FleetVm] = {}
+        #: Resource group names as the targets spell them (lower -> as given).
+        self._groups: dict[str, str] = {}
+        #: Pages the last subscription-wide list took (None: none made yet).
+        self.sub_pages: int | None = None
+        #: Pages read, by scope: ``"subscription"`` and ``"group"``.
+        self.pages = {"subscription": 0, "group": 0}
         self.running = False
         self.previous: float | None = None  # when the previous list started
         self.quiet = 0  # lists in a row that settled nothing
@@ -131,10 +155,24 @@ class RgWaiter:
     def add(self, vm: FleetVm) -> None:
         vm.accepted = time.monotonic()
         vm.seen_running = False
-        self.pending[vm.target.name.lower()] = vm
+        key = key_of(vm)
+        self.pending[key] = vm
+        self._groups.setdefault(key[0], vm.target.resource_group)
         if not self.running:
             self.running = True
             self.sub.spawn(self._loop())
+
+    def discard(self, vm: FleetVm) -> None:
+        """Stop waiting for ``vm`` (its operation is settled some other way)."""
+        self.pending.pop(key_of(vm), None)
+
+    def scopes(self) -> list[str | None]:
+        """What the next round lists: ``[None]`` for the whole subscription, else the
+        resource groups with VMs waiting."""
+        groups = sorted({rg for rg, _ in self.pending})
+        if len(groups) >= 2 and (self.sub_pages is None or self.sub_pages <= len(groups)):
+            return [None]
+        return [self._groups[rg] for rg in groups]
 
     def _delay(self) -> float:
         base = self.sub.run.poll_interval
@@ -155,7 +193,9 @@ class RgWaiter:
                         await self._round()
                 except Exception as exc:
                     failures += 1
-                    _log.info("watching the extensions of %s failed: %s", self.rg, exc)
+                    _log.info(
+                        "watching the extensions of subscription %s failed: %s", self.sub.sub, exc
+                    )
                     if failures >= 5:
                         for vm in list(self.pending.values()):
                             run.fail(vm, exc, what=f"waiting for {vm.target.name}")
@@ -165,18 +205,33 @@ class RgWaiter:
         finally:
             self.running = False
 
+    async def _list(self, rg: str | None, listed: dict[Key, str]) -> None:
+        """One list (all its pages) of ``rg``'s extensions, or the subscription's."""
+        scope = "group" if rg is not None else "subscription"
+        pages = 0
+
+        def page() -> None:
+            nonlocal pages
+            pages += 1
+
+        async for doc in list_extensions(self.sub.session, self.sub.sub, rg, on_page=page):
+            key = _vm_of(str(doc.get("id") or ""))
+            if key is not None and key in self.pending:
+                listed[key] = str(doc.get("provisioningState") or "").lower()
+        self.pages[scope] += pages
+        if rg is None:
+            self.sub_pages = pages
+
     async def _round(self) -> None:
-        """One list of the group's extensions; confirm by GET each pending VM whose
-        extension it shows settled or does not show, and settle those the GET says."""
+        """One round of lists; confirm by GET each pending VM whose extension they show
+        settled or do not show, and settle those the GET says."""
         sub = self.sub
         started = time.monotonic()
-        listed: dict[str, str] = {}  # vm name (lower) -> provisioning state (lower)
-        async for doc in list_extensions(sub.session, sub.sub, self.rg):
-            name = _vm_of(str(doc.get("id") or ""))
-            if name is not None and name in self.pending:
-                listed[name] = str(doc.get("provisioningState") or "").lower()
-        due: list[tuple[str, FleetVm]] = []
-        settled: list[str] = []
+        listed: dict[Key, str] = {}  # (rg, vm) lower -> provisioning state (lower)
+        for rg in self.scopes():
+            await self._list(rg, listed)
+        due: list[tuple[Key, FleetVm]] = []
+        settled: list[Key] = []
         for key, vm in list(self.pending.items()):  # check() may change pending
             if vm.accepted > started:  # the list may predate ARM accepting its write
                 continue
@@ -198,7 +253,7 @@ class RgWaiter:
                 due.append((key, vm))
         gate = asyncio.Semaphore(CONFIRM_PARALLEL)
 
-        async def confirm(key: str, vm: FleetVm) -> None:
+        async def confirm(key: Key, vm: FleetVm) -> None:
             if vm.outcome is not None:
                 settled.append(key)
                 return

@@ -104,10 +104,12 @@ def _listing(emu: RouteContext, req: EmuRequest, sub: str, rg: str | None) -> Em
     if wanted is not None and wanted.count("/") >= 2:
         # A child type (VM extensions...): ARM lists these too; let the operations on
         # them advance as a GET of their parents would.
+        # (At the subscription's scope, every resource group's parents count.)
         parent_type = wanted.rsplit("/", 1)[0]
-        scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
         ns, _, kind = parent_type.partition("/")
-        emu.touch(f"{scope}/providers/{ns}/{kind}")
+        groups = [rg] if rg else [g for s, g in emu.store.resource_groups if s == sub.lower()]
+        for group in groups:
+            emu.touch(f"/subscriptions/{sub}/resourceGroups/{group}/providers/{ns}/{kind}")
         items = emu.store.of_type(wanted, subscription=sub, resource_group=rg)
     else:
         items = [
