@@ -14,10 +14,13 @@ from wac_azure.testing import ArmEmulator
 
 from tests.workflows._worlds import locked_vm
 
-#: How the library words a write it sends (rules, NSGs, NICs, the extension, Run Command).
+#: How the library words a write it sends (rules, NSGs, NICs, the extension, Run Command),
+#: and a write it sends again (``retrying tagging NIC … after transient …``: the fleet's
+#: address record PUTs the NIC as listed, which can still be busy with its last write).
 WRITE_LINE = re.compile(
     r"^(creating|updating|writing|deleting) (security rule|extension|NSG)"
-    r"|^attaching NSG|^running guest script|^recording the addresses",
+    r"|^attaching NSG|^running guest script|^recording the addresses"
+    r"|^retrying (creating|updating|writing|deleting|attaching|tagging) ",
 )
 
 

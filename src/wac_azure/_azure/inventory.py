@@ -201,6 +201,27 @@ async def get_json(
     return body if isinstance(body, dict) else None
 
 
+async def put_json(
+    session: AzureSession,
+    kind: str,
+    sub: str,
+    path: str,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+) -> Any:
+    """One raw PUT through the SDK client's pipeline, at the api-version :func:`get_json`
+    and :func:`pages` read with, so that a document read is written back whole (a PUT
+    at a newer api-version than the read could reset what the older one does not show).
+    Returns azure-core's response (its headers carry the operation to wait for); an
+    error answer raises ``HttpResponseError`` (412, 409... keep their status and code)."""
+    client = _client(session, kind, sub)
+    url = f"{session.base_url}{path}?{urllib.parse.urlencode({'api-version': _API[kind]})}"
+    response = await client.send_request(HttpRequest("PUT", url, json=body, headers=dict(headers)))
+    if response.status_code not in (200, 201, 202):
+        _raise_for(response)
+    return response
+
+
 def vm_path(sub: str, rg: str, name: str) -> str:
     """The ARM path of a VM."""
     return (

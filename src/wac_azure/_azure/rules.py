@@ -15,7 +15,8 @@ from azure.core.exceptions import HttpResponseError
 from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
-from wac_azure._azure.inventory import get_json
+from wac_azure._azure.inventory import get_json, put_json
+from wac_azure._azure.operations import wait_for_operation
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
@@ -113,6 +114,10 @@ def _parts(resource_id: str) -> tuple[str, str, str]:
     if parts is None:
         raise ConfigurationError(f"{resource_id!r} is not an ARM resource id")
     return parts[0], parts[1], parts[2][0][1]
+
+
+#: Tries of the address record's NIC write when the NIC changed since it was read (412).
+_RECORD_ATTEMPTS = 3
 
 
 class NetworkRulePlanner:
@@ -617,31 +622,46 @@ class NetworkRulePlanner:
         *,
         wait: bool = True,
     ) -> None:
-        sub, rg, nic_name = _parts(nic.id)
+        sub, _rg, nic_name = _parts(nic.id)
         client: Any = self._session.network(sub)
         listed = [json.loads(json.dumps(nic_doc))] if nic_doc is not None else []
 
         async def tag() -> Any:
-            # the listed document first (its etag guards it); a retry reads the NIC again
-            doc = (
-                listed.pop()
-                if listed
-                else _as_json(await client.network_interfaces.get(rg, nic_name))
-            )
-            tags = dict(doc.get("tags") or {})
-            if wanted:
-                tags[ADDRESS_TAG] = ",".join(wanted)
-            else:
-                tags.pop(ADDRESS_TAG, None)
-            if tags == (doc.get("tags") or {}):
+            # The listed document first (its etag guards the PUT: no read needed); when
+            # someone changed the NIC since (412), read it again and write on that.
+            for attempt in range(_RECORD_ATTEMPTS):
+                doc = (
+                    listed.pop()
+                    if listed
+                    else await get_json(self._session, "network", sub, nic.id, {})
+                )
+                if doc is None:
+                    raise ConfigurationError(f"the NIC {nic.id} no longer exists")
+                tags = dict(doc.get("tags") or {})
+                if wanted:
+                    tags[ADDRESS_TAG] = ",".join(wanted)
+                else:
+                    tags.pop(ADDRESS_TAG, None)
+                if tags == (doc.get("tags") or {}):
+                    return doc
+                doc["tags"] = tags
+                etag = doc.get("etag")
+                headers = {"If-Match": etag} if isinstance(etag, str) else {}
+                try:
+                    # at the api-version the NIC was read with (put_json): written back whole
+                    answer = await put_json(self._session, "network", sub, nic.id, doc, headers)
+                except HttpResponseError as exc:
+                    if exc.status_code == 412 and attempt + 1 < _RECORD_ATTEMPTS:
+                        _log.info("NIC %s changed since it was read; reading it again", nic_name)
+                        continue
+                    raise
+                if wait:
+                    try:
+                        await wait_for_operation(client, answer.headers, self._session)
+                    except HttpResponseError as exc:
+                        raise lro_failure(exc, what="the network operation") from exc
                 return doc
-            doc["tags"] = tags
-            etag = doc.get("etag")
-            headers = {"If-Match": etag} if isinstance(etag, str) else {}
-            poller = await client.network_interfaces.begin_create_or_update(
-                rg, nic_name, doc, headers=headers, polling=wait
-            )
-            return await _finish(poller) if wait else doc
+            raise AssertionError("unreachable")  # pragma: no cover
 
         _log.info("recording the addresses %s in NIC %s's tag", ",".join(wanted) or "-", nic_name)
         await self._retry(

@@ -171,6 +171,7 @@ class RuleWriter(Subscription):
         """Keep the VM's NIC tag saying which of its addresses our rules now name (see
         :meth:`NetworkRulePlanner.record_addresses`); a write only when it changed."""
         facts = vm.facts
+        doc, vm.nic_doc = vm.nic_doc, None  # the NIC as listed (not needed after this)
         if facts is None:
             return
         models = self.run.inv.parsed_nsgs
@@ -178,7 +179,6 @@ class RuleWriter(Subscription):
         nic = facts.primary_nic
         wrote = bool(vm.rules)  # a VM found in place gets no write, not even this one
         if nic is not None and address_record(facts, nsgs, wrote=wrote) is not None:
-            doc = self.run.inv.docs.get(nic.id.lower())
             planner = NetworkRulePlanner(self.session)
             with pacing_priority(1):  # bookkeeping: after the writes a VM waits for
                 self.spawn(

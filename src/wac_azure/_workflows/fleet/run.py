@@ -165,6 +165,7 @@ class Run:
     def drop_facts(self, vm: FleetVm) -> None:
         """Let go of the VM's facts (and of its place in the read-ahead, if it held one)."""
         vm.facts = None
+        vm.nic_doc = None
         self.written(vm)
 
     def fail(self, vm: FleetVm, exc: BaseException, *, what: str | None = None) -> None:
@@ -339,11 +340,16 @@ class Subscription:
                 run.fail(vm, exc)
         await self._check_recorded_addresses([vm for vm, _ in found])
         # The batch's NIC JSON has served its purpose and parsed NSGs stand in for
-        # their JSON: drop both (a ten-thousand-VM run would otherwise keep it all).
+        # their JSON: drop both (a ten-thousand-VM run would otherwise keep it all),
+        # except each VM's primary NIC, which it keeps until its address record is
+        # written (that PUT then needs no GET: docs/fleets.md).
         docs = run.inv.docs
         for vm, _ in found:
+            primary = vm.facts.primary_nic if vm.facts is not None else None
             for nic in vm.facts.nics if vm.facts is not None else ():
-                docs.pop(nic.id.lower(), None)
+                doc = docs.pop(nic.id.lower(), None)
+                if primary is not None and nic.id.lower() == primary.id.lower():
+                    vm.nic_doc = doc
         for key in run.inv.parsed_nsgs:
             docs.pop(key, None)
 

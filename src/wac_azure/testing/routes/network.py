@@ -735,13 +735,19 @@ for _coll, _type, _key in (
 
 
 def _put_passthrough(provider_type: str, key: str) -> Any:
-    """PUT of a resource stored as sent (NICs, public IPs, VNets): an LRO like ARM's."""
+    """PUT of a resource stored as sent (NICs, public IPs, VNets): an LRO like ARM's.
+
+    ``If-Match`` / ``If-None-Match`` are judged as on security rules (412
+    ``PreconditionFailed``): Network's answer recorded on public IPs (errors.json
+    ``net-412-preconditionfailed-etagmismatch-pip``), the same etag scheme on its other
+    top-level resources (docs/emulator.md, "Conditional writes")."""
 
     async def handler(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
         emu.store.require_rg(p["sub"], p["rg"])
         body = json_body(req)
         rid = prov_id(p, provider_type, p[key])
         existing = emu.store.get(rid)
+        _check_preconditions(req, existing, rid)
         running = emu.busy(rid) if existing is not None else None
         if running is not None:
             # errors.json net-409-anotheroperationinprogress-subnet
