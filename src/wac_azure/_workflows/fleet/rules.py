@@ -11,10 +11,9 @@ from typing import Any
 import attrs
 
 from wac_azure._azure.errors import HttpResponseError, translate
-from wac_azure._azure.operations import wait_for_operation
 from wac_azure._azure.pacing import pacing_priority
 from wac_azure._azure.retry import retrying
-from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
+from wac_azure._azure.rules import NetworkRulePlanner, settle_rule_write
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
 from wac_azure._core.facts import VmFacts
@@ -452,11 +451,16 @@ class RuleWriter(Subscription):
                         nsg_name,
                     )
                     if deleting:
-                        poller = await client.begin_delete(
-                            rg, nsg_name, name, headers=dict(conditions or {})
+                        await client.begin_delete(
+                            rg,
+                            nsg_name,
+                            name,
+                            polling=False,
+                            raw_response_hook=answer.append,
+                            headers=dict(conditions or {}),
                         )
                     else:
-                        poller = await client.begin_create_or_update(
+                        await client.begin_create_or_update(
                             rg,
                             nsg_name,
                             name,
@@ -467,15 +471,14 @@ class RuleWriter(Subscription):
                         )
             finally:
                 release()
-            if deleting:
-                await poller.result()
-            else:
-                headers = answer[-1].http_response.headers if answer else {}
-                await wait_for_operation(self.session.network(sub), headers, self.session)
+            headers = answer[-1].http_response.headers if answer else {}
             # Written only when its operation succeeded AND a read shows it: a write
-            # superseded by another one to the NSG is sent again (retrying()).
-            await confirm_rule(
+            # superseded by another one to the NSG is sent again (retrying()). The rule's
+            # own GET answers both while its operation runs (settle_rule_write): one read
+            # per write, where an operation poll and a GET of the rule took two.
+            await settle_rule_write(
                 self.session,
+                headers,
                 f"{change.nsg_id}/securityRules/{name}",
                 None if deleting else change.body,
                 what=what,
