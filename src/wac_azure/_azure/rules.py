@@ -315,6 +315,13 @@ class NetworkRulePlanner:
         """GET one NSG (``None`` when it is gone); read it under :meth:`nsg_lock` before writing."""
         return await self._read_nsg(nsg_id)
 
+    def nsg_as_read(self, nsg_id: str, doc: dict[str, Any]) -> NetworkSecurityGroup:
+        """An NSG document read another way than :meth:`read_nsg` (a fleet's list of the
+        resource group's NSGs, started under :meth:`nsg_lock`): its rules' etags are kept
+        for the writes' ``If-Match``, as :meth:`read_nsg` keeps them."""
+        self._remember_etags(nsg_id, doc)
+        return NetworkSecurityGroup.from_arm(doc)
+
     @staticmethod
     def nsg_changed(now: NetworkSecurityGroup | None, planned: NetworkSecurityGroup | str) -> bool:
         """Whether ``now`` (a fresh read) differs from the NSG (or fingerprint) a plan used."""
