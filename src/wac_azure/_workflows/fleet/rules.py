@@ -38,11 +38,12 @@ RULE_CONFLICTS = frozenset(
 
 
 #: How old a resource group's NSG list may be and still stand for the read of an NSG
-#: right before its write cycle (seconds), besides having started after the cycle took
-#: the NSG's lock (:class:`GroupNsgReads`).
+#: right before its write cycle (seconds), besides having started after the cycle's
+#: changes were queued and the NSG's last write cycle ended (:class:`GroupNsgReads`).
 FRESH_LIST_SECONDS = 5.0
 
-#: Orders the write cycles' locks and the group lists (one event loop: strictly increasing).
+#: Orders batches queued, write cycles ended and group lists started (one event loop:
+#: strictly increasing).
 _ORDER = itertools.count()
 
 
@@ -157,6 +158,8 @@ class GroupNsgReads:
                 _log.info("listing the NSGs of %s failed (%s); reading %s", group, exc, nsg_id)
             else:
                 doc = docs.get(nsg_id.lower())
+                if not self.waiting.get(group) and self.lists.get(group) is shared:
+                    del self.lists[group]  # nobody else waits: let the documents go
                 if doc is not None:
                     return planner.nsg_as_read(nsg_id, doc)
         return await planner.read_nsg(nsg_id)
