@@ -523,6 +523,25 @@ async def test_network_put_is_updating_until_it_completes(kind: str) -> None:
         assert emu.resource(rid)["properties"]["provisioningState"] == "Succeeded"
 
 
+async def test_rule_get_shows_its_operation_running_then_ended() -> None:
+    # ARM RPC Addendum (PUT steps 4-6): GETs show a non-terminal provisioningState while the
+    # operation runs, a terminal one after; a read that ends the operation shows the end
+    emu = ArmEmulator(seed=0, lro_polls=2)
+    emu.add_windows_vm("vm1")
+    async with emu.session() as session:
+        rules = session.network(SUB).security_rules
+        await rules.begin_create_or_update(RG, "vm1-nsg", "r1", rule(300), polling=False)
+        first = await rules.get(RG, "vm1-nsg", "r1")
+        second = await rules.get(RG, "vm1-nsg", "r1")
+        assert (first.provisioning_state, second.provisioning_state) == ("Updating", "Succeeded")
+        # a write rolled back by its failing operation is gone on the read that ends it
+        emu.faults.add_scripted(1, "OperationPreempted", method="PUT", path_regex="/r2$")
+        await rules.begin_create_or_update(RG, "vm1-nsg", "r2", rule(310), polling=False)
+        assert (await rules.get(RG, "vm1-nsg", "r2")).provisioning_state == "Updating"
+        with pytest.raises(ResourceNotFoundError):
+            await rules.get(RG, "vm1-nsg", "r2")
+
+
 # -- rule validation -----------------------------------------------------------------------
 
 

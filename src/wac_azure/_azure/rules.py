@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import attrs
 from azure.core.exceptions import HttpResponseError
+from azure.core.rest import HttpRequest
 
 from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
@@ -106,6 +107,80 @@ async def confirm_rule(session: AzureSession, rule_id: str, body: Any, *, what: 
     doc = await get_json(session, "network", sub, rule_id, {})
     if not rule_shows(body, doc):
         raise not_in_force(what, rule_id)
+
+
+#: ``provisioningState`` values that end an operation (ARM RPC, Addendum: "ProvisioningState
+#: property": ``Succeeded``, ``Failed``, ``Canceled``).
+_TERMINAL = frozenset({"succeeded", "failed", "canceled", "cancelled"})
+
+
+def _retry_after(headers: Any, fallback: float | None) -> float:
+    try:
+        delay = float(headers.get("Retry-After") or 0)
+    except (TypeError, ValueError):
+        delay = 0.0
+    return delay if delay > 0 else (1.0 if fallback is None else fallback)
+
+
+async def settle_rule_write(
+    session: AzureSession, headers: Any, rule_id: str, body: Any, *, what: str
+) -> None:
+    """Wait until a rule PUT of ``body`` (``None``: a DELETE) is in force, by reading the
+    rule itself: usually one read where an operation poll and a GET of the rule took two.
+
+    ``headers`` are ARM's answer to the write. ARM's RPC (Addendum, "Creating/Updating
+    using PUT", steps 4 to 6; "Delete Resource Asynchronously", steps 4 and 5) has GETs
+    of a resource show a non-terminal ``provisioningState`` while its operation runs and
+    a terminal one after it; a deleted resource disappears. Recorded Network traffic
+    agrees (the rule PUT answers 201 ``Updating``; the GET after the operation's
+    ``Succeeded`` shows ``Succeeded``: test_network_security_groups, and the CLI's
+    ``vm open-port`` in test_vm_run_command_e2e). So a GET of the rule that shows
+    ``Succeeded`` and the write (:func:`rule_shows`), or a 404 after a delete, is both
+    the operation's success and the read-back a write needs to count (a superseding
+    write can roll a rule back: ``OperationPreempted``). While the rule shows a
+    non-terminal state it is read again, at the operation's ``Retry-After`` or the
+    session's polling interval.
+
+    Anything else that is terminal (the rule gone, ``Failed``, or ``Succeeded`` with
+    other properties) costs one read of the operation, for its verdict: ``Failed`` or
+    ``Canceled`` raises azure-core's ``HttpResponseError`` with the operation's error
+    (as :func:`~wac_azure._azure.operations.wait_for_operation`), ``Succeeded`` raises
+    :func:`not_in_force`; an operation still running is waited for and the rule read
+    once more, as before this shortcut.
+    """
+    sub = rule_id.split("/")[2]
+    url = headers.get("Azure-AsyncOperation") or headers.get("Location")
+    if not url:  # ARM answered synchronously: the write is done, read it back
+        await confirm_rule(session, rule_id, body, what=what)
+        return
+    delay = _retry_after(headers, session.polling_interval)
+    while True:
+        await session.sleep(delay)
+        doc = await get_json(session, "network", sub, rule_id, {})
+        props = (doc or {}).get("properties")
+        state = str((props or {}).get("provisioningState") or "").lower()
+        if body is None and doc is None:
+            return  # deleted
+        if body is not None and state == "succeeded" and rule_shows(body, doc):
+            return  # in force
+        if doc is not None and state not in _TERMINAL:
+            continue  # the operation is still running
+        break
+    client: Any = session.network(sub)
+    resp = await client.send_request(HttpRequest("GET", url))
+    if resp.status_code >= 400:
+        raise HttpResponseError(response=resp)
+    try:
+        status = str((resp.json() or {}).get("status", "")).lower()
+    except ValueError:
+        status = ""
+    if status == "succeeded":
+        raise not_in_force(what, rule_id)
+    if status in _TERMINAL:
+        raise HttpResponseError(response=resp)
+    # still running, yet the rule shows an end: another write got in; wait for ours
+    await wait_for_operation(client, resp.headers, session)
+    await confirm_rule(session, rule_id, body, what=what)
 
 
 def _parts(resource_id: str) -> tuple[str, str, str]:
@@ -243,6 +318,13 @@ class NetworkRulePlanner:
     async def read_nsg(self, nsg_id: str) -> NetworkSecurityGroup | None:
         """GET one NSG (``None`` when it is gone); read it under :meth:`nsg_lock` before writing."""
         return await self._read_nsg(nsg_id)
+
+    def nsg_as_read(self, nsg_id: str, doc: dict[str, Any]) -> NetworkSecurityGroup:
+        """An NSG document read another way than :meth:`read_nsg` (a fleet's list of the
+        resource group's NSGs, started under :meth:`nsg_lock`): its rules' etags are kept
+        for the writes' ``If-Match``, as :meth:`read_nsg` keeps them."""
+        self._remember_etags(nsg_id, doc)
+        return NetworkSecurityGroup.from_arm(doc)
 
     @staticmethod
     def nsg_changed(now: NetworkSecurityGroup | None, planned: NetworkSecurityGroup | str) -> bool:
@@ -473,16 +555,22 @@ class NetworkRulePlanner:
 
             headers = self._conditions(change, rule_id)
 
-            async def put() -> Any:
-                poller = await client.security_rules.begin_create_or_update(
-                    rg, nsg_name, name, body, headers=headers
+            async def put() -> None:
+                answer: list[Any] = []  # ARM's answer to the PUT (azure-core's response hook)
+                await client.security_rules.begin_create_or_update(
+                    rg,
+                    nsg_name,
+                    name,
+                    body,
+                    headers=headers,
+                    polling=False,
+                    raw_response_hook=answer.append,
                 )
-                written = await _finish(poller)
-                # The operation succeeded and its final GET is a read of the rule: it must
-                # show what was written (a superseding write can have replaced it).
-                if not rule_shows(body, _as_json(written)):
-                    raise not_in_force(f"{verb} the security rule {name}", rule_id)
-                return written
+                # In force once its operation succeeded and a read shows the write (a
+                # superseding write can have replaced it): the rule's own GET says both.
+                await _settled(
+                    self._session, answer, rule_id, body, what=f"{verb} the security rule {name}"
+                )
 
             _log.info("%s security rule %s in NSG %s", verb, name, nsg_name)
             await self._retry(
@@ -494,18 +582,23 @@ class NetworkRulePlanner:
         else:
             conditions = self._conditions(change, f"{change.nsg_id}/securityRules/{name}")
 
-            async def delete() -> Any:
-                poller = await client.security_rules.begin_delete(
-                    rg, nsg_name, name, headers=conditions
+            async def delete() -> None:
+                answer: list[Any] = []
+                await client.security_rules.begin_delete(
+                    rg,
+                    nsg_name,
+                    name,
+                    headers=conditions,
+                    polling=False,
+                    raw_response_hook=answer.append,
                 )
-                done = await _finish(poller)
-                await confirm_rule(
+                await _settled(
                     self._session,
+                    answer,
                     f"{change.nsg_id}/securityRules/{name}",
                     None,
                     what=f"deleting the security rule {name}",
                 )
-                return done
 
             _log.info("deleting security rule %s from NSG %s", name, nsg_name)
             await self._retry(
@@ -728,6 +821,18 @@ class NetworkRulePlanner:
             return result
 
         return await within(run(), timeout, "removing the network rules")
+
+
+async def _settled(
+    session: AzureSession, answer: list[Any], rule_id: str, body: Any, *, what: str
+) -> None:
+    """:func:`settle_rule_write` for ARM's ``answer`` to a write; an operation that ended
+    Failed becomes OperationFailedError, as :func:`_finish` makes it."""
+    headers = answer[-1].http_response.headers if answer else {}
+    try:
+        await settle_rule_write(session, headers, rule_id, body, what=what)
+    except HttpResponseError as exc:
+        raise lro_failure(exc, what="the network operation") from exc
 
 
 async def _finish(poller: Any) -> Any:

@@ -294,17 +294,22 @@ async def test_reads_scale_with_groups_not_vms() -> None:
     assert len(result.enabled) == 50
     gets = [r for r in emu.requests if r.method == "GET"]
     assert result.reads == len(gets)
-    # One GET per NSG written: the run re-reads each NSG under its lock right before
-    # writing its rules (a rule written meanwhile by someone else is never overwritten).
+    # Each NSG is read again under its lock right before its rules are written (a rule
+    # written meanwhile by someone else is never overwritten): the write cycles of a
+    # group that start together share one list of the group's NSGs, so besides the
+    # group's first list there is one more per group, and no GET of an NSG.
     written = {p.split("/securityrules/")[0] for p in rule_puts(emu)}
-    nsg_rereads = [r for r in gets if not r.is_poll and r.path.lower() in written]
-    assert len(nsg_rereads) == len(written)
-    # A rule is written only when its operation succeeded and a read shows it: one GET
-    # per rule written, and its operation polled (a rule is in force only once it ends
-    # Succeeded). No extension operation is polled: installs are watched by lists.
+    assert len(written) == 26
+    nsg_gets = [r for r in gets if not r.is_poll and r.path.lower() in written]
+    assert nsg_gets == []
+    nsg_lists = [r for r in gets if r.path.lower().endswith("/networksecuritygroups")]
+    assert len(nsg_lists) == 2 * 2
+    # A rule is written only when its operation succeeded and a read shows it: the
+    # rule's own GET shows both (provisioningState Succeeded and the write), so one GET
+    # per rule written and no operation poll. No extension operation is polled either:
+    # installs are watched by lists.
     polls = [r for r in gets if r.is_poll]
-    assert all("/providers/microsoft.network/" in r.path.lower() for r in polls)
-    assert len(polls) == sum(rule_puts(emu).values())
+    assert polls == []
     rule_reads = [r for r in gets if "/securityrules/" in r.path.lower()]
     assert len(rule_reads) == sum(rule_puts(emu).values())
     # AZURE_FACTS §7: no VM list may expand its instance view. One GET per VM with its

@@ -4,20 +4,23 @@ against the NSG as read under its lock, written one rule per request and waited 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from wac_azure._azure.errors import HttpResponseError, translate
-from wac_azure._azure.operations import wait_for_operation
+from wac_azure._azure.inventory import pages
 from wac_azure._azure.pacing import pacing_priority
 from wac_azure._azure.retry import retrying
-from wac_azure._azure.rules import NetworkRulePlanner, confirm_rule
+from wac_azure._azure.rules import NetworkRulePlanner, settle_rule_write
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
 from wac_azure._core.facts import VmFacts
+from wac_azure._core.nsg import NetworkSecurityGroup
 from wac_azure._core.nsg.model import Access, Direction
 from wac_azure._core.plan import ChangeAction, NetworkPlan, address_record, unmet_intent
 from wac_azure._core.progress import ProgressStage
@@ -34,6 +37,153 @@ RULE_CONFLICTS = frozenset(
 )
 
 
+#: How old a resource group's NSG list may be and still stand for the read of an NSG
+#: right before its write cycle (seconds), besides having started after the cycle's
+#: changes were queued and the NSG's last write cycle ended (:class:`GroupNsgReads`).
+FRESH_LIST_SECONDS = 5.0
+
+#: Orders batches queued, write cycles ended and group lists started (one event loop:
+#: strictly increasing).
+_ORDER = itertools.count()
+
+
+def _group_of(nsg_id: str) -> str:
+    parts = [p for p in nsg_id.lower().split("/") if p]
+    return "/".join(parts[:4])  # subscriptions/{sub}/resourcegroups/{rg}
+
+
+@attrs.define(eq=False)
+class GroupList:
+    """One list of a resource group's NSGs (lower id → wire JSON), shared by the write
+    cycles it is fresh for."""
+
+    order: int
+    started: float
+    task: asyncio.Future[dict[str, dict[str, Any]]]
+
+
+@attrs.define(eq=False)
+class CycleRead:
+    """A write cycle's claim on its NSG's fresh read (given up once, read or not): a list
+    of the group counts for it when it started after ``since``."""
+
+    group: str
+    since: int
+    open: bool = True
+
+
+class GroupNsgReads:
+    """The reads of NSGs right before their write cycles, shared per resource group.
+
+    Each write cycle re-reads its NSG under the NSG's lock (a rule someone else wrote
+    meanwhile is never overwritten). When cycles of several NSGs of one resource group
+    need that read at once (a group's batch writes one rule to each of its VMs' NSGs),
+    one list of the group's NSGs serves them all: ARM's list of a resource group's NSGs
+    returns each NSG whole, rules and etags included (REC test_network_security_groups,
+    "list by RG"; the same document as its GET), so one read stands for ~20 GETs.
+
+    A cycle uses a list only if the list started after its changes were planned (the
+    last batch queued for the NSG) and after this run's last write cycle to that NSG
+    ended (the cycle holds the NSG's lock, so no write of ours to it is in flight), and
+    not more than :data:`FRESH_LIST_SECONDS` ago: the list then shows the NSG at least
+    as fresh as a GET right before the cycle would, the run's own writes included. A
+    cycle alone in its group, one whose NSG the list does not hold, and one whose list
+    failed read their NSG by a GET. Writes of others after the list are caught as after
+    a GET: each write is conditional (``If-None-Match``/``If-Match`` on the etags read).
+    """
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        #: per group: the write cycles queued or started that have not read yet
+        self.waiting: dict[str, int] = {}
+        self.lists: dict[str, GroupList] = {}
+        #: per NSG (lower id): when its last batch was queued, its last write cycle ended
+        self.planned: dict[str, int] = {}
+        self.written: dict[str, int] = {}
+
+    def expect(self, nsg_id: str, *, cycle: bool) -> None:
+        """A batch planned for ``nsg_id`` is queued (``cycle``: it starts a write cycle
+        more, which will read the NSG first)."""
+        self.planned[nsg_id.lower()] = next(_ORDER)
+        if cycle:
+            group = _group_of(nsg_id)
+            self.waiting[group] = self.waiting.get(group, 0) + 1
+
+    def claim(self, nsg_id: str) -> CycleRead:
+        """The cycle holds the NSG's lock: which reads are fresh for it."""
+        key = nsg_id.lower()
+        since = max(self.planned.get(key, 0), self.written.get(key, 0))
+        return CycleRead(_group_of(nsg_id), since)
+
+    def ended(self, nsg_id: str) -> None:
+        """A write cycle of ``nsg_id`` ended: lists started before now do not show it."""
+        self.written[nsg_id.lower()] = next(_ORDER)
+
+    def release(self, claim: CycleRead) -> None:
+        """The cycle has its read (or will not read): it no longer waits."""
+        if not claim.open:
+            return
+        claim.open = False
+        left = self.waiting.get(claim.group, 0) - 1
+        if left > 0:
+            self.waiting[claim.group] = left
+            return
+        self.waiting.pop(claim.group, None)
+        shared = self.lists.get(claim.group)
+        if shared is not None and shared.task.done():
+            del self.lists[claim.group]  # nobody waits: let the documents go
+
+    async def read(
+        self, planner: NetworkRulePlanner, nsg_id: str, claim: CycleRead
+    ) -> NetworkSecurityGroup | None:
+        """The NSG as it is now (``None`` when gone): from a shared list of its group when
+        one is fresh for ``claim`` or others wait too, else by a GET."""
+        group = claim.group
+        shared = self.lists.get(group)
+        fresh = (
+            shared is not None
+            and shared.order > claim.since
+            and time.monotonic() - shared.started <= FRESH_LIST_SECONDS
+        )
+        if not fresh and self.waiting.get(group, 0) >= 2:
+            shared = self.lists[group] = self._start(nsg_id)
+            fresh = True
+        self.release(claim)
+        if fresh and shared is not None:
+            try:
+                docs = await asyncio.shield(shared.task)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the GET below answers (or fails) for this NSG
+                _log.info("listing the NSGs of %s failed (%s); reading %s", group, exc, nsg_id)
+            else:
+                doc = docs.get(nsg_id.lower())
+                if not self.waiting.get(group) and self.lists.get(group) is shared:
+                    del self.lists[group]  # nobody else waits: let the documents go
+                if doc is not None:
+                    return planner.nsg_as_read(nsg_id, doc)
+        return await planner.read_nsg(nsg_id)
+
+    def _start(self, nsg_id: str) -> GroupList:
+        parts = [p for p in nsg_id.split("/") if p]
+        sub = parts[1]
+        path = f"/subscriptions/{sub}/resourceGroups/{parts[3]}"
+        path += "/providers/Microsoft.Network/networkSecurityGroups"
+
+        async def listing() -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            async for doc in pages(self.session, "network", sub, path, {}):
+                rid = doc.get("id")
+                if isinstance(rid, str):
+                    found[rid.lower()] = doc
+            return found
+
+        task = asyncio.ensure_future(listing())
+        # a list nobody awaits any more (its cycles were cancelled) must not warn
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return GroupList(next(_ORDER), time.monotonic(), task)
+
+
 def is_outbound(change: Any) -> bool:
     """Whether an install must wait for ``change``: anything but an inbound rule."""
 
@@ -46,6 +196,14 @@ class RuleWriter(Subscription):
 
     #: The run is being cancelled: queued rule writes finish, nothing new starts.
     stopping: bool = False
+    _nsg_reads: GroupNsgReads | None = None
+
+    @property
+    def nsg_reads(self) -> GroupNsgReads:
+        """The subscription's fresh NSG reads before write cycles, shared per group."""
+        if self._nsg_reads is None:
+            self._nsg_reads = GroupNsgReads(self.session)
+        return self._nsg_reads
 
     def enabled(self, vm: FleetVm, ext: Any) -> None:
         """Hook: the VM's install ended (``ext`` its extension); finish it once its rules
@@ -131,6 +289,8 @@ class RuleWriter(Subscription):
             queue = self.nsg_queues.get(key)
             if queue is None:
                 queue = self.nsg_queues[key] = NsgQueue()
+            # no batch waiting yet: a write cycle more, which will read its NSG first
+            self.nsg_reads.expect(group[0].nsg_id, cycle=not queue.jobs)
             queue.jobs.append(NsgJob(group, self.served(key, vms), then))
             if not queue.running:
                 queue.running = True
@@ -208,14 +368,22 @@ class RuleWriter(Subscription):
             while queue.jobs:
                 jobs, queue.jobs = queue.jobs, []
                 served = [vm for job in jobs for vm in job.served]
+                claim: list[CycleRead] = []
                 try:
-                    await self._write_nsg(key, jobs[0].changes, served, merged=len(jobs) > 1)
+                    await self._write_nsg(
+                        key, jobs[0].changes, served, merged=len(jobs) > 1, claim=claim
+                    )
                 except asyncio.CancelledError:
                     raise  # the run is being cancelled: start nothing more
                 except Exception as exc:  # a bug: fail the VMs it concerns, keep the rest
                     _log.exception("writing the rules of NSG %s failed", key)
                     for vm in served:
                         self.run.fail(vm, exc)
+                finally:
+                    reads = self.nsg_reads
+                    nsg_id = jobs[0].changes[0].nsg_id
+                    reads.ended(nsg_id)
+                    reads.release(claim[0] if claim else reads.claim(nsg_id))  # read or not
                 for job in jobs:
                     for vm in job.served:
                         self._nsg_written(vm, key, job.then)
@@ -223,7 +391,13 @@ class RuleWriter(Subscription):
             queue.running = False
 
     async def _write_nsg(
-        self, key: str, changes: list[Any], served: list[FleetVm], *, merged: bool = False
+        self,
+        key: str,
+        changes: list[Any],
+        served: list[FleetVm],
+        *,
+        merged: bool = False,
+        claim: list[CycleRead] | None = None,
     ) -> None:
 
         planner = NetworkRulePlanner(self.session)
@@ -231,11 +405,17 @@ class RuleWriter(Subscription):
         models = self.run.inv.parsed_nsgs
         async with lock:
             # The changes were planned from the resource group's lists, read a while
-            # ago: read the NSG once more now (one GET per NSG written) and re-plan it
-            # if its rules changed, so a rule someone else wrote meanwhile (the
-            # portal's "PortForWAC", say) is never overwritten. Batches merged into one
-            # write are always re-planned together.
-            pending = await self._fresh_changes(planner, key, changes, served, force=merged)
+            # ago: read the NSG once more now and re-plan it if its rules changed, so a
+            # rule someone else wrote meanwhile (the portal's "PortForWAC", say) is never
+            # overwritten. The read is one list of the group's NSGs shared with the other
+            # cycles of the group starting now, or a GET (GroupNsgReads). Batches merged
+            # into one write are always re-planned together.
+            read = self.nsg_reads.claim(changes[0].nsg_id)
+            if claim is not None:
+                claim.append(read)
+            pending = await self._fresh_changes(
+                planner, key, changes, served, force=merged, claim=read
+            )
             replanned = False
             narrowed = False
             while pending:
@@ -355,10 +535,13 @@ class RuleWriter(Subscription):
         served: list[FleetVm],
         *,
         force: bool = False,
+        claim: CycleRead | None = None,
     ) -> list[Any]:
-        """GET the NSG (the caller holds its lock) and return the changes still to write:
+        """Read the NSG (the caller holds its lock) and return the changes still to write:
         ``changes`` when the NSG is as planned, else a re-plan of the served VMs against it.
 
+        With ``claim`` (the cycle's first read) the read may be its group's shared list
+        (:class:`GroupNsgReads`); without, a GET (after another writer got in between).
         The served VMs fail when the NSG cannot be read or the re-plan is blocked.
         """
         nsg_id = changes[0].nsg_id
@@ -367,7 +550,10 @@ class RuleWriter(Subscription):
             (vm.facts.nsgs[key] for vm in live if vm.facts and key in vm.facts.nsgs), None
         )
         try:
-            now = await planner.read_nsg(nsg_id)
+            if claim is not None:
+                now = await self.nsg_reads.read(planner, nsg_id, claim)
+            else:
+                now = await planner.read_nsg(nsg_id)
         except Exception as exc:
             for vm in served:
                 self.run.fail(vm, exc, what=f"reading the NSG {changes[0].nsg_name}")
@@ -382,6 +568,8 @@ class RuleWriter(Subscription):
                     ),
                 )
             return []
+        # a VM can have ended (and let its facts go) while the read was awaited
+        live = [vm for vm in live if vm.outcome is None and vm.facts is not None]
         same = planned is not None and not planner.nsg_changed(now, planned)
         if not live or (same and not force):
             return list(changes)
@@ -398,7 +586,8 @@ class RuleWriter(Subscription):
                 self.run.fail(vm, exc)
             return []
         for vm in live:
-            assert vm.facts is not None
+            if vm.outcome is not None or vm.facts is None:
+                continue  # it ended while the service tags were read
             conflict = first_blocking_conflict(plan, vm.facts)
             if conflict is not None:
                 self.run.fail(
@@ -452,11 +641,16 @@ class RuleWriter(Subscription):
                         nsg_name,
                     )
                     if deleting:
-                        poller = await client.begin_delete(
-                            rg, nsg_name, name, headers=dict(conditions or {})
+                        await client.begin_delete(
+                            rg,
+                            nsg_name,
+                            name,
+                            polling=False,
+                            raw_response_hook=answer.append,
+                            headers=dict(conditions or {}),
                         )
                     else:
-                        poller = await client.begin_create_or_update(
+                        await client.begin_create_or_update(
                             rg,
                             nsg_name,
                             name,
@@ -467,15 +661,14 @@ class RuleWriter(Subscription):
                         )
             finally:
                 release()
-            if deleting:
-                await poller.result()
-            else:
-                headers = answer[-1].http_response.headers if answer else {}
-                await wait_for_operation(self.session.network(sub), headers, self.session)
+            headers = answer[-1].http_response.headers if answer else {}
             # Written only when its operation succeeded AND a read shows it: a write
-            # superseded by another one to the NSG is sent again (retrying()).
-            await confirm_rule(
+            # superseded by another one to the NSG is sent again (retrying()). The rule's
+            # own GET answers both while its operation runs (settle_rule_write): one read
+            # per write, where an operation poll and a GET of the rule took two.
+            await settle_rule_write(
                 self.session,
+                headers,
                 f"{change.nsg_id}/securityRules/{name}",
                 None if deleting else change.body,
                 what=what,

@@ -557,9 +557,11 @@ def _precondition_failed(message: str) -> None:
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/securityRules/{rule}")
 async def _get_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    # The read counts as a poll of the rule's operation first, so a read that ends it
+    # answers with the state after it (a rule rolled back is gone), as the NSG's GET does.
+    emu.touch(f"{_nsg_id(p)}/securityRules/{p['rule']}")
     nsg = _nsg(emu, p)
     rid = f"{nsg['id']}/securityRules/{p['rule']}"
-    emu.touch(rid)
     rule = _find_rule(nsg, "securityRules", p["rule"])
     if rule is None:
         raise not_found(rid)
@@ -568,8 +570,8 @@ async def _get_rule(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> Em
 
 @ROUTES.route("GET", _RG + "/networkSecurityGroups/{nsg}/securityRules")
 async def _list_rules(emu: RouteContext, req: EmuRequest, p: dict[str, str]) -> EmuResponse:
+    emu.touch(_nsg_id(p))  # first, as in _get_rule
     nsg = _nsg(emu, p)
-    emu.touch(nsg["id"])
     return page(emu, req, [clone(r) for r in nsg["properties"].get("securityRules") or []])
 
 
