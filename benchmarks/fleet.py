@@ -56,9 +56,13 @@ Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
   bucket's and Compute's Update VM pace), so ``floor = max(max_i(leave(i) +
   d[i]), T_writes + rule operation, T_reads)``; the bound uses the longest
   draw. The reads counted as unavoidable: one GET per VM with its instance
-  view, the group's NIC/VNet/NSG lists, two pages of the group's extension
-  list (one sees an install running, a later one Succeeded), and per rule
-  written the NSG re-read, its operation's poll and the rule's read.
+  view, the group's NIC/VNet/NSG lists, two pages per thousand VMs of the
+  subscription's extension list (one sees an install running, a later one
+  Succeeded), per rule written the rule's GET that shows it in force, and per
+  group one NSG list as the write cycles' fresh read. The writes counted: one
+  extension PUT per VM and one PUT per rule (the address record's NIC write,
+  one per VM, is this library's bookkeeping, sent after the writes a VM waits
+  for, and not counted as unavoidable).
 
 For N=50 it also runs the baseline users write today: a sequential loop over
 the synchronous ``azure-mgmt-compute`` client, ``begin_create_or_update(...)
@@ -87,6 +91,8 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 DEFAULT_SUB = "00000000-0000-0000-0000-0000000000{:02d}"
 PAGE_SIZE = 50
+#: ARM's generic resources list pages at up to 1,000 (the emulator's default too).
+GENERIC_PAGE_SIZE = 1000
 ONPREM = ("10.10.0.0/16",)
 WRITES = (200, 10.0)
 READS = (250, 25.0)
@@ -486,17 +492,21 @@ def throttle_bound(
         rules = s["nic_nsgs"] + sum(1 for g in s["rgs"].values() if g["subnet_nsg"])
         writes = s["vms"] + rules
         # VM sizes (resource SKUs) and service tags of the one location; per rule written
-        # the NSG re-read under its lock, its operation's poll and the read that shows it
-        reads = 2 + 3 * rules
+        # the rule's GET that shows it in force (its operation's end and the read-back at
+        # once), and per group one list of its NSGs shared by its write cycles as their
+        # fresh read (docs/performance.md, "Reads per VM")
+        reads = 2 + rules + len(s["rgs"])
+        # the install watch: the subscription's generic extension list at least twice
+        # (one list sees an install running, a later one sees it Succeeded: no GET
+        # needed), a page per thousand extensions
+        reads += 2 * math.ceil(s["vms"] / GENERIC_PAGE_SIZE)
         for g in s["rgs"].values():
             nsgs = g["nsgs"] + (1 if g["subnet_nsg"] else 0)
             vm_pages = math.ceil(g["vms"] / PAGE_SIZE)
             # NICs, VNets, NSGs listed; one GET per VM with its instance view (a VM list
-            # may not expand it: AZURE_FACTS §7); the install watch: the group's generic
-            # extension list at least twice (one list sees an install running, a later
-            # one sees it Succeeded: no GET needed, docs/performance.md)
+            # may not expand it: AZURE_FACTS §7)
             reads += vm_pages + 1 + math.ceil(nsgs / PAGE_SIZE)
-            reads += g["vms"] + 2 * vm_pages
+            reads += g["vms"]
         t_w = max(0.0, writes - WRITES[0]) / WRITES[1]
         # extension PUTs leave at ARM's write pace and at Compute's "Update VM" pace per
         # subscription (1,500, then 500 a minute), whichever is slower
