@@ -219,3 +219,38 @@ async def test_idle_connections_over_several_hosts_stay_within_the_limit(
             assert max(opened) <= 4, opened
         assert await _all_closed(a)
         assert await _all_closed(b)
+
+
+async def test_one_subscriptions_burst_keeps_within_its_own_window() -> None:
+    """A subscription's read burst (ARM's bucket lets 250 reads out at once) no longer
+    takes the whole session's window, and as many connections, to itself: it keeps
+    within its read and write windows (``SubscriptionPacer.request_window``)."""
+    import asyncio
+
+    emu = _fleet_emulator(latency=0.05)
+    async with emu.serve() as srv, srv.session() as session:
+        for i in range(12):  # twelve subscriptions paced: a session window of 96 or more
+            session.pacer.subscription(f"00000000-0000-0000-0000-0000000001{i:02d}")
+        assert session.pacer.connection_window() >= 96
+        sub = session.pacer.subscription(SUBS[0])
+        assert sub.request_window() == 32  # 16 reads and 16 writes at ARM's buckets
+        compute = session.compute(SUBS[0])
+        await asyncio.gather(
+            *(compute.virtual_machines.get("rg-wac", f"vm{i % 4}") for i in range(80))
+        )
+        assert session.in_flight.peak <= 32, session.in_flight.peak
+        assert sub.in_flight.peak <= 32
+        assert srv.connections.seen <= 32
+
+
+async def test_a_fixed_connection_limit_is_the_only_bound() -> None:
+    """``connection_limit=N`` is the caller's choice: no subscription window below it."""
+    import asyncio
+
+    emu = _fleet_emulator(latency=0.05)
+    async with emu.serve() as srv, srv.session(connection_limit=48) as session:
+        compute = session.compute(SUBS[0])
+        await asyncio.gather(
+            *(compute.virtual_machines.get("rg-wac", f"vm{i % 4}") for i in range(80))
+        )
+        assert 32 < session.in_flight.peak <= 48

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import ssl
 import sys
@@ -383,12 +384,9 @@ class AzureSession:
         self._owns_transport = transport is None
         if transport is None:
             # The pool keeps no more connections open, idle ones included, than requests
-            # may be in flight (``self.in_flight``, built below).
+            # may be in flight (see _pool_cap).
             shared = _SharedTransport(
-                _ssl_setting(connection_verify),
-                connection_limit or 0,
-                url,
-                cap=lambda: self.in_flight.capacity,
+                _ssl_setting(connection_verify), connection_limit or 0, url, cap=self._pool_cap
             )
             transport = shared  # type: ignore[assignment]
         self._transport = transport
@@ -410,9 +408,31 @@ class AzureSession:
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._closed = False
+        self._cap = 0
+        self._cap_at = -math.inf
         #: Session-wide caches (VM sizes per location, service tags...), keyed by the
         #: modules that fill them. Cleared on close.
         self.cache: SessionCache = SessionCache()
+
+    def _pool_cap(self) -> int:
+        """The most connections the session's own pool keeps open, idle ones included.
+
+        ``connection_limit`` when the caller fixed it; otherwise the larger of the
+        session's window and the sum of its subscriptions' own windows (each
+        subscription's requests keep within its own, so no connection beyond those is
+        ever needed at once). Closing idle connections below what the subscriptions
+        use by turns only trades them for TLS handshakes, whose allocations cost more
+        memory than the connections they spare (docs/performance.md). Recomputed at
+        most once a second: the pool asks on every request.
+        """
+        if self.connection_limit:
+            return self.connection_limit
+        now = time.monotonic()
+        if now - self._cap_at >= 1.0:
+            subs = self.pacer.subscriptions.values()
+            self._cap = max(self.in_flight.capacity, sum(p.request_window() for p in subs))
+            self._cap_at = now
+        return self._cap
 
     # -- properties ---------------------------------------------------------------
 
@@ -473,7 +493,12 @@ class AzureSession:
         extra = list(extra) if isinstance(extra, (list, tuple)) else [extra]
         kwargs["per_retry_policies"] = [
             PacingPolicy(self.pacer),
-            InFlightPolicy(self.in_flight, self.pacer.clock),
+            # a subscription's own window too, unless the caller fixed the limit
+            InFlightPolicy(
+                self.in_flight,
+                self.pacer.clock,
+                pacer=None if self.connection_limit else self.pacer,
+            ),
             *extra,
         ]
         # azure-core's network trace (logging_enable=True) logs the Authorization header
