@@ -110,7 +110,7 @@ def _trim_idle(connector: Any, room: int) -> int:
     host: with several hosts (a sovereign cloud's and the public one, a proxy, or one
     endpoint per subscription as the fleet benchmark routes them) each keeps as many
     idle connections as it once had in use at once, and their TLS buffers add up
-    (about 0.4 MB each; 900 of them at N = 4,000 over ten hosts, docs/performance.md).
+    (about 0.32 MB each; 914 of them at N = 4,000 over ten hosts, docs/performance.md).
     """
     conns = getattr(connector, "_conns", None)
     acquired = getattr(connector, "_acquired", None)
@@ -145,8 +145,8 @@ _CONNECTOR_CLASS: Any = None
 
 def _bounded_connector(cap: Callable[[], int], **kwargs: Any) -> Any:
     """An ``aiohttp.TCPConnector`` whose open connections, idle ones included and over
-    every host, stay within ``cap()`` (the session's requests in flight): it closes its
-    oldest idle connections to make room for a new one and as it takes one back."""
+    every host, stay within ``cap()`` (``AzureSession._pool_cap``): it closes its oldest
+    idle connections to make room for a new one and as it takes one back."""
     global _CONNECTOR_CLASS
     if _CONNECTOR_CLASS is None:
         # lazy: aiohttp loads on the first request (see _SharedTransport)
@@ -312,8 +312,13 @@ class AzureSession:
       the load: the sum over the subscriptions in use of the requests in flight their
       ARM read and write buckets need at the measured latency (Little's law:
       refill rate × round trip, doubled; at least 8 per subscription), at least 16,
-      at most 256. Each connection costs a few hundred kilobytes (TLS buffers); a
-      burst beyond the limit waits for a free slot, not for a new connection.
+      at most 256; and each subscription's requests within its own read and write
+      windows (``SubscriptionPacer.request_window``, 32 at ARM's buckets), so that one
+      subscription's burst does not take every slot. The pool keeps no more connections
+      open, idle ones included and over every host, than ``connection_limit`` (or the
+      larger of that window and the sum of the subscriptions' own). Each connection
+      costs about 0.32 MB (asyncio's 256 KiB TLS read buffer and OpenSSL's); a burst
+      beyond the limit waits for a free slot, not for a new connection.
     * ``polling_interval`` – seconds between long-running-operation polls when
       ARM sends no ``Retry-After`` (the SDK's default is 30).
     * ``retry`` – a :class:`RetryConfig` for the failures the library retries; its
