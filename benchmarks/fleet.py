@@ -45,7 +45,10 @@ Figures (all times in emulated, i.e. Azure, seconds unless ``_real``):
   polls and lists included; ``vm_gets``, ``extension_gets``, ``watch_lists``),
   ``throttled`` (429s, ARM's and Compute's), ``failed`` (VMs), ``rss_mb``
   (client peak RSS; ``rss_total_mb`` adds N times the largest worker's with
-  ``--processes N``), ``cpu_ms_per_vm`` (the client's CPU while
+  ``--processes N``, an upper bound; ``rss_sum_peak_mb`` the true peak of the
+  sum over the client process and its workers, sampled every 0.5 s from
+  ``/proc``; ``rss_timeline`` ``[seconds, own MiB, sum MiB, sockets]`` every
+  5 s; ``peak_sockets`` the most sockets they held open), ``cpu_ms_per_vm`` (the client's CPU while
   ``enable_many`` ran, workers included, per VM), ``cpu_client`` /
   ``cpu_servers`` (seconds), ``peak_in_flight`` (the session's most requests
   in flight, so its most connections), ``timeline`` (first and last event of
@@ -79,11 +82,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing as mp
+import os
 import resource
 import sys
+import threading
 import time
 from typing import Any
 
@@ -301,6 +307,103 @@ class BenchSessionFactory:
         )
 
 
+def _rss_kib(pid: int) -> int:
+    """A process's resident set (KiB) from ``/proc/<pid>/status``; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _sockets(pid: int) -> int:
+    """How many sockets a process has open (its connections, and a few more)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    count = 0
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return count
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (``enable_many(processes=N)``'s workers)."""
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            found.append(int(entry))
+    return found
+
+
+class RssSampler:
+    """Samples the client's RSS every ``interval`` seconds in a thread: this process's
+    and the *sum* over it and its child processes (the OS's ``ru_maxrss`` gives each
+    process's own peak, and for children only the largest one's), from ``/proc``.
+
+    ``peak_sum_kib`` is the true peak of the sum; ``timeline`` ``(seconds, own MiB,
+    sum MiB, sockets open over them)`` every ``every`` samples, to see when memory
+    grows; ``peak_sockets`` the most sockets open at once."""
+
+    def __init__(self, interval: float = 0.5, every: int = 10) -> None:
+        self.interval = interval
+        self.every = every
+        self.peak_sum_kib = 0
+        self.peak_own_kib = 0
+        self._samples = 0
+        self.peak_sockets = 0
+        self.timeline: list[tuple[float, float, float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._t0 = time.monotonic()
+
+    def start(self) -> RssSampler:
+        self._t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sample(force=True)
+
+    def sample(self, force: bool = False) -> None:
+        me = os.getpid()
+        own = _rss_kib(me)
+        children = _children(me)
+        total = own + sum(_rss_kib(c) for c in children)
+        sockets = _sockets(me) + sum(_sockets(c) for c in children)
+        self.peak_sockets = max(self.peak_sockets, sockets)
+        self.peak_own_kib = max(self.peak_own_kib, own)
+        self.peak_sum_kib = max(self.peak_sum_kib, total)
+        self._samples += 1
+        if force or self._samples % self.every == 1:
+            t = round(time.monotonic() - self._t0, 1)
+            self.timeline.append((t, round(own / 1024, 1), round(total / 1024, 1), sockets))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+
 def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any]]) -> None:
     """Child process: ``enable_many`` over HTTPS; sends its figures back."""
     # Import the SDK clients before the clock starts: a one-time cost per process
@@ -379,6 +482,7 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             "peak_in_flight": connections,
         }
 
+    sampler = RssSampler().start()
     if cfg.get("profile"):
         import cProfile
 
@@ -387,6 +491,10 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
         profiler.dump_stats(cfg["profile"])
     else:
         figures = asyncio.run(main())
+    sampler.stop()
+    figures["rss_sum_peak_mb"] = round(sampler.peak_sum_kib / 1024.0, 1)
+    figures["rss_timeline"] = sampler.timeline
+    figures["peak_sockets"] = sampler.peak_sockets
     usage = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # processes=N workers
     figures["rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)
@@ -656,6 +764,13 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
         # with worker processes: the parent's peak plus N times the largest worker's (the
         # OS gives the largest child's peak, not their sum: an upper bound)
         "rss_total_mb": round(figures["rss_mb"] + workers * figures["rss_workers_mb"], 1),
+        # the true peak of the client's RSS summed over its process and its workers,
+        # sampled every 0.5 s from /proc (the peak of a sum, not a sum of peaks)
+        "rss_sum_peak_mb": figures["rss_sum_peak_mb"],
+        # (real seconds since the client started, its own RSS MiB, the sum's, sockets) every 5 s
+        "rss_timeline": figures["rss_timeline"],
+        # the most sockets the client's processes held open at once (its TLS connections)
+        "peak_sockets": figures["peak_sockets"],
         "peak_in_flight": figures["peak_in_flight"],
         "cpu_servers": round(stats["cpu"], 1),
         "timeline": {**figures["timeline"], **_accepted(stats, figures["start"], scale)},

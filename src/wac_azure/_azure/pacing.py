@@ -498,6 +498,9 @@ class SubscriptionPacer:
         self.latency: float | None = None
         self._samples: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
         self._observed = 0
+        #: This subscription's requests in flight (:meth:`request_window`), held by
+        #: :class:`InFlightPolicy` when its session sizes its window itself.
+        self.in_flight = WindowGate(self.request_window)
 
     def observe_latency(self, seconds: float) -> None:
         """Fold one request's round trip (sent to answered, pacing waits excluded) in.
@@ -521,6 +524,17 @@ class SubscriptionPacer:
         """Requests in flight that keep pace with ARM's read and write buckets together."""
         rate = self._rate("reads") + self._rate("writes")
         return window(rate, self.latency, minimum=CONNECTIONS_PER_SUBSCRIPTION)
+
+    def request_window(self) -> int:
+        """Requests in flight for this subscription: its read window and its write window
+        (32 at ARM's buckets and round trips up to 0.2 s).
+
+        Beyond it a request waits for a slot before it takes a connection: the session's
+        pool keeps, per host, as many connections as were ever in flight to it at once,
+        and one subscription's read burst (250 tokens at once) would otherwise take the
+        whole session's window, and as many connections, to itself.
+        """
+        return self.read_window() + self.write_window()
 
     def write_window(self) -> int:
         """Writes in flight that keep pace with ARM's write bucket at the measured latency."""
@@ -902,16 +916,30 @@ class InFlightPolicy(AsyncHTTPPolicy[Any, Any]):
     :class:`~wac_azure.AzureSession` installs one gate in every client, after
     :class:`PacingPolicy`: the session's requests in flight, and so the connections
     its one pool opens, stay within the gate whatever the number of clients and
-    subscriptions.
+    subscriptions. With a ``pacer``, a request to a subscription first takes a slot of
+    that subscription's own gate (:meth:`SubscriptionPacer.request_window`).
     """
 
-    def __init__(self, gate: WindowGate, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        gate: WindowGate,
+        clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
+    ) -> None:
         super().__init__()
         self.gate = gate
         self._clock = clock
+        self.pacer = pacer
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         start = self._clock()
-        async with self.gate:
+        found = None
+        if self.pacer is not None:
+            found = _SUBSCRIPTION_RE.search(request.http_request.url.split("?", 1)[0])
+        if found is None or self.pacer is None:
+            async with self.gate:
+                request.context[GATE_WAIT_KEY] = self._clock() - start
+                return await self.next.send(request)
+        async with self.pacer.subscription(found.group(1)).in_flight, self.gate:
             request.context[GATE_WAIT_KEY] = self._clock() - start
             return await self.next.send(request)

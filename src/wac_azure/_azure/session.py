@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -99,18 +101,98 @@ def _env_proxy_for(url: str) -> bool:
     return True
 
 
+def _trim_idle(connector: Any, room: int) -> int:
+    """Close the pool's oldest idle connections, over every host, until its idle and
+    acquired connections together leave ``room`` (never an acquired one). Returns how
+    many it closed.
+
+    aiohttp bounds the connections *in use* (``limit``), not the idle ones it keeps per
+    host: with several hosts (a sovereign cloud's and the public one, a proxy, or one
+    endpoint per subscription as the fleet benchmark routes them) each keeps as many
+    idle connections as it once had in use at once, and their TLS buffers add up
+    (about 0.32 MB each; 914 of them at N = 4,000 over ten hosts, docs/performance.md).
+    """
+    conns = getattr(connector, "_conns", None)
+    acquired = getattr(connector, "_acquired", None)
+    if not conns or acquired is None:
+        return 0
+    idle = sum(len(queue) for queue in conns.values())
+    excess = idle + len(acquired) - room
+    closed = 0
+    cleanup = getattr(connector, "_cleanup_closed_transports", None)
+    if getattr(connector, "_cleanup_closed_disabled", True):
+        cleanup = None
+    while excess > 0 and conns:
+        # each host's queue is in order of release: its first is its oldest
+        key = min(conns, key=lambda k: conns[k][0][1] if conns[k] else float("-inf"))
+        queue = conns[key]
+        if queue:
+            proto, _ = queue[0]
+            del queue[0]
+            transport = proto.transport
+            proto.close()
+            if cleanup is not None and getattr(key, "is_ssl", False):
+                cleanup.append(transport)  # aborted later if the peer never answers
+            excess -= 1
+            closed += 1
+        if not queue:
+            del conns[key]
+    return closed
+
+
+_CONNECTOR_CLASS: Any = None
+
+
+def _bounded_connector(cap: Callable[[], int], **kwargs: Any) -> Any:
+    """An ``aiohttp.TCPConnector`` whose open connections, idle ones included and over
+    every host, stay within ``cap()`` (``AzureSession._pool_cap``): it closes its oldest
+    idle connections to make room for a new one and as it takes one back."""
+    global _CONNECTOR_CLASS
+    if _CONNECTOR_CLASS is None:
+        # lazy: aiohttp loads on the first request (see _SharedTransport)
+        import aiohttp
+
+        class BoundedConnector(aiohttp.TCPConnector):
+            _wac_cap: Callable[[], int]
+            #: Idle connections closed to stay within the cap.
+            trimmed = 0
+
+            async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+                # the new connection is already counted as acquired (a placeholder)
+                self.trimmed += _trim_idle(self, max(1, self._wac_cap()))
+                return await super()._create_connection(req, traces, timeout)
+
+            def _release(self, key: Any, protocol: Any, *args: Any, **kw: Any) -> None:
+                super()._release(key, protocol, *args, **kw)
+                self.trimmed += _trim_idle(self, max(1, self._wac_cap()))
+
+        _CONNECTOR_CLASS = BoundedConnector
+    connector = _CONNECTOR_CLASS(**kwargs)
+    connector._wac_cap = cap
+    return connector
+
+
 class _SharedTransport:
     """azure-core's aiohttp transport over one aiohttp session and connector, shared by
     every client of an :class:`AzureSession`; built on first use, on the running loop.
 
-    The connector verifies with one ``ssl`` setting and holds at most ``limit``
-    connections (0: as many as the session's in-flight gate lets through).
+    The connector verifies with one ``ssl`` setting and uses at most ``limit``
+    connections at once (0: as many as the session's in-flight gate lets through);
+    with ``cap`` it also keeps no more than ``cap()`` open, idle ones included, over
+    every host (see :func:`_trim_idle`).
     """
 
-    def __init__(self, context: ssl.SSLContext | bool, limit: int, base_url: str) -> None:
+    def __init__(
+        self,
+        context: ssl.SSLContext | bool,
+        limit: int,
+        base_url: str,
+        cap: Callable[[], int] | None = None,
+    ) -> None:
         self.context = context
         self.limit = limit
         self.base_url = base_url
+        self.cap = cap
         self._inner: Any = None
 
     def _get(self) -> Any:
@@ -119,7 +201,7 @@ class _SharedTransport:
             import aiohttp
             from azure.core.pipeline.transport import AioHttpTransport
 
-            connector = aiohttp.TCPConnector(
+            options: dict[str, Any] = dict(
                 ssl=self.context,
                 limit=self.limit,
                 # An idle connection is kept a minute, not aiohttp's 15 s: a fleet's watch
@@ -130,6 +212,11 @@ class _SharedTransport:
                 # 128 KiB read buffer; aiohttp aborts it after 2 s with this (a 2,000-VM
                 # run held 900 of them: 117 MiB).
                 enable_cleanup_closed=_LINGERING_TLS,
+            )
+            connector = (
+                _bounded_connector(self.cap, **options)
+                if self.cap is not None
+                else aiohttp.TCPConnector(**options)
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -225,8 +312,13 @@ class AzureSession:
       the load: the sum over the subscriptions in use of the requests in flight their
       ARM read and write buckets need at the measured latency (Little's law:
       refill rate × round trip, doubled; at least 8 per subscription), at least 16,
-      at most 256. Each connection costs a few hundred kilobytes (TLS buffers); a
-      burst beyond the limit waits for a free slot, not for a new connection.
+      at most 256; and each subscription's requests within its own read and write
+      windows (``SubscriptionPacer.request_window``, 32 at ARM's buckets), so that one
+      subscription's burst does not take every slot. The pool keeps no more connections
+      open, idle ones included and over every host, than ``connection_limit`` (or the
+      larger of that window and the sum of the subscriptions' own). Each connection
+      costs about 0.32 MB (asyncio's 256 KiB TLS read buffer and OpenSSL's); a burst
+      beyond the limit waits for a free slot, not for a new connection.
     * ``polling_interval`` – seconds between long-running-operation polls when
       ARM sends no ``Retry-After`` (the SDK's default is 30).
     * ``retry`` – a :class:`RetryConfig` for the failures the library retries; its
@@ -296,7 +388,11 @@ class AzureSession:
         }
         self._owns_transport = transport is None
         if transport is None:
-            shared = _SharedTransport(_ssl_setting(connection_verify), connection_limit or 0, url)
+            # The pool keeps no more connections open, idle ones included, than requests
+            # may be in flight (see _pool_cap).
+            shared = _SharedTransport(
+                _ssl_setting(connection_verify), connection_limit or 0, url, cap=self._pool_cap
+            )
             transport = shared  # type: ignore[assignment]
         self._transport = transport
         self.connection_limit = connection_limit
@@ -317,9 +413,31 @@ class AzureSession:
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._closed = False
+        self._cap = 0
+        self._cap_at = -math.inf
         #: Session-wide caches (VM sizes per location, service tags...), keyed by the
         #: modules that fill them. Cleared on close.
         self.cache: SessionCache = SessionCache()
+
+    def _pool_cap(self) -> int:
+        """The most connections the session's own pool keeps open, idle ones included.
+
+        ``connection_limit`` when the caller fixed it; otherwise the larger of the
+        session's window and the sum of its subscriptions' own windows (each
+        subscription's requests keep within its own, so no connection beyond those is
+        ever needed at once). Closing idle connections below what the subscriptions
+        use by turns only trades them for TLS handshakes, whose allocations cost more
+        memory than the connections they spare (docs/performance.md). Recomputed at
+        most once a second: the pool asks on every request.
+        """
+        if self.connection_limit:
+            return self.connection_limit
+        now = time.monotonic()
+        if now - self._cap_at >= 1.0:
+            subs = self.pacer.subscriptions.values()
+            self._cap = max(self.in_flight.capacity, sum(p.request_window() for p in subs))
+            self._cap_at = now
+        return self._cap
 
     # -- properties ---------------------------------------------------------------
 
@@ -380,7 +498,12 @@ class AzureSession:
         extra = list(extra) if isinstance(extra, (list, tuple)) else [extra]
         kwargs["per_retry_policies"] = [
             PacingPolicy(self.pacer),
-            InFlightPolicy(self.in_flight, self.pacer.clock),
+            # a subscription's own window too, unless the caller fixed the limit
+            InFlightPolicy(
+                self.in_flight,
+                self.pacer.clock,
+                pacer=None if self.connection_limit else self.pacer,
+            ),
             *extra,
         ]
         # azure-core's network trace (logging_enable=True) logs the Authorization header
