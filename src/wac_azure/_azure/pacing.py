@@ -526,15 +526,17 @@ class SubscriptionPacer:
         return window(rate, self.latency, minimum=CONNECTIONS_PER_SUBSCRIPTION)
 
     def request_window(self) -> int:
-        """Requests in flight for this subscription: its read window and its write window
-        (32 at ARM's buckets and round trips up to 0.2 s).
+        """Requests in flight for this subscription: what its read and write buckets need
+        together at the measured latency (:meth:`connection_need`), and never fewer than
+        its extension writes may have in flight (:meth:`write_window`): 16 at ARM's
+        buckets and round trips up to 0.2 s.
 
         Beyond it a request waits for a slot before it takes a connection: the session's
         pool keeps, per host, as many connections as were ever in flight to it at once,
         and one subscription's read burst (250 tokens at once) would otherwise take the
         whole session's window, and as many connections, to itself.
         """
-        return self.read_window() + self.write_window()
+        return max(self.write_window(), self.connection_need())
 
     def write_window(self) -> int:
         """Writes in flight that keep pace with ARM's write bucket at the measured latency."""

@@ -694,6 +694,19 @@ class NetworkRulePlanner:
         nic = facts.primary_nic
         if wanted is None or nic is None:
             return None
+        return await self.write_address_record(nic, wanted, nic_doc=nic_doc, wait=wait)
+
+    async def write_address_record(
+        self,
+        nic: NicFacts,
+        wanted: tuple[str, ...],
+        *,
+        nic_doc: dict[str, Any] | None = None,
+        wait: bool = True,
+    ) -> tuple[str, ...] | None:
+        """Write ``wanted`` (:func:`~wac_azure._core.plan.address_record`'s answer) into
+        the NIC's tag: :meth:`record_addresses` once it has decided what to write (a
+        fleet decides when a VM's rules are in and writes later, holding only this)."""
         try:
             await self._write_record(nic, wanted, nic_doc, wait=wait)
         except WacAzureError as exc:

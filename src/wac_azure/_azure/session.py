@@ -312,8 +312,8 @@ class AzureSession:
       the load: the sum over the subscriptions in use of the requests in flight their
       ARM read and write buckets need at the measured latency (Little's law:
       refill rate × round trip, doubled; at least 8 per subscription), at least 16,
-      at most 256; and each subscription's requests within its own read and write
-      windows (``SubscriptionPacer.request_window``, 32 at ARM's buckets), so that one
+      at most 256; and each subscription's requests within its own window
+      (``SubscriptionPacer.request_window``, 16 at ARM's buckets), so that one
       subscription's burst does not take every slot. The pool keeps no more connections
       open, idle ones included and over every host, than ``connection_limit`` (or the
       larger of that window and the sum of the subscriptions' own). Each connection

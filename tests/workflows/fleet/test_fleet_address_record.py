@@ -90,3 +90,41 @@ async def test_a_nic_changed_after_its_listing_is_read_again_and_keeps_the_other
         )
         assert nic["tags"]["owner"] == "platform-team"
         assert TAG in nic["tags"]
+
+
+class _CountingNicPuts(ArmEmulator):
+    """Counts the NIC PUTs being answered at once (latency included)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.now = 0
+        self.peak = 0
+
+    async def handle(self, req: Any) -> Any:
+        nic = req.method == "PUT" and NIC.search(req.path) is not None
+        if nic:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            return await super().handle(req)
+        finally:
+            if nic:
+                self.now -= 1
+
+
+async def test_records_wait_as_data_and_go_out_a_few_at_a_time() -> None:
+    # 40 VMs whose rules are in at once: their records are decided then, but written at
+    # most RECORD_PARALLEL at a time per subscription (each one sent at once would hold a
+    # request and its pipeline while it waits in the write bucket: at ten thousand VMs,
+    # most of the run's memory; docs/performance.md)
+    from wac_azure import PacingConfig
+    from wac_azure._workflows.fleet.rules import RECORD_PARALLEL
+
+    emu = _CountingNicPuts(seed=0, latency=0.05)
+    targets = [emu.add_windows_vm(f"vm{i:02d}", nsg="subnet") for i in range(40)]
+    pacing = PacingConfig(writes=(1000, 1000.0), reads=(1000, 1000.0))
+    async with emu.session(pacing=pacing) as session:
+        result = await enable_many(session, targets, access=ONPREM)
+    assert result.ok, result.summary()
+    assert len(_nic_requests(emu, "PUT")) == 40  # every record written
+    assert 1 <= emu.peak <= RECORD_PARALLEL, emu.peak

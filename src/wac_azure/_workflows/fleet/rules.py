@@ -4,7 +4,9 @@ against the NSG as read under its lock, written one rule per request and waited 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from wac_azure._azure.retry import retrying
 from wac_azure._azure.rules import NetworkRulePlanner, settle_rule_write
 from wac_azure._core.decide import PlanBlockedError, first_blocking_conflict
 from wac_azure._core.errors import ConfigurationError, NetworkVerificationError
-from wac_azure._core.facts import VmFacts
+from wac_azure._core.facts import NicFacts, VmFacts
 from wac_azure._core.nsg import NetworkSecurityGroup
 from wac_azure._core.nsg.model import Access, Direction
 from wac_azure._core.plan import ChangeAction, NetworkPlan, address_record, unmet_intent
@@ -184,6 +186,11 @@ class GroupNsgReads:
         return GroupList(next(_ORDER), time.monotonic(), task)
 
 
+#: Address records (NIC tag writes) a subscription writes at once; the rest wait in its
+#: queue as plain data (see :meth:`RuleWriter._record`).
+RECORD_PARALLEL = 4
+
+
 def is_outbound(change: Any) -> bool:
     """Whether an install must wait for ``change``: anything but an inbound rule."""
 
@@ -197,6 +204,16 @@ class RuleWriter(Subscription):
     #: The run is being cancelled: queued rule writes finish, nothing new starts.
     stopping: bool = False
     _nsg_reads: GroupNsgReads | None = None
+    _records: collections.deque[tuple[NicFacts, tuple[str, ...], str | None]] | None = None
+    #: Tasks writing address records (at most :data:`RECORD_PARALLEL`).
+    record_writers: int = 0
+
+    @property
+    def records(self) -> collections.deque[tuple[NicFacts, tuple[str, ...], str | None]]:
+        """Address records decided and not yet written: (NIC, addresses, its listed JSON)."""
+        if self._records is None:
+            self._records = collections.deque()
+        return self._records
 
     @property
     def nsg_reads(self) -> GroupNsgReads:
@@ -329,21 +346,41 @@ class RuleWriter(Subscription):
 
     def _record(self, vm: FleetVm) -> None:
         """Keep the VM's NIC tag saying which of its addresses our rules now name (see
-        :meth:`NetworkRulePlanner.record_addresses`); a write only when it changed."""
+        :meth:`NetworkRulePlanner.record_addresses`); a write only when it changed.
+
+        Decided now, written later: the record joins the subscription's queue as plain
+        data (the NIC, the addresses, the NIC's listed JSON text) and at most
+        :data:`RECORD_PARALLEL` are written at once. These writes wait behind every
+        other write in the bucket; sent at once, each would hold a whole request and its
+        pipeline while it waits (thousands at ten thousand VMs: most of the run's memory).
+        """
         facts = vm.facts
-        doc, vm.nic_doc = vm.nic_doc, None  # the NIC as listed (not needed after this)
+        text, vm.nic_doc = vm.nic_doc, None  # the NIC as listed (not needed after this)
         if facts is None:
             return
         models = self.run.inv.parsed_nsgs
         nsgs = [models.get(key) or nsg for key, nsg in facts.nsgs.items()]
         nic = facts.primary_nic
         wrote = bool(vm.rules)  # a VM found in place gets no write, not even this one
-        if nic is not None and address_record(facts, nsgs, wrote=wrote) is not None:
-            planner = NetworkRulePlanner(self.session)
-            with pacing_priority(1):  # bookkeeping: after the writes a VM waits for
-                self.spawn(
-                    planner.record_addresses(facts, nsgs, nic_doc=doc, wait=False, wrote=wrote)
-                )
+        wanted = address_record(facts, nsgs, wrote=wrote) if nic is not None else None
+        if nic is None or wanted is None:
+            return
+        self.records.append((nic, wanted, text))
+        while self.record_writers < RECORD_PARALLEL and self.records:
+            self.record_writers += 1
+            self.spawn(self._write_records())
+
+    async def _write_records(self) -> None:
+        """Write queued address records, one after another, until none is left."""
+        planner = NetworkRulePlanner(self.session)
+        try:
+            while self.records:
+                nic, wanted, text = self.records.popleft()
+                doc = json.loads(text) if text is not None else None
+                with pacing_priority(1):  # bookkeeping: after the writes a VM waits for
+                    await planner.write_address_record(nic, wanted, nic_doc=doc, wait=False)
+        finally:
+            self.record_writers -= 1
 
     def _nsg_written(self, vm: FleetVm, key: str, then: Then) -> None:
         """The writes to NSG ``key`` on the VM's path are over (written or failed)."""

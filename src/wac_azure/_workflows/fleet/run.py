@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -348,8 +349,8 @@ class Subscription:
             primary = vm.facts.primary_nic if vm.facts is not None else None
             for nic in vm.facts.nics if vm.facts is not None else ():
                 doc = docs.pop(nic.id.lower(), None)
-                if primary is not None and nic.id.lower() == primary.id.lower():
-                    vm.nic_doc = doc
+                if doc is not None and primary is not None and nic.id.lower() == primary.id.lower():
+                    vm.nic_doc = json.dumps(doc, separators=(",", ":"))
         for key in run.inv.parsed_nsgs:
             docs.pop(key, None)
 

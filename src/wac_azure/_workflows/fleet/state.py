@@ -45,9 +45,9 @@ class FleetVm:
     reputs: int = 0  # extension PUTs sent again after ARM dropped an accepted one
     #: A list started after ARM accepted its write showed its operation still running.
     seen_running: bool = False
-    #: Its primary NIC as its group's list showed it, kept only until the address
-    #: record is written (its etag guards that PUT, which then needs no GET).
-    nic_doc: dict[str, Any] | None = None
+    #: Its primary NIC as its group's list showed it (compact JSON text), kept only
+    #: until the address record is written (its etag guards that PUT: no GET needed).
+    nic_doc: str | None = None
     #: The subscription's read-ahead that counts it while its facts are held.
     ahead: ReadAhead | None = None
 
