@@ -407,9 +407,11 @@ class RssSampler:
 def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any]]) -> None:
     """Child process: ``enable_many`` over HTTPS; sends its figures back."""
     # Import the SDK clients before the clock starts: a one-time cost per process
-    # (about a second), not part of a fleet run's pace.
-    import azure.mgmt.compute.aio
-    import azure.mgmt.network.aio  # noqa: F401
+    # (about a second), not part of a fleet run's pace. With --processes the workers
+    # talk to Azure and this process only merges: it never needs them.
+    if cfg.get("processes", 1) <= 1:
+        import azure.mgmt.compute.aio
+        import azure.mgmt.network.aio  # noqa: F401
 
     from wac_azure import PrivateAccess, enable_many
 
