@@ -255,3 +255,15 @@ async def test_a_fixed_connection_limit_is_the_only_bound() -> None:
             *(compute.virtual_machines.get("rg-wac", f"vm{i % 4}") for i in range(80))
         )
         assert 32 < session.in_flight.peak <= 48
+
+
+def test_an_unknown_aiohttp_pool_layout_leaves_the_pool_unbounded_not_broken() -> None:
+    """``aiohttp>=3.9`` is allowed and the idle bound reads its private pool: a layout it
+    does not know must not fail the request that releases a connection."""
+    from types import SimpleNamespace
+
+    from wac_azure._azure.session import _trim_idle
+
+    odd = SimpleNamespace(_conns={"host": [object()]}, _acquired=set())
+    assert _trim_idle(odd, 0) == 0
+    assert _trim_idle(SimpleNamespace(), 0) == 0

@@ -112,6 +112,16 @@ def _trim_idle(connector: Any, room: int) -> int:
     idle connections as it once had in use at once, and their TLS buffers add up
     (about 0.32 MB each; 914 of them at N = 4,000 over ten hosts, docs/performance.md).
     """
+    try:
+        return _trim(connector, room)
+    except (AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
+        # aiohttp's private pool layout changed (``aiohttp>=3.9`` is allowed): keep
+        # serving requests, only without the bound
+        _log.debug("cannot bound the idle connections of this aiohttp: %r", exc)
+        return 0
+
+
+def _trim(connector: Any, room: int) -> int:
     conns = getattr(connector, "_conns", None)
     acquired = getattr(connector, "_acquired", None)
     if not conns or acquired is None:
