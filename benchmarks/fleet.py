@@ -355,15 +355,18 @@ def _children(pid: int) -> list[int]:
 
 
 class RssSampler:
-    """Samples the client's RSS every ``interval`` seconds in a thread: this process's
-    and the *sum* over it and its child processes (the OS's ``ru_maxrss`` gives each
-    process's own peak, and for children only the largest one's), from ``/proc``.
+    """Samples the client's RSS every ``interval`` seconds in a thread of the process
+    that started it (not in the client, whose memory a sampling thread would add to:
+    glibc gives a thread its own malloc arena): the client's and the *sum* over it and
+    its child processes (the OS's ``ru_maxrss`` gives each process's own peak, and for
+    children only the largest one's), from ``/proc``.
 
     ``peak_sum_kib`` is the true peak of the sum; ``timeline`` ``(seconds, own MiB,
     sum MiB, sockets open over them)`` every ``every`` samples, to see when memory
     grows; ``peak_sockets`` the most sockets open at once."""
 
-    def __init__(self, interval: float = 0.5, every: int = 10) -> None:
+    def __init__(self, pid: int, interval: float = 0.5, every: int = 10) -> None:
+        self.pid = pid
         self.interval = interval
         self.every = every
         self.peak_sum_kib = 0
@@ -386,7 +389,7 @@ class RssSampler:
         self.sample(force=True)
 
     def sample(self, force: bool = False) -> None:
-        me = os.getpid()
+        me = self.pid
         own = _rss_kib(me)
         children = _children(me)
         total = own + sum(_rss_kib(c) for c in children)
@@ -484,7 +487,6 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
             "peak_in_flight": connections,
         }
 
-    sampler = RssSampler().start()
     if cfg.get("profile"):
         import cProfile
 
@@ -493,10 +495,6 @@ def client_main(conn: Any, cfg: dict[str, Any], servers: dict[str, dict[str, Any
         profiler.dump_stats(cfg["profile"])
     else:
         figures = asyncio.run(main())
-    sampler.stop()
-    figures["rss_sum_peak_mb"] = round(sampler.peak_sum_kib / 1024.0, 1)
-    figures["rss_timeline"] = sampler.timeline
-    figures["peak_sockets"] = sampler.peak_sockets
     usage = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # processes=N workers
     figures["rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)
@@ -713,7 +711,14 @@ def run(cfg: dict[str, Any], *, baseline: bool) -> dict[str, Any]:
         handles = {sub: handle for sub, (_, _, handle) in servers.items()}
         # a daemonic process may not start processes: enable_many(processes=N) needs one
         client, cconn = _spawn(client_main, cfg, handles, daemon=cfg.get("processes", 1) <= 1)
-        figures = _recv(cconn, client, 3600, "the client")
+        sampler = RssSampler(client.pid).start()
+        try:
+            figures = _recv(cconn, client, 3600, "the client")
+        finally:
+            sampler.stop()
+        figures["rss_sum_peak_mb"] = round(sampler.peak_sum_kib / 1024.0, 1)
+        figures["rss_timeline"] = sampler.timeline
+        figures["peak_sockets"] = sampler.peak_sockets
         client.join(30)
     finally:
         stats = _stop_servers(servers)

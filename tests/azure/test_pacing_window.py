@@ -14,6 +14,7 @@ from wac_azure._azure.pacing import (
     LATENCY_WARMUP,
     WINDOW_MAX,
     WINDOW_MIN,
+    WRITE_WINDOW_MIN,
     Pacer,
     WindowGate,
     window,
@@ -58,7 +59,7 @@ def test_subscription_windows_follow_the_measured_latency() -> None:
     pacer = Pacer(PacingConfig(writes=(200, 10.0), reads=(250, 25.0), refill_scale=2.0))
     sub = pacer.subscription("00000000-0000-0000-0000-000000000001")
     assert sub.latency is None
-    assert sub.write_window() == WINDOW_MIN
+    assert sub.write_window() == WRITE_WINDOW_MIN
     for _ in range(LATENCY_WARMUP):  # connection set-up (handshakes): left out
         sub.observe_latency(9.0)
     assert sub.latency is None

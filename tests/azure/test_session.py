@@ -234,14 +234,16 @@ async def test_one_subscriptions_burst_keeps_within_its_own_window() -> None:
             session.pacer.subscription(f"00000000-0000-0000-0000-0000000001{i:02d}")
         assert session.pacer.connection_window() >= 96
         sub = session.pacer.subscription(SUBS[0])
-        assert sub.request_window() == 16  # ARM's buckets at 0.05 s: the write window
+        # ARM's buckets (25 + 10 a second) before any round trip is measured (0.1 s):
+        # Little's law x 2 is 7, at least 8 (each slot can hold a connection)
+        assert sub.request_window() == 8
         compute = session.compute(SUBS[0])
         await asyncio.gather(
             *(compute.virtual_machines.get("rg-wac", f"vm{i % 4}") for i in range(80))
         )
-        assert session.in_flight.peak <= 16, session.in_flight.peak
-        assert sub.in_flight.peak <= 16
-        assert srv.connections.seen <= 16
+        assert session.in_flight.peak <= 8, session.in_flight.peak
+        assert sub.in_flight.peak <= 8
+        assert srv.connections.seen <= 8
 
 
 async def test_a_fixed_connection_limit_is_the_only_bound() -> None:

@@ -344,6 +344,11 @@ LATENCY_WARMUP = 64
 DEFAULT_LATENCY = 0.1
 #: Bounds of a window (requests in flight per subscription and class).
 WINDOW_MIN = 16
+#: The fewest extension writes a subscription keeps in flight: ARM's write bucket lets
+#: 10 a second out after its burst of 200, which 8 writes of 150 ms each outpace five
+#: times over (a burst then leaves in 4 s instead of 2); each one in flight can hold a
+#: connection (about 0.32 MB, docs/performance.md).
+WRITE_WINDOW_MIN = 8
 WINDOW_MAX = 256
 #: The fewest connections a subscription is given in the session's pool.
 CONNECTIONS_PER_SUBSCRIPTION = 8
@@ -540,7 +545,7 @@ class SubscriptionPacer:
 
     def write_window(self) -> int:
         """Writes in flight that keep pace with ARM's write bucket at the measured latency."""
-        return window(self._rate("writes"), self.latency)
+        return window(self._rate("writes"), self.latency, minimum=WRITE_WINDOW_MIN)
 
     def read_window(self) -> int:
         """Reads in flight that keep pace with ARM's read bucket at the measured latency."""

@@ -51,7 +51,7 @@ DEFAULT_CONCURRENCY = 16
 RG_PARALLEL = 8
 
 
-READ_PARALLEL = 16
+READ_PARALLEL = 8
 
 #: VM GETs in flight per resource group being read.
 VM_GET_PARALLEL = 16
