@@ -533,8 +533,8 @@ class SubscriptionPacer:
     def request_window(self) -> int:
         """Requests in flight for this subscription: what its read and write buckets need
         together at the measured latency (:meth:`connection_need`), and never fewer than
-        its extension writes may have in flight (:meth:`write_window`): 16 at ARM's
-        buckets and round trips up to 0.2 s.
+        its extension writes may have in flight (:meth:`write_window`): 11 at ARM's
+        buckets and 150 ms round trips.
 
         Beyond it a request waits for a slot before it takes a connection: the session's
         pool keeps, per host, as many connections as were ever in flight to it at once,

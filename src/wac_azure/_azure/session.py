@@ -323,7 +323,7 @@ class AzureSession:
       ARM read and write buckets need at the measured latency (Little's law:
       refill rate × round trip, doubled; at least 8 per subscription), at least 16,
       at most 256; and each subscription's requests within its own window
-      (``SubscriptionPacer.request_window``, 16 at ARM's buckets), so that one
+      (``SubscriptionPacer.request_window``, 11 at ARM's buckets and 150 ms), so that one
       subscription's burst does not take every slot. The pool keeps no more connections
       open, idle ones included and over every host, than ``connection_limit`` (or the
       larger of that window and the sum of the subscriptions' own). Each connection

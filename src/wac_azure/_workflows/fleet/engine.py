@@ -597,7 +597,7 @@ async def enable_many(
     :class:`~wac_azure.PublicAccess`, as for :func:`~wac_azure.enable`.
     ``concurrency`` bounds the extension writes in flight per subscription.
     By default (``None``) it follows the measured latency: Little's law, the
-    write bucket's refill rate times the round trip, doubled, at least 16
+    write bucket's refill rate times the round trip, doubled, at least 8
     (``session.pacer.subscription(sub).write_window()``), so that slow answers do
     not slow the run below ARM's pace; every request in flight holds a TLS
     connection of a few hundred kilobytes, and the session caps them all
