@@ -153,10 +153,11 @@ async def test_extension_writes_overtake_queued_rule_writes_in_the_bucket() -> N
     # A write bucket of 4 refilled at 2/s; three groups of 7 VMs, each behind its own NIC
     # NSG: rule writes and extension writes compete for the bucket. No install waits for
     # an inbound rule, so once the burst is spent every extension PUT of a VM read leaves
-    # before the rule PUTs still queued, whichever came first. (All 21 VMs fit in the
-    # subscription's read-ahead, 4 + 16 + 1 = 21: a VM beyond it is read only once the
-    # writes of the VMs before it, their inbound rules too, are done and their facts let
-    # go; see test_fleet_read_ahead.py.)
+    # before the rule PUTs still queued, whichever came first. (With 16 extension writes
+    # in flight all 21 VMs fit in the subscription's read-ahead, 4 + 16 + 1 = 21: a VM
+    # beyond it is read only once the writes of the VMs before it, their inbound rules
+    # too, are done and their facts let go; see test_fleet_read_ahead.py. The window's
+    # own floor, 8, would make it 14.)
     throttle = ThrottleConfig(reads=(500, 100.0), writes=(4, 2.0), deletes=(4, 2.0))
     emu = ArmEmulator(seed=0, throttle=throttle)
     targets = [emu.add_windows_vm(f"vm{i}", resource_group=f"rg-{i % 3}") for i in range(21)]
@@ -164,7 +165,7 @@ async def test_extension_writes_overtake_queued_rule_writes_in_the_bucket() -> N
     async with emu.session(pacing=pacing) as session:
         # 16 extension writes wait in the bucket's queue at once; the other 5 join it as
         # slots free up, after the first rule writes have queued
-        result = await enable_many(session, targets, access=ONPREM)
+        result = await enable_many(session, targets, access=ONPREM, concurrency=16)
         assert session.pacer.throttled == 0
     assert result.ok, str(result)
 
