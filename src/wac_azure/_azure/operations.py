@@ -31,15 +31,23 @@ async def wait_for_operation(client: Any, headers: Any, session: AzureSession) -
         except ValueError:
             delay = 0.0
         await session.sleep(delay if delay > 0 else (1.0 if fallback is None else fallback))
-        resp = await client.send_request(HttpRequest("GET", url))
-        if resp.status_code >= 400:
-            raise HttpResponseError(response=resp)
-        try:
-            status = str((resp.json() or {}).get("status", "")).lower()
-        except ValueError:
-            status = ""
+        status, resp = await read_operation(client, url)
         if status == "succeeded":
             return
         if status in ("failed", "canceled", "cancelled"):
             raise HttpResponseError(response=resp)
         headers = resp.headers
+
+
+async def read_operation(client: Any, url: str) -> tuple[str, Any]:
+    """One GET of an operation's status monitor: its ``status`` (lower case, ``""``
+    when the answer has none) and azure-core's response; an error answer raises
+    ``HttpResponseError``."""
+    resp = await client.send_request(HttpRequest("GET", url))
+    if resp.status_code >= 400:
+        raise HttpResponseError(response=resp)
+    try:
+        status = str((resp.json() or {}).get("status", "")).lower()
+    except ValueError:
+        status = ""
+    return status, resp

@@ -11,13 +11,12 @@ from typing import Any, TypeVar
 
 import attrs
 from azure.core.exceptions import HttpResponseError
-from azure.core.rest import HttpRequest
 
 from wac_azure._azure.cache import CacheSlot
 from wac_azure._azure.deadline import within
 from wac_azure._azure.errors import REQUEST_ERRORS, lro_failure, translate
 from wac_azure._azure.inventory import get_json, put_json
-from wac_azure._azure.operations import wait_for_operation
+from wac_azure._azure.operations import read_operation, wait_for_operation
 from wac_azure._azure.reader import read_vm_facts
 from wac_azure._azure.retry import retrying
 from wac_azure._azure.session import AzureSession
@@ -167,13 +166,7 @@ async def settle_rule_write(
             continue  # the operation is still running
         break
     client: Any = session.network(sub)
-    resp = await client.send_request(HttpRequest("GET", url))
-    if resp.status_code >= 400:
-        raise HttpResponseError(response=resp)
-    try:
-        status = str((resp.json() or {}).get("status", "")).lower()
-    except ValueError:
-        status = ""
+    status, resp = await read_operation(client, url)
     if status == "succeeded":
         raise not_in_force(what, rule_id)
     if status in _TERMINAL:
