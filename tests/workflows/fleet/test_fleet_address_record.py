@@ -12,6 +12,8 @@ from typing import Any
 from wac_azure import PrivateAccess, enable_many
 from wac_azure.testing import ArmEmulator
 
+from tests.workflows._worlds import InFlightCounting
+
 ONPREM = PrivateAccess(sources=("10.10.0.0/16",))  # the rules name each VM's address
 TAG = "wac_azure-rule-addresses"
 NIC = re.compile(r"/networkInterfaces/[^/]+$")
@@ -92,26 +94,6 @@ async def test_a_nic_changed_after_its_listing_is_read_again_and_keeps_the_other
         assert TAG in nic["tags"]
 
 
-class _CountingNicPuts(ArmEmulator):
-    """Counts the NIC PUTs being answered at once (latency included)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.now = 0
-        self.peak = 0
-
-    async def handle(self, req: Any) -> Any:
-        nic = req.method == "PUT" and NIC.search(req.path) is not None
-        if nic:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-        try:
-            return await super().handle(req)
-        finally:
-            if nic:
-                self.now -= 1
-
-
 async def test_records_wait_as_data_and_go_out_a_few_at_a_time() -> None:
     # 40 VMs whose rules are in at once: their records are decided then, but written at
     # most RECORD_PARALLEL at a time per subscription (each one sent at once would hold a
@@ -120,7 +102,7 @@ async def test_records_wait_as_data_and_go_out_a_few_at_a_time() -> None:
     from wac_azure import PacingConfig
     from wac_azure._workflows.fleet.rules import RECORD_PARALLEL
 
-    emu = _CountingNicPuts(seed=0, latency=0.05)
+    emu = InFlightCounting(method="PUT", path=NIC.pattern, seed=0, latency=0.05)
     targets = [emu.add_windows_vm(f"vm{i:02d}", nsg="subnet") for i in range(40)]
     pacing = PacingConfig(writes=(1000, 1000.0), reads=(1000, 1000.0))
     async with emu.session(pacing=pacing) as session:

@@ -11,33 +11,20 @@ from wac_azure._workflows.fleet.engine import enable_many
 from wac_azure._workflows.fleet.results import OutcomeStatus
 from wac_azure.testing import ArmEmulator
 
+from tests.workflows._worlds import InFlightCounting
+
 ONPREM = PrivateAccess(sources=("10.10.0.0/16",))
 
 
-class _Counting(ArmEmulator):
-    """Counts the extension PUTs being answered at once (latency included)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.now = 0
-        self.peak = 0
-
-    async def handle(self, req: Any) -> Any:
-        ext = req.method == "PUT" and "/extensions/" in req.path.lower()
-        if ext:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-        try:
-            return await super().handle(req)
-        finally:
-            if ext:
-                self.now -= 1
+def _counting(**kwargs: Any) -> InFlightCounting:
+    """Counts the extension PUTs being answered at once."""
+    return InFlightCounting(method="PUT", path=r"(?i)/extensions/", **kwargs)
 
 
 async def test_write_window_grows_with_latency_so_latency_does_not_set_the_pace() -> None:
     # 0.1 s per request and a write bucket refilling 400/s: Little's law wants 40 writes
     # in flight (x2 headroom: 80) to keep pace; a fixed 16 would send 160/s at most.
-    emu = _Counting(seed=0, latency=0.1)
+    emu = _counting(seed=0, latency=0.1)
     targets = [emu.add_windows_vm(f"vm{i:02d}", nsg="subnet") for i in range(60)]
     pacing = PacingConfig(writes=(200, 400.0), reads=(250, 1000.0))
     async with emu.session(pacing=pacing) as session:
@@ -49,7 +36,7 @@ async def test_write_window_grows_with_latency_so_latency_does_not_set_the_pace(
 
 
 async def test_a_fixed_concurrency_still_caps_the_writes_in_flight() -> None:
-    emu = _Counting(seed=0, latency=0.05)
+    emu = _counting(seed=0, latency=0.05)
     targets = [emu.add_windows_vm(f"vm{i:02d}", nsg="subnet") for i in range(30)]
     async with emu.session() as session:
         result = await enable_many(session, targets, access=ONPREM, concurrency=3)
