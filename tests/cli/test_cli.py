@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import subprocess
@@ -13,20 +12,11 @@ from typing import Any
 import pytest
 
 import wac_azure
-from wac_azure._cli.app import main
-from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, ArmEmulator
+from wac_azure.testing import ArmEmulator
 
-BASE = (
-    f"/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/{DEFAULT_RESOURCE_GROUP}"
-    "/providers/Microsoft.Compute/virtualMachines"
-)
+from tests.cli._run import BASE, run
+
 PORTAL = f"https://portal.azure.com/#@contoso.onmicrosoft.com/resource{BASE}/app-01/overview"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_json(*argv: str) -> tuple[int, Any]:

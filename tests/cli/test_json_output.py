@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from typing import Any
@@ -11,20 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wac_azure._cli.app import main
 from wac_azure._cli.output import snake, snake_key
-from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
+from wac_azure.testing import DEFAULT_SUBSCRIPTION
 
-BASE = (
-    f"/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/{DEFAULT_RESOURCE_GROUP}"
-    "/providers/Microsoft.Compute/virtualMachines"
-)
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
+from tests.cli._run import BASE, run
 
 
 def keys(doc: Any) -> set[str]:

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 
-from wac_azure._cli.app import main
-from wac_azure.testing import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
-
-BASE = (
-    f"/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/{DEFAULT_RESOURCE_GROUP}"
-    "/providers/Microsoft.Compute/virtualMachines"
-)
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
+from tests.cli._run import BASE, run
 
 
 def test_processes_below_one_is_a_usage_error() -> None:
